@@ -1,0 +1,2 @@
+import ShrinkTensor
+print("bench")

@@ -1,0 +1,3 @@
+import Testing
+@testable import ShrinkTensor
+@Test func smoke() { #expect(1 == 1) }
