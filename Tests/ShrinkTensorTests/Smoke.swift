@@ -1,3 +1,0 @@
-import Testing
-@testable import ShrinkTensor
-@Test func smoke() { #expect(1 == 1) }
