@@ -9,25 +9,56 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
     ],
     targets: [
         // OpenBLAS (cblas) and LAPACKE behind one system-library shim.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        // Tensors, BLAS/LAPACK, factorizations, .npy/.npz.
         .target(
             name: "ShrinkTensor",
             dependencies: ["COpenBLAS", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
+        // ONNX bindings, Graph IR, shape inference, per-layer cost.
+        .target(
+            name: "ShrinkGraph",
+            dependencies: ["ShrinkTensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        // Kernels, executor, datasets and metrics.
+        .target(name: "ShrinkRuntime", dependencies: ["ShrinkGraph", "ShrinkTensor", "COpenBLAS"]),
+        // Decomposition methods as graph rewrites, rank arithmetic, search policies.
+        .target(name: "ShrinkCompress", dependencies: ["ShrinkGraph", "ShrinkTensor"]),
+        // The pipeline DSL: YAML → located spec → validated plan.
+        .target(name: "ShrinkPipeline", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Content-addressed store, scheduler, stages, exporters, reports.
+        .target(
+            name: "ShrinkBuild",
+            dependencies: [
+                "ShrinkTensor", "ShrinkGraph", "ShrinkRuntime", "ShrinkCompress", "ShrinkPipeline",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "shrink",
-            dependencies: ["ShrinkTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "ShrinkTensor", "ShrinkGraph", "ShrinkRuntime", "ShrinkCompress", "ShrinkPipeline", "ShrinkBuild",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .executableTarget(
             name: "shrink-bench",
-            dependencies: ["ShrinkTensor"],
+            dependencies: ["ShrinkTensor", "ShrinkGraph", "ShrinkRuntime", "ShrinkCompress", "COpenBLAS"],
             path: "Benchmarks/shrink-bench"
         ),
         .testTarget(name: "ShrinkTensorTests", dependencies: ["ShrinkTensor"]),
+        .testTarget(name: "ShrinkGraphTests", dependencies: ["ShrinkGraph", "ShrinkTensor"]),
+        .testTarget(name: "ShrinkRuntimeTests", dependencies: ["ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
+        .testTarget(name: "ShrinkCompressTests", dependencies: ["ShrinkCompress", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
+        .testTarget(name: "ShrinkPipelineTests", dependencies: ["ShrinkPipeline"]),
+        .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild", "ShrinkPipeline"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,2 @@
+/// The ShrinkBuild module; see ../../README.md for the architecture.
+public enum ShrinkBuildModule {}

@@ -1,0 +1,2 @@
+/// The ShrinkCompress module; see ../../README.md for the architecture.
+public enum ShrinkCompressModule {}

@@ -1,0 +1,2 @@
+/// The ShrinkGraph module; see ../../README.md for the architecture.
+public enum ShrinkGraphModule {}

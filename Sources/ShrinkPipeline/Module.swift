@@ -1,0 +1,2 @@
+/// The ShrinkPipeline module; see ../../README.md for the architecture.
+public enum ShrinkPipelineModule {}

@@ -1,0 +1,2 @@
+/// The ShrinkRuntime module; see ../../README.md for the architecture.
+public enum ShrinkRuntimeModule {}

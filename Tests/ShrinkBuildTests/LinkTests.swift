@@ -1,0 +1,4 @@
+import Testing
+import ShrinkBuild
+
+@Test func ShrinkBuildLinks() { #expect(String(describing: ShrinkBuildModule.self) == "ShrinkBuildModule") }

@@ -1,0 +1,4 @@
+import Testing
+import ShrinkCompress
+
+@Test func ShrinkCompressLinks() { #expect(String(describing: ShrinkCompressModule.self) == "ShrinkCompressModule") }

@@ -1,0 +1,4 @@
+import Testing
+import ShrinkPipeline
+
+@Test func ShrinkPipelineLinks() { #expect(String(describing: ShrinkPipelineModule.self) == "ShrinkPipelineModule") }

@@ -1,0 +1,4 @@
+import Testing
+import ShrinkRuntime
+
+@Test func ShrinkRuntimeLinks() { #expect(String(describing: ShrinkRuntimeModule.self) == "ShrinkRuntimeModule") }
