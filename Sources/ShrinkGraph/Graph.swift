@@ -29,8 +29,8 @@ public struct Graph: Sendable {
     public var inputs: [ValueInfo]
     /// Declared graph outputs.
     public var outputs: [ValueInfo]
-    /// `value_info` annotations of intermediate values, as in the file. Entries for values that
-    /// no node produces any more are dropped on save.
+    /// `value_info` annotations, as in the file. Entries for values that no longer exist (not
+    /// written by a node, not an input or initializer) are dropped on save.
     public var valueInfo: [ValueInfo]
     /// Initializers by name; edit through `setInitializer`, `addInitializer`, `removeInitializer`
     /// so that the file order in `initializerNames` stays consistent.

@@ -25,11 +25,14 @@ extension Graph {
     ///   - inputShapes: shapes by data-input name; inputs not listed use their declared shape
     ///     with every symbolic or unknown dimension set to `batch`.
     ///   - batch: the value given to symbolic dimensions (the batch `N`); 1 is enough for costing.
+    ///   - inputValues: values of small integer data inputs (a Reshape target fed at run time),
+    ///     used for constant folding; their shapes need not be repeated in `inputShapes`.
     /// - Throws: `.shapeInference` when a supported operator gets inconsistent inputs (the
     ///   message names the node), `.invalidModel` for a missing declared input shape, and the
     ///   errors of `topologicalOrder()`. Unsupported operators do not throw: their outputs are
     ///   left unknown and listed in `skippedNodes`.
-    public func inferShapes(inputShapes: [String: [Int]] = [:], batch: Int = 1) throws(GraphError) -> InferredShapes {
+    public func inferShapes(inputShapes: [String: [Int]] = [:], batch: Int = 1,
+                            inputValues: [String: TensorValue] = [:]) throws(GraphError) -> InferredShapes {
         var ctx = ShapeContext()
         for (name, value) in initializers {
             ctx.shapes[name] = value.shape
@@ -39,7 +42,10 @@ extension Graph {
             }
         }
         for input in dataInputs {
-            if let s = inputShapes[input.name] {
+            if let v = inputValues[input.name] {
+                ctx.shapes[input.name] = v.shape
+                ctx.constants[input.name] = v
+            } else if let s = inputShapes[input.name] {
                 ctx.shapes[input.name] = s
             } else if let s = input.concreteShape(symbolic: batch) {
                 ctx.shapes[input.name] = s
@@ -49,7 +55,7 @@ extension Graph {
             }
             ctx.types[input.name] = input.elementType ?? .float
         }
-        for (name, _) in inputShapes where !dataInputs.contains(where: { $0.name == name }) {
+        for name in Set(inputShapes.keys).union(inputValues.keys) where !dataInputs.contains(where: { $0.name == name }) {
             throw GraphError(.notFound, "the model has no data input named '\(name)'")
         }
         for i in try topologicalOrder() {

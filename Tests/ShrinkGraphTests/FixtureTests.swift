@@ -1,5 +1,6 @@
 import Foundation
 import ShrinkGraph
+import ShrinkTensor
 import Testing
 
 @Suite("ONNX op fixtures")
@@ -14,8 +15,18 @@ struct OpFixtureTests {
         #expect(g.nodes.map(\.opType) == c.node_ops)
         #expect(g.opsetVersion() == c.opset)
         var given: [String: [Int]] = [:]
+        var values: [String: TensorValue] = [:]
         for i in c.inputs { given[i.name] = i.shape }
-        let shapes = try g.inferShapes(inputShapes: given)
+        // Integer inputs (a Reshape shape, Unsqueeze axes fed at run time) decide output shapes:
+        // pass their values from the fixture's data.
+        if c.inputs.contains(where: { $0.dtype == "int64" }) {
+            let npz = try NPZ.read(URL(fileURLWithPath: Fixtures.opsDir + "/" + c.case + ".npz"))
+            for i in c.inputs where i.dtype == "int64" {
+                let a = try #require(npz[i.name]?.integersIfIntegral())
+                values[i.name] = .int64(shape: i.shape, values: a)
+            }
+        }
+        let shapes = try g.inferShapes(inputShapes: given, inputValues: values)
         #expect(shapes.skippedNodes.isEmpty)
         for o in c.outputs {
             #expect(shapes[o.name] == o.shape, "output \(o.name)")
@@ -103,11 +114,21 @@ struct BadModelTests {
         }
     }
 
-    @Test(arguments: [("unsupported_op.onnx", "Erf"), ("unsupported_lstm.onnx", "LSTM")])
-    func unsupportedOpsAreReported(_ file: String, _ op: String) throws {
-        let g = try Graph.load(contentsOf: Fixtures.badDir + "/" + file)
+    /// LSTM is outside shape inference: its outputs stay unknown and the op is named.
+    @Test func unsupportedOpsAreReported() throws {
+        let g = try Graph.load(contentsOf: Fixtures.badDir + "/unsupported_lstm.onnx")
         let s = try g.inferShapes()
-        #expect(s.unsupportedOps == [op])
+        #expect(s.unsupportedOps == ["LSTM"])
+        #expect(try LayerTable(graph: g).layers.isEmpty)
+    }
+
+    /// Shape inference does cover Erf (GELU costs can be counted); running it is the runtime's
+    /// business.
+    @Test func erfModelLoadsAndInfers() throws {
+        let g = try Graph.load(contentsOf: Fixtures.badDir + "/unsupported_op.onnx")
+        let s = try g.inferShapes()
+        #expect(s.unsupportedOps.isEmpty)
+        #expect(s[g.outputs[0].name] == [2, 4])
     }
 
     @Test func missingFile() {
