@@ -56,7 +56,7 @@ struct FileDecoder {
     let file: URL
     /// Relative paths in this file resolve against this folder.
     let directory: URL
-    let vars: [String: String]
+    let vars: [String: Variable]
     let sink: DiagnosticSink
 
     func location(_ node: Node) -> SourceLocation { nodeLocation(node, file: file) }
@@ -389,6 +389,10 @@ struct FileDecoder {
             return Located(.tucker(out: out, in: input), at: where_)
         case .mapping(let mapping):
             let isEnergy = mapping.keys.contains { $0.string == "energy" }
+            if isEnergy, mapping.keys.contains(where: { $0.string == "search" }) {
+                sink.error("`rank` takes one of `energy` or `search`, not both", at: where_)
+                return nil
+            }
             let allowed = isEnergy ? ["energy"] : ["search"]
             guard let fields = Fields(node, what: "`rank`", allowed: allowed, file: file, sink: sink) else { return nil }
             if isEnergy {
@@ -455,6 +459,10 @@ struct FileDecoder {
     func scalarValue(_ scalar: Node.Scalar, at where_: SourceLocation) -> ScalarValue? {
         var text = scalar.string
         let quoted = scalar.style != .plain && scalar.style != .any
+        if text.hasPrefix("${"), text.hasSuffix("}"), text.dropFirst(2).dropLast().allSatisfy({ $0 != "}" && $0 != "$" }),
+           let variable = vars[String(text.dropFirst(2).dropLast())] {
+            return variable.typed
+        }
         if text.contains("$") {
             guard let substituted = substitute(text, scalar: scalar, at: where_) else { return nil }
             text = substituted
@@ -497,8 +505,8 @@ struct FileDecoder {
                 return nil
             }
             let name = String(String.UnicodeScalarView(scalars[(i + 2)..<close]))
-            if let value = vars[name] {
-                result.append(contentsOf: value.unicodeScalars)
+            if let variable = vars[name] {
+                result.append(contentsOf: variable.typed.substitutionText.unicodeScalars)
             } else {
                 let hint = suggestion(for: name, among: vars.keys.sorted()) ?? (vars.isEmpty ? "define it under `vars:`" : nil)
                 sink.error("unknown variable `\(name)`", at: position(i), hint: hint)

@@ -161,7 +161,7 @@ private struct LoadedFile {
     var isRoot: Bool
     var git: GitContext?
     var fields: Fields?
-    var vars: [(name: String, value: Located<String>)] = []
+    var vars: [(name: String, value: Variable)] = []
     var children: [String] = []
 
     var directory: URL { url.deletingLastPathComponent() }
@@ -208,7 +208,7 @@ private final class LoadSession {
         rootFields = fields
 
         let order = precedenceOrder(from: rootID)
-        var baseVars: [String: Located<String>] = [:]
+        var baseVars: [String: Variable] = [:]
         for id in order {
             for (name, value) in files[id]?.vars ?? [] where baseVars[name] == nil { baseVars[name] = value }
         }
@@ -222,7 +222,7 @@ private final class LoadSession {
         }
         guard let variantSpecs = variants(order: order, baseVars: baseVars, basePartials: basePartials) else { return nil }
         checkDistinctOutputs(base: base, variants: variantSpecs)
-        if base.rules.isEmpty {
+        if base.rules.isEmpty, !files.values.contains(where: { writesRules($0.fields) }) {
             sink.warning("the pipeline has no rules, so every layer is kept", at: fields.location,
                          hint: "add `rules:` or import a recipe")
         }
@@ -290,13 +290,13 @@ private final class LoadSession {
         sink.error("`shrink` must be the schema version `\(supportedSchemaVersion)`, found \(describe(node))", at: location)
     }
 
-    private func readVars(_ node: Node, file: URL) -> [(name: String, value: Located<String>)] {
+    private func readVars(_ node: Node, file: URL) -> [(name: String, value: Variable)] {
         if isNullNode(node) { return [] }
         guard case .mapping(let mapping) = node else {
             sink.error("`vars` must be a mapping of names to values, found \(describe(node))", at: nodeLocation(node, file: file))
             return []
         }
-        var result: [(name: String, value: Located<String>)] = []
+        var result: [(name: String, value: Variable)] = []
         for (key, value) in mapping {
             let keyLocation = nodeLocation(key, file: file)
             guard case .scalar(let keyScalar) = key, isVariableName(keyScalar.string) else {
@@ -309,16 +309,13 @@ private final class LoadSession {
                 sink.error("variable `\(keyScalar.string)` must be a string or number, found \(describe(value))", at: valueLocation)
                 continue
             }
-            let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
-            let text: String? = quoted ? scalar.string : typePlainScalar(scalar.string).text ?? {
-                if case .bool(let b) = typePlainScalar(scalar.string) { return String(b) }
-                return nil
-            }()
-            guard let text else {
+            let quoted = scalar.style != .plain && scalar.style != .any
+            let typed = quoted ? ScalarValue.string(scalar.string) : typePlainScalar(scalar.string)
+            if case .null = typed {
                 sink.error("variable `\(keyScalar.string)` has no value", at: valueLocation)
                 continue
             }
-            result.append((keyScalar.string, Located(text, at: valueLocation)))
+            result.append((keyScalar.string, Variable(value: Located(typed.substitutionText, at: valueLocation), typed: typed)))
         }
         return result
     }
@@ -452,12 +449,11 @@ private final class LoadSession {
         var partial: PartialSpec
     }
 
-    func decodeAll(order: [String], vars: [String: Located<String>], into sink: DiagnosticSink? = nil) -> [DecodedFile] {
+    func decodeAll(order: [String], vars: [String: Variable], into sink: DiagnosticSink? = nil) -> [DecodedFile] {
         let sink = sink ?? self.sink
-        let values = vars.mapValues(\.value)
         return order.compactMap { id in
             guard let file = files[id], let fields = file.fields else { return nil }
-            let decoder = FileDecoder(file: file.url, directory: file.directory, vars: values, sink: sink)
+            let decoder = FileDecoder(file: file.url, directory: file.directory, vars: vars, sink: sink)
             let origin: RuleOrigin = file.isRoot ? .pipeline : .recipe(file.url)
             var partial = decoder.decodeSections(fields, origin: origin)
             if !file.isRoot { partial.name = nil }  // a recipe's name names the recipe, not the pipeline
@@ -465,7 +461,7 @@ private final class LoadSession {
         }
     }
 
-    func variants(order: [String], baseVars: [String: Located<String>], basePartials: [DecodedFile])
+    func variants(order: [String], baseVars: [String: Variable], basePartials: [DecodedFile])
         -> [(spec: PipelineSpec, location: SourceLocation)]?
     {
         guard let fields = rootFields, let node = fields["variants"] else { return [] }
@@ -503,7 +499,7 @@ private final class LoadSession {
                     sink.add(labelled)
                 }
             }
-            let decoder = FileDecoder(file: rootURL, directory: rootDirectory, vars: vars.mapValues(\.value), sink: sink)
+            let decoder = FileDecoder(file: rootURL, directory: rootDirectory, vars: vars, sink: sink)
             var own = decoder.decodeSections(variantFields, origin: .variant(name))
             own.name = nil
             let all = [DecodedFile(id: "variant:\(name)", partial: own)] + partials
@@ -517,7 +513,7 @@ private final class LoadSession {
     }
 
     /// Merges partials (highest precedence first) and fills defaults; reports missing settings.
-    func finish(partials: [PartialSpec], fileOrigins: [String], variant: String?, vars: [String: Located<String>]) -> PipelineSpec? {
+    func finish(partials: [PartialSpec], fileOrigins: [String], variant: String?, vars: [String: Variable]) -> PipelineSpec? {
         guard let rootFields else { return nil }
         let rootLocation = rootFields.location
         func first<T>(_ pick: (PartialSpec) -> T?) -> T? {
@@ -558,7 +554,7 @@ private final class LoadSession {
             ok = false
         }
         if let eval, metric.value.needsLabels, !eval.hasLabels {
-            sink.error("metric needs labels, but `data.eval` names no `y`", at: eval.location)
+            sink.error("metric `\(metric.value.name)` needs labels, but `data.eval` names no `y`", at: eval.location)
             ok = false
         }
         guard ok, let name, let model, let eval, let accept else { return nil }
@@ -574,7 +570,13 @@ private final class LoadSession {
             file: rootURL, variant: variant, name: name, model: model, data: data, metric: metric, accept: accept,
             rules: partials.flatMap(\.rules),
             search: SearchSpec(policy: policy, objective: objective, target: target, jobs: first(\.search.jobs)),
-            export: export, vars: vars)
+            export: export, vars: vars.mapValues(\.value))
+    }
+
+    private func writesRules(_ fields: Fields?) -> Bool {
+        guard let node = fields?["rules"] else { return false }
+        if case .sequence(let items) = node { return !items.isEmpty }
+        return !isNullNode(node)
     }
 
     /// Whether any file writes a top-level key (a failed decode is then not also "missing").
@@ -615,14 +617,20 @@ private final class LoadSession {
             owners[output.standardizedFileURL.path] = "the pipeline"
         }
         for (spec, location) in variants {
+            var clashes: [String] = []
+            var owner = ""
             for output in [spec.export.onnx.value, spec.export.report.value] {
                 let path = output.standardizedFileURL.path
-                if let owner = owners[path] {
-                    sink.error("variant `\(spec.variant ?? "")` writes `\(relativePath(output, from: rootDirectory))` like \(owner)",
-                               at: location, hint: "give the variant its own `export`")
+                if let previous = owners[path] {
+                    clashes.append("`\(relativePath(output, from: rootDirectory))`")
+                    owner = previous
                 } else {
                     owners[path] = "variant `\(spec.variant ?? "")`"
                 }
+            }
+            if !clashes.isEmpty {
+                sink.error("variant `\(spec.variant ?? "")` writes \(clashes.joined(separator: " and ")) like \(owner)",
+                           at: location, hint: "give the variant its own `export`")
             }
         }
     }

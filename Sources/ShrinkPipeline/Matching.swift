@@ -147,7 +147,12 @@ extension PipelineSpec {
         }
         var hint: String?
         if let glob = rule.match.name, !layers.isEmpty {
-            hint = suggestion(for: glob.value, among: layers.map(\.name))
+            let names = layers.map(\.name)
+            hint = suggestion(for: glob.value, among: names)
+            if hint == nil, !names.contains(where: { globMatch(pattern: glob.value, name: $0) }) {
+                let shown = names.prefix(5).map { "`\($0)`" }.joined(separator: ", ") + (names.count > 5 ? ", …" : "")
+                hint = "no layer name matches `\(glob.value)`; names include \(shown)"
+            }
         }
         return Diagnostic(severity(for: rule.origin), "rule matches no layer", at: rule.location, hint: hint)
     }

@@ -293,6 +293,17 @@ public enum MetricSpec: Sendable, Hashable, Codable {
         }
     }
 
+    /// How the metric is written in YAML (`top1`, `topk: 3`, `command`), for messages.
+    public var name: String {
+        switch self {
+        case .top1: "top1"
+        case .top5: "top5"
+        case .topK(let k): "topk: \(k)"
+        case .mse: "mse"
+        case .command: "command"
+        }
+    }
+
     /// Whether the metric needs integer class labels in the data.
     public var needsLabels: Bool {
         switch self {

@@ -66,8 +66,10 @@ private func report(_ error: YamlError, text: String, file: URL, sink: Diagnosti
         SourceLocation(file: file, line: max(1, mark.line), column: max(1, mark.column))
     }
     func syntax(_ context: YamlError.Context?, _ problem: String, _ mark: Mark) {
-        sink.error("invalid YAML: \(problem)", at: location(mark))
-        if let context { sink.note(context.text, at: location(context.mark)) }
+        // libyaml's context ("while parsing a flow mapping") goes in the hint, so that it prints
+        // right under the error instead of sorting ahead of it by position.
+        let hint = context.map { "\($0.text) that starts at line \($0.mark.line), column \($0.mark.column)" }
+        sink.error("invalid YAML: \(problem)", at: location(mark), hint: hint)
     }
     switch error {
     case let .scanner(context, problem, mark, _): syntax(context, problem, mark)
@@ -78,7 +80,8 @@ private func report(_ error: YamlError, text: String, file: URL, sink: Diagnosti
         sink.error("invalid YAML: \(problem)", at: SourceLocation(file: file, line: line, column: column))
     case let .duplicatedKeysInMapping(duplicates, context):
         let keys = duplicates.map { "`\($0)`" }.joined(separator: ", ")
-        sink.error("duplicate key \(keys) in one mapping", at: location(context.mark))
+        sink.error("key \(keys) is written more than once in one mapping", at: location(context.mark),
+                   hint: "YAML keeps only one of them; remove or merge the others")
     default:
         sink.error("cannot parse YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
     }
@@ -150,12 +153,21 @@ private func excessiveNesting(_ text: String) -> (line: Int, column: Int)? {
 
 /// A scalar's value after variable substitution, typed the way YAML 1.2's core schema types
 /// plain scalars (quoted scalars are always strings).
-enum ScalarValue {
+enum ScalarValue: Hashable {
     case string(String)
     case int(Int)
     case float(Double)
     case bool(Bool)
     case null
+
+    /// The text substituted for a variable holding this value.
+    var substitutionText: String {
+        switch self {
+        case .bool(let b): String(b)
+        case .null: ""
+        default: text ?? ""
+        }
+    }
 
     /// The source text of a string or number, for positions that want text.
     var text: String? {
@@ -265,4 +277,11 @@ struct Fields {
 func nodeLocation(_ node: Node, file: URL) -> SourceLocation {
     guard let mark = node.mark else { return SourceLocation(file: file, line: 1, column: 1) }
     return SourceLocation(file: file, line: max(1, mark.line), column: max(1, mark.column))
+}
+
+/// A variable from `vars:`: its text and its type as written, so that a value written exactly as
+/// `${name}` keeps the type (`rank: "${r}"` with `r: 8` is the integer 8).
+struct Variable {
+    var value: Located<String>
+    var typed: ScalarValue
 }
