@@ -524,10 +524,12 @@ struct FileDecoder {
             return nil
         }
         guard let value = scalarValue(scalar, at: where_) else { return nil }
-        guard let text = value.text, !text.isEmpty else {
+        guard var text = value.text, !text.isEmpty else {
             sink.error("\(what) must be a string, found \(describe(node))", at: where_)
             return nil
         }
+        // A number in a string position keeps its spelling (`1.50` stays `1.50`).
+        if case .string = value {} else if !scalar.string.contains("$") { text = scalar.string }
         return Located(text, at: where_)
     }
 
