@@ -130,14 +130,14 @@ private func excessiveNesting(_ text: String) -> (line: Int, column: Int)? {
                 if character == "-" || character == "?" { indicators += 1; previous = character; continue }
                 atStart = false
             }
+            // A comment ends the line's content.
+            if character == "#" && (previous == " " || previous == "\t") { break }
             switch character {
-            case "#" where previous == " " || previous == "\t": break
             case "\"", "'": quote = character
             case "[", "{": flow += 1
             case "]", "}": flow = max(0, flow - 1)
             default: break
             }
-            if character == "#" && (previous == " " || previous == "\t") { break }
             let depth = flow + indent / 2 + indicators
             if depth > InputLimits.maxNesting { return (line, column) }
             previous = character

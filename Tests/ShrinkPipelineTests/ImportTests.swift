@@ -80,7 +80,7 @@ import Testing
 
     @Test func importsStayInsideTheRepository() throws {
         let dir = try repository()
-        try dir.write("outside.yaml", "shrink: 1\n")  // exists, but above the repository? no: inside it
+        try dir.write("outside.yaml", "shrink: 1\n")  // above the pipeline's folder but inside the repository: allowed
         let outer = TempDir()
         try outer.write("evil.yaml", "shrink: 1\n")
         let relativeToOuter = relativePath(outer.url.appendingPathComponent("evil.yaml"), from: dir.url.appendingPathComponent("pipelines"))
@@ -221,5 +221,30 @@ import Testing
         let loaded = try Fixtures.loader().load(file: root)
         #expect(loaded.spec.rules[0].rank?.value == .count(8))
         #expect(loaded.spec(variant: "quarter")?.rules[0].rank?.value == .fraction(0.25))
+    }
+
+    @Test func concurrentLoadsShareTheGitCache() async throws {
+        let (repo, first, _) = try recipeRepository()
+        let dir = try repository()
+        let loader = PipelineLoader(gitCache: dir.url.appendingPathComponent(".shrink/recipes"))
+        let root = try dir.write("pipelines/p.yaml", """
+        shrink: 1
+        name: p
+        imports:
+          - { git: "\(repo.url.path)", rev: \(first), path: recipes/cnn.yaml }
+        \(Self.header)
+        """)
+        let digests = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 {
+                group.addTask { try loader.load(file: root).gitRecipes.map(\.digest) }
+            }
+            return try await group.reduce(into: [[String]]()) { $0.append($1) }
+        }
+        #expect(digests.count == 4 && Set(digests).count == 1)
+        let folders = try FileManager.default.contentsOfDirectory(atPath: dir.url.appendingPathComponent(".shrink/recipes").path)
+        #expect(folders.count == 1, "one cache folder per (url, commit)")
+        let inside = try FileManager.default.contentsOfDirectory(
+            atPath: dir.url.appendingPathComponent(".shrink/recipes/\(folders[0])").path)
+        #expect(inside.sorted() == ["files", "repo.git"], "no staging folders left behind")
     }
 }

@@ -131,6 +131,9 @@ import Testing
         #expect(spec.rules[0].match.name?.value == "${literal}-x")
         #expect(spec.rules[0].rank?.value == .count(3))
         #expect(spec.vars["v"]?.value == "3")
+        let numeric = try loader.load(source: text.replacingOccurrences(of: "name: from-text", with: "name: 1.50"),
+                                      file: Fixtures.valid.appendingPathComponent("unsaved.yaml")).spec
+        #expect(numeric.name.value == "1.50", "a number in a string position keeps its spelling")
     }
 
     @Test func diagnosticFormatting() {
