@@ -34,11 +34,15 @@ public struct ActionRecord: Codable, Sendable, Equatable {
     public var components: KeyComponents
     /// When the record was published.
     public var created: Date
-    /// When the record was last used. The JSON holds the publish time; hits bump the file's
-    /// modification time instead of rewriting the record, and loading takes the later of the two.
-    public var lastUsed: Date
+    /// When the record was last used: the record file's modification time, which a hit bumps
+    /// (one `utimensat`, no rewrite), so it is not part of the JSON.
+    public var lastUsed: Date = .distantPast
     /// Seconds the stage took to compute, so reports can say what the cache saved.
     public var elapsed: Double?
+
+    private enum CodingKeys: String, CodingKey {
+        case format, key, kind, identity, outputs, components, created, elapsed
+    }
 
     /// Creates a record.
     public init(

@@ -43,6 +43,7 @@ public final class ProgressReporter: SchedulerObserver, Sendable {
         case .started(let progress):
             state.withLock { state in
                 state.running.append(Running(identity: progress.identity, started: .now))
+                state.completed = max(state.completed, progress.completed)
                 state.total = max(state.total, progress.total)
                 if isTerminal && state.timer == nil && !state.finished { state.timer = makeTimer() }
             }

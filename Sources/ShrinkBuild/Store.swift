@@ -189,7 +189,7 @@ public final class Store: Sendable {
         }
         let modified = Date(
             timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
-        record.lastUsed = max(record.lastUsed, modified)
+        record.lastUsed = modified
         return record
     }
 
