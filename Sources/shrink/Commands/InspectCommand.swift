@@ -61,7 +61,7 @@ struct InspectCommand: ParsableCommand {
         if t.layers.isEmpty {
             out.append("No Conv, Gemm or MatMul layers with constant weights: nothing to compress.")
         } else {
-            var rows: [[String]] = [["layer", "op", "weight shape", "params", "MACs/sample", "share"]]
+            var rows: [[String]] = [["layer", "op", "weight shape", "params", "MACs/sample", "% MACs"]]
             for l in t.layers {
                 var op = l.op
                 if let k = l.kernelDescription { op += " \(k)" }
@@ -86,10 +86,11 @@ struct InspectCommand: ParsableCommand {
         out.append("")
         out.append("\(t.layers.count) layers; \(grouped(t.totalMACs)) MACs per sample; \(grouped(t.layerParams)) layer params")
         if t.modelParams != t.layerParams {
-            out.append("model params: \(grouped(t.modelParams)) (\(grouped(t.modelParams - t.layerParams)) outside these layers: BatchNorm, standalone biases, …)")
+            out.append("model params: \(grouped(t.modelParams)), of which \(grouped(t.modelParams - t.layerParams)) in other float initializers (BatchNorm, …)")
         }
         if !t.shapes.unsupportedOps.isEmpty {
-            out.append("note: shapes not inferred past \(t.shapes.unsupportedOps.joined(separator: ", ")) (\(t.shapes.skippedNodes.count) nodes)")
+            let n = t.shapes.skippedNodes.count
+            out.append("note: shapes unknown after unsupported operators \(t.shapes.unsupportedOps.joined(separator: ", ")) (\(n) node\(n == 1 ? "" : "s"))")
         }
         return out.joined(separator: "\n")
     }
