@@ -51,7 +51,7 @@ extension Graph {
                 ctx.shapes[input.name] = s
             } else {
                 throw GraphError(.invalidModel, "graph input '\(input.name)' has no declared shape",
-                                 hint: "give its shape explicitly")
+                                 hint: "give its shape explicitly (shrink inspect: --input-shape \(input.name)=1x…)")
             }
             ctx.types[input.name] = input.elementType ?? .float
         }

@@ -62,9 +62,7 @@ struct ExampleModelTests {
         let saved = try g.serializedData()
         #expect(saved == original)
         let again = try Graph(serializedData: saved)
-        #expect(again.nodes == g.nodes)
-        #expect(again.initializers == g.initializers)
-        #expect(again.inputs == g.inputs && again.outputs == g.outputs)
+        #expect(again == g)
         #expect(again.modelProto() == g.modelProto())
     }
 

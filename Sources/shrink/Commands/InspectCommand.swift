@@ -23,12 +23,26 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    @Option(name: .customLong("input-shape"),
+            help: ArgumentHelp("Shape of a data input whose declared shape is incomplete, e.g. input=1x3x224x224 (repeatable).",
+                               valueName: "name=dims"))
+    var inputShapes: [String] = []
+
     func run() throws {
+        var shapes: [String: [Int]] = [:]
+        for spec in inputShapes {
+            let parts = spec.split(separator: "=", maxSplits: 1)
+            let dims = parts.count == 2 ? parts[1].split(separator: "x").map { Int($0) } : []
+            guard parts.count == 2, !dims.isEmpty, dims.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+                throw CLI.fail("--input-shape '\(spec)': expected NAME=DIMS such as input=1x3x224x224")
+            }
+            shapes[String(parts[0])] = dims.compactMap { $0 }
+        }
         let graph: Graph
         let table: LayerTable
         do {
             graph = try Graph.load(contentsOf: model)
-            table = try LayerTable(graph: graph)
+            table = try LayerTable(graph: graph, inputShapes: shapes)
         } catch {
             throw CLI.fail(error.inFile(model))
         }
