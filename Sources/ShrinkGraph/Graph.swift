@@ -308,6 +308,16 @@ public struct Graph: Sendable {
     }
 }
 
+extension Graph: Equatable {
+    /// Equal when everything the IR models agrees: name, nodes, declared values, initializers
+    /// (values and order) and opset imports. Unmodelled fields carried from the file do not count.
+    public static func == (a: Graph, b: Graph) -> Bool {
+        a.name == b.name && a.nodes == b.nodes && a.inputs == b.inputs && a.outputs == b.outputs
+            && a.valueInfo == b.valueInfo && a.initializerNames == b.initializerNames
+            && a.initializers == b.initializers && a.opsetImports == b.opsetImports
+    }
+}
+
 extension Node {
     /// A `Constant` node's value: its `value` tensor, or a scalar/list from `value_float(s)` or
     /// `value_int(s)`; nil for other nodes.

@@ -51,7 +51,7 @@ extension Graph {
                 ctx.shapes[input.name] = s
             } else {
                 throw GraphError(.invalidModel, "graph input '\(input.name)' has no declared shape",
-                                 hint: "give its shape explicitly")
+                                 hint: "give its shape explicitly (shrink inspect: --input-shape \(input.name)=1x…)")
             }
             ctx.types[input.name] = input.elementType ?? .float
         }
@@ -156,6 +156,8 @@ struct ShapeContext {
     /// Infers `node`'s outputs; returns false when the op is unsupported or an input is unknown.
     mutating func infer(_ node: Node, opset: Int) throws(GraphError) -> Bool {
         guard node.isStandardDomain, shapeInferenceOps.contains(node.opType) else { return false }
+        // A node without a first output computes nothing anyone can read.
+        guard let first = node.outputs.first, !first.isEmpty else { return true }
         do {
             try inferSupported(node, opset: opset)
             return true
@@ -431,7 +433,8 @@ struct ShapeContext {
 
         case "Expand":
             let s = try shape(node, 0)
-            guard let target = intConstant(node, 1) else { throw Unknown.value }
+            guard let t = intConstant(node, 1) else { throw Unknown.value }
+            let target = try bounded(node, "shape", t, min: 0)
             set(node, try broadcast(node, s, target))
 
         case "Range":
@@ -465,7 +468,7 @@ struct ShapeContext {
             case "Sub": r.append(x &- y)
             case "Mul": r.append(x &* y)
             case "Div":
-                guard y != 0 else { return }
+                guard y != 0, !(x == .min && y == -1) else { return }
                 r.append(x / y)
             case "Equal": r.append(x == y ? 1 : 0)
             case "Max": r.append(max(x, y))
@@ -516,7 +519,7 @@ struct ShapeContext {
         }
         let n = x.count - 2
         let group = try node.int("group", default: 1)
-        guard group >= 1, x[1] % group == 0, w[0] % group == 0 else {
+        guard group >= 1, group <= maxAttributeMagnitude, x[1] % group == 0, w[0] % group == 0 else {
             throw fail(node, "group \(group) does not divide the channels (input \(x[1]), output \(w[0]))")
         }
         guard w[1] * group == x[1] else {
@@ -638,6 +641,7 @@ struct ShapeContext {
         }
         let axes = axesOpt ?? Array(0..<starts.count)
         let steps = stepsOpt ?? [Int](repeating: 1, count: starts.count)
+        guard steps.allSatisfy({ $0 >= -maxAttributeMagnitude && $0 <= maxAttributeMagnitude }) else { throw fail(node, "steps \(steps) out of range") }
         guard ends.count == starts.count, axes.count == starts.count, steps.count == starts.count else {
             throw fail(node, "starts, ends, axes and steps differ in length")
         }

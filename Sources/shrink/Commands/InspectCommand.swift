@@ -23,12 +23,26 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    @Option(name: .customLong("input-shape"),
+            help: ArgumentHelp("Shape of a data input whose declared shape is incomplete, e.g. input=1x3x224x224 (repeatable).",
+                               valueName: "name=dims"))
+    var inputShapes: [String] = []
+
     func run() throws {
+        var shapes: [String: [Int]] = [:]
+        for spec in inputShapes {
+            let parts = spec.split(separator: "=", maxSplits: 1)
+            let dims = parts.count == 2 ? parts[1].split(separator: "x").map { Int($0) } : []
+            guard parts.count == 2, !dims.isEmpty, dims.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+                throw CLI.fail("--input-shape '\(spec)': expected NAME=DIMS such as input=1x3x224x224")
+            }
+            shapes[String(parts[0])] = dims.compactMap { $0 }
+        }
         let graph: Graph
         let table: LayerTable
         do {
             graph = try Graph.load(contentsOf: model)
-            table = try LayerTable(graph: graph)
+            table = try LayerTable(graph: graph, inputShapes: shapes)
         } catch {
             throw CLI.fail(error.inFile(model))
         }
@@ -61,7 +75,7 @@ struct InspectCommand: ParsableCommand {
         if t.layers.isEmpty {
             out.append("No Conv, Gemm or MatMul layers with constant weights: nothing to compress.")
         } else {
-            var rows: [[String]] = [["layer", "op", "weight shape", "params", "MACs/sample", "share"]]
+            var rows: [[String]] = [["layer", "op", "weight shape", "params", "MACs/sample", "% MACs"]]
             for l in t.layers {
                 var op = l.op
                 if let k = l.kernelDescription { op += " \(k)" }
@@ -86,10 +100,11 @@ struct InspectCommand: ParsableCommand {
         out.append("")
         out.append("\(t.layers.count) layers; \(grouped(t.totalMACs)) MACs per sample; \(grouped(t.layerParams)) layer params")
         if t.modelParams != t.layerParams {
-            out.append("model params: \(grouped(t.modelParams)) (\(grouped(t.modelParams - t.layerParams)) outside these layers: BatchNorm, standalone biases, …)")
+            out.append("model params: \(grouped(t.modelParams)), of which \(grouped(t.modelParams - t.layerParams)) in other float initializers (BatchNorm, …)")
         }
         if !t.shapes.unsupportedOps.isEmpty {
-            out.append("note: shapes not inferred past \(t.shapes.unsupportedOps.joined(separator: ", ")) (\(t.shapes.skippedNodes.count) nodes)")
+            let n = t.shapes.skippedNodes.count
+            out.append("note: shapes unknown after unsupported operators \(t.shapes.unsupportedOps.joined(separator: ", ")) (\(n) node\(n == 1 ? "" : "s"))")
         }
         return out.joined(separator: "\n")
     }
