@@ -125,6 +125,13 @@ public struct Diagnostic: Sendable, Hashable, Codable, CustomStringConvertible {
         self.hint = hint
     }
 
+    /// The file the problem is in.
+    public var file: URL { location.file }
+    /// 1-based line.
+    public var line: Int { location.line }
+    /// 1-based column.
+    public var column: Int { location.column }
+
     /// The rendered lines (one, or two with a hint), file paths relative to `base` when beneath it.
     public func formatted(relativeTo base: URL? = nil) -> String {
         let position = location.formatted(relativeTo: base)

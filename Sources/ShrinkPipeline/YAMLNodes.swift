@@ -46,6 +46,13 @@ func parseYAML(_ data: Data, file: URL, sink: DiagnosticSink) -> Node? {
                    at: SourceLocation(file: file, line: deep.line, column: deep.column))
         return nil
     }
+    if let key = aliasAsKey(text) {
+        // Yams hashes mapping keys to find duplicates, and an alias key can stand for an
+        // exponentially large tree ("billion laughs"): refuse before composing.
+        sink.error("an alias cannot be a mapping key here; pipeline keys are plain words",
+                   at: SourceLocation(file: file, line: key.line, column: key.column))
+        return nil
+    }
     do {
         guard let node = try Yams.compose(yaml: text) else {
             sink.error("file is empty; a pipeline starts with `shrink: 1`", at: start)
@@ -145,6 +152,39 @@ private func excessiveNesting(_ text: String) -> (line: Int, column: Int)? {
         if flow + indent / 2 + indicators > InputLimits.maxNesting { return (line, max(1, column)) }
         // Quotes do not span lines in a pipeline worth estimating precisely; reset to stay robust.
         quote = nil
+    }
+    return nil
+}
+
+/// The first place an alias is used as a mapping key (`*a: x`, `? *a`), which no pipeline needs.
+private func aliasAsKey(_ text: String) -> (line: Int, column: Int)? {
+    var line = 1
+    for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        defer { line += 1 }
+        let characters = Array(rawLine)
+        var quote: Character?
+        var index = 0
+        while index < characters.count {
+            let character = characters[index]
+            if let q = quote {
+                if character == q { quote = nil }
+                index += 1
+                continue
+            }
+            if character == "\"" || character == "'" { quote = character }
+            if character == "#", index == 0 || characters[index - 1] == " " { break }
+            let starts = index == 0 || " \t[{,?:".contains(characters[index - 1])
+            guard character == "*", starts else { index += 1; continue }
+            // An explicit key: `? *a` (possibly after other indicators).
+            let before = characters[..<index].filter { $0 != " " && $0 != "\t" && $0 != "-" }
+            if before.last == "?" { return (line, index + 1) }
+            var end = index + 1
+            while end < characters.count, !" \t,[]{}:".contains(characters[end]) { end += 1 }
+            var after = end
+            while after < characters.count, characters[after] == " " || characters[after] == "\t" { after += 1 }
+            if after < characters.count, characters[after] == ":" { return (line, index + 1) }
+            index = end
+        }
     }
     return nil
 }

@@ -123,6 +123,25 @@ struct SplitMix64: RandomNumberGenerator {
         Self.check(text, as: Fixtures.valid.appendingPathComponent("hostile.yaml"), loader: Fixtures.loader())
     }
 
+    @Test func aliasKeysCannotExplode() {
+        var text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        for (level, previous) in zip("bcdefghij", "abcdefghi") {
+            text += "\(level): &\(level) [" + Array(repeating: "*\(previous)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        for key in ["*j : 1\n", "? *j\n: 1\n", "{ *j : 1 }\n", "- ? *j\n"] {
+            do {
+                _ = try Fixtures.loader().load(source: text + key, file: Fixtures.valid.appendingPathComponent("laughs.yaml"))
+                Issue.record("alias keys must be refused")
+            } catch {
+                #expect(error.diagnostics.map(\.message) == ["an alias cannot be a mapping key here; pipeline keys are plain words"])
+                #expect(error.diagnostics.first?.location.line == 11)
+            }
+        }
+        // Aliases as values stay allowed.
+        let values = "shrink: 1\nname: &n x\nmodel: ../assets/model.onnx\ndata: { eval: ../assets/val.npz }\naccept: &acc { max_drop: 0.1 }\nrules: [{ method: svd, match: { name: *n } }]\nvariants: { v: { accept: *acc, export: { onnx: out/v.onnx, report: out/v.md } } }\n"
+        #expect(throws: Never.self) { try Fixtures.loader().load(source: values, file: Fixtures.valid.appendingPathComponent("aliases.yaml")) }
+    }
+
     @Test func invalidUTF8IsADiagnostic() throws {
         let dir = TempDir()
         let file = dir.url.appendingPathComponent("bad.yaml")
