@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the system packages Shrink needs (Debian/Ubuntu), only those that are missing.
+# Swift itself is expected on PATH (the toolchain is not an apt package).
+set -euo pipefail
+packages=(libopenblas-dev liblapacke-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "error: swift is not on PATH; install Swift 6 first" >&2; exit 2; }
