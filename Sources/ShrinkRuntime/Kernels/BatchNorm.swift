@@ -22,15 +22,17 @@ extension Kernels {
                                  epsilon: Float) throws -> Tensor {
         guard x.rank >= 2 else { throw KernelError("BatchNormalization needs [N, C, …], got \(x.shape)") }
         let (a, b) = try batchNormCoefficients(scale: scale, bias: bias, mean: mean, variance: variance, epsilon: epsilon)
-        return try scaleShiftChannels(x, a, b)
+        var out = x
+        try scaleShiftChannels(&out, a, b)
+        return out
     }
 
     /// x·a[c] + b[c] per channel of [N, C, …].
-    static func scaleShiftChannels(_ x: Tensor, _ a: [Float], _ b: [Float]) throws -> Tensor {
-        let n = x.shape[0], c = x.shape[1]
-        guard a.count == c else { throw KernelError("BatchNormalization has \(a.count) channels, input \(x.shape) has \(c)") }
-        let plane = x.count / Swift.max(n * c, 1)
-        var out = x
+    static func scaleShiftChannels(_ out: inout Tensor, _ a: [Float], _ b: [Float]) throws {
+        guard out.rank >= 2 else { throw KernelError("BatchNormalization needs [N, C, …], got \(out.shape)") }
+        let n = out.shape[0], c = out.shape[1]
+        guard a.count == c else { throw KernelError("BatchNormalization has \(a.count) channels, input \(out.shape) has \(c)") }
+        let plane = out.count / Swift.max(n * c, 1)
         out.scalars.withUnsafeMutableBufferPointer { o in
             guard let p = o.baseAddress else { return }
             for i in 0..<n {
@@ -41,6 +43,5 @@ extension Kernels {
                 }
             }
         }
-        return out
     }
 }

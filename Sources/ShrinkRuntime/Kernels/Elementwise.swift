@@ -126,9 +126,15 @@ private func broadcastArrays<T: Numeric>(_ op: BinaryOp, _ a: [T], _ sa: [Int], 
 extension Kernels {
     /// `Add`/`Sub`/`Mul`/`Div` of two float tensors with NumPy broadcasting.
     public static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
-        // Same shape, or a scalar on one side: the common cases, done in place when `a` is unique.
+        var out = a
+        try binary(op, into: &out, b)
+        return out
+    }
+
+    /// `a = a op b`; in place (no allocation) when the result has `a`'s shape and `a` is uniquely referenced.
+    public static func binary(_ op: BinaryOp, into a: inout Tensor, _ b: Tensor) throws {
+        // Same shape, or a scalar on one side: the common cases.
         if a.shape == b.shape || b.count == 1 && a.rank >= b.rank {
-            var out = a
             let n = out.count
             b.scalars.withUnsafeBufferPointer { pb in
                 out.scalars.withUnsafeMutableBufferPointer { po in
@@ -151,10 +157,11 @@ extension Kernels {
                     }
                 }
             }
-            return out
+            a = out
+            return
         }
         let (s, shape) = try broadcastArrays(op, a.scalars, a.shape, b.scalars, b.shape, div: /)
-        return Tensor(shape: shape, scalars: s)
+        a = Tensor(shape: shape, scalars: s)
     }
 
     /// Integer `Add`/`Sub`/`Mul`/`Div` (shape arithmetic); division truncates like onnxruntime,
@@ -213,8 +220,13 @@ public enum Activation: Sendable, Equatable {
     /// Applies the activation to a tensor (in place when the tensor is uniquely referenced).
     public func apply(_ x: Tensor) -> Tensor {
         var out = x
-        let n = out.count
-        out.scalars.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { apply(b, count: n) } }
+        apply(inPlace: &out)
         return out
+    }
+
+    /// Applies the activation to a tensor in place.
+    public func apply(inPlace x: inout Tensor) {
+        let n = x.count
+        x.scalars.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { apply(b, count: n) } }
     }
 }

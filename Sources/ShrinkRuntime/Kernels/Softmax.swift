@@ -5,8 +5,16 @@ extension Kernels {
     /// `Softmax` along `axis`. With `legacy` (opset < 13) the input is coerced to 2-D at `axis`
     /// and normalised over everything from `axis` on, as those opsets specify.
     public static func softmax(_ x: Tensor, axis: Int, legacy: Bool = false) throws -> Tensor {
-        let r = x.rank
-        guard r > 0 else { return Tensor(shape: [], scalars: [1]) }
+        var out = x
+        try softmax(inPlace: &out, axis: axis, legacy: legacy)
+        return out
+    }
+
+    /// `Softmax` in place.
+    public static func softmax(inPlace out: inout Tensor, axis: Int, legacy: Bool = false) throws {
+        let shape = out.shape
+        let r = shape.count
+        guard r > 0 else { out = Tensor(shape: [], scalars: [1]); return }
         let a: Int
         if legacy {
             let v = axis < 0 ? axis + r : axis
@@ -15,10 +23,9 @@ extension Kernels {
         } else {
             a = try normalizedAxis(axis, rank: r)
         }
-        let outer = product(x.shape.prefix(a))
-        let len = legacy ? product(x.shape.dropFirst(a)) : x.shape[a]
-        let inner = legacy ? 1 : product(x.shape.dropFirst(a + 1))
-        var out = x
+        let outer = product(shape.prefix(a))
+        let len = legacy ? product(shape.dropFirst(a)) : shape[a]
+        let inner = legacy ? 1 : product(shape.dropFirst(a + 1))
         out.scalars.withUnsafeMutableBufferPointer { b in
             guard let p = b.baseAddress, len > 0 else { return }
             for o in 0..<outer {
@@ -33,6 +40,5 @@ extension Kernels {
                 }
             }
         }
-        return out
     }
 }
