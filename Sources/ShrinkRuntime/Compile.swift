@@ -187,7 +187,7 @@ struct NodeCompiler {
                 do {
                     let (a, c) = try Kernels.batchNormCoefficients(scale: s, bias: b, mean: m, variance: v, epsilon: eps)
                     return .scaleShift(a: a, b: c)
-                } catch { throw invalid(n, error.message) }
+                } catch { throw invalid(n, "\(error)") }
             }
             return .batchNorm(epsilon: eps)
         case "Identity":
