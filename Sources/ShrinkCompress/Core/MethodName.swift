@@ -1,3 +1,4 @@
+import Foundation
 /// The closed set of method names a pipeline or the command line may use.
 public enum MethodName: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
     /// Truncated SVD of a dense (or 1×1 conv) weight: two layers N→R→M.

@@ -1,3 +1,4 @@
+import Foundation
 import ShrinkTensor
 
 /// The CP machinery `cp` and `cp4` share: the kernel seen as T × (input modes…), fitted by

@@ -1,3 +1,4 @@
+import Foundation
 import ShrinkTensor
 
 /// `tucker2`: Tucker decomposition of the kernel on its two channel modes,
