@@ -25,7 +25,8 @@ let package = Package(
         // ONNX bindings, Graph IR, shape inference, per-layer cost.
         .target(
             name: "ShrinkGraph",
-            dependencies: ["ShrinkTensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: ["ShrinkTensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["ONNX/onnx.proto"]  // the source of the committed onnx.pb.swift
         ),
         // Kernels, executor, datasets and metrics.
         .target(name: "ShrinkRuntime", dependencies: ["ShrinkGraph", "ShrinkTensor", "COpenBLAS"]),
