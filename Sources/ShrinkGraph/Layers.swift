@@ -165,7 +165,7 @@ public struct LayerTable: Sendable {
             throw unknown()
         }
         let perSample = outShape.count >= 2 ? Array(outShape.dropFirst()) : outShape
-        let outCount = perSample.reduce(1, *)
+        guard let outCount = checkedProduct(perSample) else { throw unknown() }
         var kernel: [Int] = []
         var group = 1
         var macs: Int
@@ -176,16 +176,16 @@ public struct LayerTable: Sendable {
         case "Conv":
             group = (try? node.int("group", default: 1)) ?? 1
             kernel = Array(w.dropFirst(2))
-            macs = outCount * (w.count > 1 ? w[1] : 1) * kernel.reduce(1, *)
+            macs = checkedProduct([outCount, w.count > 1 ? w[1] : 1] + kernel) ?? Int.max
             if let b = node.input(2), graph.constantValue(b) != nil { bias = b }
         case "Gemm":
             let transB = ((try? node.int("transB", default: 0)) ?? 0) != 0
             let k = w.count == 2 ? (transB ? w[1] : w[0]) : 0
-            macs = outCount * k
+            macs = checkedProduct([outCount, k]) ?? Int.max
             if let c = node.input(2), graph.constantValue(c) != nil { bias = c }
         default: // MatMul
             let k = w.count >= 2 ? w[w.count - 2] : (w.first ?? 0)
-            macs = outCount * k
+            macs = checkedProduct([outCount, k]) ?? Int.max
             // PyTorch exports Linear on 3-D inputs as MatMul + Add(bias).
             let out = node.outputs.first ?? ""
             let consumers = graph.consumerIndices(of: out)

@@ -241,13 +241,14 @@ extension Node {
 extension ValueInfo {
     init(proto v: Onnx_ValueInfoProto) {
         var type: ElementType?
-        var shape: [Dimension]?
+        var shape: [Dim]?
         if case .tensorType(let tt)? = v.type.value {
             if tt.hasElemType { type = ElementType(rawValue: tt.elemType) }
             if tt.hasShape {
                 shape = tt.shape.dim.map { d in
                     switch d.value {
-                    case .dimValue(let x)?: .value(Int(x))
+                    // Out-of-range sizes are unusable; treating them as unknown keeps arithmetic safe.
+                    case .dimValue(let x)?: x >= 0 && x <= Int64(maxAttributeMagnitude) ? .value(Int(x)) : .unknown
                     case .dimParam(let s)?: s.isEmpty ? .unknown : .symbol(s)
                     case nil: .unknown
                     }

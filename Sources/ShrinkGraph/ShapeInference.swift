@@ -76,6 +76,20 @@ public let shapeInferenceOps: Set<String> = [
     "Gather", "Unsqueeze", "Squeeze", "Slice", "ConstantOfShape", "Expand", "Range",
 ]
 
+/// The product of `xs`, nil on overflow (shapes come from user files: corrupt ones must not trap).
+func checkedProduct<S: Sequence>(_ xs: S) -> Int? where S.Element == Int {
+    var p = 1
+    for x in xs {
+        let (r, o) = p.multipliedReportingOverflow(by: x)
+        if o { return nil }
+        p = r
+    }
+    return p
+}
+
+/// Attribute values beyond this are rejected, so shape arithmetic cannot overflow.
+let maxAttributeMagnitude = 1 << 31
+
 struct ShapeContext {
     /// Integer tensors larger than this are not folded: shape chains are tiny, and folding big
     /// tensors would only cost time.
@@ -89,6 +103,18 @@ struct ShapeContext {
 
     private func fail(_ node: Node, _ reason: String) -> GraphError {
         GraphError(.shapeInference, "cannot infer shapes at node \(node.displayName) (\(node.opType)): \(reason)")
+    }
+
+    private func product(_ node: Node, _ s: [Int]) throws(GraphError) -> Int {
+        guard let p = checkedProduct(s) else { throw fail(node, "shape \(s) has too many elements") }
+        return p
+    }
+
+    private func bounded(_ node: Node, _ name: String, _ v: [Int], min lo: Int) throws(GraphError) -> [Int] {
+        guard v.allSatisfy({ $0 >= lo && $0 <= maxAttributeMagnitude }) else {
+            throw fail(node, "\(name) \(v) out of range")
+        }
+        return v
     }
 
     private func shape(_ node: Node, _ i: Int) throws -> [Int] {
@@ -214,7 +240,7 @@ struct ShapeContext {
             let s = try broadcast(node, try broadcast(node, try shape(node, 0), try shape(node, 1)), try shape(node, 2))
             set(node, s, type: node.input(1).flatMap { types[$0] })
             if let c = intConstant(node, 0), let x = intConstant(node, 1), let y = intConstant(node, 2),
-               c.count == s.reduce(1, *), x.count == c.count, y.count == c.count {
+               c.count == checkedProduct(s), x.count == c.count, y.count == c.count {
                 setConstant(node, s, zip(c, zip(x, y)).map { Int64($0 != 0 ? $1.0 : $1.1) })
             }
 
@@ -261,7 +287,7 @@ struct ShapeContext {
             let a = try node.int("axis", default: 1)
             let ax = a < 0 ? a + s.count : a
             guard ax >= 0 && ax <= s.count else { throw fail(node, "axis \(a) is out of range for rank \(s.count)") }
-            set(node, [s[..<ax].reduce(1, *), s[ax...].reduce(1, *)])
+            set(node, [try product(node, Array(s[..<ax])), try product(node, Array(s[ax...]))])
 
         case "Reshape":
             try inferReshape(node)
@@ -387,7 +413,9 @@ struct ShapeContext {
             try inferSlice(node, opset: opset)
 
         case "ConstantOfShape":
-            guard let dims = intConstant(node, 0) else { throw Unknown.value }
+            guard let d = intConstant(node, 0) else { throw Unknown.value }
+            let dims = try bounded(node, "shape", d, min: 0)
+            _ = try product(node, dims)
             let value = try node.tensor("value")
             set(node, dims, type: value?.elementType ?? .float)
             if let v = value?.int64Values?.first, dims.reduce(1, *) <= Self.foldLimit {
@@ -403,10 +431,12 @@ struct ShapeContext {
         case "Range":
             guard let start = intConstant(node, 0)?.first, let limit = intConstant(node, 1)?.first,
                   let delta = intConstant(node, 2)?.first, delta != 0 else { throw Unknown.value }
-            let n = max(0, Int((Double(limit - start) / Double(delta)).rounded(.up)))
+            let steps = (Double(limit) - Double(start)) / Double(delta)
+            guard steps < Double(maxAttributeMagnitude) else { throw fail(node, "range of \(steps) elements") }
+            let n = max(0, Int(steps.rounded(.up)))
             set(node, [n])
             if n <= Self.foldLimit {
-                setConstant(node, [n], (0..<n).map { Int64(start + $0 * delta) })
+                setConstant(node, [n], (0..<n).map { Int64(start &+ $0 &* delta) })
             }
 
         default:
@@ -454,9 +484,8 @@ struct ShapeContext {
         let autoPad = try node.string("auto_pad", default: "NOTSET")
         switch autoPad {
         case "NOTSET":
-            let pads = try node.ints("pads") ?? [Int](repeating: 0, count: 2 * n)
+            let pads = try bounded(node, "pads", try node.ints("pads") ?? [Int](repeating: 0, count: 2 * n), min: 0)
             guard pads.count == 2 * n else { throw fail(node, "pads \(pads) should have \(2 * n) values") }
-            guard pads.allSatisfy({ $0 >= 0 }) else { throw fail(node, "negative pads \(pads)") }
             return (Array(pads[..<n]), Array(pads[n...]))
         case "VALID":
             return ([Int](repeating: 0, count: n), [Int](repeating: 0, count: n))
@@ -487,10 +516,10 @@ struct ShapeContext {
         guard w[1] * group == x[1] else {
             throw fail(node, "weight \(w) expects \(w[1] * group) input channels, the input has \(x[1])")
         }
-        let kernel = try node.ints("kernel_shape") ?? Array(w[2...])
+        let kernel = try bounded(node, "kernel_shape", try node.ints("kernel_shape") ?? Array(w[2...]), min: 1)
         guard kernel == Array(w[2...]) else { throw fail(node, "kernel_shape \(kernel) differs from the weight's \(Array(w[2...]))") }
-        let strides = try node.ints("strides") ?? [Int](repeating: 1, count: n)
-        let dilations = try node.ints("dilations") ?? [Int](repeating: 1, count: n)
+        let strides = try bounded(node, "strides", try node.ints("strides") ?? [Int](repeating: 1, count: n), min: 1)
+        let dilations = try bounded(node, "dilations", try node.ints("dilations") ?? [Int](repeating: 1, count: n), min: 1)
         guard strides.count == n, dilations.count == n, strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 }) else {
             throw fail(node, "strides \(strides) / dilations \(dilations) do not fit \(n) spatial axes")
         }
@@ -514,11 +543,12 @@ struct ShapeContext {
         let x = try shape(node, 0)
         guard x.count >= 3 else { throw fail(node, "input rank \(x.count) < 3") }
         let n = x.count - 2
-        guard let kernel = try node.ints("kernel_shape"), kernel.count == n else {
+        guard let k = try node.ints("kernel_shape"), k.count == n else {
             throw fail(node, "kernel_shape must list \(n) sizes")
         }
-        let strides = try node.ints("strides") ?? [Int](repeating: 1, count: n)
-        let dilations = try node.ints("dilations") ?? [Int](repeating: 1, count: n)
+        let kernel = try bounded(node, "kernel_shape", k, min: 1)
+        let strides = try bounded(node, "strides", try node.ints("strides") ?? [Int](repeating: 1, count: n), min: 1)
+        let dilations = try bounded(node, "dilations", try node.ints("dilations") ?? [Int](repeating: 1, count: n), min: 1)
         guard strides.count == n, dilations.count == n, strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 }) else {
             throw fail(node, "strides \(strides) / dilations \(dilations) do not fit \(n) spatial axes")
         }
@@ -566,15 +596,16 @@ struct ShapeContext {
                 out.append(d)
             }
         }
-        let total = s.reduce(1, *)
+        let total = try product(node, s)
+        _ = try bounded(node, "shape", out, min: 0)
         if let m = minus {
-            let known = out.enumerated().filter { $0.offset != m }.map(\.element).reduce(1, *)
+            let known = checkedProduct(out.enumerated().filter { $0.offset != m }.map(\.element)) ?? 0
             guard known > 0, total % known == 0 else {
                 throw fail(node, "cannot reshape \(s) (\(total) elements) to \(target)")
             }
             out[m] = total / known
         }
-        guard out.reduce(1, *) == total else {
+        guard checkedProduct(out) == total else {
             throw fail(node, "cannot reshape \(s) (\(total) elements) to \(target)")
         }
         set(node, out)
