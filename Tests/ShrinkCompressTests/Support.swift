@@ -28,7 +28,6 @@ final class LeNet: Sendable {
 
     let graph: Graph
     let calib: Tensor
-    let shapes: [String: [Int]]
     let references: [LayerReference]
 
     init() throws {
@@ -37,22 +36,15 @@ final class LeNet: Sendable {
             throw FixtureError(description: "calib.npz has no x")
         }
         calib = x.tensor()
-        references = GraphLayers.references(in: graph)
-        let session = try Session(graph: graph, options: SessionOptions(threads: 1))
-        let first = Tensor(shape: [1] + Array(calib.shape.dropFirst()),
-                           scalars: Array(calib.scalars.prefix(calib.count / calib.shape[0])))
-        let acts = try session.run(from: ["input": first], outputs: references.map(\.input))
-        var shapes: [String: [Int]] = [:]
-        for (k, v) in acts { shapes[k] = v.shape }
-        self.shapes = shapes
+        references = try GraphLayers.references(in: graph)
     }
 
     func reference(_ name: String) throws -> LayerReference {
-        try GraphLayers.reference(named: name, in: graph)
+        try GraphLayers.reference(named: name, in: references)
     }
 
     func layer(_ name: String) throws -> LayerDescriptor {
-        try ModelDecomposer.descriptor(try reference(name), graph: graph, inputShapes: shapes)
+        try GraphLayers.descriptor(try reference(name), in: graph)
     }
 
     /// The first `count` calibration samples.

@@ -1,11 +1,12 @@
 import ShrinkGraph
 import ShrinkTensor
 
-/// Where a factorisable layer sits in a graph: its node and the values it reads and writes.
+/// Where a factorisable layer sits in a graph: its node, the values it reads and writes, and
+/// its row in the graph module's layer table (name, shapes, cost).
 public struct LayerReference: Sendable, Hashable {
-    /// The layer name: the weight initializer without `.weight`, else the node's name.
+    /// The layer name, as the graph's `LayerTable` assigns it.
     public var name: String
-    /// The node's index in `graph.nodes` when located.
+    /// The node's index in `graph.nodes` when the table was built.
     public var nodeIndex: Int
     /// The node's name.
     public var nodeName: String
@@ -17,43 +18,53 @@ public struct LayerReference: Sendable, Hashable {
     public var output: String
     /// The weight value's name.
     public var weight: String
-    /// The bias value's name (Conv B, Gemm C), if any.
+    /// The bias value's name (Conv B, Gemm C, or the constant of the Add after a MatMul).
     public var bias: String?
+    /// True when the bias is added by a separate node (MatMul + Add), which a rewrite keeps.
+    public var separateBias: Bool
     /// Gemm `transA` (the input is read transposed).
     public var transA: Bool
+    /// The input activation's shape with batch 1.
+    public var inputShape: [Int]
+    /// The layer table's cost of the layer.
+    public var cost: LayerCost
 }
 
 /// Finds factorisable layers in a graph and reads them into `LayerDescriptor`s.
 public enum GraphLayers {
-    /// Every Conv, Gemm and MatMul whose weight is a constant, in node order.
-    ///
-    /// Naming follows the house convention (docs/design): the weight initializer without a
-    /// trailing `.weight`, else the node name (else `<op>_<index>`).
-    public static func references(in graph: Graph) -> [LayerReference] {
-        var out: [LayerReference] = []
-        for (i, node) in graph.nodes.enumerated() where node.isStandardDomain {
-            guard let op = LayerOperator(rawValue: node.opType),
-                  let input = node.input(0), let weight = node.input(1),
-                  graph.constantValue(weight) != nil, graph.constantValue(input) == nil,
-                  let output = node.outputs.first else { continue }
-            let name: String
-            if weight.hasSuffix(".weight"), weight.count > 7 {
-                name = String(weight.dropLast(7))
-            } else if !node.name.isEmpty {
-                name = node.name
-            } else {
-                name = "\(node.opType)_\(i)"
-            }
-            let transA = op == .gemm ? ((try? node.int("transA", default: 0)) ?? 0) != 0 : false
-            out.append(LayerReference(name: name, nodeIndex: i, nodeName: node.name, op: op, input: input, output: output,
-                                      weight: weight, bias: op == .matMul ? nil : node.input(2), transA: transA))
+    /// The graph's layer table, with errors as `DecompositionError`.
+    public static func table(of graph: Graph, inputShapes: [String: [Int]] = [:]) throws(DecompositionError) -> LayerTable {
+        do {
+            return try LayerTable(graph: graph, inputShapes: inputShapes)
+        } catch {
+            throw DecompositionError(.invalidInput, layer: nil, error.description)
         }
-        return out
     }
 
-    /// The reference of the layer called `name`, or a `layerNotFound` error listing the names.
-    public static func reference(named name: String, in graph: Graph) throws(DecompositionError) -> LayerReference {
-        let refs = references(in: graph)
+    /// Every Conv, Gemm and MatMul with a constant weight, in node order, named as the graph's
+    /// layer table names them (weight initializer without `.weight`, else the node name, …).
+    /// `inputShapes` fixes graph inputs whose shapes are symbolic beyond the batch.
+    public static func references(in graph: Graph, inputShapes: [String: [Int]] = [:]) throws(DecompositionError) -> [LayerReference] {
+        try references(in: graph, table: table(of: graph, inputShapes: inputShapes))
+    }
+
+    /// The references of an already built table.
+    public static func references(in graph: Graph, table: LayerTable) -> [LayerReference] {
+        table.layers.compactMap { layer in
+            guard let op = LayerOperator(rawValue: layer.op), graph.nodes.indices.contains(layer.nodeIndex) else { return nil }
+            let node = graph.nodes[layer.nodeIndex]
+            guard let input = node.input(0), let output = node.outputs.first else { return nil }
+            let transA = op == .gemm ? ((try? node.int("transA", default: 0)) ?? 0) != 0 : false
+            return LayerReference(name: layer.name, nodeIndex: layer.nodeIndex, nodeName: node.name, op: op,
+                                  input: input, output: output, weight: layer.weight, bias: layer.bias,
+                                  separateBias: layer.biasNode != nil, transA: transA, inputShape: layer.inputShape,
+                                  cost: LayerCost(params: layer.params, macs: layer.macs))
+        }
+    }
+
+    /// The reference of the layer called `name` among `refs`, or a `layerNotFound` error
+    /// listing the names (with a "did you mean" for a near miss).
+    public static func reference(named name: String, in refs: [LayerReference]) throws(DecompositionError) -> LayerReference {
         if let r = refs.first(where: { $0.name == name }) { return r }
         let names = refs.map(\.name)
         let best = names.min { editDistance($0, name) < editDistance($1, name) }
@@ -62,11 +73,9 @@ public enum GraphLayers {
                                  hint: best.flatMap { editDistance($0, name) <= 2 ? "did you mean `\($0)`?" : nil })
     }
 
-    /// Reads a layer into a descriptor. `inputShape` is the concrete shape of the layer's input
-    /// activation for one sample batch (only its spatial part matters for convolutions; dense
-    /// layers use it for rows per sample).
-    public static func descriptor(_ ref: LayerReference, in graph: Graph,
-                                  inputShape: [Int]) throws(DecompositionError) -> LayerDescriptor {
+    /// Reads a layer into a descriptor (weights in canonical layout, geometry, sizes).
+    public static func descriptor(_ ref: LayerReference, in graph: Graph) throws(DecompositionError) -> LayerDescriptor {
+        let inputShape = ref.inputShape
         let node = graph.nodes[ref.nodeIndex]
         func fail(_ message: String) -> DecompositionError {
             DecompositionError(.unsupported, layer: ref.name, message)
@@ -124,7 +133,8 @@ public enum GraphLayers {
                 throw fail("MatMul with a \(wRaw.rank)-D weight is not supported (only a matrix on the right)")
             }
             let rows = inputShape.count > 2 ? inputShape.dropFirst().dropLast().reduce(1, *) : 1
-            return .dense(name: ref.name, op: .matMul, weight: wRaw.transposed(), bias: nil, rowsPerSample: rows)
+            // The bias of a MatMul lives in the Add after it; it is counted here and left in place.
+            return .dense(name: ref.name, op: .matMul, weight: wRaw.transposed(), bias: bias, rowsPerSample: rows)
         }
     }
 

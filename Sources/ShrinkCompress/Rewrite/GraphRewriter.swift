@@ -7,20 +7,28 @@ import ShrinkTensor
 /// `conv2.k.bias` on the stage carrying the bias), so the graph's layer table names the stages
 /// `conv2.0`, `conv2.1`, …; intermediate values are `conv2.k.output`, and the last stage
 /// writes the original node's output, so nothing downstream changes. Only Conv, Gemm and
-/// MatMul are emitted (opset 13 semantics; depthwise stages are Conv with `group`).
+/// MatMul are emitted (opset 13 semantics; depthwise stages are Conv with `group`). A MatMul's
+/// bias stays in the Add node that follows it.
 public enum GraphRewriter {
     /// Replaces every non-`keep` decomposition's node by its stages, and removes the old weight
-    /// and bias initializers when nothing else reads them.
-    public static func apply(_ decompositions: [LayerDecomposition], to graph: inout Graph) throws(DecompositionError) {
+    /// and bias initializers when nothing else reads them. Layer names refer to `graph` as
+    /// passed in (its layer table).
+    public static func apply(_ decompositions: [LayerDecomposition], to graph: inout Graph,
+                             inputShapes: [String: [Int]] = [:]) throws(DecompositionError) {
+        let refs = try GraphLayers.references(in: graph, inputShapes: inputShapes)
         for d in decompositions where d.method != .keep {
-            let ref = try GraphLayers.reference(named: d.layer, in: graph)
+            let ref = try GraphLayers.reference(named: d.layer, in: refs)
+            // Node indices move as chains are inserted; the output value does not.
+            guard let index = graph.producerIndex(of: ref.output) else {
+                throw DecompositionError(.invalidInput, layer: d.layer, "its node is no longer in the graph")
+            }
             let chain = nodes(for: d, ref: ref, graph: &graph)
             do {
-                try graph.replaceNode(at: ref.nodeIndex, with: chain)
+                try graph.replaceNode(at: index, with: chain)
             } catch {
                 throw DecompositionError(.invalidInput, layer: d.layer, "could not rewrite the graph: \(error.message)")
             }
-            for old in [ref.weight, ref.bias].compactMap({ $0 }) where graph.initializers[old] != nil {
+            for old in [ref.weight, ref.separateBias ? nil : ref.bias].compactMap({ $0 }) where graph.initializers[old] != nil {
                 let read = graph.nodes.contains { $0.inputs.contains(old) } || graph.isGraphOutput(old)
                 if !read {
                     graph.removeInitializer(old)
@@ -40,7 +48,7 @@ public enum GraphRewriter {
             let output = isLast ? ref.output : graph.uniqueName("\(base).output")
             let weightName = graph.addInitializer(.float(stage.weight), preferredName: "\(base).weight")
             var inputs = [current, weightName]
-            if let b = stage.bias {
+            if let b = stage.bias, stage.shape.kind != .matMul {
                 inputs.append(graph.addInitializer(.float(b), preferredName: "\(base).bias"))
             }
             var attributes: [Attribute] = []

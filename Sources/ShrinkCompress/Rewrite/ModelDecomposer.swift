@@ -66,9 +66,11 @@ public struct DecomposedModel: Sendable {
     public var layers: [LayerDecomposition]
     /// How each layer's rank was resolved, by layer name.
     public var resolutions: [String: RankResolution]
-    /// Whole-model cost before: the sum over every Conv, Gemm and MatMul layer.
+    /// Whole-model cost before: the layer table's model parameters (every float initializer
+    /// read) and total MACs (every Conv, Gemm and MatMul).
     public var before: LayerCost
-    /// Whole-model cost after.
+    /// Whole-model cost after, computed from the stages' exact costs (the rewritten graph's
+    /// layer table agrees; the tests check it).
     public var after: LayerCost
     /// All warnings (rank resolution and factorisation), in order.
     public var warnings: [String]
@@ -78,12 +80,12 @@ public struct DecomposedModel: Sendable {
 public enum ModelDecomposer {
     /// Applies `choices` to `graph`.
     ///
-    /// - `inputShapes`: concrete shape of each layer's input activation, keyed by the value's
-    ///   name (from shape inference or one run of the model); convolutions need it for MACs.
+    /// - `inputShapes`: shapes for graph inputs that are symbolic beyond the batch (passed to
+    ///   shape inference); usually empty.
     /// - `statistics`: activation statistics by layer name, from running the *original* model
     ///   on calibration data. With `fitToActivations` the layers that have statistics are
     ///   fitted to them; either way they are used to report output errors.
-    public static func decompose(_ graph: Graph, choices: [LayerChoice], inputShapes: [String: [Int]],
+    public static func decompose(_ graph: Graph, choices: [LayerChoice], inputShapes: [String: [Int]] = [:],
                                  statistics: [String: ActivationStatistics] = [:], fitToActivations: Bool = false,
                                  options: FitOptions = FitOptions(), objective: CostObjective = .params,
                                  rounding: RankRounding = .none) throws(DecompositionError) -> DecomposedModel {
@@ -91,23 +93,15 @@ public enum ModelDecomposer {
         for c in choices where !seen.insert(c.layer).inserted {
             throw DecompositionError(.invalidInput, layer: c.layer, "the layer is chosen twice")
         }
-        let refs = GraphLayers.references(in: graph)
-        var before = LayerCost.zero
-        var descriptors: [String: LayerDescriptor] = [:]
-        for ref in refs {
-            let layer = try descriptor(ref, graph: graph, inputShapes: inputShapes)
-            descriptors[ref.name] = layer
-            before = before + layer.cost
-        }
+        let table = try GraphLayers.table(of: graph, inputShapes: inputShapes)
+        let refs = GraphLayers.references(in: graph, table: table)
+        let before = LayerCost(params: table.modelParams, macs: table.totalMACs)
         var layers: [LayerDecomposition] = []
         var resolutions: [String: RankResolution] = [:]
         var warnings: [String] = []
         var after = before
         for choice in choices {
-            guard let layer = descriptors[choice.layer] else {
-                _ = try GraphLayers.reference(named: choice.layer, in: graph)   // throws the "did you mean"
-                continue
-            }
+            let layer = try GraphLayers.descriptor(try GraphLayers.reference(named: choice.layer, in: refs), in: graph)
             let method = choice.method.method
             let resolution = try RankArithmetic.resolve(choice.rank, method: method, layer: layer,
                                                         objective: objective, rounding: rounding)
@@ -125,17 +119,8 @@ public enum ModelDecomposer {
             layers.append(d)
         }
         var out = graph
-        try GraphRewriter.apply(layers, to: &out)
+        try GraphRewriter.apply(layers, to: &out, inputShapes: inputShapes)
         return DecomposedModel(graph: out, layers: layers, resolutions: resolutions, before: before, after: after,
                                warnings: warnings)
-    }
-
-    /// Reads one layer, finding its input shape in `inputShapes`.
-    public static func descriptor(_ ref: LayerReference, graph: Graph,
-                                  inputShapes: [String: [Int]]) throws(DecompositionError) -> LayerDescriptor {
-        guard let shape = inputShapes[ref.input] else {
-            throw DecompositionError(.invalidInput, layer: ref.name, "the shape of its input '\(ref.input)' is unknown")
-        }
-        return try GraphLayers.descriptor(ref, in: graph, inputShape: shape)
     }
 }
