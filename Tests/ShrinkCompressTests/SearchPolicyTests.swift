@@ -40,11 +40,11 @@ struct SyntheticEvaluator: Evaluator {
 func syntheticSpace() -> SearchSpace {
     func layer(_ name: String, _ n: Int, m: Int) -> SearchLayer {
         // Option k has rank k+1 and costs (k+1)·m; the layer costs n·m as it is.
-        SearchLayer(name: name, original: Cost(params: n * m, macs: n * m * 4),
-                    options: (0..<(n / 2)).map { RankOption(rank: [$0 + 1], cost: Cost(params: ($0 + 1) * m, macs: ($0 + 1) * m * 4)) })
+        SearchLayer(name: name, original: LayerCost(params: n * m, macs: n * m * 4),
+                    options: (0..<(n / 2)).map { RankOption(rank: [$0 + 1], cost: LayerCost(params: ($0 + 1) * m, macs: ($0 + 1) * m * 4)) })
     }
     return SearchSpace(layers: [layer("conv1", 16, m: 10), layer("conv2", 32, m: 40), layer("fc1", 40, m: 100)],
-                       fixedCost: Cost(params: 1000, macs: 1000))
+                       fixedCost: LayerCost(params: 1000, macs: 1000))
 }
 
 let allPolicies: [any SearchPolicy] = [IncrementalPolicy(), BinaryPolicy(), GreedyPolicy(), BudgetPolicy()]

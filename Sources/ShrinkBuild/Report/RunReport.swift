@@ -14,14 +14,14 @@ public struct LayerReport: Sendable, Hashable, Codable {
     public var fit: String
     /// Relative reconstruction error of the weight, ‖W − Ŵ‖/‖W‖, when decomposed.
     public var relativeError: Double?
-    /// Cost before and after.
-    public var before: Cost, after: Cost
+    /// LayerCost before and after.
+    public var before: LayerCost, after: LayerCost
     /// Why the layer was kept or anything notable about it.
     public var note: String?
 
     /// A layer report.
     public init(name: String, op: String, method: String, rank: [Int]?, fit: String, relativeError: Double?,
-                before: Cost, after: Cost, note: String?) {
+                before: LayerCost, after: LayerCost, note: String?) {
         self.name = name
         self.op = op
         self.method = method
@@ -119,7 +119,7 @@ public struct RunReport: Sendable, Hashable, Codable {
     /// Whether the final model meets the bound.
     public var passed: Bool
     /// Whole-model cost before and after.
-    public var before: Cost, after: Cost
+    public var before: LayerCost, after: LayerCost
     /// Per-layer outcome, in model order.
     public var layers: [LayerReport]
     /// The search, when one ran.
@@ -129,7 +129,7 @@ public struct RunReport: Sendable, Hashable, Codable {
 
     /// A report.
     public init(pipeline: String, variant: String?, model: String, modelDigest: String, metric: String, bound: String,
-                baseline: Double, final: Double, samples: Int, passed: Bool, before: Cost, after: Cost,
+                baseline: Double, final: Double, samples: Int, passed: Bool, before: LayerCost, after: LayerCost,
                 layers: [LayerReport], search: SearchReport?, exportedDigest: String?) {
         self.pipeline = pipeline
         self.variant = variant

@@ -112,7 +112,7 @@ public struct BudgetPolicy: SearchPolicy {
         return config
     }
 
-    private func cost(_ c: Configuration, _ s: SearchSession) -> Int { s.space.cost(of: c).value(s.objective) }
+    private func cost(_ c: Configuration, _ s: SearchSession) -> Int { s.space.cost(of: c)[s.objective] }
 
     private func passFlags(_ configs: [Configuration], _ s: SearchSession) throws -> [Bool] {
         let base = try s.baseline(.search)
@@ -125,18 +125,18 @@ public struct BudgetPolicy: SearchPolicy {
 /// makes the dynamic programme exact up to that resolution and tiny (layers × 400 × options).
 enum Knapsack {
     static func allocate(space: SearchSpace, curves: [String: [(Int, Double)]], budget: Double,
-                         objective: SearchObjective) -> Configuration {
+                         objective: CostObjective) -> Configuration {
         let units = 400
         let resolution = max(budget, 1e-12) / Double(units)
         // best[u] = (min cost, choices) using at most u drop units over layers so far.
         var best = [(cost: Int, choices: [String: Int])](repeating: (0, [:]), count: units + 1)
         for layer in space.layers {
-            let keep = layer.original.value(objective)
+            let keep = layer.original[objective]
             var next = best.map { (cost: $0.cost + keep, choices: $0.choices) }
             for (option, drop) in curves[layer.name] ?? [] {
                 let need = drop <= 0 ? 0 : Int((drop / resolution).rounded(.up))
                 guard need <= units else { continue }
-                let c = layer.options[option].cost.value(objective)
+                let c = layer.options[option].cost[objective]
                 for u in need...units {
                     let cand = best[u - need].cost + c
                     if cand < next[u].cost {

@@ -27,7 +27,7 @@ public struct VisitedPoint: Sendable, Hashable, Codable {
     /// The metric value.
     public var metric: Double
     /// Its whole-model cost.
-    public var cost: Cost
+    public var cost: LayerCost
 }
 
 /// The shared state of one search: the space, the bound, memoised evaluations and the log of
@@ -38,7 +38,7 @@ public final class SearchSession: Sendable {
     /// The accuracy bound.
     public let acceptance: Acceptance
     /// What to minimise.
-    public let objective: SearchObjective
+    public let objective: CostObjective
     /// The evaluator.
     public let evaluator: any Evaluator
     /// Optional progress callback (a line of text per step).
@@ -54,7 +54,7 @@ public final class SearchSession: Sendable {
     private let state = Mutex(State())
 
     /// A session.
-    public init(space: SearchSpace, acceptance: Acceptance, objective: SearchObjective,
+    public init(space: SearchSpace, acceptance: Acceptance, objective: CostObjective,
                 evaluator: any Evaluator, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.space = space
         self.acceptance = acceptance

@@ -16,14 +16,14 @@ public struct GreedyPolicy: SearchPolicy {
     }
 
     /// The option per (layer, ratio) whose cost is closest to ratio × original without exceeding it.
-    func table(_ space: SearchSpace, _ objective: SearchObjective) -> [String: [Int]] {
+    func table(_ space: SearchSpace, _ objective: CostObjective) -> [String: [Int]] {
         var out: [String: [Int]] = [:]
         for layer in space.layers {
-            let full = Double(layer.original.value(objective))
+            let full = Double(layer.original[objective])
             var picks: [Int] = []
             for r in ratios {
                 let budget = r * full
-                if let i = layer.options.indices.last(where: { Double(layer.options[$0].cost.value(objective)) <= budget }),
+                if let i = layer.options.indices.last(where: { Double(layer.options[$0].cost[objective]) <= budget }),
                    !picks.contains(i) {
                     picks.append(i)
                 }

@@ -25,7 +25,7 @@ public struct SearchResult: Sendable, Codable {
     /// Whether the chosen configuration meets the bound on the full set.
     public var passed: Bool
     /// Whole-model cost before and after.
-    public var originalCost: Cost, cost: Cost
+    public var originalCost: LayerCost, cost: LayerCost
     /// Distinct evaluations run.
     public var evaluations: Int
     /// Every point evaluated, in order.

@@ -1,42 +1,12 @@
-/// What a search minimises: the model's multiply-accumulates or its parameters.
-public enum SearchObjective: String, Sendable, Codable, CaseIterable {
-    case macs, params
-}
-
-/// The cost of a layer (or a model) in both currencies the search knows.
-public struct Cost: Sendable, Hashable, Codable {
-    /// Parameter count, bias included.
-    public var params: Int
-    /// Multiply-accumulates per sample.
-    public var macs: Int
-
-    /// A cost.
-    public init(params: Int, macs: Int) {
-        self.params = params
-        self.macs = macs
-    }
-
-    /// The component named by `objective`.
-    public func value(_ objective: SearchObjective) -> Int { objective == .macs ? macs : params }
-
-    /// The zero cost.
-    public static let zero = Cost(params: 0, macs: 0)
-
-    /// Component-wise sum.
-    public static func + (a: Cost, b: Cost) -> Cost { Cost(params: a.params + b.params, macs: a.macs + b.macs) }
-    /// Component-wise difference.
-    public static func - (a: Cost, b: Cost) -> Cost { Cost(params: a.params - b.params, macs: a.macs - b.macs) }
-}
-
 /// One choice the search may make for a layer: a rank (one or two numbers) and what it costs.
 public struct RankOption: Sendable, Hashable, Codable {
     /// The rank; two entries for methods with two ranks (Tucker-2: out, in).
     public var rank: [Int]
     /// The cost of the factorised layer at this rank.
-    public var cost: Cost
+    public var cost: LayerCost
 
     /// An option.
-    public init(rank: [Int], cost: Cost) {
+    public init(rank: [Int], cost: LayerCost) {
         self.rank = rank
         self.cost = cost
     }
@@ -47,19 +17,19 @@ public struct SearchLayer: Sendable, Hashable, Codable {
     /// The layer's name (the weight initializer without `.weight`).
     public var name: String
     /// The cost of the layer as it is.
-    public var original: Cost
+    public var original: LayerCost
     /// Candidate ranks, ascending; every option is cheaper than `original` under the objective.
     public var options: [RankOption]
 
     /// A search layer.
-    public init(name: String, original: Cost, options: [RankOption]) {
+    public init(name: String, original: LayerCost, options: [RankOption]) {
         self.name = name
         self.original = original
         self.options = options
     }
 
     /// The cost of choice `index` (nil keeps the layer as it is).
-    public func cost(_ index: Int?) -> Cost { index.map { options[$0].cost } ?? original }
+    public func cost(_ index: Int?) -> LayerCost { index.map { options[$0].cost } ?? original }
 }
 
 /// A whole-model candidate: for each searchable layer, the index of its option, or nil to keep it.
@@ -93,24 +63,24 @@ public struct SearchSpace: Sendable, Hashable, Codable {
     /// Searchable layers, in model order.
     public var layers: [SearchLayer]
     /// The cost of the rest of the model (layers kept by rule, and layers with fixed choices).
-    public var fixedCost: Cost
+    public var fixedCost: LayerCost
 
     /// A search space.
-    public init(layers: [SearchLayer], fixedCost: Cost) {
+    public init(layers: [SearchLayer], fixedCost: LayerCost) {
         self.layers = layers
         self.fixedCost = fixedCost
     }
 
     /// The whole-model cost of a configuration.
-    public func cost(of configuration: Configuration) -> Cost {
+    public func cost(of configuration: Configuration) -> LayerCost {
         layers.reduce(fixedCost) { $0 + $1.cost(configuration.choices[$1.name]) }
     }
 
     /// The whole-model cost with every layer kept.
-    public var originalCost: Cost { cost(of: .original) }
+    public var originalCost: LayerCost { cost(of: .original) }
 
     /// Original cost ÷ candidate cost under `objective` (≥ 1 means smaller).
-    public func reduction(of configuration: Configuration, _ objective: SearchObjective) -> Double {
-        Double(originalCost.value(objective)) / Double(max(cost(of: configuration).value(objective), 1))
+    public func reduction(of configuration: Configuration, _ objective: CostObjective) -> Double {
+        Double(originalCost[objective]) / Double(max(cost(of: configuration)[objective], 1))
     }
 }
