@@ -6,5 +6,9 @@ extension Shrink {
         DemoCommand.self,
         InspectCommand.self,
         CacheCommand.self,
+        RunCommand.self,
+        PlanCommand.self,
+        GraphCommand.self,
+        StatusCommand.self,
     ]
 }
