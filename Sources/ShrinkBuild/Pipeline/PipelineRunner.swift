@@ -93,6 +93,7 @@ public struct PipelineRunner: Sendable {
         var loaded: LoadedPipeline
         var store: Store
         var model: Digest
+        var summaryDigest: Digest
         var summary: ModelSummary
         var phaseA: RunSummary?
         var graph: StageGraph
@@ -163,20 +164,20 @@ public struct PipelineRunner: Sendable {
                 return (name, v, a)
             }
         for (name, spec, assigned) in specs where options.variant == nil || options.variant == name || (options.variant == "main" && name == "main") {
-            try addTarget(name: name, spec: spec, assigned: assigned, summary: summary, model: model, store: store,
+            try addTarget(name: name, spec: spec, assigned: assigned, summary: summary, summaryDigest: try loadResult.digest("summary"), model: model, store: store,
                           graph: &graph, added: &added, warnings: &warnings)
-            let suffix = name == "main" ? "" : ":\(name)"
-            targets.append((name, spec, "select\(suffix)", "export\(suffix)", "report\(suffix)"))
+            let prefix = Self.stagePrefix(spec: spec, target: name)
+            targets.append((name, spec, "\(prefix)select", "\(prefix)export", "\(prefix)report"))
         }
         if targets.isEmpty, let v = options.variant {
             throw PipelineError.invalidInput("\(file.lastPathComponent): no variant named '\(v)' (it has: main\(loaded.variants.compactMap(\.variant).map { ", " + $0 }.joined()))")
         }
-        return Resolved(loaded: loaded, store: store, model: model, summary: summary, phaseA: summaryA, graph: graph,
+        return Resolved(loaded: loaded, store: store, model: model, summaryDigest: try loadResult.digest("summary"), summary: summary, phaseA: summaryA, graph: graph,
                         targets: targets, warnings: warnings)
     }
 
     /// Adds the stages of one target; stages with identical parameters are shared across targets.
-    func addTarget(name: String, spec: PipelineSpec, assigned: LayerAssignments, summary: ModelSummary, model: Digest,
+    func addTarget(name: String, spec: PipelineSpec, assigned: LayerAssignments, summary: ModelSummary, summaryDigest: Digest, model: Digest,
                    store: Store, graph: inout StageGraph, added: inout Set<String>, warnings: inout [String]) throws {
         let objective = CostObjective(rawValue: spec.search.objective.value.rawValue) ?? .macs
         let threads = options.jobs > 1 ? 1 : ProcessInfo.processInfo.activeProcessorCount
@@ -220,7 +221,7 @@ public struct PipelineRunner: Sendable {
             }
             statsInput = .output(of: identity, named: "stats")
         }
-        let factory = StageFactory(model: model, statsStage: nil, objective: objective, threadsPerEvaluation: threads)
+        let factory = StageFactory(model: model, summary: summaryDigest, statsStage: nil, objective: objective, threadsPerEvaluation: threads)
         var fixed: [String: String] = [:]
         for p in fixedParams {
             let stage = factory.decompose(p, stats: statsInput)
@@ -238,23 +239,28 @@ public struct PipelineRunner: Sendable {
             }
         }()
         let metric = MetricRef(spec.metric.value)
-        let suffix = name == "main" ? "" : ":\(name)"
+        let prefix = Self.stagePrefix(spec: spec, target: name)
         let params = SelectParameters(policy: spec.search.policy.value.rawValue, objective: objective.rawValue,
                                       target: spec.search.target?.value, bound: bound, boundValue: boundValue, metric: metric,
                                       searchLimit: subset, searchable: searchable, fixedLayers: fixedParams.map(\.layer).sorted())
         let layerInputs = Dictionary(uniqueKeysWithValues: summary.layers.map { ($0.name, $0.input) })
         let log = options.log
-        try graph.add(factory.select(identity: "select\(suffix)", parameters: params, fixed: fixed,
+        try graph.add(factory.select(identity: "\(prefix)select", parameters: params, fixed: fixed,
                                      data: [.full: full, .search: searchRef], layerInputs: layerInputs, stats: statsInput,
-                                     log: { log("search\(suffix): \($0)") }))
-        try graph.add(factory.export(identity: "export\(suffix)", select: "select\(suffix)"))
+                                     log: { log("\(prefix)search: \($0)") }))
+        try graph.add(factory.export(identity: "\(prefix)export", select: "\(prefix)select"))
         let base = file.deletingLastPathComponent()
         let boundText = bound == "absolute" ? "absolute drop ≤ \(boundValue)" : "relative drop ≤ \(boundValue)"
         let report = ReportParameters(pipeline: spec.name.value, variant: name == "main" ? nil : name,
                                       model: relativePath(spec.model.value, from: base), metric: spec.metric.value.name,
                                       bound: boundText, stem: spec.export.report.value.deletingPathExtension().lastPathComponent)
-        try graph.add(factory.report(identity: "report\(suffix)", select: "select\(suffix)", export: "export\(suffix)",
+        try graph.add(factory.report(identity: "\(prefix)report", select: "\(prefix)select", export: "\(prefix)export",
                                      parameters: report))
+    }
+
+    /// `lenet-mnist/` or `lenet-mnist[loose]/`: stage names say which pipeline and target they serve.
+    static func stagePrefix(spec: PipelineSpec, target: String) -> String {
+        target == "main" ? "\(spec.name.value)/" : "\(spec.name.value)[\(target)]/"
     }
 
     static func rankText(_ rank: ShrinkPipeline.RankSpec, layer: LayerInfo?) -> String {

@@ -56,6 +56,8 @@ struct Selection: Sendable, Codable {
 struct StageFactory: Sendable {
     /// The model blob (from the load stage).
     var model: Digest
+    /// The load stage's summary blob (layer table).
+    var summary: Digest
     /// The calibration statistics stage output, when any layer fits to activations.
     var statsStage: String?
     var objective: CostObjective

@@ -14,10 +14,10 @@ struct ReportParameters: Encodable, Sendable {
 extension StageFactory {
     /// The report stage: Markdown, JSON and SVG plots from the selection.
     func report(identity: String, select: String, export: String, parameters: ReportParameters) -> FunctionStage<ReportParameters> {
-        let model = self.model
+        let model = self.model, summary = self.summary
         return FunctionStage(kind: "report", version: StageVersion.report, identity: identity, parameters: parameters,
                              inputs: ["selection": .output(of: select, named: "selection"),
-                                      "summary": .output(of: "load", named: "summary"),
+                                      "summary": .blob(summary),
                                       "onnx": .output(of: export, named: "onnx")]) { ctx, p in
             let selection = try JSONDecoder().decode(Selection.self, from: try ctx.data("selection"))
             let summary = try JSONDecoder().decode(ModelSummary.self, from: try ctx.data("summary"))
