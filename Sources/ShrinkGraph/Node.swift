@@ -218,8 +218,12 @@ public struct Node: Sendable, Hashable {
     }
 }
 
+/// The former name of `Dim`; it clashes with `Foundation.Dimension` in files that import
+/// Foundation, so prefer `Dim`.
+public typealias Dimension = Dim
+
 /// One dimension of a declared shape.
-public enum Dimension: Sendable, Hashable, CustomStringConvertible {
+public enum Dim: Sendable, Hashable, CustomStringConvertible {
     /// A fixed size.
     case value(Int)
     /// A named size such as the batch `N` (ONNX `dim_param`).
@@ -250,7 +254,7 @@ public struct ValueInfo: Sendable, Hashable {
     /// Element type, when declared as a tensor.
     public var elementType: ElementType?
     /// Dimensions when the rank is declared; nil when unknown (or not a tensor).
-    public var shape: [Dimension]?
+    public var shape: [Dim]?
     /// The declaration as read; written back unchanged while type and shape are unchanged.
     var template: Onnx_ValueInfoProto?
     /// Type and shape as read, to notice edits.
@@ -258,11 +262,11 @@ public struct ValueInfo: Sendable, Hashable {
 
     struct LoadedSignature: Sendable, Hashable {
         var elementType: ElementType?
-        var shape: [Dimension]?
+        var shape: [Dim]?
     }
 
     /// A tensor value declaration.
-    public init(name: String, elementType: ElementType? = .float, shape: [Dimension]?) {
+    public init(name: String, elementType: ElementType? = .float, shape: [Dim]?) {
         self.name = name
         self.elementType = elementType
         self.shape = shape

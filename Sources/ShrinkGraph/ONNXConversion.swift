@@ -241,13 +241,14 @@ extension Node {
 extension ValueInfo {
     init(proto v: Onnx_ValueInfoProto) {
         var type: ElementType?
-        var shape: [Dimension]?
+        var shape: [Dim]?
         if case .tensorType(let tt)? = v.type.value {
             if tt.hasElemType { type = ElementType(rawValue: tt.elemType) }
             if tt.hasShape {
                 shape = tt.shape.dim.map { d in
                     switch d.value {
-                    case .dimValue(let x)?: .value(Int(x))
+                    // Out-of-range sizes are unusable; treating them as unknown keeps arithmetic safe.
+                    case .dimValue(let x)?: x >= 0 && x <= Int64(maxAttributeMagnitude) ? .value(Int(x)) : .unknown
                     case .dimParam(let s)?: s.isEmpty ? .unknown : .symbol(s)
                     case nil: .unknown
                     }
@@ -363,7 +364,7 @@ extension Graph {
         g.input = inputs.map(\.proto)
         g.output = outputs.map(\.proto)
         // Annotations of values an edit removed would mislead other tools; drop them.
-        var live = Set<String>()
+        var live = Set(initializerNames).union(inputs.map(\.name))
         for n in nodes { live.formUnion(n.outputs) }
         g.valueInfo = valueInfo.filter { live.contains($0.name) }.map(\.proto)
         m.graph = g
