@@ -6,5 +6,7 @@ extension Shrink {
         DemoCommand.self,
         InspectCommand.self,
         CacheCommand.self,
+        InferCommand.self,
+        EvalCommand.self,
     ]
 }
