@@ -43,6 +43,7 @@ struct BatchAnalysis {
         let out = transfer(step, ins)
         for o in step.outputs where o >= 0 { states[o] = .unknown }
         states[step.outputs[0]] = out
+        if case .dropout = step.op, step.outputs.count > 1, step.outputs[1] >= 0 { states[step.outputs[1]] = out }
     }
 
     func transfer(_ step: Step, _ ins: [BatchState]) -> BatchState {
@@ -52,7 +53,7 @@ struct BatchAnalysis {
             return shapeTransfer(step, ins)
         }
         switch step.op {
-        case .activation, .identity, .scaleShift:
+        case .activation, .identity, .dropout, .scaleShift:
             return x
         case .softmax(let axis, _):
             guard let r = rank(x), axis != 0, axis != -r, restConstant else { return .unknown }
@@ -78,6 +79,11 @@ struct BatchAnalysis {
             return .batched(perSample: per.map { p in [p.first ?? 1] + [Int](repeating: 1, count: max(0, p.count - 1)) })
         case .gemm(let attrs, _):
             guard !attrs.transA, restConstant else { return .unknown }
+            // C must be the same for every row (a per-row C would tie rows to batch positions).
+            if step.inputs.count > 2, step.inputs[2] >= 0, let c = constants[step.inputs[2]],
+               c.shape.count == 2 && c.shape[0] != 1 {
+                return .unknown
+            }
             if let w = step.inputs.count > 1 ? constants[step.inputs[1]] : nil, w.shape.count == 2 {
                 return .batched(perSample: [attrs.transB ? w.shape[0] : w.shape[1]])
             }

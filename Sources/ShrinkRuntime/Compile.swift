@@ -21,6 +21,8 @@ enum CompiledOp: Sendable {
     /// Per-channel x·a + b (a BatchNormalization with constant parameters, pre-folded).
     case scaleShift(a: [Float], b: [Float])
     case identity
+    /// Inference Dropout: the input unchanged, and an all-ones mask (bool carried as int64 0/1) if wanted.
+    case dropout
     case shape(start: Int?, end: Int?)
     case gather(axis: Int)
     /// Unsqueeze; axes from the attribute, or from input 1 when nil.
@@ -187,14 +189,22 @@ struct NodeCompiler {
                 do {
                     let (a, c) = try Kernels.batchNormCoefficients(scale: s, bias: b, mean: m, variance: v, epsilon: eps)
                     return .scaleShift(a: a, b: c)
-                } catch { throw invalid(n, error.message) }
+                } catch { throw invalid(n, "\(error)") }
             }
             return .batchNorm(epsilon: eps)
         case "Identity":
             return .identity
         case "Dropout":
-            try requireUnused(n, outputsFrom: 1, "mask")
-            return .identity
+            if inputs.count > 2, inputs[2] >= 0 {
+                guard let t = constants[inputs[2]] else { throw unsupported(n, "training_mode given at run time") }
+                let on: Bool
+                switch t {
+                case .int64(let v): on = v.values.contains { $0 != 0 }
+                case .float(let v): on = v.scalars.contains { $0 != 0 }
+                }
+                if on { throw unsupported(n, "training_mode = true") }
+            }
+            return .dropout
         case "Shape":
             let (s, e) = try attr(n) { () throws(GraphError) in (try n.int("start"), try n.int("end")) }
             return .shape(start: s, end: e)

@@ -19,6 +19,9 @@ extension Step {
     func run(_ frame: inout Frame, last: [Bool]) throws(RuntimeError) {
         do {
             let result = try compute(&frame, last: last)
+            if case .dropout = op, outputs.count > 1, outputs[1] >= 0 {
+                frame.slots[outputs[1]] = .int64(IntTensor(shape: result.shape, values: [Int64](repeating: 1, count: result.count)))
+            }
             frame.slots[outputs[0]] = result
         } catch {
             throw kernelError(error)
@@ -120,7 +123,7 @@ extension Step {
             var x = try float(&f, 0, last)
             try Kernels.scaleShiftChannels(&x, a, b)
             return .float(x)
-        case .identity:
+        case .identity, .dropout:
             return try value(&f, 0, last)
         case let .shape(start, end):
             return .int64(Kernels.shape(try value(&f, 0, last), start: start, end: end))

@@ -290,15 +290,14 @@ public final class Session: Sendable {
         openblas_set_num_threads(1)
         let bounds = (0...chunks).map { $0 * batch / chunks }
         let results = Mutex<[Result<[Value], RuntimeError>?]>(Array(repeating: nil, count: chunks))
+        let (feedsByChunk, slotsOut) = (fed, outSlots)
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let part = fed.mapValues { Session.slice($0, bounds[c], bounds[c + 1]) }
+            let part = feedsByChunk.mapValues { Session.slice($0, bounds[c], bounds[c + 1]) }
             let r: Result<[Value], RuntimeError>
-            do {
-                r = .success(try execute(steps, lasts: lasts, plan: plan, fed: part, outSlots: outSlots))
-            } catch let e as RuntimeError {
-                r = .failure(e)
+            do throws(RuntimeError) {
+                r = .success(try execute(steps, lasts: lasts, plan: plan, fed: part, outSlots: slotsOut))
             } catch {
-                r = .failure(.nodeFailed(node: "?", op: "?", message: "\(error)"))
+                r = .failure(error)
             }
             results.withLock { $0[c] = r }
         }

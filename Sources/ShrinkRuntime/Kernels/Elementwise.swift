@@ -135,11 +135,15 @@ extension Kernels {
     public static func binary(_ op: BinaryOp, into a: inout Tensor, _ b: Tensor) throws {
         // Same shape, or a scalar on one side: the common cases.
         if a.shape == b.shape || b.count == 1 && a.rank >= b.rank {
+            // Move a's storage out so that it is uniquely referenced and mutated without a copy.
+            let scalarB = b.count == 1 && a.shape != b.shape
+            var out = a
+            a = Tensor(zeros: [])
             let n = out.count
             b.scalars.withUnsafeBufferPointer { pb in
                 out.scalars.withUnsafeMutableBufferPointer { po in
                     guard let o = po.baseAddress, let q = pb.baseAddress else { return }
-                    if b.count == 1 && a.shape != b.shape {
+                    if scalarB {
                         let s = q[0]
                         switch op {
                         case .add: for i in 0..<n { o[i] += s }
