@@ -29,8 +29,8 @@ public struct Graph: Sendable {
     public var inputs: [ValueInfo]
     /// Declared graph outputs.
     public var outputs: [ValueInfo]
-    /// `value_info` annotations of intermediate values, as in the file. Entries for values that
-    /// no node produces any more are dropped on save.
+    /// `value_info` annotations, as in the file. Entries for values that no longer exist (not
+    /// written by a node, not an input or initializer) are dropped on save.
     public var valueInfo: [ValueInfo]
     /// Initializers by name; edit through `setInitializer`, `addInitializer`, `removeInitializer`
     /// so that the file order in `initializerNames` stays consistent.
@@ -305,6 +305,16 @@ public struct Graph: Sendable {
     /// Reorders `nodes` topologically in place.
     public mutating func sortTopologically() throws(GraphError) {
         nodes = try sortedNodes()
+    }
+}
+
+extension Graph: Equatable {
+    /// Equal when everything the IR models agrees: name, nodes, declared values, initializers
+    /// (values and order) and opset imports. Unmodelled fields carried from the file do not count.
+    public static func == (a: Graph, b: Graph) -> Bool {
+        a.name == b.name && a.nodes == b.nodes && a.inputs == b.inputs && a.outputs == b.outputs
+            && a.valueInfo == b.valueInfo && a.initializerNames == b.initializerNames
+            && a.initializers == b.initializers && a.opsetImports == b.opsetImports
     }
 }
 

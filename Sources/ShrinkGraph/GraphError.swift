@@ -1,8 +1,10 @@
+import Foundation
+
 /// Everything that can go wrong while loading, editing, analysing or saving a graph.
 ///
 /// One struct rather than an enum of payload cases, so that every error carries the same
 /// user-facing parts (file, message, hint) and callers can still branch on `kind`.
-public struct GraphError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct GraphError: Error, Sendable, Equatable, CustomStringConvertible, LocalizedError {
     /// What went wrong, for callers (and tests) that branch on it.
     public enum Kind: String, Sendable, Equatable {
         /// The file could not be read (missing, permissions, a directory, …).
@@ -51,7 +53,10 @@ public struct GraphError: Error, Sendable, Equatable, CustomStringConvertible {
         return e
     }
 
-    /// `file: message (hint)` on one line, ready for stderr.
+    /// The same as `description`, so `localizedDescription` reads well too.
+    public var errorDescription: String? { description }
+
+    /// `file: message; hint` on one line, ready for stderr.
     public var description: String {
         var s = file.map { "\($0): " } ?? ""
         s += message

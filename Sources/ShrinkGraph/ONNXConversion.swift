@@ -364,7 +364,7 @@ extension Graph {
         g.input = inputs.map(\.proto)
         g.output = outputs.map(\.proto)
         // Annotations of values an edit removed would mislead other tools; drop them.
-        var live = Set<String>()
+        var live = Set(initializerNames).union(inputs.map(\.name))
         for n in nodes { live.formUnion(n.outputs) }
         g.valueInfo = valueInfo.filter { live.contains($0.name) }.map(\.proto)
         m.graph = g

@@ -25,11 +25,14 @@ extension Graph {
     ///   - inputShapes: shapes by data-input name; inputs not listed use their declared shape
     ///     with every symbolic or unknown dimension set to `batch`.
     ///   - batch: the value given to symbolic dimensions (the batch `N`); 1 is enough for costing.
+    ///   - inputValues: values of small integer data inputs (a Reshape target fed at run time),
+    ///     used for constant folding; their shapes need not be repeated in `inputShapes`.
     /// - Throws: `.shapeInference` when a supported operator gets inconsistent inputs (the
     ///   message names the node), `.invalidModel` for a missing declared input shape, and the
     ///   errors of `topologicalOrder()`. Unsupported operators do not throw: their outputs are
     ///   left unknown and listed in `skippedNodes`.
-    public func inferShapes(inputShapes: [String: [Int]] = [:], batch: Int = 1) throws(GraphError) -> InferredShapes {
+    public func inferShapes(inputShapes: [String: [Int]] = [:], batch: Int = 1,
+                            inputValues: [String: TensorValue] = [:]) throws(GraphError) -> InferredShapes {
         var ctx = ShapeContext()
         for (name, value) in initializers {
             ctx.shapes[name] = value.shape
@@ -39,17 +42,20 @@ extension Graph {
             }
         }
         for input in dataInputs {
-            if let s = inputShapes[input.name] {
+            if let v = inputValues[input.name] {
+                ctx.shapes[input.name] = v.shape
+                ctx.constants[input.name] = v
+            } else if let s = inputShapes[input.name] {
                 ctx.shapes[input.name] = s
             } else if let s = input.concreteShape(symbolic: batch) {
                 ctx.shapes[input.name] = s
             } else {
                 throw GraphError(.invalidModel, "graph input '\(input.name)' has no declared shape",
-                                 hint: "give its shape explicitly")
+                                 hint: "give its shape explicitly (shrink inspect: --input-shape \(input.name)=1x…)")
             }
             ctx.types[input.name] = input.elementType ?? .float
         }
-        for (name, _) in inputShapes where !dataInputs.contains(where: { $0.name == name }) {
+        for name in Set(inputShapes.keys).union(inputValues.keys) where !dataInputs.contains(where: { $0.name == name }) {
             throw GraphError(.notFound, "the model has no data input named '\(name)'")
         }
         for i in try topologicalOrder() {
@@ -150,6 +156,8 @@ struct ShapeContext {
     /// Infers `node`'s outputs; returns false when the op is unsupported or an input is unknown.
     mutating func infer(_ node: Node, opset: Int) throws(GraphError) -> Bool {
         guard node.isStandardDomain, shapeInferenceOps.contains(node.opType) else { return false }
+        // A node without a first output computes nothing anyone can read.
+        guard let first = node.outputs.first, !first.isEmpty else { return true }
         do {
             try inferSupported(node, opset: opset)
             return true
@@ -425,7 +433,8 @@ struct ShapeContext {
 
         case "Expand":
             let s = try shape(node, 0)
-            guard let target = intConstant(node, 1) else { throw Unknown.value }
+            guard let t = intConstant(node, 1) else { throw Unknown.value }
+            let target = try bounded(node, "shape", t, min: 0)
             set(node, try broadcast(node, s, target))
 
         case "Range":
@@ -459,7 +468,7 @@ struct ShapeContext {
             case "Sub": r.append(x &- y)
             case "Mul": r.append(x &* y)
             case "Div":
-                guard y != 0 else { return }
+                guard y != 0, !(x == .min && y == -1) else { return }
                 r.append(x / y)
             case "Equal": r.append(x == y ? 1 : 0)
             case "Max": r.append(max(x, y))
@@ -510,7 +519,7 @@ struct ShapeContext {
         }
         let n = x.count - 2
         let group = try node.int("group", default: 1)
-        guard group >= 1, x[1] % group == 0, w[0] % group == 0 else {
+        guard group >= 1, group <= maxAttributeMagnitude, x[1] % group == 0, w[0] % group == 0 else {
             throw fail(node, "group \(group) does not divide the channels (input \(x[1]), output \(w[0]))")
         }
         guard w[1] * group == x[1] else {
@@ -632,6 +641,7 @@ struct ShapeContext {
         }
         let axes = axesOpt ?? Array(0..<starts.count)
         let steps = stepsOpt ?? [Int](repeating: 1, count: starts.count)
+        guard steps.allSatisfy({ $0 >= -maxAttributeMagnitude && $0 <= maxAttributeMagnitude }) else { throw fail(node, "steps \(steps) out of range") }
         guard ends.count == starts.count, axes.count == starts.count, steps.count == starts.count else {
             throw fail(node, "starts, ends, axes and steps differ in length")
         }

@@ -98,6 +98,52 @@ struct ShapeInferenceTests {
         #expect(s.constants["shape"]?.intValues == [batch, -1])
     }
 
+    /// Slice with PyTorch's "to the end" (INT64_MAX) and a negative step, folded on a shape vector.
+    @Test func sliceOfShape() throws {
+        var g = Graph()
+        g.inputs = [Build.input("x", [.value(2), .value(3), .value(4), .value(5)])]
+        g.outputs = [ValueInfo(name: "y", shape: nil)]
+        g.setInitializer("starts", .int64Vector([1]))
+        g.setInitializer("ends", .int64(shape: [1], values: [Int64.max]))
+        g.setInitializer("rstart", .int64Vector([-1]))
+        g.setInitializer("rend", .int64(shape: [1], values: [Int64.min]))
+        g.setInitializer("rstep", .int64Vector([-2]))
+        g.nodes = [
+            Node(opType: "Shape", inputs: ["x"], outputs: ["s"]),
+            Node(opType: "Slice", inputs: ["s", "starts", "ends"], outputs: ["tail"]),
+            Node(opType: "Slice", inputs: ["s", "rstart", "rend", "", "rstep"], outputs: ["y"]),
+        ]
+        let r = try g.inferShapes()
+        #expect(r.constants["tail"]?.intValues == [3, 4, 5])
+        #expect(r.constants["y"]?.intValues == [5, 3])
+    }
+
+    /// Hostile attribute and constant values give errors (or unknown shapes), never traps.
+    @Test func hostileValuesDoNotTrap() throws {
+        let huge = Int.max / 2
+        let graphs: [Graph] = [
+            single(Build.conv("c", "x", "w", nil, "y", [Attribute("group", .int(huge))]), input: [1, 0, 4, 4],
+                   inits: ["w": Build.weight([0, 3, 3, 3])]),
+            single(Build.conv("c", "x", "w", nil, "y", [Attribute("pads", .ints([huge, huge, huge, huge]))]),
+                   input: [1, 3, 4, 4], inits: ["w": Build.weight([2, 3, 3, 3])]),
+            single(Node(opType: "MaxPool", inputs: ["x"], outputs: ["y"], attributes: [
+                Attribute("kernel_shape", .ints([huge])), Attribute("dilations", .ints([huge]))]), input: [1, 1, 4]),
+            single(Node(opType: "Div", inputs: ["a", "b"], outputs: ["y"]), input: [1],
+                   inits: ["a": .int64Vector([Int(Int64.min)]), "b": .int64Vector([-1])]),
+            single(Node(opType: "Slice", inputs: ["x", "s", "e", "", "p"], outputs: ["y"]), input: [4],
+                   inits: ["s": .int64Vector([0]), "e": .int64Vector([4]), "p": .int64(shape: [1], values: [Int64.min])]),
+            single(Node(opType: "Range", inputs: ["a", "b", "c"], outputs: ["y"]), input: [1],
+                   inits: ["a": .int64(shape: [], values: [Int64.min]), "b": .int64(shape: [], values: [Int64.max]),
+                           "c": .int64(shape: [], values: [1])]),
+            single(Node(opType: "Identity", inputs: ["x"], outputs: []), input: [2]),
+            single(Node(opType: "Flatten", inputs: ["x"], outputs: ["y"], attributes: [Attribute("axis", .int(Int.min))]), input: [2]),
+        ]
+        for g in graphs {
+            _ = try? g.inferShapes()
+            _ = try? LayerTable(graph: g)
+        }
+    }
+
     @Test func inconsistentShapesNameTheNode() {
         let g = single(Build.conv("bad_conv", "x", "w", nil, "y"), input: [1, 4, 8, 8], inits: ["w": Build.weight([2, 3, 3, 3])])
         #expect { try g.inferShapes() } throws: { error in
