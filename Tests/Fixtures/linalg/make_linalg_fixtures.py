@@ -173,7 +173,7 @@ def make_cp_fixtures(K):
         init_factors = [np.array(f) for f in init_cp.factors]
         out = {}
         for k, f in enumerate(init_factors):
-            out[f"init_{k}"] = f
+            out[f"init_{k}"] = np.array(f, order="C")
         errs = {}
         for n_iter in (1, 5, 25):
             cp = run_cp(X, rank, init_factors, n_iter)
@@ -183,7 +183,8 @@ def make_cp_fixtures(K):
         for a, b in zip(check, factors):
             assert np.allclose(a, b, rtol=1e-9, atol=1e-12), "numpy ALS disagrees with tensorly"
         for k, f in enumerate(factors):
-            out[f"factor_{k}"] = np.asarray(f)
+            # tensorly returns Fortran-ordered factors; .npy readers (ours) want C order.
+            out[f"factor_{k}"] = np.array(f, order="C")
         out["weights"] = np.asarray(weights, dtype=np.float64)
         out["rel_error"] = np.float64(errs[25])
         out["rel_error_iter1"] = np.float64(errs[1])
