@@ -15,7 +15,8 @@ func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
 func singleConvGraph(weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, input: [Int]) -> Graph {
     var graph = Graph(name: "single", opsets: [OpsetImport(domain: "", version: 13)])
     graph.inputs = [ValueInfo(name: "x", shape: [.symbol("N")] + input.map { .value($0) })]
-    graph.outputs = [ValueInfo(name: "y", shape: nil)]
+    let out = g.outputSpatial(for: Array(input.dropFirst()))
+    graph.outputs = [ValueInfo(name: "y", shape: [.symbol("N"), .value(weight.shape[0])] + out.map { .value($0) })]
     let w = graph.addInitializer(.float(weight), preferredName: "conv.weight")
     var inputs = ["x", w]
     if let bias { inputs.append(graph.addInitializer(.float(bias), preferredName: "conv.bias")) }
@@ -32,7 +33,7 @@ func singleDenseGraph(gemm: Bool, inFeatures n: Int, outFeatures m: Int, transB:
     var graph = Graph(name: "dense", opsets: [OpsetImport(domain: "", version: 13)])
     let inShape: [Dim] = gemm || rows == 1 ? [.symbol("N"), .value(n)] : [.symbol("N"), .value(rows), .value(n)]
     graph.inputs = [ValueInfo(name: "x", shape: inShape)]
-    graph.outputs = [ValueInfo(name: "y", shape: nil)]
+    graph.outputs = [ValueInfo(name: "y", shape: Array(inShape.dropLast()) + [.value(m)])]
     let b = randomTensor(transB ? [m, n] : [n, m], seed: seed)
     let w = graph.addInitializer(.float(gemm ? b : randomTensor([n, m], seed: seed)), preferredName: "fc.weight")
     let c = graph.addInitializer(.float(randomTensor(gemm ? [1, m] : [m], seed: seed + 1)), preferredName: "fc.bias")
