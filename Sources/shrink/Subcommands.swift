@@ -5,5 +5,6 @@ extension Shrink {
     static let allSubcommands: [ParsableCommand.Type] = [
         DemoCommand.self,
         InspectCommand.self,
+        DecomposeCommand.self,
     ]
 }
