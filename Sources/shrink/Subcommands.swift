@@ -6,5 +6,6 @@ extension Shrink {
         DemoCommand.self,
         InspectCommand.self,
         DecomposeCommand.self,
+        CacheCommand.self,
     ]
 }
