@@ -60,6 +60,9 @@ let package = Package(
         .testTarget(name: "ShrinkCompressTests", dependencies: ["ShrinkCompress", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkPipelineTests", dependencies: ["ShrinkPipeline"]),
         .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild", "ShrinkPipeline", "shrink-build-testtool"]),
+        // The command line on real pipelines: caching, crashes, concurrency, exported accuracy.
+        .testTarget(name: "ShrinkEndToEndTests",
+                    dependencies: ["ShrinkBuild", "ShrinkTensor", "ShrinkRuntime", "ShrinkGraph", "shrink"]),
         // A toy pipeline run as a separate process by ShrinkBuildTests (concurrent runs, crashes, Ctrl-C).
         .executableTarget(name: "shrink-build-testtool", dependencies: ["ShrinkBuild"], path: "Tests/ShrinkBuildTestTool"),
     ],
