@@ -573,7 +573,7 @@ def main():
         if a.skip_shrink:
             continue
         for jobs in (1, 2):
-            s = shrink_cold(a.shrink, a.pipeline, jobs)
+            s = shrink_cold(os.path.abspath(a.shrink), os.path.abspath(a.pipeline), jobs)
             runs[f"shrink-jobs{jobs}"].append(s)
             print(f"shrink -j{jobs}   {s['seconds']:7.2f} s  evals {s['evaluations']:4}  top1 {s['metric']:.3f}  "
                   f"params {s['params_reduction']:.2f}×  MACs {s['macs_reduction']:.2f}×  {s['ranks']}", flush=True)
