@@ -1,10 +1,16 @@
 import Foundation
 import ShrinkCompress
 import ShrinkPipeline
+import ShrinkTensor
 
 extension PipelineRunner {
     /// Runs the pipeline: stages, exports, lock file.
     public func run() throws -> RunOutcome {
+        // OpenBLAS's thread count is process-wide, and decompositions (SVD, HOOI) call LAPACK
+        // without setting it: with several jobs, each would start all cores' worth of spinning
+        // BLAS threads and the jobs would oversubscribe the machine (the select stage of the LeNet
+        // pipeline ran 5× slower with 2 jobs than with 1). One job uses every core inside BLAS.
+        ShrinkTensor.setBLASThreads(options.jobs > 1 ? 1 : ProcessInfo.processInfo.activeProcessorCount)
         let store = try openStore()
         let resolved = try resolve(store: store, execute: true)
         for w in resolved.warnings { options.log(w) }
