@@ -7,7 +7,7 @@ import ShrinkTensor
 
 /// Stage versions: bump one when its outputs for the same inputs would change.
 enum StageVersion {
-    static let load = 1, calibrate = 1, decompose = 1, evaluate = 1, search = 1, export = 1, report = 1
+    static let load = 1, calibrate = 1, decompose = 2, evaluate = 1, search = 1, export = 1, report = 1
 }
 
 /// Parameters of a decompose stage (fixed or a search candidate).
