@@ -62,7 +62,8 @@ let package = Package(
         .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild", "ShrinkPipeline", "shrink-build-testtool"]),
         // The command line on real pipelines: caching, crashes, concurrency, exported accuracy.
         .testTarget(name: "ShrinkEndToEndTests",
-                    dependencies: ["ShrinkBuild", "ShrinkTensor", "ShrinkRuntime", "ShrinkGraph", "shrink"]),
+                    dependencies: ["ShrinkBuild", "ShrinkTensor", "ShrinkRuntime", "ShrinkGraph", "shrink",
+                                   .product(name: "Crypto", package: "swift-crypto")]),
         // A toy pipeline run as a separate process by ShrinkBuildTests (concurrent runs, crashes, Ctrl-C).
         .executableTarget(name: "shrink-build-testtool", dependencies: ["ShrinkBuild"], path: "Tests/ShrinkBuildTestTool"),
     ],
