@@ -33,7 +33,9 @@ let package = Package(
         // Decomposition methods as graph rewrites, rank arithmetic, search policies.
         .target(name: "ShrinkCompress", dependencies: ["ShrinkGraph", "ShrinkTensor"]),
         // The pipeline DSL: YAML → located spec → validated plan.
-        .target(name: "ShrinkPipeline", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "ShrinkPipeline", dependencies: [
+            .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // Content-addressed store, scheduler, stages, exporters, reports.
         .target(
             name: "ShrinkBuild",
