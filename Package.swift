@@ -58,8 +58,9 @@ let package = Package(
         .testTarget(name: "ShrinkRuntimeTests", dependencies: ["ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkCompressTests", dependencies: ["ShrinkCompress", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkPipelineTests", dependencies: ["ShrinkPipeline"]),
-        .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild", "ShrinkPipeline", "shrink-build-testtool"]),
-        // A toy pipeline run as a separate process by ShrinkBuildTests (concurrent runs, crashes, Ctrl-C).
+        .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild", "ShrinkPipeline"]),
+        // A toy pipeline ShrinkBuildTests runs as separate processes (concurrent runs, crashes, Ctrl-C);
+        // `swift build --build-tests` builds it beside the test bundle like every root target.
         .executableTarget(name: "shrink-build-testtool", dependencies: ["ShrinkBuild"], path: "Tests/ShrinkBuildTestTool"),
     ],
     swiftLanguageModes: [.v6]
