@@ -62,13 +62,13 @@ let package = Package(
         .testTarget(name: "ShrinkCompressTests", dependencies: ["ShrinkCompress", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkPipelineTests", dependencies: ["ShrinkPipeline"]),
         .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild", "ShrinkPipeline"]),
-        // A toy pipeline ShrinkBuildTests runs as separate processes (concurrent runs, crashes, Ctrl-C);
-        // `swift build --build-tests` builds it beside the test bundle like every root target.
         // The command line on real pipelines: caching, crashes, concurrency, exported accuracy. It runs
         // the `shrink` executable that `swift build --build-tests` builds beside the test bundle.
         .testTarget(name: "ShrinkEndToEndTests",
                     dependencies: ["ShrinkBuild", "ShrinkTensor", "ShrinkRuntime", "ShrinkGraph",
                                    .product(name: "Crypto", package: "swift-crypto")]),
+        // A toy pipeline ShrinkBuildTests runs as separate processes (concurrent runs, crashes, Ctrl-C);
+        // `swift build --build-tests` builds it beside the test bundle like every root target.
         .executableTarget(name: "shrink-build-testtool", dependencies: ["ShrinkBuild"], path: "Tests/ShrinkBuildTestTool"),
     ],
     swiftLanguageModes: [.v6]
