@@ -17,6 +17,7 @@ func runInferenceBench(_ args: [String]) {
     var threads = ProcessInfo.processInfo.activeProcessorCount
     var profile = false
     var rounds = 3
+    var useCPUTime = false
     var i = 0
     while i < args.count {
         switch args[i] {
@@ -64,12 +65,12 @@ func runInferenceBench(_ args: [String]) {
             var theirs: Double?
             for _ in 0..<rounds {
                 do {
-                    ours = max(ours, try measure(seconds: seconds) { _ = try session.run(inputs: [input.name: x]) } * Double(batch))
+                    ours = max(ours, try measure(seconds: seconds, cpuTime: useCPUTime) { _ = try session.run(inputs: [input.name: x]) } * Double(batch))
                 } catch {
                     print("\(name) batch \(batch): \(error)"); exit(1)
                 }
                 if withOrt, let t = ortImagesPerSecond(python: python, root: root, model: full, batch: batch,
-                                                      seconds: seconds, threads: threads) {
+                                                      seconds: seconds, threads: threads, cpuTime: useCPUTime) {
                     theirs = max(theirs ?? 0, t)
                 }
             }
@@ -89,26 +90,24 @@ func runInferenceBench(_ args: [String]) {
     }
 }
 
-/// Measure process CPU time instead of wall time: on a machine shared with other jobs this
+/// Wall time, or process CPU time with `cpuTime`: on a machine shared with other jobs CPU time
 /// isolates single-threaded kernel speed (only meaningful with --threads 1).
-nonisolated(unsafe) private var useCPUTime = false
-
-private func clockSeconds() -> Double {
+private func clockSeconds(cpuTime useCPUTime: Bool) -> Double {
     var t = timespec()
     clock_gettime(useCPUTime ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t)
     return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
 
 /// Calls per second of `body`, after a warm-up, over at least `seconds` and 3 calls.
-private func measure(seconds: Double, _ body: () throws -> Void) throws -> Double {
+private func measure(seconds: Double, cpuTime: Bool, _ body: () throws -> Void) throws -> Double {
     for _ in 0..<3 { try body() }
     var n = 0
-    let start = clockSeconds()
+    let start = clockSeconds(cpuTime: cpuTime)
     var elapsed = 0.0
     repeat {
         try body()
         n += 1
-        elapsed = clockSeconds() - start
+        elapsed = clockSeconds(cpuTime: cpuTime) - start
     } while elapsed < seconds || n < 3
     return Double(n) / elapsed
 }
@@ -133,7 +132,7 @@ private func macsPerImage(_ graph: Graph, sample: [Int]) -> Double {
 
 /// Runs Benchmarks/python/bench_ort.py for one configuration; nil (with a note) if it fails.
 private func ortImagesPerSecond(python: String, root: String, model: String, batch: Int, seconds: Double,
-                                threads: Int) -> Double? {
+                                threads: Int, cpuTime useCPUTime: Bool) -> Double? {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = [python, root + "/Benchmarks/python/bench_ort.py", "--model", model, "--batch", "\(batch)",

@@ -332,8 +332,10 @@ extension Kernels {
     }
 
     /// Columns per GEMM to aim for, and the column-buffer size (floats) not to exceed.
-    nonisolated(unsafe) static var im2colTarget = Int(ProcessInfo.processInfo.environment["SHRINK_CONV_WIDTH"] ?? "") ?? 256
-    nonisolated(unsafe) static var im2colBudget = Int(ProcessInfo.processInfo.environment["SHRINK_CONV_BUDGET"] ?? "") ?? (192 << 10)
+    /// (Measured on the VGG benchmark: 128–512 columns are within noise of each other; 64 and
+    /// ≥ 1024 are slower. `SHRINK_CONV_WIDTH` / `SHRINK_CONV_BUDGET` override them for tuning.)
+    static let im2colTarget = Int(ProcessInfo.processInfo.environment["SHRINK_CONV_WIDTH"] ?? "") ?? 256
+    static let im2colBudget = Int(ProcessInfo.processInfo.environment["SHRINK_CONV_BUDGET"] ?? "") ?? (192 << 10)
 
     private static func convIm2col(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                    _ o: UnsafeMutablePointer<Float>, _ p: ConvPlan, _ finish: (Int, Int) -> Void) {
