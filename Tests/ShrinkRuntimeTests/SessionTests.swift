@@ -39,9 +39,9 @@ import Testing
         return (0..<t.shape[0]).map { r in (0..<c).max { t.scalars[r * c + $0] < t.scalars[r * c + $1] }! }
     }
 
-    @Test func splittingIsProvedForBothExporters() throws {
-        for file in ["model.onnx", "model_dynamo.onnx"] {
-            let s = try Session(graph: try Graph.load(contentsOf: repoPath("Examples/lenet-mnist/\(file)")))
+    @Test func splittingIsProvedForTheExampleModels() throws {
+        for file in ["lenet-mnist/model.onnx", "lenet-mnist/model_dynamo.onnx", "dscnn-mnist/model.onnx", "vgg-bench/model.onnx"] {
+            let s = try Session(graph: try Graph.load(contentsOf: repoPath("Examples/\(file)")))
             #expect(s.fused.steps.allSatisfy { s.fused.batchSeparable[$0.outputs[0]] }, "\(file)")
         }
     }
