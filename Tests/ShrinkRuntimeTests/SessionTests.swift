@@ -18,9 +18,9 @@ import Testing
         let x = try valInputs(37)   // odd, so chunks differ in size
         let split = try Session(graph: graph, options: SessionOptions(threads: 2)).run(inputs: ["input": x])["logits"]!
         let whole = try Session(graph: graph, options: SessionOptions(threads: 1)).run(inputs: ["input": x])["logits"]!
-        // Not bit-identical: OpenBLAS rounds a GEMM column differently depending on where it
-        // falls in the GEMM, and chunks group images differently. Same predictions, and
-        // |split − whole| ≤ 1e-5 · max(1, |whole|) (measured: 9e-7).
+        // Not bit-identical: OpenBLAS's sgemm rounds a row or column differently depending on the
+        // matrix sizes (edge kernels), and chunks have fewer rows/images than the whole batch.
+        // Same predictions, and |split − whole| ≤ 1e-5 · max(1, |whole|) (measured: 9e-7).
         #expect(worstRelativeError(split.scalars, whole.scalars) <= 1e-5)
         #expect(argmaxRows(split) == argmaxRows(whole))
         let single = try Session(graph: graph, options: SessionOptions(threads: 1))
@@ -29,8 +29,9 @@ import Testing
             let one = try single.run(inputs: ["input": b.inputs])["logits"]!
             let row = Array(whole.scalars[(b.range.lowerBound * 10)..<(b.range.upperBound * 10)])
             // Batch 1 runs different GEMM shapes (GEMV for the Linear layers), so rounding may
-            // differ in the last bits: |a − b| ≤ 1e-5 · max(1, |b|).
+            // differ in the last bits: |a − b| ≤ 1e-5 · max(1, |b|), and the same prediction.
             #expect(worstRelativeError(one.scalars, row) <= 1e-5)
+            #expect(argmaxRows(one) == argmaxRows(Tensor(shape: [1, 10], scalars: row)))
         }
     }
 
@@ -56,7 +57,7 @@ import Testing
         let pooled = try #require(mid["/MaxPool_1_output_0"])
         #expect(pooled.shape == [8, 50, 4, 4])
         let rest = try session.run(from: ["/MaxPool_1_output_0": pooled])
-        #expect(rest["logits"] == full)
+        #expect(worstRelativeError(rest["logits"]!.scalars, full.scalars) <= 1e-6)
         // Feeding a fused-away value takes the unfused plan.
         let fromConv = try session.run(from: ["/conv1/Conv_output_0": mid["/conv1/Conv_output_0"]!])
         #expect(worstRelativeError(fromConv["logits"]!.scalars, full.scalars) <= 1e-6)

@@ -269,7 +269,7 @@ extension Kernels {
                         return
                     }
                     // Chunks of images through a scratch buffer sized like one im2col group.
-                    let per = max(1, min(p.n, (im2colTarget + p.ohw - 1) / p.ohw))
+                    let per = imagesPerGroup(p)
                     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: per * p.m * p.ohw)
                     defer { scratch.deallocate() }
                     let inImage = p.c * p.h * p.w, pooledImage = p.m * gy.output * gx.output
@@ -337,15 +337,20 @@ extension Kernels {
     static let im2colTarget = Int(ProcessInfo.processInfo.environment["SHRINK_CONV_WIDTH"] ?? "") ?? 256
     static let im2colBudget = Int(ProcessInfo.processInfo.environment["SHRINK_CONV_BUDGET"] ?? "") ?? (192 << 10)
 
+    /// Images per im2col group: doubled until the GEMM has `im2colTarget` columns or the column
+    /// buffer would exceed `im2colBudget` floats.
+    static func imagesPerGroup(_ p: ConvPlan) -> Int {
+        var per = 1
+        while per < p.n && per * p.ohw < im2colTarget && (2 * per) * p.ohw * p.k <= im2colBudget { per *= 2 }
+        return max(1, min(per, p.n))
+    }
+
     private static func convIm2col(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                    _ o: UnsafeMutablePointer<Float>, _ p: ConvPlan, _ finish: (Int, Int) -> Void) {
         let k = p.k, ohw = p.ohw, mg = p.mg
         // Images per GEMM: enough columns for OpenBLAS to run near peak, few enough that the
         // column buffer stays in L2 between im2col and the GEMM.
-        let budget = im2colBudget
-        var per = max(1, min(p.n, (im2colTarget + ohw - 1) / ohw))
-        while per > 1 && per * ohw * k > budget { per -= 1 }
-        if p.group > 1 { per = 1 }
+        let per = p.group > 1 ? 1 : imagesPerGroup(p)
         let width = per * ohw
         let col = UnsafeMutablePointer<Float>.allocate(capacity: k * width)
         defer { col.deallocate() }
