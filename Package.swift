@@ -33,7 +33,9 @@ let package = Package(
         // Decomposition methods as graph rewrites, rank arithmetic, search policies.
         .target(name: "ShrinkCompress", dependencies: ["ShrinkGraph", "ShrinkTensor"]),
         // The pipeline DSL: YAML → located spec → validated plan.
-        .target(name: "ShrinkPipeline", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "ShrinkPipeline", dependencies: [
+            .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // Content-addressed store, scheduler, stages, exporters, reports.
         .target(
             name: "ShrinkBuild",
@@ -60,6 +62,10 @@ let package = Package(
         .testTarget(name: "ShrinkCompressTests", dependencies: ["ShrinkCompress", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkPipelineTests", dependencies: ["ShrinkPipeline"]),
         .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild", "ShrinkPipeline", "shrink-build-testtool"]),
+        // The command line on real pipelines: caching, crashes, concurrency, exported accuracy.
+        .testTarget(name: "ShrinkEndToEndTests",
+                    dependencies: ["ShrinkBuild", "ShrinkTensor", "ShrinkRuntime", "ShrinkGraph", "shrink",
+                                   .product(name: "Crypto", package: "swift-crypto")]),
         // A toy pipeline run as a separate process by ShrinkBuildTests (concurrent runs, crashes, Ctrl-C).
         .executableTarget(name: "shrink-build-testtool", dependencies: ["ShrinkBuild"], path: "Tests/ShrinkBuildTestTool"),
     ],

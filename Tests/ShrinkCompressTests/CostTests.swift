@@ -214,6 +214,10 @@ struct ApplicabilityTests {
             (.cp4, conv1d, .unsupported, "c1d: cp4 needs a 2-D convolution"),
             (.spatialSVD, conv1d, .unsupported, "c1d: spatial-svd needs a 2-D convolution"),
             (.cp, pointwise, .notApplicable, "pw: cp needs a spatial kernel"),
+            (.cp, convLayer(t: 20, s: 1, kernel: [5, 5], input: [28, 28], name: "conv1"), .notApplicable,
+             "conv1: cp needs more than one input channel to save anything"),
+            (.cp4, convLayer(t: 20, s: 1, kernel: [5, 5], input: [28, 28], name: "conv1"), .notApplicable,
+             "conv1: cp4 needs more than one input channel"),
             (.svd, LayerDescriptor.dense(name: "v", weight: Tensor(zeros: [1, 9]), bias: nil), .notApplicable,
              "v: svd needs more than one input and output"),
         ]

@@ -23,7 +23,7 @@ struct CPKernelFit {
     static func fit(kernel: Tensor, dims: [Int], rank: Int, options: FitOptions,
                     layer: String) throws(DecompositionError) -> (CPKernelFit, [String]) {
         let x = kernel.reshaped(dims)
-        let cpOptions = CPOptions(maxIterations: options.iterations, initialization: .svd(seed: 0))
+        let cpOptions = CPOptions(maxIterations: options.iterations, tolerance: options.tolerance, initialization: options.cpInitialization ?? .svd(seed: 0))
         let cp = try numerics(layer) { () throws(LinearAlgebraError) in try x.cp(rank: rank, options: cpOptions) }
         var out = Mat.scaleColumns(cp.factors[0], cp.weights)
         var inputs = Array(cp.factors.dropFirst())

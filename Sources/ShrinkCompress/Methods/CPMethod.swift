@@ -14,9 +14,9 @@ public struct CPMethod: DecompositionMethod {
     /// One rank.
     public var rankArity: Int { 1 }
 
-    /// Group-1 1-D or 2-D convolutions with a spatial kernel.
+    /// Group-1 1-D or 2-D convolutions with a spatial kernel and more than one input channel.
     public func check(_ layer: LayerDescriptor) throws(DecompositionError) {
-        try ConvChecks.require(layer, method: name, spatialRanks: [1, 2], alternatives: "")
+        try ConvChecks.require(layer, method: name, spatialRanks: [1, 2], alternatives: "", needsInputChannels: true)
     }
 
     /// [T, S, kh·kw].
@@ -80,9 +80,9 @@ public struct CP4Method: DecompositionMethod {
     /// One rank.
     public var rankArity: Int { 1 }
 
-    /// Group-1 2-D convolutions with a spatial kernel.
+    /// Group-1 2-D convolutions with a spatial kernel and more than one input channel.
     public func check(_ layer: LayerDescriptor) throws(DecompositionError) {
-        try ConvChecks.require(layer, method: name, spatialRanks: [2], alternatives: "use cp for 1-D kernels")
+        try ConvChecks.require(layer, method: name, spatialRanks: [2], alternatives: "use cp for 1-D kernels", needsInputChannels: true)
     }
 
     /// [T, S, kh, kw].

@@ -2,7 +2,7 @@
 enum ConvChecks {
     /// A group-1 convolution with `spatialRanks` spatial axes, with a message naming `method`.
     static func require(_ layer: LayerDescriptor, method: MethodName, spatialRanks: Set<Int>,
-                        alternatives: String) throws(DecompositionError) {
+                        alternatives: String, needsInputChannels: Bool = false) throws(DecompositionError) {
         try layer.validate()
         guard let conv = layer.conv else {
             throw DecompositionError(.notApplicable, layer: layer.name,
@@ -25,6 +25,14 @@ enum ConvChecks {
             throw DecompositionError(.notApplicable, layer: layer.name,
                                      "\(method) needs a spatial kernel, this convolution is 1×1",
                                      hint: "use svd for 1×1 convolutions")
+        }
+        if needsInputChannels && layer.inputs == 1 {
+            // With S = 1 the first 1×1 stage only rescales the input: CP degenerates into a
+            // matrix factorisation of the T×k kernel that tucker2 (R_out, 1) expresses without
+            // the redundant stage, and CP-ALS on a size-1 mode is numerically degenerate.
+            throw DecompositionError(.notApplicable, layer: layer.name,
+                                     "\(method) needs more than one input channel to save anything",
+                                     hint: "use tucker2 with Rin = 1, or spatial-svd")
         }
     }
 }

@@ -59,7 +59,7 @@ public struct Tucker2Method: DecompositionMethod {
         let (rOut, rIn) = (rank.values[0], rank.values[1])
         let w = layer.weight
         let tucker = try numerics(name) { () throws(LinearAlgebraError) in
-            try w.tucker(modes: [0, 1], ranks: [rOut, rIn], maxIterations: options.iterations)
+            try w.tucker(modes: [0, 1], ranks: [rOut, rIn], maxIterations: options.iterations, tolerance: options.tolerance)
         }
         var uOut = tucker.factors[0]                                  // T×R_out
         var uIn = tucker.factors[1]                                   // S×R_in
