@@ -52,7 +52,10 @@ func windowGeometry(input: [Int], kernel: [Int], strides: [Int]?, pads: [Int]?, 
     guard kernel.count == r, s.count == r, d.count == r, p.count == 2 * r else {
         throw KernelError("kernel_shape \(kernel), strides \(s), dilations \(d) or pads \(p) do not fit \(r) spatial axes")
     }
-    guard s.allSatisfy({ $0 > 0 }), d.allSatisfy({ $0 > 0 }), kernel.allSatisfy({ $0 > 0 }), p.allSatisfy({ $0 >= 0 }) else {
+    let limit = 1 << 31   // keeps the index arithmetic below far from overflow
+    guard s.allSatisfy({ $0 > 0 && $0 < limit }), d.allSatisfy({ $0 > 0 && $0 < limit }),
+          kernel.allSatisfy({ $0 > 0 && $0 < limit }), p.allSatisfy({ $0 >= 0 && $0 < limit }),
+          input.allSatisfy({ $0 < limit }) else {
         throw KernelError("kernel_shape \(kernel), strides \(s), dilations \(d) and pads \(p) must be positive")
     }
     var axes = [WindowAxis]()
@@ -257,7 +260,7 @@ extension Kernels {
             poolGeo = g
             outShape = Array(outShape.prefix(2)) + (p.outShape1D ? [g.1.output] : [g.0.output, g.1.output])
         }
-        var out = [Float](repeating: 0, count: product(outShape))
+        var out = [Float](repeating: 0, count: try checkedCount(outShape, "Conv output"))
         if out.isEmpty { return Tensor(shape: outShape, scalars: out) }
         let biasValues = bias?.scalars
         input.scalars.withUnsafeBufferPointer { xb in
