@@ -106,9 +106,6 @@ public final class Session: Sendable {
                 constants[outs[0]] = v
                 continue
             }
-            for (k, s) in ins.enumerated() where s >= 0 && constants[s] == nil && !slotOf.keys.contains(node.inputs[k]) {
-                throw .invalidModel(message: "node \(node.displayName) reads '\(node.inputs[k])', which nothing provides")
-            }
             let compiler = NodeCompiler(opset: opset, constants: constants,
                                         isUsed: { readers[$0, default: 0] > 0 || graphOutputs.contains($0) })
             let op = try compiler.compile(node, inputs: ins)
