@@ -192,13 +192,12 @@ public struct CPDecomposition: Sendable, Equatable {
         var out: [Tensor] = []
         for mode in 0..<tensor.rank {
             let rows = tensor.shape[mode]
-            let svd = try tensor.unfolded(mode: mode).svd().signFlipped()
-            let k = Swift.min(rank, svd.s.count)
+            let (u, s, k) = try LeadingSubspace.leftSingularVectors(tensor.unfolded(mode: mode), count: rank)
             var f = [Float](repeating: 0, count: rows * rank)
             for i in 0..<rows {
                 for j in 0..<k {
                     // Put the SVD init on the tensor's scale (tensorly scales mode 0 by S).
-                    f[i * rank + j] = svd.u.scalars[i * svd.s.count + j] * (mode == 0 ? svd.s[j] : 1)
+                    f[i * rank + j] = u[i * k + j] * (mode == 0 ? s[j] : 1)
                 }
             }
             if k < rank {
