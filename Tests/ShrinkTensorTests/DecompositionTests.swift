@@ -120,6 +120,10 @@ private func naiveMTTKRP(_ x: Tensor, factors: [Tensor], mode: Int) throws -> Te
         #expect(throws: LinearAlgebraError.self) { try TestData.tensor([5], seed: 1).cp(rank: 2) }
         let wrong = CPOptions(initialization: .factors([TestData.matrix(4, 2, seed: 1)], weights: nil))
         #expect(throws: LinearAlgebraError.self) { try x.cp(rank: 2, options: wrong) }
+        var bad = x
+        bad.scalars[3] = .nan
+        #expect(throws: LinearAlgebraError.self) { try bad.cp(rank: 2) }
+        #expect(throws: LinearAlgebraError.self) { try bad.tucker(modes: [0], ranks: [2]) }
     }
 
     /// The two-group MTTKRP against `unfold · khatriRao` on tensors of 2 to 5 axes (various

@@ -50,6 +50,9 @@ public struct TuckerDecomposition: Sendable, Equatable {
         guard maxIterations >= 0, tolerance >= 0 else {
             throw .invalidArgument(fn, "maxIterations and tolerance must be non-negative")
         }
+        guard tensor.scalars.allSatisfy(\.isFinite) else {
+            throw .invalidArgument(fn, "the tensor contains NaN or infinite values")
+        }
         var rng = SeededGenerator(seed: seed)
         let normX2 = tensor.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }
 
