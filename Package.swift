@@ -25,14 +25,17 @@ let package = Package(
         // ONNX bindings, Graph IR, shape inference, per-layer cost.
         .target(
             name: "ShrinkGraph",
-            dependencies: ["ShrinkTensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: ["ShrinkTensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["ONNX/onnx.proto"]  // the source of the committed onnx.pb.swift
         ),
         // Kernels, executor, datasets and metrics.
         .target(name: "ShrinkRuntime", dependencies: ["ShrinkGraph", "ShrinkTensor", "COpenBLAS"]),
         // Decomposition methods as graph rewrites, rank arithmetic, search policies.
         .target(name: "ShrinkCompress", dependencies: ["ShrinkGraph", "ShrinkTensor"]),
         // The pipeline DSL: YAML → located spec → validated plan.
-        .target(name: "ShrinkPipeline", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "ShrinkPipeline", dependencies: [
+            .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // Content-addressed store, scheduler, stages, exporters, reports.
         .target(
             name: "ShrinkBuild",
@@ -59,6 +62,14 @@ let package = Package(
         .testTarget(name: "ShrinkCompressTests", dependencies: ["ShrinkCompress", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkPipelineTests", dependencies: ["ShrinkPipeline"]),
         .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild", "ShrinkPipeline"]),
+        // The command line on real pipelines: caching, crashes, concurrency, exported accuracy. It runs
+        // the `shrink` executable that `swift build --build-tests` builds beside the test bundle.
+        .testTarget(name: "ShrinkEndToEndTests",
+                    dependencies: ["ShrinkBuild", "ShrinkTensor", "ShrinkRuntime", "ShrinkGraph",
+                                   .product(name: "Crypto", package: "swift-crypto")]),
+        // A toy pipeline ShrinkBuildTests runs as separate processes (concurrent runs, crashes, Ctrl-C);
+        // `swift build --build-tests` builds it beside the test bundle like every root target.
+        .executableTarget(name: "shrink-build-testtool", dependencies: ["ShrinkBuild"], path: "Tests/ShrinkBuildTestTool"),
     ],
     swiftLanguageModes: [.v6]
 )

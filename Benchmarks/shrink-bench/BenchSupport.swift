@@ -42,9 +42,11 @@ enum BenchMain {
         """
 
     /// Parses `arguments` and runs the chosen suites; returns the process exit code.
-    static func run(arguments: [String], suites: [BenchSuite]) -> Int32 {
-        let text = usage.replacingOccurrences(of: "%SUITES%", with: suites.map(\.name).joined(separator: ", "))
-            + "\n" + suites.map { "  \($0.name): \($0.summary)" }.joined(separator: "\n")
+    /// `extraSuites` are listed in the help only (suites that parse their own options).
+    static func run(arguments: [String], suites: [BenchSuite], extraSuites: [(String, String)] = []) -> Int32 {
+        let listed = suites.map { ($0.name, $0.summary) } + extraSuites
+        let text = usage.replacingOccurrences(of: "%SUITES%", with: listed.map(\.0).joined(separator: ", "))
+            + "\n" + listed.map { "  \($0.0): \($0.1)" }.joined(separator: "\n")
         var options = BenchOptions()
         var chosen: [String] = []
         var i = 0

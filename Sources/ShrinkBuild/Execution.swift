@@ -1,0 +1,352 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// One run of a graph: the bookkeeping behind `Scheduler.run` and `StageContext.run(substages:)`.
+final class Execution: Sendable {
+    let graph: StageGraph
+    let store: Store
+    let options: SchedulerOptions
+    let observer: (any SchedulerObserver)?
+    let pool: SlotPool
+
+    private struct State {
+        var remaining: [String: Int] = [:]
+        var dependents: [String: [String]] = [:]
+        var summary = RunSummary()
+        /// Graph stages queued or running; the run is over when it drops to zero.
+        var outstanding = 0
+        var stopping = false
+        var cancelled = false
+        var finishedSignalled = false
+        var running = Set<String>()
+        var completed = 0
+        var total = 0
+    }
+
+    private let state = Mutex(State())
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(graph: StageGraph, store: Store, options: SchedulerOptions, observer: (any SchedulerObserver)?) {
+        self.graph = graph
+        self.store = store
+        self.options = options
+        self.observer = observer
+        pool = SlotPool(slots: options.jobs)
+    }
+
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    // MARK: Graph stages
+
+    func start() {
+        let ready: [String] = state.withLock { state in
+            state.total = graph.count
+            for identity in graph.identities {
+                let dependencies = graph.dependencies(of: identity)
+                state.remaining[identity] = dependencies.count
+                for dependency in dependencies { state.dependents[dependency, default: []].append(identity) }
+            }
+            let ready = graph.identities.filter { state.remaining[$0] == 0 }
+            state.outstanding = ready.count
+            if ready.isEmpty { signalFinished(&state) }
+            return ready
+        }
+        for identity in ready { pool.submit(.normal) { self.runNode(identity) } }
+    }
+
+    func waitUntilFinished() { finished.wait() }
+
+    private func runNode(_ identity: String) {
+        guard let stage = graph.stage(identity), !state.withLock({ $0.stopping }) else {
+            finishNode(identity, nil)
+            return
+        }
+        do {
+            finishNode(identity, .success(try execute(stage, parent: nil)))
+        } catch {
+            finishNode(identity, .failure(error))
+        }
+    }
+
+    /// Records a graph stage's outcome (`nil`: never started because the run is stopping) and
+    /// queues the dependents it unblocked.
+    private func finishNode(_ identity: String, _ outcome: Result<StageResult, any Error>?) {
+        var toStart = [String]()
+        var skippedNow = [(String, String)]()
+        state.withLock { state in
+            state.outstanding -= 1
+            switch outcome {
+            case nil:
+                break  // summary() marks whatever has no outcome as not started
+            case .success(let result)?:
+                state.summary.results[identity] = result
+                for dependent in state.dependents[identity] ?? [] {
+                    state.remaining[dependent, default: 0] -= 1
+                    if state.remaining[dependent] == 0 && !state.stopping {
+                        toStart.append(dependent)
+                        state.outstanding += 1
+                    }
+                }
+            case .failure(let error)?:
+                if state.cancelled {
+                    if !state.summary.abandoned.contains(identity) { state.summary.abandoned.append(identity) }
+                } else {
+                    state.summary.failures.append(StageFailure(identity: identity, error: error))
+                    for dependent in graph.transitiveDependents(of: identity).sorted()
+                    where state.summary.skipped[dependent] == nil {
+                        state.summary.skipped[dependent] = "\(identity) failed"
+                        skippedNow.append((dependent, "\(identity) failed"))
+                    }
+                    if !options.keepGoing { state.stopping = true }
+                }
+            }
+            if state.outstanding == 0 { signalFinished(&state) }
+        }
+        for (identity, reason) in skippedNow { observer?.schedulerEvent(.skipped(identity: identity, reason: reason)) }
+        for identity in toStart { pool.submit(.normal) { self.runNode(identity) } }
+    }
+
+    private func signalFinished(_ state: inout State) {
+        guard !state.finishedSignalled else { return }
+        state.finishedSignalled = true
+        finished.signal()
+    }
+
+    func cancel() {
+        let first: Bool = state.withLock { state in
+            defer {
+                state.cancelled = true
+                state.stopping = true
+            }
+            return !state.cancelled
+        }
+        guard first else { return }
+        observer?.schedulerEvent(.interrupted)
+        // Stages notice cancellation only at their checks; the run does not wait for them forever.
+        DispatchQueue.global().asyncAfter(deadline: .now() + options.cancellationGrace) {
+            self.state.withLock { self.signalFinished(&$0) }
+        }
+    }
+
+    func summary() -> RunSummary {
+        state.withLock { state in
+            var summary = state.summary
+            summary.interrupted = state.cancelled
+            if state.cancelled {
+                for identity in state.running.sorted() where !summary.abandoned.contains(identity) {
+                    summary.abandoned.append(identity)
+                }
+            }
+            for identity in graph.identities
+            where summary.results[identity] == nil && summary.skipped[identity] == nil
+                && !summary.failures.contains(where: { $0.identity == identity })
+                && !summary.abandoned.contains(identity) {
+                summary.skipped[identity] = state.cancelled ? "not started: interrupted" : "not started: the run stopped"
+            }
+            return summary
+        }
+    }
+
+    // MARK: Sub-stages
+
+    func runSubstages(_ stages: [any Stage], parent: String) throws -> [StageResult] {
+        if isCancelled { throw SchedulerError.cancelled }
+        guard !stages.isEmpty else { return [] }
+        state.withLock { $0.total += stages.count }
+        let group = DispatchGroup()
+        let outcomes = Collector<Result<StageResult, any Error>>(count: stages.count)
+        for (index, stage) in stages.enumerated() {
+            group.enter()
+            pool.submit(.urgent) {
+                let outcome = Result { try self.execute(stage, parent: parent) }
+                outcomes.set(index, outcome)
+                switch outcome {
+                case .success(let result):
+                    self.state.withLock { $0.summary.substageResults.append(result) }
+                case .failure(let error):
+                    self.state.withLock { state in
+                        if !state.cancelled {
+                            state.summary.failures.append(StageFailure(identity: stage.identity, error: error))
+                        }
+                    }
+                }
+                group.leave()
+            }
+        }
+        pool.lendSlot { group.wait() }
+        var results = [StageResult]()
+        for (index, outcome) in outcomes.values.enumerated() {
+            switch outcome {
+            case .success(let result)?: results.append(result)
+            case .failure(let error)?:
+                if case SchedulerError.cancelled = error { throw error }
+                throw SchedulerError.substageFailed(identity: stages[index].identity, error: error)
+            case nil: throw SchedulerError.cancelled
+            }
+        }
+        return results
+    }
+
+    // MARK: One stage
+
+    /// Resolves inputs, derives the key, and either reads the cache or runs and publishes — under
+    /// the key's lock, so concurrent runs compute each key once. Runs on a worker holding a slot.
+    private func execute(_ stage: some Stage, parent: String?) throws -> StageResult {
+        let began = ContinuousClock.now
+        do {
+            return try executeUnreported(stage, parent: parent, began: began)
+        } catch {
+            if !isCancelled {
+                emit(.failed("\(error)"), stage, parent: parent, elapsed: seconds(ContinuousClock.now - began),
+                     reasons: [], finished: true)
+            }
+            throw error
+        }
+    }
+
+    private func executeUnreported(_ stage: some Stage, parent: String?, began: ContinuousClock.Instant) throws -> StageResult {
+        let identity = stage.identity
+        if isCancelled { throw SchedulerError.cancelled }
+        let clock = ContinuousClock()
+
+        let inputs = try resolveInputs(of: stage)
+        let (key, components) = try StageKey.derive(
+            kind: stage.kind, version: stage.version, parameters: stage.parameters, inputs: inputs)
+        let previous = store.lastEntry(forIdentity: identity)
+
+        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, since: began) {
+            return hit
+        }
+        let lock: FileLock
+        if let free = try FileLock.tryAcquire(store.actionLockPath(key), mode: .exclusive) {
+            lock = free
+        } else {
+            // Another run (or thread) is computing this key: wait without holding a job slot,
+            // then take its result below.
+            lock = try pool.lendSlot { try store.lockAction(key) }
+        }
+        defer { lock.release() }
+        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, since: began) {
+            return hit
+        }
+        if isCancelled { throw SchedulerError.cancelled }
+
+        var reasons = components.changes(since: previous?.components)
+        if reasons.isEmpty { reasons = [.outputsMissing] }
+        state.withLock { _ = $0.running.insert(identity) }
+        defer { state.withLock { _ = $0.running.remove(identity) } }
+        emit(.started, stage, parent: parent, elapsed: 0, reasons: reasons, finished: false)
+
+        let runStart = clock.now
+        let context = StageContext(identity: identity, key: key, inputs: inputs, store: store, execution: self)
+        let outputs = try stage.run(context)
+        let elapsed = seconds(clock.now - runStart)
+
+        // Publish: blobs first, then the record. An interrupted run publishes nothing more.
+        var recorded = [String: ActionRecord.Output]()
+        for (name, value) in outputs.values.sorted(by: { $0.key < $1.key }) {
+            if isCancelled { throw SchedulerError.cancelled }
+            let digest: Digest
+            switch value {
+            case .data(let data): digest = try store.put(data)
+            case .file(let url): digest = try store.putFile(at: url)
+            case .blob(let blob):
+                guard store.contains(blob) else { throw StoreError.missingObject(blob) }
+                digest = blob
+            }
+            recorded[name] = ActionRecord.Output(digest: digest, size: store.size(of: digest) ?? 0)
+        }
+        if isCancelled { throw SchedulerError.cancelled }
+        try store.publish(ActionRecord(
+            key: key, kind: stage.kind, identity: identity, outputs: recorded, components: components,
+            created: Date(), elapsed: elapsed))
+        store.updateIndex(IndexEntry(identity: identity, key: key, components: components))
+        emit(.executed, stage, parent: parent, elapsed: elapsed, reasons: reasons, finished: true)
+        return StageResult(
+            identity: identity, kind: stage.kind, key: key, outputs: recorded.mapValues(\.digest),
+            status: .executed, reasons: reasons, elapsed: elapsed)
+    }
+
+    private func cachedResult(
+        _ stage: some Stage, key: StageKey, components: KeyComponents, previous: IndexEntry?, parent: String?,
+        since began: ContinuousClock.Instant
+    ) -> StageResult? {
+        guard let record = store.lookup(key) else { return nil }
+        let entry = IndexEntry(identity: stage.identity, key: key, components: components)
+        if entry != previous { store.updateIndex(entry) }  // a warm run writes nothing
+        let elapsed = seconds(ContinuousClock.now - began)
+        emit(.cached, stage, parent: parent, elapsed: elapsed, reasons: [], finished: true)
+        return StageResult(
+            identity: stage.identity, kind: stage.kind, key: key, outputs: record.outputDigests,
+            status: .cached, reasons: [], elapsed: elapsed)
+    }
+
+    private func resolveInputs(of stage: some Stage) throws -> [String: Digest] {
+        var inputs = [String: Digest]()
+        for (name, input) in stage.inputs {
+            switch input {
+            case .output(let upstream, let output):
+                guard let result = state.withLock({ $0.summary.results[upstream] }) else {
+                    throw SchedulerError.upstreamNotFinished(stage: stage.identity, upstream: upstream)
+                }
+                inputs[name] = try result.digest(output)
+            case .file(let url):
+                do {
+                    inputs[name] = try store.putFile(at: url)
+                } catch {
+                    throw SchedulerError.inputUnavailable(stage: stage.identity, input: name, reason: "\(error)")
+                }
+            case .blob(let digest):
+                guard store.contains(digest) else {
+                    throw SchedulerError.inputUnavailable(
+                        stage: stage.identity, input: name, reason: "object \(digest.short)… is not in the cache")
+                }
+                inputs[name] = digest
+            }
+        }
+        return inputs
+    }
+
+    // MARK: Events
+
+    private enum EventKind { case started, executed, cached, failed(String) }
+
+    private func emit(
+        _ kind: EventKind, _ stage: some Stage, parent: String?, elapsed: Double, reasons: [KeyChange], finished: Bool
+    ) {
+        guard let observer else {
+            if finished { state.withLock { $0.completed += 1 } }
+            return
+        }
+        let (completed, total) = state.withLock { state -> (Int, Int) in
+            if finished { state.completed += 1 }
+            return (state.completed, state.total)
+        }
+        let progress = StageProgress(
+            identity: stage.identity, kind: stage.kind, parent: parent, elapsed: elapsed, reasons: reasons,
+            completed: completed, total: total)
+        switch kind {
+        case .started: observer.schedulerEvent(.started(progress))
+        case .executed: observer.schedulerEvent(.executed(progress))
+        case .cached: observer.schedulerEvent(.cached(progress))
+        case .failed(let message): observer.schedulerEvent(.failed(progress, message: message))
+        }
+    }
+}
+
+private func seconds(_ duration: Duration) -> Double {
+    let (s, attoseconds) = duration.components
+    return Double(s) + Double(attoseconds) / 1e18
+}
+
+/// Per-index results written from several workers.
+private final class Collector<Element: Sendable>: Sendable {
+    private let storage: Mutex<[Element?]>
+
+    init(count: Int) { storage = Mutex(Array(repeating: nil, count: count)) }
+
+    func set(_ index: Int, _ value: Element) { storage.withLock { $0[index] = value } }
+
+    var values: [Element?] { storage.withLock { $0 } }
+}

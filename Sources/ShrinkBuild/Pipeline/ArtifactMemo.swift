@@ -1,0 +1,89 @@
+import Foundation
+import ShrinkGraph
+import ShrinkRuntime
+import ShrinkTensor
+import Synchronization
+
+/// Process-wide memo of parsed artifacts keyed by content digest, so the many stages of one run
+/// parse a model or a data file once. Content-addressed keys make sharing safe.
+final class ArtifactMemo: Sendable {
+    static let shared = ArtifactMemo()
+
+    private let graphs = Mutex<[Digest: Graph]>([:])
+    private let datasets = Mutex<[String: Dataset]>([:])
+    private let sessions = Mutex<[String: Session]>([:])
+    private let tensors = Mutex<[String: [String: Tensor]]>([:])
+
+    /// The graph stored under `digest`.
+    func graph(_ digest: Digest, store: Store) throws -> Graph {
+        if let g = graphs.withLock({ $0[digest] }) { return g }
+        let url = try store.verifiedURL(for: digest)
+        let g = try Graph(serializedData: try Data(contentsOf: url), file: "model.onnx")
+        graphs.withLock { $0[digest] = g }
+        return g
+    }
+
+    /// A session over an (unmodified) graph, shared by evaluations of the same model.
+    func session(_ key: String, threads: Int, make: () throws -> Session) throws -> Session {
+        let k = "\(key)#\(threads)"
+        if let s = sessions.withLock({ $0[k] }) { return s }
+        let s = try make()
+        sessions.withLock { $0[k] = s }
+        return s
+    }
+
+    /// A dataset read from store blobs.
+    func dataset(_ ref: DataRef, store: Store) throws -> Dataset {
+        let key = ref.cacheKey
+        if let d = datasets.withLock({ $0[key] }) { return d }
+        let d = try ref.load(store: store)
+        datasets.withLock { $0[key] = d }
+        return d
+    }
+
+    /// Memoised named tensors (activations at a cut, reference outputs).
+    func tensors(_ key: String, make: () throws -> [String: Tensor]) throws -> [String: Tensor] {
+        if let t = tensors.withLock({ $0[key] }) { return t }
+        let t = try make()
+        tensors.withLock { $0[key] = t }
+        return t
+    }
+}
+
+/// A data set as content: the blobs holding it and how to read them.
+struct DataRef: Sendable, Hashable, Codable {
+    /// `npz` or `npy`.
+    var format: String
+    /// Inputs blob (the `.npz`, or the inputs `.npy`).
+    var x: Digest
+    /// Targets `.npy` blob for the two-file form.
+    var y: Digest?
+    /// Keys inside the `.npz`.
+    var xKey: String, yKey: String?
+    /// Scale for uint8 inputs.
+    var scale: Double?
+    /// The first `limit` samples only (the search subset); nil for all.
+    var limit: Int?
+
+    var cacheKey: String { "\(format):\(x.hex):\(y?.hex ?? "-"):\(xKey):\(yKey ?? "-"):\(scale ?? 0):\(limit ?? -1)" }
+
+    /// The blobs, for stage inputs.
+    var inputs: [String: StageInput] {
+        var out: [String: StageInput] = ["data.x": .blob(x)]
+        if let y { out["data.y"] = .blob(y) }
+        return out
+    }
+
+    func load(store: Store) throws -> Dataset {
+        let xURL = try store.verifiedURL(for: x)
+        var d: Dataset
+        if format == "npz" {
+            d = try Dataset.load(npz: xURL.path, inputKey: xKey, targetKey: yKey, scale: scale.map(Float.init))
+        } else {
+            let yURL = try y.map { try store.verifiedURL(for: $0) }
+            d = try Dataset.load(inputs: xURL.path, targets: yURL?.path, scale: scale.map(Float.init))
+        }
+        if let limit { d = d.prefix(limit) }
+        return d
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import ShrinkCompress
+import ShrinkGraph
+import ShrinkRuntime
+import ShrinkTensor
+
+/// What the load stage publishes about one layer (plain data; no tensors).
+struct LayerInfo: Sendable, Hashable, Codable {
+    var name: String
+    var node: String
+    var op: String
+    var kernel: [Int]?
+    var weightShape: [Int]
+    var params: Int
+    var macs: Int
+    /// The graph value the layer reads (its input activations).
+    var input: String
+}
+
+/// The load stage's output: the model's layer table and totals.
+struct ModelSummary: Sendable, Hashable, Codable {
+    var layers: [LayerInfo]
+    var params: Int
+    var macs: Int
+}
+
+/// What a decompose stage publishes beside its weights.
+struct DecompositionInfo: Sendable, Hashable, Codable {
+    var layer: String
+    var method: String
+    var rank: [Int]
+    /// `weights` or `activations` (what the factors were fitted to).
+    var fit: String
+    var before: LayerCost
+    var after: LayerCost
+    var relativeWeightError: Double
+    var relativeOutputError: Double?
+    var warnings: [String]
+    var notes: [String]
+}
+
+/// A decomposition as it travels through the store: weights blob + info blob.
+struct DecompositionRef: Sendable, Hashable, Codable {
+    var layer: String
+    var factors: Digest
+    var info: Digest
+}
+
+/// The pure work behind the stages, separated from stage plumbing so it can be tested directly.
+enum LayerWork {
+    static let jsonEncoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    /// The load stage: the layer table of a model.
+    static func summarize(_ graph: Graph) throws -> ModelSummary {
+        let table = try GraphLayers.table(of: graph)
+        let refs = GraphLayers.references(in: graph, table: table)
+        let infos = table.layers.map { l in
+            LayerInfo(name: l.name, node: l.nodeName, op: l.op, kernel: l.kernel, weightShape: l.weightShape,
+                      params: l.params, macs: l.macs, input: refs.first { $0.name == l.name }?.input ?? "")
+        }
+        return ModelSummary(layers: infos, params: table.modelParams, macs: table.totalMACs)
+    }
+
+    /// The calibrate stage: Σxxᵀ of each named layer's inputs over the calibration data.
+    static func calibrate(_ graph: Graph, layers: [String], data: Dataset, threads: Int) throws -> [String: NumPyArray] {
+        let refs = try GraphLayers.references(in: graph)
+        var stats: [String: ActivationStatistics] = [:]
+        var descriptors: [String: LayerDescriptor] = [:]
+        var inputs: [String: String] = [:]
+        for name in layers {
+            let ref = try GraphLayers.reference(named: name, in: refs)
+            let d = try GraphLayers.descriptor(ref, in: graph)
+            descriptors[name] = d
+            inputs[name] = ref.input
+            stats[name] = ActivationStatistics(dimension: d.weight.count / max(d.outputs, 1))
+        }
+        let session = try Session(graph: graph, options: SessionOptions(threads: threads))
+        let feed = try inputName(of: session)
+        let wanted = Array(Set(inputs.values)).sorted()
+        for batch in data.batches(size: 128) {
+            let values = try session.run(from: [feed: batch.inputs], outputs: wanted)
+            for name in layers {
+                let ref = try GraphLayers.reference(named: name, in: refs)
+                let act = GraphLayers.activationRows(values[ref.input]!, of: ref)
+                try stats[name]!.add(layerInput: act, of: descriptors[name]!)
+            }
+        }
+        var out: [String: NumPyArray] = [:]
+        for (name, s) in stats {
+            out["\(name).gram"] = NumPyArray(s.gram)
+            out["\(name).count"] = NumPyArray(integers: [Int64(s.count)], shape: [], dtype: .int64)
+        }
+        return out
+    }
+
+    /// Reads one layer's statistics from a calibrate blob.
+    static func statistics(_ arrays: [String: NumPyArray], layer: String) throws -> ActivationStatistics? {
+        guard let g = arrays["\(layer).gram"], let c = arrays["\(layer).count"]?.integersIfIntegral()?.first else { return nil }
+        return try ActivationStatistics(gram: g.tensor(), count: Int(c))
+    }
+
+    /// The decompose stage: factorise one layer; returns the stage weights (npz arrays) and info.
+    static func decompose(_ graph: Graph, layer name: String, method: ShrinkCompress.MethodName,
+                          rank: ShrinkCompress.RankSpec, fitToActivations: Bool, statistics: ActivationStatistics?,
+                          objective: CostObjective) throws -> ([String: NumPyArray], DecompositionInfo) {
+        let refs = try GraphLayers.references(in: graph)
+        let layer = try GraphLayers.descriptor(try GraphLayers.reference(named: name, in: refs), in: graph)
+        let resolution = try RankArithmetic.resolve(rank, method: method.method, layer: layer, objective: objective)
+        var options = FitOptions.weights
+        if fitToActivations, let statistics { options.target = .activations(statistics) }
+        let d = try Decomposer.decompose(layer, method: method, rank: resolution.rank, options: options, measure: statistics)
+        var arrays: [String: NumPyArray] = [:]
+        for (i, s) in d.stages.enumerated() {
+            arrays["stage\(i).weight"] = NumPyArray(s.weight)
+            if let b = s.bias { arrays["stage\(i).bias"] = NumPyArray(b) }
+        }
+        let fitted = fitToActivations && statistics != nil ? "activations" : "weights"
+        let info = DecompositionInfo(layer: name, method: method.rawValue, rank: d.rank.values, fit: fitted, before: d.original,
+                                     after: d.cost, relativeWeightError: d.relativeWeightError,
+                                     relativeOutputError: d.relativeOutputError,
+                                     warnings: resolution.warnings + d.warnings, notes: resolution.notes + d.notes)
+        return (arrays, info)
+    }
+
+    /// Rebuilds decompositions from store blobs and applies them to `graph`.
+    static func apply(_ refs: [DecompositionRef], to graph: Graph, store: Store) throws -> Graph {
+        let layerRefs = try GraphLayers.references(in: graph)
+        var decompositions: [LayerDecomposition] = []
+        for r in refs.sorted(by: { $0.layer < $1.layer }) {
+            let info = try JSONDecoder().decode(DecompositionInfo.self, from: try store.read(r.info))
+            guard let method = ShrinkCompress.MethodName(rawValue: info.method) else { continue }
+            if method == .keep { continue }
+            let arrays = try NPZ.read(try store.verifiedURL(for: r.factors))
+            let layer = try GraphLayers.descriptor(try GraphLayers.reference(named: r.layer, in: layerRefs), in: graph)
+            let shapes = method.method.stageShapes(for: layer, rank: Rank(info.rank))
+            var stages: [ShrinkCompress.Stage] = []
+            for (i, shape) in shapes.enumerated() {
+                guard let w = arrays["stage\(i).weight"] else {
+                    throw PipelineError.internalError("cached factors of \(r.layer) lack stage \(i)")
+                }
+                stages.append(ShrinkCompress.Stage(shape: shape, weight: w.tensor(), bias: arrays["stage\(i).bias"]?.tensor()))
+            }
+            decompositions.append(LayerDecomposition(
+                restoring: r.layer, method: method, rank: Rank(info.rank), stages: stages, approximation: Tensor(zeros: [0]),
+                original: info.before, cost: info.after, relativeWeightError: info.relativeWeightError,
+                relativeOutputError: info.relativeOutputError, notes: info.notes, warnings: info.warnings))
+        }
+        var out = graph
+        try GraphRewriter.apply(decompositions, to: &out)
+        return out
+    }
+
+    /// The single data input a pipeline feeds.
+    static func inputName(of session: Session) throws -> String {
+        guard session.inputs.count == 1, let name = session.inputs.first?.name else {
+            throw PipelineError.invalidInput(
+                "the model has \(session.inputs.count) data inputs (\(session.inputs.map(\.name).joined(separator: ", "))); "
+                + "pipelines support single-input models")
+        }
+        return name
+    }
+}

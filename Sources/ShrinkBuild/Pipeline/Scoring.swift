@@ -1,0 +1,263 @@
+import Foundation
+import ShrinkGraph
+import ShrinkPipeline
+import ShrinkRuntime
+import ShrinkTensor
+
+/// The metric of a pipeline in the form stages carry in their parameters.
+struct MetricRef: Sendable, Hashable, Encodable {
+    /// `topk`, `mse` or `command`.
+    var kind: String
+    /// k for top-k.
+    var k: Int?
+    /// The external evaluator.
+    var command: CommandMetric?
+    /// Content digests of the files the evaluator command names (its script, its data), so
+    /// editing the evaluator reruns every evaluation — paths alone would not.
+    var commandFiles: [String: String] = [:]
+
+    init(_ spec: MetricSpec) {
+        switch spec {
+        case .top1: kind = "topk"; k = 1
+        case .top5: kind = "topk"; k = 5
+        case .topK(let n): kind = "topk"; k = n
+        case .mse: kind = "mse"
+        case .command(let c):
+            kind = "command"
+            command = c
+            commandFiles = Self.files(named: c)
+        }
+    }
+
+    /// Words of the command that name existing files (relative to its working directory).
+    static func files(named c: CommandMetric) -> [String: String] {
+        let words: [String]
+        switch c.command {
+        case .argv(let a): words = a
+        case .shell(let line): words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        }
+        var out: [String: String] = [:]
+        for w in words where !w.hasPrefix("-") {
+            let url = w.hasPrefix("/") ? URL(fileURLWithPath: w) : c.workingDirectory.appendingPathComponent(w)
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue,
+               let digest = try? Digest.ofFile(at: url) {
+                out[w] = digest.hex
+            }
+        }
+        return out
+    }
+
+    private enum Keys: String, CodingKey { case kind, k, command, metric, goal, files }
+
+    /// Encodes what selects the result, never the evaluator's working directory (an absolute
+    /// path would make a moved repository miss the cache).
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encodeIfPresent(k, forKey: .k)
+        if let command {
+            switch command.command {
+            case .argv(let a): try c.encode(a, forKey: .command)
+            case .shell(let line): try c.encode(line, forKey: .command)
+            }
+            try c.encodeIfPresent(command.metric, forKey: .metric)
+            try c.encode(command.goal.rawValue, forKey: .goal)
+            try c.encode(commandFiles, forKey: .files)
+        }
+    }
+
+    var higherIsBetter: Bool { kind == "topk" || (command?.goal ?? .maximize) == .maximize && kind == "command" }
+}
+
+/// Scores a model on a data set, reusing the original model's activations up to the first
+/// changed layer where it can.
+enum Scoring {
+    /// Metric value and sample count.
+    struct Score: Sendable, Codable, Hashable {
+        var value: Double
+        var samples: Int
+    }
+
+    static func score(candidate: Graph, original: Graph, originalKey: String, changedLayers: [String],
+                      layerInputs: [String: String], data: Dataset, dataKey: String, metric: MetricRef,
+                      threads: Int) throws -> Score {
+        if metric.kind == "command", let command = metric.command {
+            return Score(value: try ExternalEvaluator.run(command, graph: candidate), samples: data.count)
+        }
+        let session = try Session(graph: candidate, options: SessionOptions(threads: threads))
+        let input = try LayerWork.inputName(of: session)
+        try data.check(fits: session, input: input)
+        let feeds = try prefixFeeds(candidate: candidate, original: original, originalKey: originalKey,
+                                    changedLayers: changedLayers, layerInputs: layerInputs, data: data,
+                                    dataKey: dataKey, threads: threads)
+        let reference = metric.kind == "mse" && !data.hasFloatTargets
+            ? try referenceOutputs(original: original, originalKey: originalKey, data: data, dataKey: dataKey, threads: threads)
+            : nil
+        var acc = MetricAccumulator(metric.kind == "mse" ? .mse : (metric.k == 5 ? .top5 : .top1))
+        var correct = 0, seen = 0
+        let outputName = session.outputNames[0]
+        for batch in data.batches(size: 256) {
+            let fed: [String: Tensor]
+            if let feeds {
+                fed = feeds.mapValues { slice($0, batch.range) }
+            } else {
+                fed = [input: batch.inputs]
+            }
+            let out = try session.run(from: fed, outputs: [outputName])[outputName]!
+            switch metric.kind {
+            case "topk":
+                guard case .classes(let labels) = batch.targets else {
+                    throw PipelineError.invalidInput("\(data.source): the metric needs integer labels (y)")
+                }
+                correct += Metrics.topKCorrect(logits: out, labels: labels, k: metric.k ?? 1)
+                seen += batch.range.count
+            default:
+                if let reference {
+                    try acc.add(outputs: out, targets: .values(slice(reference, batch.range)))
+                } else {
+                    try acc.add(outputs: out, targets: batch.targets)
+                }
+            }
+        }
+        if metric.kind == "topk" { return Score(value: Double(correct) / Double(max(seen, 1)), samples: seen) }
+        return Score(value: acc.value, samples: acc.samples)
+    }
+
+    /// The original model's activations at the cut before the first changed layer, for all of
+    /// `data`; nil when reuse is impossible or too large to hold.
+    static func prefixFeeds(candidate: Graph, original: Graph, originalKey: String, changedLayers: [String],
+                            layerInputs: [String: String], data: Dataset, dataKey: String,
+                            threads: Int) throws -> [String: Tensor]? {
+        guard !changedLayers.isEmpty, let order = try? original.topologicalOrder() else { return nil }
+        let nodes = order.map { original.nodes[$0] }
+        // The first changed layer in execution order: its node and everything after it rerun.
+        let changedInputs = Set(changedLayers.compactMap { layerInputs[$0] })
+        guard let firstIndex = nodes.firstIndex(where: { n in n.inputs.contains { changedInputs.contains($0) } && isChangedNode(n, changedLayers, original) }) else { return nil }
+        let prefixNames = Set(nodes[..<firstIndex].map(\.name))
+        if prefixNames.isEmpty { return nil }
+        let produced = Set(nodes[..<firstIndex].flatMap(\.outputs))
+        let suffixNodes = candidate.nodes.filter { !prefixNames.contains($0.name) || $0.name.isEmpty }
+        var cut = Set<String>()
+        for n in suffixNodes { for i in n.inputs where produced.contains(i) { cut.insert(i) } }
+        for o in candidate.outputs where produced.contains(o.name) { cut.insert(o.name) }
+        let dataInputs = Set(candidate.dataInputs.map(\.name))
+        if suffixNodes.contains(where: { n in n.inputs.contains { dataInputs.contains($0) } }) { return nil }
+        if cut.isEmpty { return nil }
+        let names = cut.sorted()
+        let key = "cut:\(originalKey):\(dataKey):\(names.joined(separator: ","))"
+        let feeds = try ArtifactMemo.shared.tensors(key) {
+            let session = try ArtifactMemo.shared.session(originalKey, threads: threads) {
+                try Session(graph: original, options: SessionOptions(threads: threads))
+            }
+            let input = try LayerWork.inputName(of: session)
+            var parts: [String: [Tensor]] = [:]
+            for batch in data.batches(size: 256) {
+                let out = try session.run(values: [input: .float(batch.inputs)], outputs: names)
+                for (k, v) in out {
+                    // Only batch-leading float activations can be sliced per batch.
+                    guard case .float(let t) = v, t.shape.first == batch.range.count else { return [:] }
+                    parts[k, default: []].append(t)
+                }
+            }
+            var total = 0
+            var joined: [String: Tensor] = [:]
+            for (k, ts) in parts {
+                let t = concat(ts)
+                total += t.count
+                joined[k] = t
+            }
+            // Hold at most ~1 GB of activations; beyond that, rerunning the prefix is cheaper.
+            return total > 256_000_000 ? [:] : joined
+        }
+        return feeds.isEmpty ? nil : feeds
+    }
+
+    private static func isChangedNode(_ node: Node, _ layers: [String], _ graph: Graph) -> Bool {
+        layers.contains { l in node.inputs.contains { $0 == l || $0 == l + ".weight" } || node.name == l }
+    }
+
+    /// The original model's outputs on `data` (MSE against the original when there are no targets).
+    static func referenceOutputs(original: Graph, originalKey: String, data: Dataset, dataKey: String,
+                                 threads: Int) throws -> Tensor {
+        let out = try ArtifactMemo.shared.tensors("ref:\(originalKey):\(dataKey)") {
+            let session = try Session(graph: original, options: SessionOptions(threads: threads))
+            let input = try LayerWork.inputName(of: session)
+            let name = session.outputNames[0]
+            var parts: [Tensor] = []
+            for batch in data.batches(size: 256) {
+                parts.append(try session.run(from: [input: batch.inputs], outputs: [name])[name]!)
+            }
+            return ["out": concat(parts)]
+        }
+        return out["out"]!
+    }
+
+    static func slice(_ t: Tensor, _ range: Range<Int>) -> Tensor {
+        let per = t.count / max(t.shape[0], 1)
+        var shape = t.shape
+        shape[0] = range.count
+        return Tensor(shape: shape, scalars: Array(t.scalars[(range.lowerBound * per)..<(range.upperBound * per)]))
+    }
+
+    static func concat(_ parts: [Tensor]) -> Tensor {
+        guard var shape = parts.first?.shape else { return Tensor(zeros: [0]) }
+        shape[0] = parts.reduce(0) { $0 + $1.shape[0] }
+        var scalars: [Float] = []
+        scalars.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for p in parts { scalars += p.scalars }
+        return Tensor(shape: shape, scalars: scalars)
+    }
+}
+
+extension Dataset {
+    /// Whether the targets are reference outputs rather than labels.
+    var hasFloatTargets: Bool {
+        if case .values = targets { return true }
+        return false
+    }
+}
+
+/// Runs a user's evaluator command on a candidate model and reads its metric from the JSON it prints.
+enum ExternalEvaluator {
+    static func run(_ command: CommandMetric, graph: Graph) throws -> Double {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-eval-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = dir.appendingPathComponent("candidate.onnx")
+        try graph.save(to: model.path)
+        let process = Process()
+        switch command.command {
+        case .argv(let argv):
+            let args = argv.map { $0.replacingOccurrences(of: "{model}", with: model.path) }
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = args.contains { $0.contains(model.path) } ? args : args + [model.path]
+        case .shell(let line):
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            let text = line.contains("{model}") ? line.replacingOccurrences(of: "{model}", with: "'\(model.path)'") : line + " '\(model.path)'"
+            process.arguments = ["-c", text]
+        }
+        process.currentDirectoryURL = command.workingDirectory
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw PipelineError.invalidInput("evaluator command exited with \(process.terminationStatus): \(errText.suffix(500))")
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if command.metric == nil, let v = Double(text) { return v }
+        guard let last = text.split(separator: "\n").last,
+              let obj = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] else {
+            throw PipelineError.invalidInput("evaluator command printed no JSON object on its last line: \(text.suffix(200))")
+        }
+        let key = command.metric ?? "metric"
+        guard let v = (obj[key] as? NSNumber)?.doubleValue else {
+            throw PipelineError.invalidInput("evaluator JSON has no number under \"\(key)\" (keys: \(obj.keys.sorted().joined(separator: ", ")))")
+        }
+        return v
+    }
+}

@@ -1,2 +1,0 @@
-/// The ShrinkCompress module; see ../../README.md for the architecture.
-public enum ShrinkCompressModule {}

@@ -1,0 +1,95 @@
+/// A way of choosing ranks. A policy proposes a configuration from cheap evaluations on the
+/// search data; `RankSearch` then certifies it on the full set and backs off if it fails.
+public protocol SearchPolicy: Sendable {
+    /// The policy's name as written in pipelines.
+    var name: String { get }
+    /// Proposes a configuration expected to pass on the search data.
+    func propose(_ session: SearchSession) throws -> Configuration
+}
+
+/// The names of the built-in policies.
+public enum SearchPolicyName: String, Sendable, Codable, CaseIterable {
+    case budget, greedy, binary, incremental
+}
+
+/// The outcome of a search.
+public struct SearchResult: Sendable, Codable {
+    /// The policy that produced it.
+    public var policy: String
+    /// The chosen configuration (certified on the full set when `passed`).
+    public var configuration: Configuration
+    /// The original model's metric on the full set.
+    public var baseline: Double
+    /// The chosen configuration's metric on the full set.
+    public var metric: Double
+    /// Whether the chosen configuration meets the bound on the full set.
+    public var passed: Bool
+    /// Whole-model cost before and after.
+    public var originalCost: LayerCost, cost: LayerCost
+    /// Distinct evaluations run.
+    public var evaluations: Int
+    /// Every point evaluated, in order.
+    public var visited: [VisitedPoint]
+    /// Single-layer sensitivity curves: layer → option index → drop on the search data.
+    public var sensitivity: [String: [Int: Double]]
+    /// What the search did, step by step, for the report.
+    public var notes: [String]
+}
+
+/// Runs a policy, certifies its proposal on the full set, and backs off until it passes.
+public struct RankSearch: Sendable {
+    /// The policy.
+    public var policy: any SearchPolicy
+
+    /// A search with `policy`.
+    public init(policy: any SearchPolicy) { self.policy = policy }
+
+    /// Proposes, then verifies on the search data and on the full set, backing off the most
+    /// sensitive layer until both pass. Every step raises a rank or keeps a layer, so this ends;
+    /// it can end unpassed only when choices fixed by the pipeline already break the bound.
+    public func run(_ session: SearchSession) throws -> SearchResult {
+        var notes: [String] = []
+        var config = try policy.propose(session)
+        notes.append("\(policy.name) proposed: \(config) (\(fmt(session.space.reduction(of: config, session.objective)))× \(session.objective.rawValue))")
+        for set in [EvaluationSet.search, .full] {
+            var steps = 0
+            while try !session.passes(config, on: set) {
+                if config.choices.isEmpty { break }
+                let drop = try session.drops([config], on: set)[0]
+                config = try Self.backOff(config, session: session)
+                steps += 1
+                notes.append("\(set.rawValue) check failed (drop \(fmt(drop))); backed off to: \(config)")
+                session.log("back-off \(steps) on \(set.rawValue) data: \(config)")
+            }
+        }
+        let baseline = try session.baseline(.full)
+        let metric = try session.evaluate(config, on: .full)
+        return SearchResult(
+            policy: policy.name, configuration: config, baseline: baseline, metric: metric,
+            passed: session.acceptance.accepts(baseline: baseline, value: metric),
+            originalCost: session.space.originalCost, cost: session.space.cost(of: config),
+            evaluations: session.evaluationCount, visited: session.visited,
+            sensitivity: session.sensitivity, notes: notes)
+    }
+
+    /// One back-off step: the changed layer whose change alone costs the most accuracy moves a
+    /// third of the way towards its largest option (or is kept, from its top option).
+    static func backOff(_ config: Configuration, session: SearchSession) throws -> Configuration {
+        let changed = config.choices.keys.sorted()
+        guard !changed.isEmpty else { return config }
+        let singles = changed.map { Configuration.original.setting($0, to: config.choices[$0]) }
+        let drops = try session.drops(singles, on: .search)
+        // Ties go to the layer saving least, so that the step gives back as little as possible.
+        let worst = zip(changed, drops).max { a, b in a.1 < b.1 }!.0
+        let layer = session.space.layers.first { $0.name == worst }!
+        let index = config.choices[worst]!
+        let next = index + max(1, (layer.options.count - index) / 3)
+        return config.setting(worst, to: next < layer.options.count ? next : nil)
+    }
+}
+
+/// A number in the report's style.
+func fmt(_ x: Double) -> String {
+    let v = (x * 10000).rounded() / 10000
+    return String(v)
+}

@@ -1,0 +1,492 @@
+import Foundation
+
+/// The schema version this module reads (`shrink: 1`).
+public let supportedSchemaVersion = 1
+
+/// A fully resolved pipeline: imports merged, variables substituted, defaults filled in, paths
+/// absolute. One per variant (the base pipeline has `variant == nil`).
+public struct PipelineSpec: Sendable, Hashable, Codable {
+    /// The pipeline file that was loaded.
+    public var file: URL
+    /// The variant this spec is for; `nil` for the pipeline itself.
+    public var variant: String?
+    /// `name`, plus `-VARIANT` for a variant; used for default output names.
+    public var name: Located<String>
+    /// The ONNX model to compress.
+    public var model: Located<URL>
+    /// The data sets.
+    public var data: DataSpec
+    /// How quality is measured.
+    public var metric: Located<MetricSpec>
+    /// How much quality may be lost.
+    public var accept: Located<AcceptSpec>
+    /// Ordered rules, first match wins: the variant's, then the pipeline's, then each recipe's.
+    public var rules: [Rule]
+    /// How ranks marked `search` are searched.
+    public var search: SearchSpec
+    /// Where results go.
+    public var export: ExportSpec
+    /// The variables in force (after imports and the variant's own), for reports.
+    public var vars: [String: Located<String>]
+
+    /// Creates a spec; normally made by `PipelineLoader`.
+    public init(
+        file: URL, variant: String?, name: Located<String>, model: Located<URL>, data: DataSpec,
+        metric: Located<MetricSpec>, accept: Located<AcceptSpec>, rules: [Rule], search: SearchSpec,
+        export: ExportSpec, vars: [String: Located<String>]
+    ) {
+        self.file = file
+        self.variant = variant
+        self.name = name
+        self.model = model
+        self.data = data
+        self.metric = metric
+        self.accept = accept
+        self.rules = rules
+        self.search = search
+        self.export = export
+        self.vars = vars
+    }
+}
+
+/// A decomposition method, as spelled in YAML.
+public enum MethodName: String, Sendable, Hashable, Codable, CaseIterable {
+    /// CP decomposition of a convolution (3-way: spatial dimensions flattened).
+    case cp
+    /// 4-way CP decomposition of a convolution kernel.
+    case cp4
+    /// Tucker-2 decomposition (input and output channel modes) of a convolution.
+    case tucker2
+    /// Spatial SVD: a k×k convolution becomes k×1 followed by 1×k.
+    case spatialSVD = "spatial-svd"
+    /// Truncated SVD of a matrix (a Gemm/MatMul weight, or a convolution reshaped to one).
+    case svd
+    /// Leave the layer as it is.
+    case keep
+
+    /// Whether the method can rewrite a layer of this ONNX op type and kernel; `svd` reshapes a
+    /// convolution kernel to a matrix and so applies to every supported op.
+    public func applies(toOp op: String, kernel: [Int]?) -> Bool {
+        switch self {
+        case .keep: return true
+        case .svd: return LayerOp(rawValue: op) != nil
+        case .cp, .cp4, .tucker2: return op == LayerOp.conv.rawValue
+        case .spatialSVD:
+            guard op == LayerOp.conv.rawValue, let kernel, kernel.count == 2 else { return false }
+            return kernel[0] > 1 && kernel[1] > 1
+        }
+    }
+}
+
+/// The ONNX op types a rule can match.
+public enum LayerOp: String, Sendable, Hashable, Codable, CaseIterable {
+    /// `Conv`.
+    case conv = "Conv"
+    /// `Gemm` (fully connected).
+    case gemm = "Gemm"
+    /// `MatMul` with a constant weight.
+    case matMul = "MatMul"
+}
+
+/// Whether a factorisation is fitted to the weights alone or to calibration activations.
+public enum FitMode: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Minimise the weight reconstruction error.
+    case weights
+    /// Minimise the output error on calibration data.
+    case activations
+}
+
+/// One per-mode rank of a Tucker-2 pair: a count or a fraction of the mode's size.
+public enum RankComponent: Sendable, Hashable, Codable {
+    /// An absolute rank.
+    case count(Int)
+    /// A fraction in (0, 1] of the mode size.
+    case fraction(Double)
+}
+
+/// Bounds for a rank search; unset fields are chosen by the search policy.
+public struct RankSearchRange: Sendable, Hashable, Codable {
+    /// Smallest rank tried.
+    public var min: Int?
+    /// Largest rank tried.
+    public var max: Int?
+    /// Distance between tried ranks.
+    public var step: Int?
+    /// Every tried rank is a multiple of this (hardware-friendly shapes).
+    public var multipleOf: Int?
+
+    /// Creates a range.
+    public init(min: Int? = nil, max: Int? = nil, step: Int? = nil, multipleOf: Int? = nil) {
+        self.min = min
+        self.max = max
+        self.step = step
+        self.multipleOf = multipleOf
+    }
+}
+
+/// How a rule chooses the rank.
+public enum RankSpec: Sendable, Hashable, Codable {
+    /// A fixed rank (`rank: 8`).
+    case count(Int)
+    /// A fraction in (0, 1] of the full rank (`rank: 0.25`).
+    case fraction(Double)
+    /// The smallest rank keeping this share of the spectrum's energy (`rank: { energy: 0.95 }`).
+    case energy(Double)
+    /// Chosen by the search (`rank: search` or `rank: { search: {…} }`).
+    case search(RankSearchRange)
+    /// Tucker-2 output and input ranks (`rank: [16, 8]`).
+    case tucker(out: RankComponent, in: RankComponent)
+}
+
+/// What a rule selects; every condition set must hold. An empty match selects every layer.
+public struct RuleMatch: Sendable, Hashable, Codable {
+    /// Glob on the layer name (`*` any characters, `?` one).
+    public var name: Located<String>?
+    /// The ONNX op type.
+    public var op: Located<LayerOp>?
+    /// Kernel spatial size, `5x5` → `[5, 5]`.
+    public var kernel: Located<[Int]>?
+    /// Minimum parameter count.
+    public var minParams: Located<Int>?
+    /// Minimum multiply-accumulate count.
+    public var minMacs: Located<Int>?
+
+    /// Creates a match.
+    public init(
+        name: Located<String>? = nil, op: Located<LayerOp>? = nil, kernel: Located<[Int]>? = nil,
+        minParams: Located<Int>? = nil, minMacs: Located<Int>? = nil
+    ) {
+        self.name = name
+        self.op = op
+        self.kernel = kernel
+        self.minParams = minParams
+        self.minMacs = minMacs
+    }
+
+    /// Whether a layer satisfies every condition.
+    public func matches(_ layer: LayerDescription) -> Bool {
+        if let name, !globMatch(pattern: name.value, name: layer.name) { return false }
+        if let op, op.value.rawValue != layer.op { return false }
+        if let kernel, layer.kernel != kernel.value { return false }
+        if let minParams, layer.params < minParams.value { return false }
+        if let minMacs, layer.macs < minMacs.value { return false }
+        return true
+    }
+}
+
+/// Which file a rule came from; decides how a rule that matches nothing is reported.
+public enum RuleOrigin: Sendable, Hashable, Codable {
+    /// The pipeline being loaded: matching nothing is an error.
+    case pipeline
+    /// A variant of the pipeline: matching nothing is an error.
+    case variant(String)
+    /// An imported recipe: matching nothing is a warning (recipes are written for many models).
+    case recipe(URL)
+}
+
+/// One rule: which layers, which method, which rank.
+public struct Rule: Sendable, Hashable, Codable {
+    /// The selection.
+    public var match: RuleMatch
+    /// The method.
+    public var method: Located<MethodName>
+    /// The rank; `nil` only for `keep`.
+    public var rank: Located<RankSpec>?
+    /// What the factors are fitted to.
+    public var fit: Located<FitMode>
+    /// Which file the rule came from.
+    public var origin: RuleOrigin
+    /// Where the rule starts (its `-` item).
+    public var location: SourceLocation
+
+    /// Creates a rule.
+    public init(
+        match: RuleMatch, method: Located<MethodName>, rank: Located<RankSpec>?, fit: Located<FitMode>,
+        origin: RuleOrigin, location: SourceLocation
+    ) {
+        self.match = match
+        self.method = method
+        self.rank = rank
+        self.fit = fit
+        self.origin = origin
+        self.location = location
+    }
+
+    private enum CodingKeys: String, CodingKey { case match, method, rank, fit }
+
+    /// Decodes a rule without position or origin (see `Located`).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        match = try c.decode(RuleMatch.self, forKey: .match)
+        method = try c.decode(Located<MethodName>.self, forKey: .method)
+        rank = try c.decodeIfPresent(Located<RankSpec>.self, forKey: .rank)
+        fit = try c.decode(Located<FitMode>.self, forKey: .fit)
+        origin = .pipeline
+        location = .unknown
+    }
+
+    /// Encodes what the rule does, not where it was written.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(match, forKey: .match)
+        try c.encode(method, forKey: .method)
+        try c.encodeIfPresent(rank, forKey: .rank)
+        try c.encode(fit, forKey: .fit)
+    }
+}
+
+/// How a command metric's value is read and which direction is better.
+public enum MetricGoal: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Higher is better (accuracy).
+    case maximize
+    /// Lower is better (error, loss).
+    case minimize
+}
+
+/// An external evaluator's command line.
+public enum CommandLineSpec: Sendable, Hashable, Codable {
+    /// Run directly, no shell.
+    case argv([String])
+    /// Run with `/bin/sh -c`.
+    case shell(String)
+}
+
+/// An external evaluator.
+public struct CommandMetric: Sendable, Hashable, Codable {
+    /// What to run.
+    public var command: CommandLineSpec
+    /// The key of the value to read from the command's JSON output; `nil` when it prints one number.
+    public var metric: String?
+    /// Which direction is better.
+    public var goal: MetricGoal
+    /// The folder of the file that names the command; the command runs there.
+    public var workingDirectory: URL
+
+    /// Creates a command metric.
+    public init(command: CommandLineSpec, metric: String?, goal: MetricGoal, workingDirectory: URL) {
+        self.command = command
+        self.metric = metric
+        self.goal = goal
+        self.workingDirectory = workingDirectory
+    }
+}
+
+/// How quality is measured.
+public enum MetricSpec: Sendable, Hashable, Codable {
+    /// Top-1 accuracy.
+    case top1
+    /// Top-5 accuracy.
+    case top5
+    /// Top-k accuracy.
+    case topK(Int)
+    /// Mean squared error against the labels (or the original model's outputs when there are none).
+    case mse
+    /// An external evaluator.
+    case command(CommandMetric)
+
+    /// Whether higher values are better; a "drop" is always measured in the worse direction.
+    public var higherIsBetter: Bool {
+        switch self {
+        case .top1, .top5, .topK: true
+        case .mse: false
+        case .command(let c): c.goal == .maximize
+        }
+    }
+
+    /// How the metric is written in YAML (`top1`, `topk: 3`, `command`), for messages.
+    public var name: String {
+        switch self {
+        case .top1: "top1"
+        case .top5: "top5"
+        case .topK(let k): "topk: \(k)"
+        case .mse: "mse"
+        case .command: "command"
+        }
+    }
+
+    /// Whether the metric needs integer class labels in the data.
+    public var needsLabels: Bool {
+        switch self {
+        case .top1, .top5, .topK: true
+        case .mse, .command: false
+        }
+    }
+}
+
+/// How much worse the compressed model may be.
+public enum AcceptSpec: Sendable, Hashable, Codable {
+    /// Absolute drop in the metric (`0.005` = half a percentage point of accuracy).
+    case maxDrop(Double)
+    /// Drop relative to the original model's metric (`0.01` = 1 %).
+    case maxRelativeDrop(Double)
+}
+
+/// The search policy for ranks marked `search`.
+public enum SearchPolicy: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Spend the accuracy budget where it buys the most compression.
+    case budget
+    /// Greedily compress until `target` is reached.
+    case greedy
+    /// Per-layer binary search on the rank.
+    case binary
+    /// Per-layer incremental rank reduction.
+    case incremental
+}
+
+/// What the search minimises.
+public enum SearchObjective: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Multiply-accumulate operations.
+    case macs
+    /// Parameter count.
+    case params
+}
+
+/// The `search` section.
+public struct SearchSpec: Sendable, Hashable, Codable {
+    /// The policy.
+    public var policy: Located<SearchPolicy>
+    /// The objective.
+    public var objective: Located<SearchObjective>
+    /// Compression target as a ratio of the objective (`"4x"` → 4); required for `greedy`.
+    public var target: Located<Double>?
+    /// Candidate evaluations run at once; `nil` lets the scheduler decide.
+    public var jobs: Located<Int>?
+
+    /// Creates a search section.
+    public init(
+        policy: Located<SearchPolicy>, objective: Located<SearchObjective>, target: Located<Double>?,
+        jobs: Located<Int>?
+    ) {
+        self.policy = policy
+        self.objective = objective
+        self.target = target
+        self.jobs = jobs
+    }
+}
+
+/// The `export` section.
+public struct ExportSpec: Sendable, Hashable, Codable {
+    /// The compressed model.
+    public var onnx: Located<URL>
+    /// The markdown report.
+    public var report: Located<URL>
+
+    /// Creates an export section.
+    public init(onnx: Located<URL>, report: Located<URL>) {
+        self.onnx = onnx
+        self.report = report
+    }
+
+    /// The JSON report, beside the markdown one with the extension `.json`.
+    public var reportJSON: URL { report.value.deletingPathExtension().appendingPathExtension("json") }
+}
+
+/// One data set: inputs and (optionally) labels.
+public struct DataSetSpec: Sendable, Hashable, Codable {
+    /// Where the arrays are.
+    public enum Source: Sendable, Hashable, Codable {
+        /// One `.npz` archive with the arrays under `xKey` and `yKey`.
+        case npz(URL, xKey: String, yKey: String?)
+        /// Two `.npy` files; `y` absent when there are no labels.
+        case npy(x: URL, y: URL?)
+    }
+
+    /// The arrays.
+    public var source: Source
+    /// Inputs are multiplied by this before use (e.g. `1/255`), when set.
+    public var scale: Double?
+    /// Where the data set was written.
+    public var location: SourceLocation
+
+    /// Creates a data set.
+    public init(source: Source, scale: Double?, location: SourceLocation) {
+        self.source = source
+        self.scale = scale
+        self.location = location
+    }
+
+    private enum CodingKeys: String, CodingKey { case source, scale }
+
+    /// Decodes without position.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        source = try c.decode(Source.self, forKey: .source)
+        scale = try c.decodeIfPresent(Double.self, forKey: .scale)
+        location = .unknown
+    }
+
+    /// Encodes without position.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(source, forKey: .source)
+        try c.encodeIfPresent(scale, forKey: .scale)
+    }
+
+    /// Whether labels are available.
+    public var hasLabels: Bool {
+        switch source {
+        case .npz(_, _, let y): y != nil
+        case .npy(_, let y): y != nil
+        }
+    }
+
+    /// The files this data set reads.
+    public var files: [URL] {
+        switch source {
+        case .npz(let url, _, _): [url]
+        case .npy(let x, let y): [x] + (y.map { [$0] } ?? [])
+        }
+    }
+}
+
+/// The `data` section.
+public struct DataSpec: Sendable, Hashable, Codable {
+    /// The evaluation set; the final check uses all of it.
+    public var eval: DataSetSpec
+    /// How many samples the search uses; `nil` means all.
+    public var searchSubset: Located<Int>?
+    /// The set searched on; `nil` means `eval`.
+    public var search: DataSetSpec?
+    /// The calibration set for `fit: activations`; `nil` means the search set.
+    public var calibration: DataSetSpec?
+
+    /// Creates a data section.
+    public init(eval: DataSetSpec, searchSubset: Located<Int>?, search: DataSetSpec?, calibration: DataSetSpec?) {
+        self.eval = eval
+        self.searchSubset = searchSubset
+        self.search = search
+        self.calibration = calibration
+    }
+
+    /// The set the search evaluates candidates on.
+    public var effectiveSearch: DataSetSpec { search ?? eval }
+    /// The set calibration activations are taken from.
+    public var effectiveCalibration: DataSetSpec { calibration ?? effectiveSearch }
+}
+
+// MARK: - Globs
+
+/// Whole-string glob match: `*` any run of characters (also empty), `?` exactly one.
+public func globMatch(pattern: String, name: String) -> Bool {
+    let p = Array(pattern), s = Array(name)
+    // Iterative backtracking on the last `*`: linear in practice, and no recursion on user input.
+    var pi = 0, si = 0, starP = -1, starS = 0
+    while si < s.count {
+        if pi < p.count, p[pi] == "*" {
+            starP = pi
+            starS = si
+            pi += 1
+        } else if pi < p.count, p[pi] == "?" || p[pi] == s[si] {
+            pi += 1
+            si += 1
+        } else if starP >= 0 {
+            pi = starP + 1
+            starS += 1
+            si = starS
+        } else {
+            return false
+        }
+    }
+    while pi < p.count, p[pi] == "*" { pi += 1 }
+    return pi == p.count
+}

@@ -1,0 +1,206 @@
+import ShrinkGraph
+import ShrinkTensor
+
+/// What preparation can prove about a value with respect to the batch axis, so the executor
+/// knows when running chunks of the batch separately gives the same answer as one run.
+enum BatchState: Equatable {
+    /// Independent of the batch (a constant or computed from constants only).
+    case constant
+    /// Axis 0 is the batch and every sample's slice depends only on that sample;
+    /// `perSample` holds the remaining dimensions when known.
+    case batched(perSample: [Int]?)
+    /// An int64 shape vector (or scalar, `scalar`) whose entries are known symbolically.
+    case shapeVector([SymbolicDim], scalar: Bool)
+    /// Nothing proven: the graph is run on the whole batch at once.
+    case unknown
+}
+
+/// One entry of a shape vector: the batch size, a fixed number, or unknown.
+enum SymbolicDim: Equatable {
+    case batch
+    case fixed(Int)
+    case unknown
+}
+
+/// Propagates `BatchState` through the steps; returns nil where a step is not provably batch-separable.
+struct BatchAnalysis {
+    var states: [BatchState]
+    var constants: [Int: Value]
+
+    init(slotCount: Int, constants: [Int: Value]) {
+        self.constants = constants
+        states = [BatchState](repeating: .unknown, count: slotCount)
+        for (slot, _) in constants { states[slot] = .constant }
+    }
+
+    func rank(_ s: BatchState) -> Int? {
+        if case .batched(let p) = s { return p.map { $0.count + 1 } }
+        return nil
+    }
+
+    mutating func visit(_ step: Step) {
+        let ins = step.inputs.map { $0 >= 0 ? states[$0] : .constant }
+        let out = transfer(step, ins)
+        for o in step.outputs where o >= 0 { states[o] = .unknown }
+        states[step.outputs[0]] = out
+        if case .dropout = step.op, step.outputs.count > 1, step.outputs[1] >= 0 { states[step.outputs[1]] = out }
+    }
+
+    func transfer(_ step: Step, _ ins: [BatchState]) -> BatchState {
+        let x = ins.first ?? .unknown
+        let restConstant = ins.dropFirst().allSatisfy { $0 == .constant }
+        guard case .batched(let per) = x else {
+            return shapeTransfer(step, ins)
+        }
+        switch step.op {
+        case .activation, .identity, .dropout, .scaleShift:
+            return x
+        case .softmax(let axis, _):
+            guard let r = rank(x), axis != 0, axis != -r, restConstant else { return .unknown }
+            return x
+        case .clipRuntime, .batchNorm:
+            return restConstant ? x : .unknown
+        case .conv(let attrs, _, let pool):
+            guard restConstant else { return .unknown }
+            guard let p = per, let w = constants[step.inputs[1]],
+                  let plan = try? ConvPlan(input: [1] + p, weight: w.shape, attrs: attrs) else {
+                return .batched(perSample: nil)
+            }
+            let convOut = Array(plan.outputShape.dropFirst())
+            return .batched(perSample: pool.map { pooledShape(convOut, $0.attributes) } ?? convOut)
+        case .pool(_, let attrs):
+            return .batched(perSample: per.map { pooledShape($0, attrs) } ?? nil)
+        case .globalAveragePool:
+            return .batched(perSample: per.map { p in [p.first ?? 1] + [Int](repeating: 1, count: max(0, p.count - 1)) })
+        case .gemm(let attrs, _):
+            guard !attrs.transA, restConstant else { return .unknown }
+            // C must be the same for every row (a per-row C would tie rows to batch positions).
+            if step.inputs.count > 2, step.inputs[2] >= 0, let c = constants[step.inputs[2]],
+               c.shape.count == 2 && c.shape[0] != 1 {
+                return .unknown
+            }
+            if let w = step.inputs.count > 1 ? constants[step.inputs[1]] : nil, w.shape.count == 2 {
+                return .batched(perSample: [attrs.transB ? w.shape[0] : w.shape[1]])
+            }
+            return .batched(perSample: nil)
+        case .matmul:
+            guard restConstant, let r = rank(x), r >= 2, let w = constants[step.inputs[1]], w.shape.count == 2 else {
+                return .unknown
+            }
+            return .batched(perSample: per.map { Array($0.dropLast()) + [w.shape[1]] })
+        case .binary:
+            guard ins.count == 2 else { return .unknown }
+            if ins[0] == ins[1], case .batched = ins[1] { return x }
+            guard ins[1] == .constant, let r = rank(x), let c = constants[step.inputs[1]] else { return .unknown }
+            let cs = c.shape
+            if cs.count < r || (cs.count == r && cs[0] == 1) {
+                guard let p = per, let shape = try? broadcastShape([1] + p, cs) else { return .unknown }
+                return .batched(perSample: Array(shape.dropFirst()))
+            }
+            return .unknown
+        case .flatten(let axis):
+            if axis == 1 { return .batched(perSample: per.map { [product($0)] }) }
+            guard let p = per, axis == -(p.count) else { return .unknown }
+            return .batched(perSample: [product(p)])
+        case .reshape(let allowZero):
+            guard ins.count >= 2 else { return .unknown }
+            switch ins[1] {
+            case .constant:
+                guard let spec = constants[step.inputs[1]]?.intTensor?.values, let first = spec.first else { return .unknown }
+                if first == 0 && !allowZero { return .batched(perSample: nil) }
+                if first == -1, let p = per, spec.dropFirst().allSatisfy({ $0 > 0 }),
+                   product(spec.dropFirst().map { Int($0) }) == product(p) {
+                    return .batched(perSample: spec.dropFirst().map { Int($0) })
+                }
+                return .unknown
+            case .shapeVector(let dims, false):
+                guard dims.first == .batch, !dims.dropFirst().contains(.batch), !dims.dropFirst().contains(.unknown) else {
+                    return .unknown
+                }
+                return .batched(perSample: nil)
+            default:
+                return .unknown
+            }
+        case .transpose(let perm):
+            guard let perm, perm.first == 0 else { return .unknown }
+            return .batched(perSample: per.map { p in perm.dropFirst().map { p[$0 - 1] } })
+        case .concat(let axis):
+            guard ins.allSatisfy({ if case .batched = $0 { return true } else { return false } }),
+                  let r = rank(x), axis != 0, axis != -r else { return .unknown }
+            return .batched(perSample: nil)
+        case .shape(let start, let end):
+            var dims: [SymbolicDim] = [.batch] + (per?.map { .fixed($0) } ?? [])
+            if per == nil { return start == nil || start == 0 ? .shapeVector([.batch, .unknown], scalar: false) : .unknown }
+            let r = dims.count
+            func clamp(_ v: Int) -> Int { Swift.min(Swift.max(v < 0 ? v + r : v, 0), r) }
+            let s = clamp(start ?? 0), e = clamp(end ?? r)
+            dims = s < e ? Array(dims[s..<e]) : []
+            // An unknown tail is only used to refuse guesses; its length does not matter there.
+            return .shapeVector(dims, scalar: false)
+        case .gather(let axis):
+            guard restConstant, axis != 0, let r = rank(x), axis != -r else { return .unknown }
+            return .batched(perSample: nil)
+        case .unsqueeze(let axes):
+            guard let axes, let r = rank(x) else { return .unknown }
+            let outRank = r + axes.count
+            let norm = axes.map { $0 < 0 ? $0 + outRank : $0 }
+            guard !norm.contains(0) else { return .unknown }
+            return .batched(perSample: nil)
+        case .squeeze(let axes, _):
+            guard let axes, let r = rank(x) else { return .unknown }
+            guard !axes.map({ $0 < 0 ? $0 + r : $0 }).contains(0) else { return .unknown }
+            return .batched(perSample: nil)
+        }
+    }
+
+    /// [C, spatial…] after a pool, or nil when it cannot be computed.
+    func pooledShape(_ perSample: [Int], _ attrs: PoolAttributes) -> [Int]? {
+        guard perSample.count >= 2,
+              let geo = try? windowGeometry(input: Array(perSample.dropFirst()), kernel: attrs.kernelShape,
+                                            strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations,
+                                            autoPad: attrs.autoPad, ceilMode: attrs.ceilMode) else { return nil }
+        return [perSample[0]] + geo.map(\.output)
+    }
+
+    /// Rules for steps whose first input is not a batched tensor: constants stay constant;
+    /// shape vectors flow through Gather/Unsqueeze/Concat/Squeeze symbolically.
+    func shapeTransfer(_ step: Step, _ ins: [BatchState]) -> BatchState {
+        if ins.allSatisfy({ $0 == .constant }) { return .constant }
+        switch step.op {
+        case .gather(let axis):
+            guard axis == 0, case .shapeVector(let dims, false) = ins[0], ins.count > 1, ins[1] == .constant,
+                  let idx = constants[step.inputs[1]]?.intTensor, idx.shape.count <= 1 else {
+                // Constant data indexed by batched indices (an embedding) is batched too.
+                if ins.count > 1, ins[0] == .constant, case .batched = ins[1], axis == 0 { return .batched(perSample: nil) }
+                return .unknown
+            }
+            var out = [SymbolicDim]()
+            for v in idx.values {
+                let i = v < 0 ? Int(v) + dims.count : Int(v)
+                guard i >= 0 && i < dims.count else { return .unknown }
+                out.append(dims[i])
+            }
+            return .shapeVector(out, scalar: idx.shape.isEmpty)
+        case .unsqueeze(let axes):
+            guard case .shapeVector(let dims, true) = ins[0], axes == [0] || axes == [-1] else { return .unknown }
+            return .shapeVector(dims, scalar: false)
+        case .identity:
+            return ins[0]
+        case .concat(let axis):
+            guard axis == 0 || axis == -1 else { return .unknown }
+            var out = [SymbolicDim]()
+            for (i, s) in ins.enumerated() {
+                switch s {
+                case .shapeVector(let d, false): out += d
+                case .constant:
+                    guard let v = constants[step.inputs[i]]?.intTensor, v.shape.count == 1 else { return .unknown }
+                    out += v.values.map { .fixed(Int($0)) }
+                default: return .unknown
+                }
+            }
+            return .shapeVector(out, scalar: false)
+        default:
+            return .unknown
+        }
+    }
+}

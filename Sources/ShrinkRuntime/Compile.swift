@@ -1,0 +1,240 @@
+import ShrinkGraph
+import ShrinkTensor
+
+/// A node's operator with its attributes parsed once at preparation.
+enum CompiledOp: Sendable {
+    case conv(ConvAttributes, Activation?, Kernels.FusedPool?)
+    case gemm(GemmAttributes, Activation?)
+    case matmul(Activation?)
+    case binary(BinaryOp)
+    case activation(Activation)
+    /// Clip whose bounds are runtime inputs (1 and 2, each optional).
+    case clipRuntime
+    case pool(PoolKind, PoolAttributes)
+    case globalAveragePool
+    case flatten(axis: Int)
+    case reshape(allowZero: Bool)
+    case transpose(perm: [Int]?)
+    case concat(axis: Int)
+    case softmax(axis: Int, legacy: Bool)
+    case batchNorm(epsilon: Float)
+    /// Per-channel x·a + b (a BatchNormalization with constant parameters, pre-folded).
+    case scaleShift(a: [Float], b: [Float])
+    case identity
+    /// Inference Dropout: the input unchanged, and an all-ones mask (bool carried as int64 0/1) if wanted.
+    case dropout
+    case shape(start: Int?, end: Int?)
+    case gather(axis: Int)
+    /// Unsqueeze; axes from the attribute, or from input 1 when nil.
+    case unsqueeze(axes: [Int]?)
+    /// Squeeze; axes from the attribute, from input 1 when `fromInput`, else all size-1 axes.
+    case squeeze(axes: [Int]?, fromInput: Bool)
+
+    /// The fusable activation this op applies, if it is one.
+    var asActivation: Activation? {
+        if case .activation(let a) = self { return a }
+        return nil
+    }
+}
+
+/// One node ready to run: its op and the slots it reads and writes (-1: omitted input).
+struct Step: Sendable {
+    var op: CompiledOp
+    var inputs: [Int]
+    var outputs: [Int]
+    var name: String
+    var opType: String
+}
+
+/// The operators the runtime implements, for error messages and `Session.supportedOperators`.
+let supportedOperatorList: [String] = [
+    "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "Div", "Dropout",
+    "Flatten", "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu",
+    "MatMul", "MaxPool", "Mul", "Relu", "Reshape", "Shape", "Sigmoid", "Softmax", "Squeeze", "Sub", "Tanh",
+    "Transpose", "Unsqueeze",
+]
+
+/// Turns graph nodes into `Step`s; attribute errors become `RuntimeError`s naming the node.
+struct NodeCompiler {
+    var opset: Int
+    /// Constant values known at preparation (initializers, Constant nodes, folded nodes), by slot.
+    var constants: [Int: Value]
+    /// Whether a value (by name) is read by anything that survives preparation.
+    var isUsed: (String) -> Bool
+
+    func unsupported(_ node: Node, _ detail: String? = nil) -> RuntimeError {
+        .unsupportedOperator(op: node.opType, node: node.displayName, detail: detail, supported: supportedOperatorList)
+    }
+
+    func invalid(_ node: Node, _ message: String) -> RuntimeError {
+        .invalidNode(node: node.displayName, op: node.opType, message: message)
+    }
+
+    /// Reads attributes through the graph's typed accessors, converting their errors.
+    func attr<T>(_ node: Node, _ body: () throws(GraphError) -> T) throws(RuntimeError) -> T {
+        do { return try body() } catch { throw invalid(node, error.message) }
+    }
+
+    func autoPad(_ node: Node) throws(RuntimeError) -> AutoPad {
+        let s = try attr(node) { () throws(GraphError) in try node.string("auto_pad", default: "NOTSET") }
+        guard let a = AutoPad(rawValue: s) else { throw invalid(node, "unknown auto_pad '\(s)'") }
+        return a
+    }
+
+    /// Requires that optional trailing outputs (masks, indices, running stats) are not used.
+    func requireUnused(_ node: Node, outputsFrom index: Int, _ what: String) throws(RuntimeError) {
+        for o in node.outputs.dropFirst(index) where !o.isEmpty && isUsed(o) {
+            throw unsupported(node, "its \(what) output '\(o)' is used")
+        }
+    }
+
+    func constInts(_ slot: Int, _ node: Node, _ what: String) throws(RuntimeError) -> [Int]? {
+        guard let v = constants[slot] else { return nil }
+        guard case .int64(let t) = v else { throw invalid(node, "\(what) must be int64, got \(v.typeName)") }
+        return t.values.map { Int($0) }
+    }
+
+    func compile(_ node: Node, inputs: [Int]) throws(RuntimeError) -> CompiledOp {
+        guard node.isStandardDomain else { throw unsupported(node, "domain '\(node.domain)'") }
+        let n = node
+        switch node.opType {
+        case "Conv":
+            guard inputs.count >= 2, inputs[0] >= 0, inputs[1] >= 0 else { throw invalid(n, "needs inputs X and W") }
+            let a = try attr(n) { () throws(GraphError) in
+                (try n.ints("kernel_shape"), try n.ints("strides"), try n.ints("pads"), try n.ints("dilations"),
+                 try n.int("group", default: 1))
+            }
+            return .conv(ConvAttributes(kernelShape: a.0, strides: a.1, pads: a.2, dilations: a.3, group: a.4,
+                                        autoPad: try autoPad(n)), nil, nil)
+        case "Gemm":
+            guard inputs.count >= 2, inputs[0] >= 0, inputs[1] >= 0 else { throw invalid(n, "needs inputs A and B") }
+            let a = try attr(n) { () throws(GraphError) in
+                GemmAttributes(alpha: try n.float("alpha", default: 1), beta: try n.float("beta", default: 1),
+                               transA: try n.int("transA", default: 0) != 0, transB: try n.int("transB", default: 0) != 0)
+            }
+            return .gemm(a, nil)
+        case "MatMul":
+            return .matmul(nil)
+        case "Add": return .binary(.add)
+        case "Sub": return .binary(.sub)
+        case "Mul": return .binary(.mul)
+        case "Div": return .binary(.div)
+        case "Relu": return .activation(.relu)
+        case "Sigmoid": return .activation(.sigmoid)
+        case "Tanh": return .activation(.tanh)
+        case "HardSwish": return .activation(.hardSwish)
+        case "LeakyRelu":
+            return .activation(.leakyRelu(alpha: try attr(n) { () throws(GraphError) in try n.float("alpha", default: 0.01) }))
+        case "HardSigmoid":
+            let (a, b) = try attr(n) { () throws(GraphError) in
+                (try n.float("alpha", default: 0.2), try n.float("beta", default: 0.5))
+            }
+            return .activation(.hardSigmoid(alpha: a, beta: b))
+        case "Clip":
+            if opset < 11 {
+                let (lo, hi) = try attr(n) { () throws(GraphError) in
+                    (try n.float("min", default: -Float.greatestFiniteMagnitude),
+                     try n.float("max", default: Float.greatestFiniteMagnitude))
+                }
+                return .activation(.clip(min: lo, max: hi))
+            }
+            // Bounds that are constants make Clip a plain (fusable) activation.
+            var bounds: [Float] = [-Float.infinity, Float.infinity]
+            for i in 1...2 {
+                guard i < inputs.count, inputs[i] >= 0 else { continue }
+                guard let v = constants[inputs[i]] else { return .clipRuntime }
+                guard case .float(let t) = v, t.count == 1 else { throw invalid(n, "Clip bounds must be float scalars") }
+                bounds[i - 1] = t.scalars[0]
+            }
+            return .activation(.clip(min: bounds[0], max: bounds[1]))
+        case "MaxPool", "AveragePool":
+            let kind: PoolKind = n.opType == "MaxPool" ? .max : .average
+            try requireUnused(n, outputsFrom: 1, "Indices")
+            let a = try attr(n) { () throws(GraphError) in
+                (try n.ints("kernel_shape"), try n.ints("strides"), try n.ints("pads"), try n.ints("dilations"),
+                 try n.int("ceil_mode", default: 0), try n.int("count_include_pad", default: 0))
+            }
+            guard let kernel = a.0 else { throw invalid(n, "missing attribute kernel_shape") }
+            return .pool(kind, PoolAttributes(kernelShape: kernel, strides: a.1, pads: a.2, dilations: a.3,
+                                              ceilMode: a.4 != 0, countIncludePad: a.5 != 0, autoPad: try autoPad(n)))
+        case "GlobalAveragePool":
+            return .globalAveragePool
+        case "Flatten":
+            return .flatten(axis: try attr(n) { () throws(GraphError) in try n.int("axis", default: 1) })
+        case "Reshape":
+            guard inputs.count >= 2, inputs[1] >= 0 else { throw invalid(n, "needs a shape input") }
+            return .reshape(allowZero: try attr(n) { () throws(GraphError) in try n.int("allowzero", default: 0) } != 0)
+        case "Transpose":
+            return .transpose(perm: try attr(n) { () throws(GraphError) in try n.ints("perm") })
+        case "Concat":
+            guard let axis = try attr(n, { () throws(GraphError) in try n.int("axis") }) else {
+                throw invalid(n, "missing attribute axis")
+            }
+            return .concat(axis: axis)
+        case "Softmax":
+            let legacy = opset < 13
+            return .softmax(axis: try attr(n) { () throws(GraphError) in try n.int("axis", default: legacy ? 1 : -1) },
+                            legacy: legacy)
+        case "BatchNormalization":
+            guard inputs.count >= 5, inputs.allSatisfy({ $0 >= 0 }) else {
+                throw invalid(n, "needs inputs X, scale, B, mean and var")
+            }
+            let (eps, training) = try attr(n) { () throws(GraphError) in
+                (try n.float("epsilon", default: 1e-5), try n.int("training_mode", default: 0))
+            }
+            guard training == 0 else { throw unsupported(n, "training_mode = 1") }
+            try requireUnused(n, outputsFrom: 1, "running statistics")
+            if let s = constants[inputs[1]]?.floatTensor, let b = constants[inputs[2]]?.floatTensor,
+               let m = constants[inputs[3]]?.floatTensor, let v = constants[inputs[4]]?.floatTensor {
+                do {
+                    let (a, c) = try Kernels.batchNormCoefficients(scale: s, bias: b, mean: m, variance: v, epsilon: eps)
+                    return .scaleShift(a: a, b: c)
+                } catch { throw invalid(n, "\(error)") }
+            }
+            return .batchNorm(epsilon: eps)
+        case "Identity":
+            return .identity
+        case "Dropout":
+            if inputs.count > 2, inputs[2] >= 0 {
+                guard let t = constants[inputs[2]] else { throw unsupported(n, "training_mode given at run time") }
+                let on: Bool
+                switch t {
+                case .int64(let v): on = v.values.contains { $0 != 0 }
+                case .float(let v): on = v.scalars.contains { $0 != 0 }
+                }
+                if on { throw unsupported(n, "training_mode = true") }
+            }
+            return .dropout
+        case "Shape":
+            let (s, e) = try attr(n) { () throws(GraphError) in (try n.int("start"), try n.int("end")) }
+            return .shape(start: s, end: e)
+        case "Gather":
+            return .gather(axis: try attr(n) { () throws(GraphError) in try n.int("axis", default: 0) })
+        case "Unsqueeze":
+            if opset < 13 {
+                guard let axes = try attr(n, { () throws(GraphError) in try n.ints("axes") }) else {
+                    throw invalid(n, "missing attribute axes")
+                }
+                return .unsqueeze(axes: axes)
+            }
+            guard inputs.count >= 2, inputs[1] >= 0 else { throw invalid(n, "needs an axes input") }
+            return .unsqueeze(axes: try constInts(inputs[1], n, "axes"))
+        case "Squeeze":
+            if opset < 13 {
+                return .squeeze(axes: try attr(n) { () throws(GraphError) in try n.ints("axes") }, fromInput: false)
+            }
+            guard inputs.count >= 2, inputs[1] >= 0 else { return .squeeze(axes: nil, fromInput: false) }
+            if let axes = try constInts(inputs[1], n, "axes") { return .squeeze(axes: axes, fromInput: false) }
+            return .squeeze(axes: nil, fromInput: true)
+        default:
+            throw unsupported(n)
+        }
+    }
+}
+
+/// Converts an initializer or Constant tensor to a runtime value; nil for types the runtime cannot hold.
+func runtimeValue(_ t: TensorValue) -> Value? {
+    if let f = t.floatTensor { return .float(f) }
+    if let i = t.int64Values { return .int64(IntTensor(shape: t.shape, values: i)) }
+    return nil
+}

@@ -1,0 +1,182 @@
+import Foundation
+import ShrinkTensor
+
+/// A data file that cannot be used, naming the file and what to change.
+public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The file concerned, when known (as the user gave it).
+    public var file: String?
+    /// What is wrong.
+    public var message: String
+    /// A new error.
+    public init(file: String?, message: String) { self.file = file; self.message = message }
+    /// `file: message`.
+    public var description: String { file.map { "\($0): \(message)" } ?? message }
+}
+
+/// What a dataset's inputs are compared against.
+public enum DatasetTargets: Sendable, Equatable {
+    /// Integer class labels, one per sample (top-1/top-5).
+    case classes([Int64])
+    /// Reference outputs, [N, …] (mse).
+    case values(Tensor)
+    /// No targets (inference only).
+    case none
+
+    /// Targets of samples `range`.
+    public func slice(_ range: Range<Int>) -> DatasetTargets {
+        switch self {
+        case .classes(let l): return .classes(Array(l[range]))
+        case .values(let t):
+            let n = t.shape.first ?? 0
+            let per = n > 0 ? t.count / n : 0
+            var shape = t.shape
+            shape[0] = range.count
+            return .values(Tensor(shape: shape, scalars: Array(t.scalars[(range.lowerBound * per)..<(range.upperBound * per)])))
+        case .none: return .none
+        }
+    }
+}
+
+/// Samples from NumPy files: float32 inputs [N, …] and optional targets.
+public struct Dataset: Sendable {
+    /// Where the inputs came from, for messages (`val.npz`, or the `.npy` path).
+    public var source: String
+    /// The key or file the inputs came from (`x`).
+    public var inputName: String
+    /// Inputs, [N, …] float32.
+    public var inputs: Tensor
+    /// Targets, aligned with the inputs.
+    public var targets: DatasetTargets
+
+    /// Number of samples.
+    public var count: Int { inputs.shape.first ?? 0 }
+
+    /// A dataset from tensors already in memory.
+    public init(inputs: Tensor, targets: DatasetTargets = .none, source: String = "data", inputName: String = "x") throws(DatasetError) {
+        guard inputs.rank >= 1 else { throw DatasetError(file: source, message: "\(inputName) must have a leading sample axis, got a scalar") }
+        let n = inputs.shape[0]
+        switch targets {
+        case .classes(let l) where l.count != n:
+            throw DatasetError(file: source, message: "\(l.count) labels for \(n) samples in \(inputName)")
+        case .values(let t) where t.shape.first != n:
+            throw DatasetError(file: source, message: "targets of shape \(t.shape) for \(n) samples in \(inputName)")
+        default: break
+        }
+        self.inputs = inputs; self.targets = targets; self.source = source; self.inputName = inputName
+    }
+
+    /// Reads an `.npz` with inputs under `inputKey` and targets under `targetKey` (nil: none).
+    /// uint8 inputs need `scale` (e.g. 1/255), so a raw image file is never silently fed as 0…255.
+    public static func load(npz path: String, inputKey: String = "x", targetKey: String? = "y",
+                            scale: Float? = nil) throws(DatasetError) -> Dataset {
+        let arrays: [String: NumPyArray]
+        do { arrays = try NPZ.read(URL(fileURLWithPath: path)) } catch {
+            throw DatasetError(file: path, message: "cannot read NumPy archive: \(Self.reason(error))")
+        }
+        let name = (path as NSString).lastPathComponent
+        guard let x = arrays[inputKey] else {
+            throw DatasetError(file: name, message: "no array '\(inputKey)' (it holds \(arrays.keys.sorted().joined(separator: ", ")))")
+        }
+        var targets = DatasetTargets.none
+        if let targetKey {
+            guard let y = arrays[targetKey] else {
+                throw DatasetError(file: name, message: "no array '\(targetKey)' (it holds \(arrays.keys.sorted().joined(separator: ", ")))")
+            }
+            targets = try Self.targets(y, source: name, key: targetKey)
+        }
+        return try Dataset(inputs: try Self.inputs(x, source: name, key: inputKey, scale: scale), targets: targets,
+                           source: name, inputName: inputKey)
+    }
+
+    /// Reads inputs and (optionally) targets from two `.npy` files.
+    public static func load(inputs inputPath: String, targets targetPath: String?, scale: Float? = nil) throws(DatasetError) -> Dataset {
+        func read(_ p: String) throws(DatasetError) -> NumPyArray {
+            do { return try NPY.read(URL(fileURLWithPath: p)) } catch {
+                throw DatasetError(file: p, message: "cannot read NumPy file: \(Self.reason(error))")
+            }
+        }
+        let name = (inputPath as NSString).lastPathComponent
+        let x = try Self.inputs(try read(inputPath), source: name, key: "inputs", scale: scale)
+        let t = try targetPath.map { p throws(DatasetError) in
+            try Self.targets(try read(p), source: (p as NSString).lastPathComponent, key: "targets")
+        } ?? DatasetTargets.none
+        return try Dataset(inputs: x, targets: t, source: name, inputName: "inputs")
+    }
+
+    static func reason(_ error: Error) -> String {
+        if let e = error as? NumPyError { return e.message }
+        return "\(error)"
+    }
+
+    static func inputs(_ a: NumPyArray, source: String, key: String, scale: Float?) throws(DatasetError) -> Tensor {
+        switch a.dtype {
+        case .float32:
+            return a.tensor()
+        case .uint8:
+            guard let scale else {
+                throw DatasetError(file: source, message: "\(key) is uint8; give a scale (e.g. 1/255) to convert it to float32")
+            }
+            return Tensor(shape: a.shape, scalars: a.floats().map { $0 * scale })
+        default:
+            throw DatasetError(file: source, message: "\(key) has dtype \(a.dtype); inputs must be float32 (or uint8 with a scale)")
+        }
+    }
+
+    static func targets(_ a: NumPyArray, source: String, key: String) throws(DatasetError) -> DatasetTargets {
+        switch a.dtype {
+        case .int64, .int32, .uint8:
+            guard a.shape.count == 1 else {
+                throw DatasetError(file: source, message: "labels \(key) must be one integer per sample, got shape \(a.shape)")
+            }
+            return .classes(a.integersIfIntegral() ?? [])
+        case .float32:
+            return .values(a.tensor())
+        default:
+            throw DatasetError(file: source, message: "\(key) has dtype \(a.dtype); labels must be int64, int32 or uint8 (or float32 reference outputs)")
+        }
+    }
+
+    /// The first `n` samples (all when n ≥ count).
+    public func prefix(_ n: Int) -> Dataset {
+        let k = min(max(0, n), count)
+        var d = self
+        d.inputs = slice(0..<k)
+        d.targets = targets.slice(0..<k)
+        return d
+    }
+
+    /// Inputs of samples `range` as one tensor.
+    public func slice(_ range: Range<Int>) -> Tensor {
+        let per = count > 0 ? inputs.count / count : 0
+        var shape = inputs.shape
+        shape[0] = range.count
+        return Tensor(shape: shape, scalars: Array(inputs.scalars[(range.lowerBound * per)..<(range.upperBound * per)]))
+    }
+
+    /// One batch: a range of samples, their inputs and targets.
+    public struct Batch: Sendable {
+        /// Sample indices in the dataset.
+        public var range: Range<Int>
+        /// Inputs, [range.count, …].
+        public var inputs: Tensor
+        /// Targets of these samples.
+        public var targets: DatasetTargets
+    }
+
+    /// The dataset in consecutive batches of `size` samples (the last may be smaller).
+    public func batches(size: Int) -> some Sequence<Batch> {
+        let s = max(1, size)
+        // Lazy, so only one batch is copied out at a time.
+        return stride(from: 0, to: count, by: s).lazy.map { lo in
+            let r = lo..<min(lo + s, count)
+            return Batch(range: r, inputs: slice(r), targets: targets.slice(r))
+        }
+    }
+
+    /// Checks that the inputs fit the session's input `name` before anything runs.
+    public func check(fits session: Session, input name: String) throws(DatasetError) {
+        do { try session.validate(shape: inputs.shape, forInput: name) } catch {
+            throw DatasetError(file: source, message: "\(inputName) has shape \(inputs.shape) but model input '\(name)' expects \(session.declaredShape(of: name) ?? "?")")
+        }
+    }
+}

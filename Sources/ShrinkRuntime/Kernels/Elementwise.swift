@@ -1,0 +1,236 @@
+import Foundation
+import ShrinkTensor
+
+/// The four arithmetic operators of ONNX with NumPy broadcasting.
+public enum BinaryOp: String, Sendable, CaseIterable {
+    /// `Add`
+    case add = "Add"
+    /// `Sub`
+    case sub = "Sub"
+    /// `Mul`
+    case mul = "Mul"
+    /// `Div`
+    case div = "Div"
+}
+
+/// The result shape of NumPy broadcasting, or an error naming both shapes.
+public func broadcastShape(_ a: [Int], _ b: [Int]) throws -> [Int] {
+    let r = max(a.count, b.count)
+    var out = [Int](repeating: 1, count: r)
+    for i in 0..<r {
+        let da = i < r - a.count ? 1 : a[i - (r - a.count)]
+        let db = i < r - b.count ? 1 : b[i - (r - b.count)]
+        if da == db || db == 1 { out[i] = da } else if da == 1 { out[i] = db } else {
+            throw KernelError("shapes \(a) and \(b) cannot be broadcast together")
+        }
+    }
+    return out
+}
+
+/// A broadcast iteration plan: the output walked as `outer` odometer dims around one inner run
+/// whose operand strides are each 0 or 1, so the inner loop is a plain vectorisable loop.
+struct BroadcastPlan {
+    var outShape: [Int]
+    var outerShape: [Int]
+    var outerStrideA: [Int]
+    var outerStrideB: [Int]
+    var inner: Int
+    var innerStrideA: Int
+    var innerStrideB: Int
+
+    init(_ a: [Int], _ b: [Int]) throws {
+        let out = try broadcastShape(a, b)
+        outShape = out
+        let r = out.count
+        func strides(_ s: [Int]) -> [Int] {
+            let padded = [Int](repeating: 1, count: r - s.count) + s
+            var st = [Int](repeating: 0, count: r)
+            var acc = 1
+            for i in stride(from: r - 1, through: 0, by: -1) {
+                st[i] = padded[i] == 1 ? 0 : acc
+                acc *= padded[i]
+            }
+            return st
+        }
+        var sa = strides(a), sb = strides(b)
+        var dims = out
+        // Drop size-1 output dims, then merge neighbours whose strides chain, so that e.g.
+        // [N,C,H,W] + [C,1,1] becomes N × C × (H·W) with an inner run of H·W.
+        var keep = [Int]()
+        for i in 0..<r where dims[i] != 1 { keep.append(i) }
+        dims = keep.map { dims[$0] }; sa = keep.map { sa[$0] }; sb = keep.map { sb[$0] }
+        var md = [Int](), ma = [Int](), mb = [Int]()
+        for i in 0..<dims.count {
+            if let last = md.indices.last,
+               ma[last] == sa[i] * dims[i], mb[last] == sb[i] * dims[i] {
+                md[last] *= dims[i]; ma[last] = sa[i]; mb[last] = sb[i]
+            } else {
+                md.append(dims[i]); ma.append(sa[i]); mb.append(sb[i])
+            }
+        }
+        if md.isEmpty { md = [1]; ma = [0]; mb = [0] }
+        inner = md.removeLast(); innerStrideA = ma.removeLast(); innerStrideB = mb.removeLast()
+        outerShape = md; outerStrideA = ma; outerStrideB = mb
+    }
+}
+
+@inline(__always)
+private func runBroadcast<T>(_ plan: BroadcastPlan, _ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>,
+                             _ o: UnsafeMutableBufferPointer<T>, _ f: (T, T) -> T) {
+    let n = plan.inner
+    let total = o.count
+    if total == 0 { return }
+    var idx = [Int](repeating: 0, count: plan.outerShape.count)
+    var offA = 0, offB = 0, dst = 0
+    let pa = a.baseAddress!, pb = b.baseAddress!, po = o.baseAddress!
+    while dst < total {
+        let ia = pa + offA, ib = pb + offB, io = po + dst
+        switch (plan.innerStrideA, plan.innerStrideB) {
+        case (1, 1): for i in 0..<n { io[i] = f(ia[i], ib[i]) }
+        case (1, 0): let s = ib[0]; for i in 0..<n { io[i] = f(ia[i], s) }
+        case (0, 1): let s = ia[0]; for i in 0..<n { io[i] = f(s, ib[i]) }
+        default: let v = f(ia[0], ib[0]); for i in 0..<n { io[i] = v }
+        }
+        dst += n
+        var k = idx.count - 1
+        while k >= 0 {
+            idx[k] += 1; offA += plan.outerStrideA[k]; offB += plan.outerStrideB[k]
+            if idx[k] < plan.outerShape[k] { break }
+            offA -= plan.outerStrideA[k] * plan.outerShape[k]
+            offB -= plan.outerStrideB[k] * plan.outerShape[k]
+            idx[k] = 0
+            k -= 1
+        }
+    }
+}
+
+private func broadcastArrays<T: Numeric>(_ op: BinaryOp, _ a: [T], _ sa: [Int], _ b: [T], _ sb: [Int],
+                                         div: (T, T) -> T) throws -> ([T], [Int]) {
+    let plan = try BroadcastPlan(sa, sb)
+    var out = [T](repeating: 0, count: product(plan.outShape))
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            out.withUnsafeMutableBufferPointer { po in
+                switch op {
+                case .add: runBroadcast(plan, pa, pb, po, +)
+                case .sub: runBroadcast(plan, pa, pb, po, -)
+                case .mul: runBroadcast(plan, pa, pb, po, *)
+                case .div: runBroadcast(plan, pa, pb, po, div)
+                }
+            }
+        }
+    }
+    return (out, plan.outShape)
+}
+
+extension Kernels {
+    /// `Add`/`Sub`/`Mul`/`Div` of two float tensors with NumPy broadcasting.
+    public static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+        var out = a
+        try binary(op, into: &out, b)
+        return out
+    }
+
+    /// `a = a op b`; in place (no allocation) when the result has `a`'s shape and `a` is uniquely referenced.
+    public static func binary(_ op: BinaryOp, into a: inout Tensor, _ b: Tensor) throws {
+        // Same shape, or a scalar on one side: the common cases.
+        if a.shape == b.shape || b.count == 1 && a.rank >= b.rank {
+            // Move a's storage out so that it is uniquely referenced and mutated without a copy.
+            let scalarB = b.count == 1 && a.shape != b.shape
+            var out = a
+            a = Tensor(zeros: [])
+            let n = out.count
+            b.scalars.withUnsafeBufferPointer { pb in
+                out.scalars.withUnsafeMutableBufferPointer { po in
+                    guard let o = po.baseAddress, let q = pb.baseAddress else { return }
+                    if scalarB {
+                        let s = q[0]
+                        switch op {
+                        case .add: for i in 0..<n { o[i] += s }
+                        case .sub: for i in 0..<n { o[i] -= s }
+                        case .mul: for i in 0..<n { o[i] *= s }
+                        case .div: for i in 0..<n { o[i] /= s }
+                        }
+                    } else {
+                        switch op {
+                        case .add: for i in 0..<n { o[i] += q[i] }
+                        case .sub: for i in 0..<n { o[i] -= q[i] }
+                        case .mul: for i in 0..<n { o[i] *= q[i] }
+                        case .div: for i in 0..<n { o[i] /= q[i] }
+                        }
+                    }
+                }
+            }
+            a = out
+            return
+        }
+        let (s, shape) = try broadcastArrays(op, a.scalars, a.shape, b.scalars, b.shape, div: /)
+        a = Tensor(shape: shape, scalars: s)
+    }
+
+    /// Integer `Add`/`Sub`/`Mul`/`Div` (shape arithmetic); division truncates like onnxruntime,
+    /// and division by zero is an error rather than a trap.
+    public static func binary(_ op: BinaryOp, _ a: IntTensor, _ b: IntTensor) throws -> IntTensor {
+        if op == .div && b.values.contains(0) { throw KernelError("integer division by zero") }
+        let (s, shape) = try broadcastArrays(op, a.values, a.shape, b.values, b.shape,
+                                             div: { $0 / $1 })
+        return IntTensor(shape: shape, values: s)
+    }
+}
+
+/// A pointwise activation; also what the executor fuses into a preceding Conv/Gemm/MatMul.
+public enum Activation: Sendable, Equatable {
+    /// max(0, x)
+    case relu
+    /// x for x ≥ 0, alpha·x otherwise.
+    case leakyRelu(alpha: Float)
+    /// 1 / (1 + e^-x)
+    case sigmoid
+    /// tanh(x)
+    case tanh
+    /// min(max(x, lo), hi)
+    case clip(min: Float, max: Float)
+    /// max(0, min(1, alpha·x + beta))
+    case hardSigmoid(alpha: Float, beta: Float)
+    /// x · max(0, min(1, x/6 + 1/2))
+    case hardSwish
+
+    /// Applies the activation in place over a raw buffer.
+    @inline(__always)
+    public func apply(_ p: UnsafeMutablePointer<Float>, count n: Int) {
+        switch self {
+        case .relu:
+            for i in 0..<n { p[i] = Swift.max(p[i], 0) }
+        case .leakyRelu(let a):
+            for i in 0..<n { let v = p[i]; p[i] = v >= 0 ? v : a * v }
+        case .sigmoid:
+            for i in 0..<n {
+                // Split by sign so exp never overflows into inf/inf.
+                let v = p[i]
+                if v >= 0 { p[i] = 1 / (1 + Foundation.exp(-v)) } else { let e = Foundation.exp(v); p[i] = e / (1 + e) }
+            }
+        case .tanh:
+            for i in 0..<n { p[i] = Foundation.tanh(p[i]) }
+        case .clip(let lo, let hi):
+            for i in 0..<n { p[i] = Swift.min(Swift.max(p[i], lo), hi) }
+        case .hardSigmoid(let a, let b):
+            for i in 0..<n { p[i] = Swift.max(0, Swift.min(1, a * p[i] + b)) }
+        case .hardSwish:
+            let a: Float = 1.0 / 6.0
+            for i in 0..<n { let v = p[i]; p[i] = v * Swift.max(0, Swift.min(1, a * v + 0.5)) }
+        }
+    }
+
+    /// Applies the activation to a tensor (in place when the tensor is uniquely referenced).
+    public func apply(_ x: Tensor) -> Tensor {
+        var out = x
+        apply(inPlace: &out)
+        return out
+    }
+
+    /// Applies the activation to a tensor in place.
+    public func apply(inPlace x: inout Tensor) {
+        let n = x.count
+        x.scalars.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { apply(b, count: n) } }
+    }
+}

@@ -1,0 +1,132 @@
+import COpenBLAS
+import ShrinkTensor
+
+/// Attributes of `Gemm`.
+public struct GemmAttributes: Sendable, Equatable {
+    /// Scale of A·B.
+    public var alpha: Float
+    /// Scale of C.
+    public var beta: Float
+    /// Whether A is stored transposed.
+    public var transA: Bool
+    /// Whether B is stored transposed (PyTorch's Linear exports `transB = 1`).
+    public var transB: Bool
+
+    /// Attributes with ONNX defaults unless given.
+    public init(alpha: Float = 1, beta: Float = 1, transA: Bool = false, transB: Bool = false) {
+        self.alpha = alpha; self.beta = beta; self.transA = transA; self.transB = transB
+    }
+}
+
+extension Kernels {
+    /// `Gemm`: alpha·A'·B' + beta·C, with C unidirectionally broadcast to [M, N].
+    public static func gemm(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ attrs: GemmAttributes,
+                            activation: Activation? = nil) throws -> Tensor {
+        guard a.rank == 2, b.rank == 2 else {
+            throw KernelError("Gemm needs 2-D A and B, got \(a.shape) and \(b.shape)")
+        }
+        let m = attrs.transA ? a.shape[1] : a.shape[0]
+        let k = attrs.transA ? a.shape[0] : a.shape[1]
+        let kb = attrs.transB ? b.shape[1] : b.shape[0]
+        let n = attrs.transB ? b.shape[0] : b.shape[1]
+        guard k == kb else {
+            throw KernelError("Gemm inner dimensions differ: A \(a.shape)\(attrs.transA ? "ᵀ" : "") and B \(b.shape)\(attrs.transB ? "ᵀ" : "")")
+        }
+        var out: [Float]
+        var beta: Float = 0
+        if let c, attrs.beta != 0 {
+            out = try broadcastTo(c, [m, n], what: "Gemm C")
+            beta = attrs.beta
+        } else {
+            out = [Float](repeating: 0, count: m * n)
+        }
+        if m * n > 0 {
+            a.scalars.withUnsafeBufferPointer { pa in
+                b.scalars.withUnsafeBufferPointer { pb in
+                    out.withUnsafeMutableBufferPointer { po in
+                        if k > 0 && m == 1 {
+                            // One row (batch 1 through a Linear layer): GEMV streams the weights
+                            // once, where GEMM would first copy (pack) all of them.
+                            cblas_sgemv(CblasRowMajor, attrs.transB ? CblasNoTrans : CblasTrans,
+                                        Int32(b.shape[0]), Int32(b.shape[1]), attrs.alpha, pb.baseAddress, Int32(b.shape[1]),
+                                        pa.baseAddress, 1, beta, po.baseAddress, 1)
+                        } else if k > 0 {
+                            cblas_sgemm(CblasRowMajor, attrs.transA ? CblasTrans : CblasNoTrans,
+                                        attrs.transB ? CblasTrans : CblasNoTrans,
+                                        Int32(m), Int32(n), Int32(k), attrs.alpha,
+                                        pa.baseAddress, Int32(a.shape[1]), pb.baseAddress, Int32(b.shape[1]),
+                                        beta, po.baseAddress, Int32(n))
+                        } else if beta != 1 {
+                            for i in 0..<(m * n) { po[i] *= beta }
+                        }
+                        activation?.apply(po.baseAddress!, count: m * n)
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [m, n], scalars: out)
+    }
+
+    /// `MatMul` with NumPy semantics: 1-D operands are promoted and the added axis removed again,
+    /// leading (batch) axes broadcast. A stack times a matrix is one GEMM over all rows.
+    public static func matmul(_ a: Tensor, _ b: Tensor, activation: Activation? = nil) throws -> Tensor {
+        guard a.rank >= 1, b.rank >= 1 else { throw KernelError("MatMul operands must have rank ≥ 1, got \(a.shape) and \(b.shape)") }
+        let sa = a.rank == 1 ? [1, a.shape[0]] : a.shape
+        let sb = b.rank == 1 ? [b.shape[0], 1] : b.shape
+        let m = sa[sa.count - 2], k = sa[sa.count - 1], k2 = sb[sb.count - 2], n = sb[sb.count - 1]
+        guard k == k2 else { throw KernelError("MatMul inner dimensions differ: \(a.shape) and \(b.shape)") }
+        let batchA = Array(sa.dropLast(2)), batchB = Array(sb.dropLast(2))
+        let batch = try broadcastShape(batchA, batchB)
+        var outShape = batch + [m, n]
+        var out = [Float](repeating: 0, count: product(outShape))
+        let count = out.count
+        a.scalars.withUnsafeBufferPointer { pa in
+            b.scalars.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { po in
+                    guard count > 0, k > 0 else { return }
+                    let A = pa.baseAddress!, B = pb.baseAddress!, O = po.baseAddress!
+                    if product(batchB) == 1 && batchA == batch {
+                        // Every A row against the same B: a single tall GEMM.
+                        let rows = product(batchA) * m
+                        if rows == 1 {
+                            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, B, Int32(n), A, 1, 0, O, 1)
+                        } else {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k),
+                                        1, A, Int32(k), B, Int32(n), 0, O, Int32(n))
+                        }
+                    } else {
+                        let nb = product(batch)
+                        let stA = Tensor.strides(for: batchA), stB = Tensor.strides(for: batchB)
+                        let pad = batch.count
+                        for bi in 0..<nb {
+                            // Map the output batch index onto each operand's broadcast batch index.
+                            var rem = bi, offA = 0, offB = 0
+                            for ax in stride(from: pad - 1, through: 0, by: -1) {
+                                let idx = rem % batch[ax]; rem /= batch[ax]
+                                let axA = ax - (pad - batchA.count), axB = ax - (pad - batchB.count)
+                                if axA >= 0 && batchA[axA] != 1 { offA += idx * stA[axA] }
+                                if axB >= 0 && batchB[axB] != 1 { offB += idx * stB[axB] }
+                            }
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                                        1, A + offA * m * k, Int32(k), B + offB * k * n, Int32(n), 0,
+                                        O + bi * m * n, Int32(n))
+                        }
+                    }
+                    activation?.apply(O, count: count)
+                }
+            }
+        }
+        if a.rank == 1 { outShape.remove(at: outShape.count - 2) }
+        if b.rank == 1 { outShape.removeLast() }
+        return Tensor(shape: outShape, scalars: out)
+    }
+
+    /// Materialises `t` broadcast (unidirectionally) to `shape`.
+    static func broadcastTo(_ t: Tensor, _ shape: [Int], what: String) throws -> [Float] {
+        if t.shape == shape { return t.scalars }
+        let target = try broadcastShape(shape, t.shape)
+        guard target == shape else { throw KernelError("\(what) of shape \(t.shape) cannot broadcast to \(shape)") }
+        let zeros = Tensor(zeros: shape)
+        return try binary(.add, zeros, t).scalars
+    }
+}

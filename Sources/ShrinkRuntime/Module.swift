@@ -1,2 +1,0 @@
-/// The ShrinkRuntime module; see ../../README.md for the architecture.
-public enum ShrinkRuntimeModule {}

@@ -1,0 +1,42 @@
+/// Why a model could not be prepared or run; every case names what the user can act on.
+public enum RuntimeError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The graph uses an operator (or a form of one) that the runtime does not implement.
+    case unsupportedOperator(op: String, node: String, detail: String?, supported: [String])
+    /// The graph itself is malformed (cycles, dangling inputs, values of unusable types).
+    case invalidModel(message: String)
+    /// A node's attributes or constant inputs are malformed.
+    case invalidNode(node: String, op: String, message: String)
+    /// A kernel rejected its operands while running.
+    case nodeFailed(node: String, op: String, message: String)
+    /// A value the graph needs was not fed.
+    case missingInput(name: String)
+    /// A requested output or feed names no value of the graph.
+    case unknownValue(name: String, role: String)
+    /// A fed tensor's shape does not fit the declared input.
+    case inputShapeMismatch(name: String, expected: String, got: [Int])
+    /// A fed tensor's element type does not fit the declared input.
+    case inputTypeMismatch(name: String, expected: String, got: String)
+
+    /// One line for the user.
+    public var description: String {
+        switch self {
+        case let .unsupportedOperator(op, node, detail, supported):
+            return "unsupported operator \(op) at node \(node)\(detail.map { " (\($0))" } ?? ""); "
+                + "the runtime supports: \(supported.joined(separator: ", "))"
+        case let .invalidModel(message):
+            return "invalid model: \(message)"
+        case let .invalidNode(node, op, message):
+            return "node \(node) (\(op)): \(message)"
+        case let .nodeFailed(node, op, message):
+            return "node \(node) (\(op)) failed: \(message)"
+        case let .missingInput(name):
+            return "no value given for model input '\(name)'"
+        case let .unknownValue(name, role):
+            return "\(role) '\(name)' is not a value of the model"
+        case let .inputShapeMismatch(name, expected, got):
+            return "input '\(name)' has shape \(got) but the model expects \(expected)"
+        case let .inputTypeMismatch(name, expected, got):
+            return "input '\(name)' holds \(got) data but the model expects \(expected)"
+        }
+    }
+}

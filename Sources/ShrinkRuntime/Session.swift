@@ -1,0 +1,424 @@
+import COpenBLAS
+import Dispatch
+import Foundation
+import ShrinkGraph
+import ShrinkTensor
+import Synchronization
+
+/// How a `Session` uses the machine.
+public struct SessionOptions: Sendable, Equatable {
+    /// Cores to use: batches are split across this many workers (one OpenBLAS thread each);
+    /// a batch that cannot be split gets this many OpenBLAS threads. Pass 1 when the caller
+    /// already runs several sessions in parallel.
+    public var threads: Int
+    /// Fold BatchNormalization into Conv and fuse activations into Conv/Gemm/MatMul. Values that
+    /// fusion removes are still available: asking for one (as output or feed) runs the unfused plan.
+    public var fuse: Bool
+
+    /// Defaults: every core, fusion on.
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fuse: Bool = true) {
+        self.threads = max(1, threads)
+        self.fuse = fuse
+    }
+}
+
+/// A compiled plan: steps in topological order and what batch splitting may assume.
+struct Plan: Sendable {
+    var steps: [Step]
+    /// Slots with a value known at preparation (initializers, Constant and folded nodes, fused weights).
+    var constants: [Int: Value]
+    /// Per slot: may a chunk of the batch be run on its own up to this value?
+    var batchSeparable: [Bool]
+    /// Number of value slots (graph values plus pre-folded constants).
+    var slotCount: Int
+}
+
+/// A `Graph` prepared for execution: order resolved, attributes parsed, constants folded, weights
+/// pre-folded; every operator checked at preparation. Immutable, so one session may run on
+/// several threads at once.
+public final class Session: Sendable {
+    /// The graph's data inputs (initializers excluded), as declared.
+    public let inputs: [ValueInfo]
+    /// The graph's output names, in declaration order.
+    public let outputNames: [String]
+    /// The operators the runtime implements.
+    public static var supportedOperators: [String] { supportedOperatorList }
+
+    let options: SessionOptions
+    let slotOf: [String: Int]
+    let names: [String]
+    let plain: Plan
+    let fused: Plan
+    /// Slots that only exist in the unfused plan.
+    let fusedAway: Set<Int>
+
+    /// Prepares `graph`; throws `RuntimeError` for unsupported operators (naming op and node) and
+    /// malformed graphs, before anything runs.
+    public init(graph: Graph, options: SessionOptions = SessionOptions()) throws(RuntimeError) {
+        self.options = options
+        let order: [Int]
+        do { order = try graph.topologicalOrder() } catch { throw .invalidModel(message: error.message) }
+        let opset = graph.opsetVersion(domain: "") ?? graph.opsetVersion(domain: "ai.onnx") ?? 13
+
+        // Slots: data inputs, initializers, then node outputs in order.
+        var slotOf = [String: Int](), names = [String]()
+        func slot(_ name: String) -> Int {
+            if let s = slotOf[name] { return s }
+            slotOf[name] = names.count
+            names.append(name)
+            return names.count - 1
+        }
+        let dataInputs = graph.dataInputs
+        for i in dataInputs { _ = slot(i.name) }
+        var constants = [Int: Value]()
+        for name in graph.initializerNames {
+            guard let t = graph.initializers[name] else { continue }
+            // Initializers of types the runtime cannot hold only matter if something reads them.
+            if let v = runtimeValue(t) { constants[slot(name)] = v }
+        }
+        for i in order { for o in graph.nodes[i].outputs where !o.isEmpty { _ = slot(o) } }
+
+        // Which values are read at all, to tell "unused optional output" from "used".
+        var readers = [String: Int]()
+        for n in graph.nodes { for v in n.inputs where !v.isEmpty { readers[v, default: 0] += 1 } }
+        let graphOutputs = Set(graph.outputs.map(\.name))
+        for o in graph.outputs where slotOf[o.name] == nil {
+            throw .invalidModel(message: "graph output '\(o.name)' is produced by no node, input or initializer")
+        }
+
+        // Compile every node (so an unsupported op fails here, even inside a constant subgraph),
+        // folding those whose inputs are all constant.
+        var steps = [Step]()
+        for i in order {
+            let node = graph.nodes[i]
+            let ins = node.inputs.map { $0.isEmpty ? -1 : slot($0) }
+            let outs = node.outputs.map { $0.isEmpty ? -1 : slot($0) }
+            guard !outs.isEmpty, outs[0] >= 0 else {
+                throw .invalidNode(node: node.displayName, op: node.opType, message: "has no output")
+            }
+            if node.opType == "Constant" && node.isStandardDomain {
+                guard let t = node.constantTensor, let v = runtimeValue(t) else {
+                    throw .unsupportedOperator(op: "Constant", node: node.displayName,
+                                               detail: "only float and integer tensor values are supported",
+                                               supported: supportedOperatorList)
+                }
+                constants[outs[0]] = v
+                continue
+            }
+            for (k, s) in ins.enumerated() where s >= 0 && constants[s] == nil && !slotOf.keys.contains(node.inputs[k]) {
+                throw .invalidModel(message: "node \(node.displayName) reads '\(node.inputs[k])', which nothing provides")
+            }
+            let compiler = NodeCompiler(opset: opset, constants: constants,
+                                        isUsed: { readers[$0, default: 0] > 0 || graphOutputs.contains($0) })
+            let op = try compiler.compile(node, inputs: ins)
+            let step = Step(op: op, inputs: ins, outputs: outs, name: node.displayName, opType: node.opType)
+            let foldable = ins.allSatisfy { $0 < 0 || constants[$0] != nil }
+            if foldable {
+                var frame = Frame(slots: [Value?](repeating: nil, count: names.count),
+                                  consumable: [Bool](repeating: false, count: names.count))
+                for s in ins where s >= 0 { frame.slots[s] = constants[s] }
+                try step.run(&frame, last: ins.map { _ in false })
+                constants[outs[0]] = frame.slots[outs[0]]
+            } else {
+                steps.append(step)
+            }
+        }
+        for i in dataInputs where constants[slotOf[i.name]!] != nil {
+            throw .invalidModel(message: "input '\(i.name)' is also computed by the graph")
+        }
+
+        self.inputs = dataInputs
+        self.outputNames = graph.outputs.map(\.name)
+        self.slotOf = slotOf
+        self.names = names
+        let inputSlots = dataInputs.map { (slotOf[$0.name]!, $0) }
+        let outputSlots = Set(graph.outputs.compactMap { slotOf[$0.name] })
+        plain = Session.analysed(Plan(steps: steps, constants: constants, batchSeparable: [], slotCount: names.count),
+                                 inputs: inputSlots)
+        if options.fuse {
+            let (f, away) = Session.fuse(plain, keep: outputSlots)
+            fused = Session.analysed(f, inputs: inputSlots)
+            fusedAway = away
+        } else {
+            fused = plain
+            fusedAway = []
+        }
+    }
+
+    static func analysed(_ plan: Plan, inputs: [(Int, ValueInfo)]) -> Plan {
+        var a = BatchAnalysis(slotCount: plan.slotCount, constants: plan.constants)
+        for (slot, info) in inputs {
+            if let shape = info.shape, !shape.isEmpty {
+                let rest = shape.dropFirst().map(\.fixed)
+                a.states[slot] = .batched(perSample: rest.allSatisfy { $0 != nil } ? rest.map { $0! } : nil)
+            }
+        }
+        for s in plan.steps { a.visit(s) }
+        var p = plan
+        p.batchSeparable = a.states.map { if case .batched = $0 { return true } else { return false } }
+        return p
+    }
+
+    /// Folds BatchNormalization into a preceding Conv, activations into Conv/Gemm/MatMul and a
+    /// following Max/AveragePool into Conv, where the intermediate has a single reader and is
+    /// not a graph output.
+    static func fuse(_ plan: Plan, keep: Set<Int>) -> (Plan, Set<Int>) {
+        var steps = plan.steps
+        var constants = plan.constants
+        var away = Set<Int>()
+        var nextSlot = plan.slotCount
+        func readers(_ slot: Int) -> [Int] {
+            steps.indices.filter { steps[$0].inputs.contains(slot) }
+        }
+        var i = 0
+        while i < steps.count {
+            let s = steps[i]
+            let out = s.outputs[0]
+            let r = readers(out)
+            guard r.count == 1, !keep.contains(out), s.outputs.count == 1 || s.outputs.dropFirst().allSatisfy({ $0 < 0 }) else {
+                i += 1; continue
+            }
+            let next = steps[r[0]]
+            guard next.inputs.first == out, !next.inputs.dropFirst().contains(out) else { i += 1; continue }
+            var merged: Step?
+            switch (s.op, next.op) {
+            case let (.conv(attrs, nil, nil), .scaleShift(a, b)):
+                guard let w = constants[s.inputs[1]]?.floatTensor, w.shape.first == a.count else { break }
+                let bias = s.inputs.count > 2 && s.inputs[2] >= 0 ? constants[s.inputs[2]]?.floatTensor : Tensor(zeros: [a.count])
+                guard let bias, bias.count == a.count else { break }
+                var wf = w.scalars
+                let per = w.count / a.count
+                for m in 0..<a.count { for j in 0..<per { wf[m * per + j] *= a[m] } }
+                let bf = (0..<a.count).map { bias.scalars[$0] * a[$0] + b[$0] }
+                let ws = nextSlot, bs = nextSlot + 1
+                nextSlot += 2
+                constants[ws] = .float(Tensor(shape: w.shape, scalars: wf))
+                constants[bs] = .float(Tensor(shape: [a.count], scalars: bf))
+                merged = Step(op: .conv(attrs, nil, nil), inputs: [s.inputs[0], ws, bs], outputs: next.outputs,
+                              name: s.name, opType: s.opType)
+            case let (.conv(attrs, nil, nil), .activation(act)):
+                merged = Step(op: .conv(attrs, act, nil), inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
+            case let (.conv(attrs, act, nil), .pool(kind, pattrs)):
+                merged = Step(op: .conv(attrs, act, Kernels.FusedPool(kind: kind, attributes: pattrs)), inputs: s.inputs,
+                              outputs: next.outputs, name: s.name, opType: s.opType)
+            case let (.gemm(attrs, nil), .activation(act)):
+                merged = Step(op: .gemm(attrs, act), inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
+            case let (.matmul(nil), .activation(act)):
+                merged = Step(op: .matmul(act), inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
+            default:
+                break
+            }
+            if let merged {
+                away.insert(out)
+                steps[i] = merged
+                steps.remove(at: r[0])
+                // Stay on this step: Conv+BN may now fuse with a following Relu.
+            } else {
+                i += 1
+            }
+        }
+        return (Plan(steps: steps, constants: constants, batchSeparable: [], slotCount: nextSlot), away)
+    }
+
+    // MARK: running
+
+    /// Runs the graph on float inputs (keyed by input name) and returns every graph output.
+    public func run(inputs: [String: Tensor]) throws -> [String: Tensor] {
+        try run(from: inputs, outputs: nil)
+    }
+
+    /// Runs from `feeds` — graph inputs and/or intermediate values by name — to `outputs`
+    /// (default: the graph outputs). Only the nodes between them run, so a caller holding
+    /// activations up to some layer skips everything before it; asking for an intermediate value
+    /// returns it (e.g. a layer's input activations).
+    public func run(from feeds: [String: Tensor], outputs: [String]? = nil) throws -> [String: Tensor] {
+        let out = try run(values: feeds.mapValues { Value.float($0) }, outputs: outputs)
+        return out.mapValues { v in
+            switch v {
+            case .float(let t): return t
+            case .int64(let t): return Tensor(shape: t.shape, scalars: t.values.map { Float($0) })
+            }
+        }
+    }
+
+    /// The general form of `run(from:outputs:)` over float and int64 values.
+    public func run(values feeds: [String: Value], outputs: [String]? = nil) throws -> [String: Value] {
+        let wanted = outputs ?? outputNames
+        var outSlots = [Int]()
+        for name in wanted {
+            guard let s = slotOf[name] else { throw RuntimeError.unknownValue(name: name, role: "requested output") }
+            outSlots.append(s)
+        }
+        var fed = [Int: Value]()
+        for (name, v) in feeds {
+            guard let s = slotOf[name] else { throw RuntimeError.unknownValue(name: name, role: "fed value") }
+            fed[s] = try checkedFeed(name, v)
+        }
+        let useFused = !outSlots.contains(where: fusedAway.contains) && !fed.keys.contains(where: fusedAway.contains)
+        let plan = useFused ? fused : plain
+
+        // The steps needed: walk back from the outputs, stopping at fed values and constants.
+        var needed = Set(outSlots.filter { fed[$0] == nil && plan.constants[$0] == nil })
+        var chosen = [Int]()
+        for (k, step) in plan.steps.enumerated().reversed() where step.outputs.contains(where: needed.contains) {
+            chosen.append(k)
+            for s in step.outputs { needed.remove(s) }
+            for s in step.inputs where s >= 0 && fed[s] == nil && plan.constants[s] == nil { needed.insert(s) }
+        }
+        if let missing = needed.first { throw RuntimeError.missingInput(name: names[missing]) }
+        chosen.reverse()
+        let steps = chosen.map { plan.steps[$0] }
+
+        // Last reader of each slot, so intermediates are freed (or moved into in-place kernels).
+        let keep = Set(outSlots)
+        var lastUse = [Int: Int]()
+        for (k, s) in steps.enumerated() { for i in s.inputs where i >= 0 { lastUse[i] = k } }
+        let lasts: [[Bool]] = steps.enumerated().map { k, s in s.inputs.map { $0 >= 0 && lastUse[$0] == k && !keep.contains($0) } }
+
+        // Split the batch when every fed and produced value provably keeps samples apart.
+        let batchSizes = Set(fed.values.compactMap { $0.shape.first })
+        let batch = batchSizes.count == 1 ? batchSizes.first! : 0
+        let separable = !fed.isEmpty && batch >= 2 && options.threads > 1
+            && fed.keys.allSatisfy { plan.batchSeparable[$0] }
+            && steps.allSatisfy { plan.batchSeparable[$0.outputs[0]] }
+            && outSlots.allSatisfy { plan.batchSeparable[$0] }
+        let chunks = separable ? min(options.threads, batch) : 1
+
+        let previousThreads = openblas_get_num_threads()
+        defer { openblas_set_num_threads(previousThreads) }
+        if chunks == 1 {
+            openblas_set_num_threads(Int32(clamping: options.threads))
+            let result = try execute(steps, lasts: lasts, plan: plan, fed: fed, outSlots: outSlots)
+            return Dictionary(uniqueKeysWithValues: zip(wanted, result))
+        }
+        openblas_set_num_threads(1)
+        let bounds = (0...chunks).map { $0 * batch / chunks }
+        let results = Mutex<[Result<[Value], RuntimeError>?]>(Array(repeating: nil, count: chunks))
+        let (feedsByChunk, slotsOut) = (fed, outSlots)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let part = feedsByChunk.mapValues { Session.slice($0, bounds[c], bounds[c + 1]) }
+            let r: Result<[Value], RuntimeError>
+            do throws(RuntimeError) {
+                r = .success(try execute(steps, lasts: lasts, plan: plan, fed: part, outSlots: slotsOut))
+            } catch {
+                r = .failure(error)
+            }
+            results.withLock { $0[c] = r }
+        }
+        let parts = try results.withLock { rs in try rs.map { try $0!.get() } }
+        var merged = [String: Value]()
+        for (k, name) in wanted.enumerated() {
+            do {
+                merged[name] = try Kernels.concat(parts.map { $0[k] }, axis: 0)
+            } catch {
+                throw RuntimeError.nodeFailed(node: name, op: "batch merge", message: "\(error)")
+            }
+        }
+        return merged
+    }
+
+    /// Samples `lo..<hi` of a batched value (a copy; chunks are run independently).
+    static func slice(_ v: Value, _ lo: Int, _ hi: Int) -> Value {
+        let per = v.count / max(v.shape[0], 1)
+        var shape = v.shape
+        shape[0] = hi - lo
+        switch v {
+        case .float(let t): return .float(Tensor(shape: shape, scalars: Array(t.scalars[(lo * per)..<(hi * per)])))
+        case .int64(let t): return .int64(IntTensor(shape: shape, values: Array(t.values[(lo * per)..<(hi * per)])))
+        }
+    }
+
+    private func execute(_ steps: [Step], lasts: [[Bool]], plan: Plan, fed: [Int: Value],
+                         outSlots: [Int]) throws(RuntimeError) -> [Value] {
+        var frame = Frame(slots: [Value?](repeating: nil, count: plan.slotCount),
+                          consumable: [Bool](repeating: true, count: plan.slotCount))
+        for (s, v) in plan.constants { frame.slots[s] = v; frame.consumable[s] = false }
+        for (s, v) in fed { frame.slots[s] = v }
+        for (k, step) in steps.enumerated() {
+            try step.run(&frame, last: lasts[k])
+        }
+        var out = [Value]()
+        for s in outSlots {
+            guard let v = frame.slots[s] else { throw RuntimeError.missingInput(name: names[s]) }
+            out.append(v)
+        }
+        return out
+    }
+
+    /// Time spent in one step of a profiled run.
+    public struct StepTiming: Sendable {
+        /// The node (the first of a fused group).
+        public var node: String
+        /// Its operator.
+        public var op: String
+        /// Seconds.
+        public var seconds: Double
+    }
+
+    /// Runs the whole batch in one piece (no splitting) and reports the time of every step
+    /// (thread CPU time when `threads` is 1, else wall time), to find where a model spends its time.
+    public func profile(inputs feeds: [String: Tensor]) throws -> [StepTiming] {
+        var fed = [Int: Value]()
+        for (name, v) in feeds {
+            guard let s = slotOf[name] else { throw RuntimeError.unknownValue(name: name, role: "fed value") }
+            fed[s] = try checkedFeed(name, .float(v))
+        }
+        let plan = fused
+        var frame = Frame(slots: [Value?](repeating: nil, count: plan.slotCount),
+                          consumable: [Bool](repeating: true, count: plan.slotCount))
+        for (s, v) in plan.constants { frame.slots[s] = v; frame.consumable[s] = false }
+        for (s, v) in fed { frame.slots[s] = v }
+        let previousThreads = openblas_get_num_threads()
+        defer { openblas_set_num_threads(previousThreads) }
+        openblas_set_num_threads(Int32(clamping: options.threads))
+        var timings = [StepTiming]()
+        // Thread CPU time when BLAS runs on this thread alone: robust on a machine shared with other jobs.
+        let clock = options.threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC
+        func now() -> Double {
+            var t = timespec()
+            clock_gettime(clock, &t)
+            return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+        }
+        for step in plan.steps {
+            let t0 = now()
+            try step.run(&frame, last: step.inputs.map { _ in false })
+            timings.append(StepTiming(node: step.name, op: step.opType, seconds: now() - t0))
+        }
+        return timings
+    }
+
+    // MARK: inputs
+
+    /// The declared shape of data input `name` as text, e.g. `[batch, 1, 28, 28]`; nil if undeclared.
+    public func declaredShape(of name: String) -> String? {
+        guard let shape = inputs.first(where: { $0.name == name })?.shape else { return nil }
+        return "[" + shape.map(\.description).joined(separator: ", ") + "]"
+    }
+
+    /// Checks a shape against the declaration of data input `name` (fixed dimensions must agree).
+    public func validate(shape: [Int], forInput name: String) throws(RuntimeError) {
+        guard let info = inputs.first(where: { $0.name == name }) else { return }
+        guard let declared = info.shape else { return }
+        let fits = declared.count == shape.count && zip(declared, shape).allSatisfy { d, s in d.fixed.map { $0 == s } ?? true }
+        if !fits {
+            throw .inputShapeMismatch(name: name, expected: declaredShape(of: name) ?? "?", got: shape)
+        }
+    }
+
+    private func checkedFeed(_ name: String, _ v: Value) throws(RuntimeError) -> Value {
+        guard let info = inputs.first(where: { $0.name == name }) else { return v }
+        try validate(shape: v.shape, forInput: name)
+        switch (info.elementType, v) {
+        case (.some(.int64), .float(let t)), (.some(.int32), .float(let t)):
+            // Integer inputs fed as floats (run(inputs:) takes Tensors): exact for integral values.
+            guard t.scalars.allSatisfy({ $0 == $0.rounded() }) else {
+                throw .inputTypeMismatch(name: name, expected: "int64", got: "non-integral float")
+            }
+            return .int64(IntTensor(shape: t.shape, values: t.scalars.map { Int64($0) }))
+        case (.some(.float), .int64):
+            throw .inputTypeMismatch(name: name, expected: "float", got: "int64")
+        default:
+            return v
+        }
+    }
+}

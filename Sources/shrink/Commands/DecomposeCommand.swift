@@ -1,0 +1,273 @@
+import ArgumentParser
+import Foundation
+import ShrinkCompress
+import ShrinkGraph
+import ShrinkRuntime
+import ShrinkTensor
+
+/// `shrink decompose MODEL.onnx --layer NAME=METHOD:RANK … -o OUT.onnx`: factorise chosen layers.
+struct DecomposeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decompose",
+        abstract: "Factorise chosen layers of an ONNX model by low-rank decomposition.",
+        discussion: """
+        Each --layer is NAME=METHOD:RANK, NAME a layer as `shrink inspect` lists it:
+          methods  svd (Gemm, MatMul, 1x1 Conv), cp, cp4, tucker2, spatial-svd (Conv), keep
+          RANK     16          an exact rank (tucker2 takes Rout,Rin, e.g. 16,8)
+                   0.25        a fraction of the method's full rank (needs a decimal point)
+                   e0.95       the smallest rank keeping 95% of the spectral energy (sum of squared
+                               singular values; per channel mode for tucker2, largest mode rank for cp)
+        Fractions and energies are capped at the break-even rank for --objective; an exact rank
+        that makes a layer larger is applied with a warning.
+        Stage k of layer conv2 is named conv2.k in the output (initializers conv2.k.weight/.bias).
+
+        --data FILE.npz (array `x`, or --input-key) runs the original model on up to --samples
+        samples and reports each layer's relative output error ||(W - W')X|| / ||WX|| (bias excluded)
+        besides the weight error ||W - W'|| / ||W||. With --fit activations the factors are also fitted
+        to those activations (whitened SVD; data-weighted ALS for cp/cp4/tucker2; see docs/decomposition.md).
+
+        --json prints one object: {"model", "output", "fit", "samples", "layers": [{"name", "method",
+        "rank": [..], "weight_error", "output_error" (null without --data), "params_before",
+        "params_after", "macs_before", "macs_after", "stages": [{"name", "op", "weight_shape",
+        "params", "macs"}], "warnings", "notes"}], "params_before", "params_after", "macs_before",
+        "macs_after", "params_ratio", "macs_ratio", "warnings"}. Model params count every float
+        initializer the model reads; MACs are per sample (as `shrink inspect`).
+        Exit codes: 0 done, 2 invalid input, 3 internal (numerical) error.
+        """
+    )
+
+    @Argument(help: "The ONNX model file.")
+    var model: String
+
+    @Option(name: .customLong("layer"), help: ArgumentHelp("A choice NAME=METHOD:RANK (repeatable).", valueName: "choice"))
+    var layers: [String] = []
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the decomposed model.", valueName: "OUT.onnx"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("What the factors are fitted to: weights or activations (needs --data).", valueName: "target"))
+    var fit: String = "weights"
+
+    @Option(help: ArgumentHelp("Calibration inputs (.npz) for output errors and --fit activations.", valueName: "FILE.npz"))
+    var data: String?
+
+    @Option(name: .customLong("input-key"), help: "The array in --data holding the inputs.")
+    var inputKey: String = "x"
+
+    @Option(help: "At most this many samples of --data are used.")
+    var samples: Int = 512
+
+    @Option(help: ArgumentHelp("What fractions and energies are capped by: params or macs.", valueName: "objective"))
+    var objective: String = "params"
+
+    @Option(help: "Round fraction and energy ranks to a multiple of this.")
+    var multiple: Int = 1
+
+    @Option(name: .customLong("input-shape"),
+            help: ArgumentHelp("Shape of a data input whose declared shape is incomplete, e.g. input=1x3x224x224 (repeatable).",
+                               valueName: "name=dims"))
+    var inputShapes: [String] = []
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func run() throws {
+        guard let output else { throw CLI.fail("missing -o OUT.onnx: where to write the decomposed model") }
+        guard !layers.isEmpty else {
+            throw CLI.fail("no --layer given; e.g. --layer conv2=cp:16 (see `shrink inspect \(model)` for layer names)")
+        }
+        guard fit == "weights" || fit == "activations" else {
+            throw CLI.fail("--fit '\(fit)': expected weights or activations")
+        }
+        let fitToData = fit == "activations"
+        if fitToData && data == nil { throw CLI.fail("--fit activations needs calibration inputs: add --data FILE.npz") }
+        guard let objective = CostObjective(rawValue: objective) else {
+            throw CLI.fail("--objective '\(self.objective)': expected params or macs")
+        }
+        guard multiple >= 1, samples >= 1 else { throw CLI.fail("--multiple and --samples must be at least 1") }
+        var shapes: [String: [Int]] = [:]
+        for spec in inputShapes {
+            let parts = spec.split(separator: "=", maxSplits: 1)
+            let dims = parts.count == 2 ? parts[1].split(separator: "x").map { Int($0) } : []
+            guard parts.count == 2, !dims.isEmpty, dims.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+                throw CLI.fail("--input-shape '\(spec)': expected NAME=DIMS such as input=1x3x224x224")
+            }
+            shapes[String(parts[0])] = dims.compactMap { $0 }
+        }
+
+        var choices: [LayerChoice] = []
+        for text in layers {
+            do { choices.append(try LayerChoice(parsing: text)) } catch { throw Self.fail(error) }
+        }
+        let graph: Graph
+        do { graph = try Graph.load(contentsOf: model) } catch { throw CLI.fail(error.inFile(model)) }
+
+        var statistics: [String: ActivationStatistics] = [:]
+        var used = 0
+        if let data {
+            (statistics, used) = try collect(graph: graph, choices: choices, data: data, inputShapes: shapes)
+        }
+        let result: DecomposedModel
+        do {
+            result = try ModelDecomposer.decompose(graph, choices: choices, inputShapes: shapes, statistics: statistics,
+                                                   fitToActivations: fitToData, objective: objective,
+                                                   rounding: RankRounding(multiple: multiple))
+        } catch {
+            throw Self.fail(error)
+        }
+        do { try result.graph.save(to: output) } catch { throw CLI.fail(error.inFile(output)) }
+        let report = Report(model: model, output: output, fit: fit, samples: data == nil ? 0 : used, result: result)
+        print(json ? report.json() : report.text())
+        if !json { for w in result.warnings { CLI.printError("warning: \(w)") } }
+    }
+
+    /// Exit 3 for numerical failures, 2 for everything the user can fix.
+    static func fail(_ error: DecompositionError) -> ExitCode {
+        CLI.fail(error.description, code: error.kind == .numerical ? CLI.internalError : CLI.invalidInput)
+    }
+
+    /// Runs the original model on the calibration inputs and accumulates each chosen layer's
+    /// input statistics.
+    func collect(graph: Graph, choices: [LayerChoice], data: String,
+                 inputShapes: [String: [Int]]) throws -> ([String: ActivationStatistics], Int) {
+        let dataset: Dataset
+        do { dataset = try Dataset.load(npz: data, inputKey: inputKey, targetKey: nil).prefix(samples) } catch {
+            throw CLI.fail(error)
+        }
+        guard dataset.count > 0 else { throw CLI.fail("\(data): no samples") }
+        guard graph.dataInputs.count == 1, let inputName = graph.dataInputs.first?.name else {
+            throw CLI.fail("\(model): --data feeds one input, the model has \(graph.dataInputs.count)")
+        }
+        let refs: [LayerReference]
+        do { refs = try GraphLayers.references(in: graph, inputShapes: inputShapes) } catch { throw Self.fail(error) }
+        var targets: [(LayerReference, LayerDescriptor)] = []
+        for choice in choices where choice.method != .keep {
+            do {
+                let ref = try GraphLayers.reference(named: choice.layer, in: refs)
+                targets.append((ref, try GraphLayers.descriptor(ref, in: graph)))
+            } catch {
+                throw Self.fail(error)
+            }
+        }
+        var stats: [String: ActivationStatistics] = [:]
+        for (ref, layer) in targets { stats[ref.name] = ActivationStatistics(dimension: layer.weightMatrix.shape[1]) }
+        let session: Session
+        do { session = try Session(graph: graph) } catch { throw CLI.fail("\(model): \(error)") }
+        // Distinct names: two layers may read the same activation.
+        let wanted = Array(Set(targets.map(\.0.input))).sorted()
+        for batch in dataset.batches(size: 64) {
+            let acts: [String: Tensor]
+            do { acts = try session.run(from: [inputName: batch.inputs], outputs: wanted) } catch {
+                throw CLI.fail("\(data): running \(model) on the calibration inputs failed: \(error)")
+            }
+            for (ref, layer) in targets {
+                guard let a = acts[ref.input] else { continue }
+                do {
+                    try stats[ref.name]?.add(layerInput: GraphLayers.activationRows(a, of: ref), of: layer)
+                } catch {
+                    throw Self.fail(error)
+                }
+            }
+        }
+        return (stats, dataset.count)
+    }
+}
+
+/// The printed outcome of `shrink decompose`.
+struct Report {
+    var model: String
+    var output: String
+    var fit: String
+    var samples: Int
+    var result: DecomposedModel
+
+    func text() -> String {
+        var out = ["\(model) → \(output)" + (samples > 0 ? "  (\(fit == "activations" ? "fitted to" : "errors on") \(samples) calibration samples)" : "")]
+        out.append("")
+        var rows: [[String]] = [["layer", "method", "rank", "weight err", "output err", "params", "", "MACs/sample", ""]]
+        for d in result.layers {
+            rows.append([d.layer, d.method.rawValue, d.rank.description, Self.err(d.relativeWeightError),
+                         d.relativeOutputError.map(Self.err) ?? "-",
+                         "\(InspectCommand.grouped(d.original.params)) → \(InspectCommand.grouped(d.cost.params))",
+                         Self.ratio(d.original.params, d.cost.params),
+                         "\(InspectCommand.grouped(d.original.macs)) → \(InspectCommand.grouped(d.cost.macs))",
+                         Self.ratio(d.original.macs, d.cost.macs)])
+        }
+        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        let right: Set<Int> = [3, 4, 5, 6, 7, 8]
+        for row in rows {
+            let cells = row.enumerated().map { c, cell in
+                let pad = String(repeating: " ", count: widths[c] - cell.count)
+                return right.contains(c) ? pad + cell : cell + pad
+            }
+            out.append(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+        }
+        out.append("")
+        let (b, a) = (result.before, result.after)
+        out.append("model params \(InspectCommand.grouped(b.params)) → \(InspectCommand.grouped(a.params)) (\(Self.ratio(b.params, a.params)))"
+                   + ", MACs/sample \(InspectCommand.grouped(b.macs)) → \(InspectCommand.grouped(a.macs)) (\(Self.ratio(b.macs, a.macs)))")
+        for d in result.layers where d.method != .keep {
+            let names = d.stages.map { "\(d.layer).\($0.shape.suffix)" }.joined(separator: ", ")
+            out.append("  \(d.layer): stages \(names)")
+        }
+        return out.joined(separator: "\n")
+    }
+
+    func json() -> String {
+        let q = InspectCommand.quote
+        let layers = result.layers.map { d -> String in
+            let stages = d.method == .keep ? [] : d.stages.map { s in
+                "{\"name\": \(q("\(d.layer).\(s.shape.suffix)")), \"op\": \(q(Self.op(s.shape.kind))), "
+                    + "\"weight_shape\": [\(s.shape.weightShape.map(String.init).joined(separator: ", "))], "
+                    + "\"params\": \(s.shape.cost.params), \"macs\": \(s.shape.cost.macs)}"
+            }
+            let fields = [
+                "\"name\": \(q(d.layer))", "\"method\": \(q(d.method.rawValue))",
+                "\"rank\": [\(d.rank.values.map(String.init).joined(separator: ", "))]",
+                "\"weight_error\": \(Self.number(d.relativeWeightError))",
+                "\"output_error\": \(d.relativeOutputError.map(Self.number) ?? "null")",
+                "\"params_before\": \(d.original.params)", "\"params_after\": \(d.cost.params)",
+                "\"macs_before\": \(d.original.macs)", "\"macs_after\": \(d.cost.macs)",
+                "\"stages\": [\(stages.joined(separator: ", "))]",
+                "\"warnings\": [\(d.warnings.map(q).joined(separator: ", "))]",
+                "\"notes\": [\(d.notes.map(q).joined(separator: ", "))]",
+            ]
+            return "{" + fields.joined(separator: ", ") + "}"
+        }
+        let (b, a) = (result.before, result.after)
+        return """
+        {
+          "model": \(q(model)),
+          "output": \(q(output)),
+          "fit": \(q(fit)),
+          "samples": \(samples),
+          "layers": [
+            \(layers.joined(separator: ",\n    "))
+          ],
+          "params_before": \(b.params),
+          "params_after": \(a.params),
+          "macs_before": \(b.macs),
+          "macs_after": \(a.macs),
+          "params_ratio": \(Self.number(a.params > 0 ? Double(b.params) / Double(a.params) : 0)),
+          "macs_ratio": \(Self.number(a.macs > 0 ? Double(b.macs) / Double(a.macs) : 0)),
+          "warnings": [\(result.warnings.map(q).joined(separator: ", "))]
+        }
+        """
+    }
+
+    static func op(_ kind: StageKind) -> String {
+        switch kind {
+        case .conv: "Conv"
+        case .gemm: "Gemm"
+        case .matMul: "MatMul"
+        }
+    }
+
+    static func err(_ x: Double) -> String { String(format: "%.4f", x) }
+
+    static func ratio(_ before: Int, _ after: Int) -> String {
+        after > 0 ? String(format: "%.2f×", Double(before) / Double(after)) : "-"
+    }
+
+    static func number(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
+}

@@ -1,0 +1,636 @@
+"""Generate small single-op (or short-chain) ONNX test graphs with onnxruntime reference outputs.
+
+Run from the repository root (needs numpy, onnx, onnxruntime):
+
+    python Tests/Fixtures/onnx-ops/make_op_fixtures.py
+
+For every case <case> it writes into Tests/Fixtures/onnx-ops/:
+  <case>.onnx  graph built with onnx.helper (opset 13 unless the manifest says otherwise,
+               ir_version 8), validated with onnx.checker.check_model(full_check=True).
+  <case>.npz   every graph input under its own input name (e.g. `X`), and every graph
+               output under `out:<output name>` (e.g. `out:Y`), as computed by onnxruntime
+               (CPUExecutionProvider, graph optimisations disabled).
+and Tests/Fixtures/onnx-ops/manifest.json describing each case (files, opset, ops covered,
+attributes summary, inputs/outputs with dtype and shape, initializer names).
+
+It also writes negative fixtures into Tests/Fixtures/onnx-bad/:
+  truncated.onnx       first half of the bytes of onnx-ops/conv_bias.onnx
+  garbage.onnx         1024 random bytes (numpy seed 7); onnx.load rejects it
+  empty.onnx           0 bytes (parses as an empty ModelProto without a graph)
+  unsupported_op.onnx  valid opset-13 model computing GELU via Erf (Erf is not supported)
+  unsupported_lstm.onnx valid opset-13 model with a single LSTM node
+
+All random data comes from numpy default_rng seeded with crc32(case name), so it is
+deterministic and independent of case order.
+"""
+
+import json
+import os
+import zlib
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BAD = os.path.join(os.path.dirname(HERE), "onnx-bad")
+
+NP2ONNX = {
+    np.dtype(np.float32): TensorProto.FLOAT,
+    np.dtype(np.int64): TensorProto.INT64,
+    np.dtype(np.int32): TensorProto.INT32,
+    np.dtype(np.bool_): TensorProto.BOOL,
+}
+ONNX2NAME = {TensorProto.FLOAT: "float32", TensorProto.INT64: "int64",
+             TensorProto.INT32: "int32", TensorProto.BOOL: "bool"}
+
+MANIFEST = []
+
+
+def rng_for(name):
+    return np.random.default_rng(zlib.crc32(name.encode()))
+
+
+def f32(rng, *shape, scale=1.0):
+    return np.asarray(rng.standard_normal(shape) * scale, dtype=np.float32)
+
+
+def i64(values):
+    return np.array(values, dtype=np.int64)
+
+
+def build(name, ops, nodes, inputs, outputs, inits=None, opset=13, note=""):
+    """inputs: list of (name, array) fed at run time (declared as graph inputs).
+    outputs: list of output names, or (name, onnx elem type) pairs.
+    inits: dict name -> array stored as initializers."""
+    inits = inits or {}
+    g_inputs = [
+        helper.make_tensor_value_info(n, NP2ONNX[a.dtype], list(a.shape)) for n, a in inputs
+    ]
+    outs = [(o, TensorProto.FLOAT) if isinstance(o, str) else o for o in outputs]
+
+    def make(out_shapes):
+        g_outputs = [
+            helper.make_tensor_value_info(n, t, out_shapes.get(n)) for n, t in outs
+        ]
+        graph = helper.make_graph(
+            nodes,
+            name,
+            g_inputs,
+            g_outputs,
+            initializer=[numpy_helper.from_array(a, n) for n, a in inits.items()],
+        )
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", opset)],
+            producer_name="shrink-fixtures",
+            ir_version=8,
+        )
+        if out_shapes:  # first (shape-less) pass is only used to get ORT output shapes
+            onnx.checker.check_model(model, full_check=True)
+        return model
+
+    def run(model):
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        sess = ort.InferenceSession(
+            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
+        )
+        return sess.run([n for n, _ in outs], {n: a for n, a in inputs})
+
+    results = run(make({}))
+    model = make({n: list(r.shape) for (n, _), r in zip(outs, results)})
+    results2 = run(model)
+    for a, b in zip(results, results2):
+        assert np.array_equal(a, b, equal_nan=True)
+
+    onnx.save(model, os.path.join(HERE, f"{name}.onnx"))
+    arrays = {n: a for n, a in inputs}
+    for (n, _), r in zip(outs, results):
+        arrays[f"out:{n}"] = r
+    np.savez(os.path.join(HERE, f"{name}.npz"), **arrays)
+
+    MANIFEST.append(
+        {
+            "case": name,
+            "model": f"{name}.onnx",
+            "data": f"{name}.npz",
+            "opset": opset,
+            "ops": ops,
+            "node_ops": [n.op_type for n in nodes],
+            "note": note,
+            "inputs": [
+                {"name": n, "dtype": str(a.dtype), "shape": list(a.shape)} for n, a in inputs
+            ],
+            "initializers": [
+                {"name": n, "dtype": str(a.dtype), "shape": list(a.shape)}
+                for n, a in inits.items()
+            ],
+            "outputs": [
+                {"name": n, "key": f"out:{n}", "dtype": ONNX2NAME[t], "shape": list(r.shape)}
+                for (n, t), r in zip(outs, results)
+            ],
+        }
+    )
+    return model
+
+
+N = helper.make_node
+
+
+# ----------------------------------------------------------------------------- Conv
+def conv_cases():
+    def conv(name, x_shape, w_shape, bias=False, note="", w_as_input=False, **attrs):
+        r = rng_for(name)
+        X = f32(r, *x_shape)
+        W = f32(r, *w_shape, scale=0.5)
+        ins = ["X", "W"]
+        inits = {}
+        inputs = [("X", X)]
+        if w_as_input:
+            inputs.append(("W", W))
+        else:
+            inits["W"] = W
+        if bias:
+            B = f32(r, w_shape[0], scale=0.5)
+            ins.append("B")
+            if w_as_input:
+                inputs.append(("B", B))
+            else:
+                inits["B"] = B
+        build(name, ["Conv"], [N("Conv", ins, ["Y"], **attrs)], inputs, ["Y"], inits, note=note)
+
+    conv("conv_basic", (2, 2, 6, 6), (3, 2, 3, 3), note="no bias, no attributes (kernel_shape inferred)")
+    conv("conv_bias", (1, 3, 5, 5), (4, 3, 3, 3), bias=True, kernel_shape=[3, 3])
+    conv("conv_strides2", (1, 2, 7, 7), (3, 2, 3, 3), bias=True, strides=[2, 2], pads=[1, 1, 1, 1])
+    conv("conv_pads_asym", (1, 2, 5, 6), (3, 2, 3, 3), bias=True, pads=[0, 1, 2, 0],
+         note="pads = [top, left, bottom, right] = [0,1,2,0]")
+    conv("conv_dilations2", (1, 2, 8, 8), (3, 2, 3, 3), bias=True, dilations=[2, 2], pads=[1, 1, 1, 1])
+    conv("conv_group2", (1, 4, 6, 6), (6, 2, 3, 3), bias=True, group=2, pads=[1, 1, 1, 1])
+    conv("conv_depthwise", (2, 4, 6, 6), (4, 1, 3, 3), bias=True, group=4, pads=[1, 1, 1, 1],
+         strides=[2, 2], note="depthwise: group = C = 4, stride 2")
+    conv("conv_depthwise_mult2", (1, 3, 5, 5), (6, 1, 3, 3), bias=True, group=3,
+         note="depthwise with channel multiplier 2 (6 outputs, group 3)")
+    conv("conv_autopad_same_upper", (1, 2, 6, 6), (3, 2, 3, 3), bias=True, strides=[2, 2],
+         auto_pad="SAME_UPPER", note="total pad 1 per axis: the extra pad goes at the END")
+    conv("conv_autopad_same_lower", (1, 2, 6, 6), (3, 2, 3, 3), bias=True, strides=[2, 2],
+         auto_pad="SAME_LOWER", note="total pad 1 per axis: the extra pad goes at the BEGINNING")
+    conv("conv_autopad_same_upper_s1", (1, 2, 5, 5), (3, 2, 4, 4), auto_pad="SAME_UPPER",
+         note="even kernel 4, stride 1: total pad 3 -> begin 1, end 2")
+    conv("conv_autopad_valid", (1, 2, 7, 7), (3, 2, 3, 3), bias=True, strides=[2, 2], auto_pad="VALID")
+    conv("conv_1d", (2, 3, 10), (4, 3, 3), bias=True, pads=[1, 2], strides=[2],
+         note="1-D conv, pads [begin=1, end=2]")
+    conv("conv_1x1", (1, 5, 4, 4), (3, 5, 1, 1), bias=True)
+    conv("conv_rect_kernel", (1, 2, 7, 8), (3, 2, 3, 2), bias=True, strides=[1, 2], pads=[1, 0, 1, 1])
+    conv("conv_weight_input", (1, 2, 5, 5), (3, 2, 3, 3), bias=True, w_as_input=True,
+         pads=[1, 1, 1, 1], note="weight W and bias B are graph inputs, not initializers")
+
+
+# ----------------------------------------------------------------------------- Gemm / MatMul
+def gemm_cases():
+    def gemm(name, a_shape, b_shape, c_shape=None, b_as_input=False, note="", **attrs):
+        r = rng_for(name)
+        A = f32(r, *a_shape)
+        B = f32(r, *b_shape)
+        inputs = [("A", A)]
+        inits = {}
+        ins = ["A", "B"]
+        if b_as_input:
+            inputs.append(("B", B))
+        else:
+            inits["B"] = B
+        if c_shape is not None:
+            inits["C"] = f32(r, *c_shape)
+            ins.append("C")
+        build(name, ["Gemm"], [N("Gemm", ins, ["Y"], **attrs)], inputs, ["Y"], inits, note=note)
+
+    gemm("gemm_basic", (3, 4), (4, 5), (3, 5))
+    gemm("gemm_alpha_beta", (3, 4), (4, 5), (3, 5), alpha=0.5, beta=2.0)
+    gemm("gemm_transA", (4, 3), (4, 5), (3, 5), transA=1)
+    gemm("gemm_transB", (3, 4), (5, 4), (5,), transB=1, note="C shape (N,) broadcast over rows")
+    gemm("gemm_transA_transB", (4, 3), (5, 4), (3, 5), transA=1, transB=1, alpha=1.5, beta=0.25)
+    gemm("gemm_c_vector", (3, 4), (4, 5), (5,), note="C shape (N,)")
+    gemm("gemm_c_scalar", (3, 4), (4, 5), (), beta=0.5, note="C is a 0-d scalar")
+    gemm("gemm_c_one", (3, 4), (4, 5), (1,), note="C shape (1,)")
+    gemm("gemm_c_column", (3, 4), (4, 5), (3, 1), note="C shape (M,1) broadcast over columns")
+    gemm("gemm_no_c", (3, 4), (4, 5), None, alpha=2.0, note="no C input")
+    gemm("gemm_b_input", (2, 6), (3, 6), (3,), b_as_input=True, transB=1,
+         note="B is a graph input (Linear layer style, transB=1)")
+
+    def matmul(name, a_shape, b_shape, note=""):
+        r = rng_for(name)
+        build(name, ["MatMul"], [N("MatMul", ["A", "B"], ["Y"])],
+              [("A", f32(r, *a_shape)), ("B", f32(r, *b_shape))], ["Y"], note=note)
+
+    matmul("matmul_2d", (3, 4), (4, 5))
+    matmul("matmul_batched_3d", (2, 3, 4), (2, 4, 5))
+    matmul("matmul_broadcast_3d_2d", (2, 3, 4), (4, 5), note="batched x 2-D (B broadcast)")
+    matmul("matmul_1d_2d", (4,), (4, 5), note="1-D x 2-D -> (5,)")
+    matmul("matmul_2d_1d", (3, 4), (4,), note="2-D x 1-D -> (3,)")
+
+    r = rng_for("matmul_weight_init")
+    build("matmul_weight_init", ["MatMul", "Add"],
+          [N("MatMul", ["X", "W"], ["XW"]), N("Add", ["XW", "b"], ["Y"])],
+          [("X", f32(r, 2, 6))], ["Y"], {"W": f32(r, 6, 3), "b": f32(r, 3)},
+          note="MatMul + Add bias (exporter-style Linear), weight as initializer")
+
+
+# ----------------------------------------------------------------------------- elementwise
+def elementwise_cases():
+    def binop(name, op, a_shape, b_shape, b_init=False, positive_b=False, note=""):
+        r = rng_for(name)
+        A = f32(r, *a_shape)
+        B = f32(r, *b_shape)
+        if positive_b:
+            B = np.asarray((np.abs(B) + 0.5) * np.where(r.random(b_shape) < 0.5, -1, 1), dtype=np.float32)
+        inputs = [("A", A)]
+        inits = {}
+        if b_init:
+            inits["B"] = B
+        else:
+            inputs.append(("B", B))
+        build(name, [op], [N(op, ["A", "B"], ["Y"])], inputs, ["Y"], inits, note=note)
+
+    binop("add_same_shape", "Add", (2, 3, 4), (2, 3, 4))
+    binop("add_bcast_vec", "Add", (2, 3, 4), (4,), note="(2,3,4) + (4,)")
+    binop("add_bcast_scalar_init", "Add", (2, 3), (), b_init=True, note="B is a 0-d initializer")
+    binop("sub_bcast", "Sub", (2, 3, 4), (3, 1), note="(2,3,4) - (3,1)")
+    binop("sub_scalar", "Sub", (2, 3), (), note="B is a 0-d input")
+    binop("sub_bcast_left", "Sub", (4,), (2, 3, 4), note="A is the smaller operand")
+    binop("mul_bcast_both", "Mul", (2, 1, 4), (1, 3, 1), note="(2,1,4) * (1,3,1) -> (2,3,4)")
+    binop("mul_scalar", "Mul", (3, 4), (1,), b_init=True)
+    binop("div_bcast", "Div", (2, 3, 4), (3, 1), positive_b=True, note="|B| >= 0.5")
+    binop("div_scalar", "Div", (2, 3), (), positive_b=True, note="|B| >= 0.5")
+    binop("div_bcast_both", "Div", (2, 1, 4), (1, 3, 1), positive_b=True)
+
+    def unary(name, op, shape=(2, 3, 4), scale=2.0, opset=13, note="", **attrs):
+        r = rng_for(name)
+        build(name, [op], [N(op, ["X"], ["Y"], **attrs)], [("X", f32(r, *shape, scale=scale))],
+              ["Y"], opset=opset, note=note)
+
+    unary("relu", "Relu")
+    unary("leakyrelu_default", "LeakyRelu", note="default alpha 0.01")
+    unary("leakyrelu_alpha", "LeakyRelu", alpha=0.2)
+    unary("sigmoid", "Sigmoid", scale=4.0)
+    unary("tanh", "Tanh", scale=2.0)
+    unary("hardsigmoid_default", "HardSigmoid", scale=4.0, note="defaults alpha 0.2, beta 0.5")
+    unary("hardsigmoid_alpha_beta", "HardSigmoid", scale=4.0, alpha=0.5, beta=0.6)
+    unary("hardswish", "HardSwish", scale=4.0, opset=14, note="opset 14 (HardSwish introduced in 14)")
+    unary("identity", "Identity")
+
+    # Clip (opset 13: min/max are optional inputs)
+    r = rng_for("clip_init")
+    build("clip_init", ["Clip"], [N("Clip", ["X", "lo", "hi"], ["Y"])],
+          [("X", f32(r, 3, 4, scale=3.0))], ["Y"],
+          {"lo": np.array(-1.0, np.float32), "hi": np.array(6.0 / 5, np.float32)},
+          note="min/max as 0-d initializers")
+    r = rng_for("clip_inputs")
+    build("clip_inputs", ["Clip"], [N("Clip", ["X", "lo", "hi"], ["Y"])],
+          [("X", f32(r, 3, 4, scale=3.0)), ("lo", np.array(-0.5, np.float32)),
+           ("hi", np.array(0.75, np.float32))], ["Y"], note="min/max as 0-d graph inputs")
+    r = rng_for("clip_none")
+    build("clip_none", ["Clip"], [N("Clip", ["X"], ["Y"])], [("X", f32(r, 3, 4, scale=3.0))],
+          ["Y"], note="no min/max: identity")
+    r = rng_for("clip_max_only")
+    build("clip_max_only", ["Clip"], [N("Clip", ["X", "", "hi"], ["Y"])],
+          [("X", f32(r, 3, 4, scale=3.0))], ["Y"], {"hi": np.array(6.0, np.float32) / 4},
+          note="min omitted via empty input name, max = 1.5")
+    r = rng_for("clip_min_only")
+    build("clip_min_only", ["Clip"], [N("Clip", ["X", "lo"], ["Y"])],
+          [("X", f32(r, 3, 4, scale=3.0))], ["Y"], {"lo": np.array(0.0, np.float32)},
+          note="only min = 0 (ReLU)")
+    r = rng_for("clip_relu6")
+    build("clip_relu6", ["Clip"], [N("Clip", ["X", "lo", "hi"], ["Y"])],
+          [("X", f32(r, 2, 3, 4, scale=5.0))], ["Y"],
+          {"lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32)}, note="ReLU6")
+
+
+# ----------------------------------------------------------------------------- pooling
+def pool_cases():
+    def pool(name, op, x_shape, note="", **attrs):
+        r = rng_for(name)
+        build(name, [op], [N(op, ["X"], ["Y"], **attrs)], [("X", f32(r, *x_shape))], ["Y"], note=note)
+
+    pool("maxpool_k2s2", "MaxPool", (1, 2, 6, 6), kernel_shape=[2, 2], strides=[2, 2])
+    pool("maxpool_k3s1p1", "MaxPool", (1, 2, 5, 5), kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1])
+    pool("maxpool_ceil", "MaxPool", (1, 2, 7, 7), kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1,
+         note="7 -> 4 with ceil_mode (3 with floor)")
+    pool("maxpool_dilations", "MaxPool", (1, 2, 7, 7), kernel_shape=[2, 2], strides=[1, 1],
+         dilations=[2, 2])
+    pool("maxpool_default_strides", "MaxPool", (1, 2, 5, 5), kernel_shape=[2, 2],
+         note="strides default to 1")
+    pool("maxpool_asym_pads", "MaxPool", (1, 2, 6, 6), kernel_shape=[3, 3], strides=[2, 2],
+         pads=[0, 1, 1, 0])
+    pool("maxpool_1d", "MaxPool", (2, 3, 9), kernel_shape=[3], strides=[2], pads=[1, 1])
+    pool("maxpool_same_upper", "MaxPool", (1, 2, 6, 6), kernel_shape=[3, 3], strides=[2, 2],
+         auto_pad="SAME_UPPER")
+
+    pool("avgpool_k2s2", "AveragePool", (1, 2, 6, 6), kernel_shape=[2, 2], strides=[2, 2])
+    pool("avgpool_pads_exclude", "AveragePool", (1, 2, 5, 5), kernel_shape=[3, 3], strides=[2, 2],
+         pads=[1, 1, 1, 1], count_include_pad=0, note="padding NOT counted in the divisor")
+    pool("avgpool_pads_include", "AveragePool", (1, 2, 5, 5), kernel_shape=[3, 3], strides=[2, 2],
+         pads=[1, 1, 1, 1], count_include_pad=1, note="padding counted (divisor always 9)")
+    pool("avgpool_ceil", "AveragePool", (1, 2, 6, 6), kernel_shape=[3, 3], strides=[2, 2],
+         ceil_mode=1, note="6 -> 3 with ceil_mode; last window hangs past the edge")
+    pool("avgpool_ceil_pads_include", "AveragePool", (1, 2, 6, 6), kernel_shape=[3, 3],
+         strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1,
+         note="ceil_mode + count_include_pad: the part of the window beyond the padded input is "
+              "not counted (ORT semantics)")
+
+    pool("globalavgpool", "GlobalAveragePool", (2, 3, 5, 5))
+    pool("globalavgpool_1x1", "GlobalAveragePool", (1, 4, 1, 1))
+
+
+# ----------------------------------------------------------------------------- shape ops
+def shape_cases():
+    def flat(name, axis, shape=(2, 3, 4, 5)):
+        r = rng_for(name)
+        build(name, ["Flatten"], [N("Flatten", ["X"], ["Y"], axis=axis)], [("X", f32(r, *shape))], ["Y"])
+
+    flat("flatten_axis1", 1)
+    flat("flatten_axis0", 0)
+    flat("flatten_axis2", 2)
+    flat("flatten_axis_neg1", -1)
+
+    def reshape(name, x_shape, shape, shape_input=False, opset=13, note="", **attrs):
+        r = rng_for(name)
+        X = f32(r, *x_shape)
+        inputs = [("X", X)]
+        inits = {}
+        if shape_input:
+            inputs.append(("shape", i64(shape)))
+        else:
+            inits["shape"] = i64(shape)
+        build(name, ["Reshape"], [N("Reshape", ["X", "shape"], ["Y"], **attrs)], inputs, ["Y"], inits,
+              opset=opset, note=note)
+
+    reshape("reshape_neg1", (2, 3, 4), [4, -1])
+    reshape("reshape_zero_copy", (2, 3, 4), [0, -1], note="0 copies the input dim (allowzero=0)")
+    reshape("reshape_zero_copy_mid", (2, 3, 4), [2, 0, 2, 2], note="0 at position 1 copies 3")
+    reshape("reshape_shape_input", (2, 3, 4), [3, 8], shape_input=True, note="shape is a graph input")
+    reshape("reshape_allowzero", (0, 6), [3, 0], opset=14, allowzero=1,
+            note="opset 14, allowzero=1: 0 in shape means a literal 0-size dim; input is (0,6)")
+    reshape("reshape_allowzero_nonzero", (2, 3, 4), [6, 4], opset=14, allowzero=1,
+            note="allowzero=1 with an ordinary shape (dynamo exporter style)")
+
+    def transpose(name, shape, perm=None):
+        r = rng_for(name)
+        attrs = {} if perm is None else {"perm": perm}
+        build(name, ["Transpose"], [N("Transpose", ["X"], ["Y"], **attrs)], [("X", f32(r, *shape))], ["Y"],
+              note="default perm reverses the axes" if perm is None else "")
+
+    transpose("transpose_default", (2, 3, 4))
+    transpose("transpose_nchw_nhwc", (2, 3, 4, 5), [0, 2, 3, 1])
+    transpose("transpose_2d", (3, 5), [1, 0])
+
+    r = rng_for("concat_axis1")
+    build("concat_axis1", ["Concat"], [N("Concat", ["A", "B", "C"], ["Y"], axis=1)],
+          [("A", f32(r, 2, 1, 3)), ("B", f32(r, 2, 2, 3))], ["Y"], {"C": f32(r, 2, 3, 3)},
+          note="three inputs, the third an initializer")
+    r = rng_for("concat_neg_axis")
+    build("concat_neg_axis", ["Concat"], [N("Concat", ["A", "B"], ["Y"], axis=-1)],
+          [("A", f32(r, 2, 3, 2)), ("B", f32(r, 2, 3, 4))], ["Y"], note="axis = -1")
+    r = rng_for("concat_axis0")
+    build("concat_axis0", ["Concat"], [N("Concat", ["A", "B"], ["Y"], axis=0)],
+          [("A", f32(r, 1, 4)), ("B", f32(r, 3, 4))], ["Y"])
+
+    # Unsqueeze / Squeeze (opset 13: axes is an input)
+    r = rng_for("unsqueeze_axis0")
+    build("unsqueeze_axis0", ["Unsqueeze"], [N("Unsqueeze", ["X", "axes"], ["Y"])],
+          [("X", f32(r, 3, 4))], ["Y"], {"axes": i64([0])})
+    r = rng_for("unsqueeze_multi_neg")
+    build("unsqueeze_multi_neg", ["Unsqueeze"], [N("Unsqueeze", ["X", "axes"], ["Y"])],
+          [("X", f32(r, 3, 4))], ["Y"], {"axes": i64([1, -1])},
+          note="axes [1,-1] refer to the OUTPUT rank (4): (3,4) -> (3,1,4,1)")
+    r = rng_for("unsqueeze_axes_input")
+    build("unsqueeze_axes_input", ["Unsqueeze"], [N("Unsqueeze", ["X", "axes"], ["Y"])],
+          [("X", f32(r, 2, 3)), ("axes", i64([2]))], ["Y"], note="axes is a graph input")
+    r = rng_for("squeeze_axes")
+    build("squeeze_axes", ["Squeeze"], [N("Squeeze", ["X", "axes"], ["Y"])],
+          [("X", f32(r, 1, 3, 1, 4))], ["Y"], {"axes": i64([2])}, note="only axis 2 removed")
+    r = rng_for("squeeze_neg_axes")
+    build("squeeze_neg_axes", ["Squeeze"], [N("Squeeze", ["X", "axes"], ["Y"])],
+          [("X", f32(r, 1, 3, 1, 4))], ["Y"], {"axes": i64([0, -2])})
+    r = rng_for("squeeze_no_axes")
+    build("squeeze_no_axes", ["Squeeze"], [N("Squeeze", ["X"], ["Y"])],
+          [("X", f32(r, 1, 3, 1, 4))], ["Y"], note="no axes: all size-1 dims removed")
+
+    # Shape
+    r = rng_for("shape")
+    build("shape", ["Shape"], [N("Shape", ["X"], ["Y"])], [("X", f32(r, 2, 3, 4))],
+          [("Y", TensorProto.INT64)], note="int64 output")
+    # Exporter-style dynamic flatten: Shape -> Gather -> Unsqueeze -> Concat -> Reshape
+    r = rng_for("shape_gather_reshape_chain")
+    build(
+        "shape_gather_reshape_chain",
+        ["Shape", "Gather", "Unsqueeze", "Concat", "Reshape", "Constant"],
+        [
+            N("Shape", ["X"], ["s"]),
+            N("Constant", [], ["idx0"], value=numpy_helper.from_array(np.array(0, np.int64))),
+            N("Gather", ["s", "idx0"], ["n"], axis=0),
+            N("Constant", [], ["ax0"], value=numpy_helper.from_array(i64([0]))),
+            N("Unsqueeze", ["n", "ax0"], ["n1"]),
+            N("Constant", [], ["minus1"], value=numpy_helper.from_array(i64([-1]))),
+            N("Concat", ["n1", "minus1"], ["newshape"], axis=0),
+            N("Reshape", ["X", "newshape"], ["Y"]),
+        ],
+        [("X", f32(r, 3, 2, 2, 5))],
+        ["Y", ("newshape", TensorProto.INT64)],
+        note="PyTorch legacy-exporter dynamic flatten pattern; also outputs the computed shape",
+    )
+
+    # Gather
+    def gather(name, data_shape, indices, axis=0, idx_input=False, note=""):
+        r = rng_for(name)
+        inputs = [("data", f32(r, *data_shape))]
+        inits = {}
+        if idx_input:
+            inputs.append(("indices", indices))
+        else:
+            inits["indices"] = indices
+        build(name, ["Gather"], [N("Gather", ["data", "indices"], ["Y"], axis=axis)], inputs, ["Y"],
+              inits, note=note)
+
+    gather("gather_axis0", (5, 4), i64([0, 3, 1]))
+    gather("gather_axis1", (3, 5, 2), i64([[4, 0], [1, 1]]), axis=1, note="2-D indices on axis 1")
+    gather("gather_negative_indices", (5, 4), i64([-1, 0, -5]), note="negative indices count from the end")
+    gather("gather_scalar_index", (5, 4), np.array(2, np.int64), note="0-d index drops the axis")
+    gather("gather_indices_input", (4, 6), i64([5, -2, 0]), axis=1, idx_input=True,
+           note="indices are a graph input")
+    gather("gather_int32_indices", (5, 3), np.array([4, 2], np.int32), note="int32 indices")
+
+    # Softmax (opset 13 semantics: single axis)
+    r = rng_for("softmax_axis_neg1")
+    build("softmax_axis_neg1", ["Softmax"], [N("Softmax", ["X"], ["Y"], axis=-1)],
+          [("X", f32(r, 2, 3, 4, scale=3.0))], ["Y"])
+    r = rng_for("softmax_axis1")
+    build("softmax_axis1", ["Softmax"], [N("Softmax", ["X"], ["Y"], axis=1)],
+          [("X", f32(r, 2, 3, 4, scale=3.0))], ["Y"],
+          note="opset 13: normalises along axis 1 only (NOT flattened [1:] as in opset < 13)")
+    r = rng_for("softmax_default")
+    build("softmax_default", ["Softmax"], [N("Softmax", ["X"], ["Y"])],
+          [("X", f32(r, 3, 10, scale=3.0))], ["Y"], note="default axis -1")
+
+
+# ----------------------------------------------------------------------------- misc
+def misc_cases():
+    r = rng_for("batchnorm")
+    C = 3
+    build("batchnorm", ["BatchNormalization"],
+          [N("BatchNormalization", ["X", "scale", "B", "mean", "var"], ["Y"], epsilon=1e-3)],
+          [("X", f32(r, 2, C, 4, 4))], ["Y"],
+          {"scale": f32(r, C), "B": f32(r, C), "mean": f32(r, C, scale=0.5),
+           "var": (r.random(C) + 0.5).astype(np.float32)},
+          note="inference mode, epsilon 1e-3")
+    r = rng_for("batchnorm_default_eps")
+    build("batchnorm_default_eps", ["BatchNormalization"],
+          [N("BatchNormalization", ["X", "scale", "B", "mean", "var"], ["Y"])],
+          [("X", f32(r, 1, 2, 3, 3))], ["Y"],
+          {"scale": f32(r, 2), "B": f32(r, 2), "mean": f32(r, 2),
+           "var": (r.random(2) * 0.01).astype(np.float32)},
+          note="default epsilon 1e-5, small variances")
+    r = rng_for("batchnorm_2d_input")
+    build("batchnorm_2d_input", ["BatchNormalization"],
+          [N("BatchNormalization", ["X", "scale", "B", "mean", "var"], ["Y"])],
+          [("X", f32(r, 4, 3))], ["Y"],
+          {"scale": f32(r, 3), "B": f32(r, 3), "mean": f32(r, 3),
+           "var": (r.random(3) + 0.1).astype(np.float32)}, note="N x C input (BatchNorm1d)")
+
+    r = rng_for("dropout")
+    build("dropout", ["Dropout"], [N("Dropout", ["X"], ["Y"])], [("X", f32(r, 2, 5))], ["Y"],
+          note="opset 13 inference: identity")
+    r = rng_for("dropout_ratio_mask")
+    build("dropout_ratio_mask", ["Dropout"],
+          [N("Dropout", ["X", "ratio", "training_mode"], ["Y", "mask"])],
+          [("X", f32(r, 2, 5))], ["Y", ("mask", TensorProto.BOOL)],
+          {"ratio": np.array(0.5, np.float32), "training_mode": np.array(False)},
+          note="ratio 0.5, training_mode=false initializer; mask output is all true")
+
+    r = rng_for("constant_add")
+    cval = f32(r, 3, 4)
+    build("constant_add", ["Constant", "Add"],
+          [N("Constant", [], ["c"], value=numpy_helper.from_array(cval)), N("Add", ["X", "c"], ["Y"])],
+          [("X", f32(r, 3, 4))], ["Y"], note="Constant with a tensor `value` attribute")
+    r = rng_for("constant_value_float")
+    build("constant_value_float", ["Constant", "Mul"],
+          [N("Constant", [], ["c"], value_float=2.5), N("Mul", ["X", "c"], ["Y"])],
+          [("X", f32(r, 2, 3))], ["Y"], note="Constant value_float attribute (0-d float)")
+    r = rng_for("constant_value_ints_reshape")
+    build("constant_value_ints_reshape", ["Constant", "Reshape"],
+          [N("Constant", [], ["shape"], value_ints=[3, -1]), N("Reshape", ["X", "shape"], ["Y"])],
+          [("X", f32(r, 2, 3, 2))], ["Y"], note="Constant value_ints attribute used as a Reshape shape")
+    build("constant_only", ["Constant"],
+          [N("Constant", [], ["Y"], value=numpy_helper.from_array(f32(rng_for("constant_only"), 2, 2)))],
+          [], ["Y"], note="graph with no inputs; output is the constant")
+
+    # Small composite: conv -> BN -> relu -> global pool -> flatten -> gemm -> softmax
+    r = rng_for("mini_cnn")
+    build("mini_cnn",
+          ["Conv", "BatchNormalization", "Relu", "MaxPool", "GlobalAveragePool", "Flatten", "Gemm", "Softmax"],
+          [
+              N("Conv", ["X", "W", "Wb"], ["c"], pads=[1, 1, 1, 1]),
+              N("BatchNormalization", ["c", "s", "b", "m", "v"], ["bn"]),
+              N("Relu", ["bn"], ["r"]),
+              N("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+              N("GlobalAveragePool", ["p"], ["g"]),
+              N("Flatten", ["g"], ["f"], axis=1),
+              N("Gemm", ["f", "fcW", "fcb"], ["logits"], transB=1),
+              N("Softmax", ["logits"], ["Y"], axis=1),
+          ],
+          [("X", f32(r, 2, 3, 8, 8))], ["Y", "logits"],
+          {"W": f32(r, 4, 3, 3, 3, scale=0.5), "Wb": f32(r, 4, scale=0.1), "s": f32(r, 4),
+           "b": f32(r, 4), "m": f32(r, 4, scale=0.1), "v": (r.random(4) + 0.5).astype(np.float32),
+           "fcW": f32(r, 5, 4), "fcb": f32(r, 5)},
+          note="small end-to-end chain with two graph outputs")
+
+
+# ----------------------------------------------------------------------------- bad models
+def bad_models():
+    os.makedirs(BAD, exist_ok=True)
+    src = open(os.path.join(HERE, "conv_bias.onnx"), "rb").read()
+    with open(os.path.join(BAD, "truncated.onnx"), "wb") as fh:
+        fh.write(src[: len(src) // 2])
+    garbage = np.random.default_rng(7).integers(0, 256, 1024, dtype=np.uint8).tobytes()
+    with open(os.path.join(BAD, "garbage.onnx"), "wb") as fh:
+        fh.write(garbage)
+    open(os.path.join(BAD, "empty.onnx"), "wb").close()
+    for name in ("truncated.onnx", "garbage.onnx"):
+        try:
+            onnx.load(os.path.join(BAD, name))
+            ok = True
+        except Exception:
+            ok = False
+        if ok:
+            # Protobuf can sometimes parse a prefix; ensure at least the checker rejects it.
+            try:
+                onnx.checker.check_model(onnx.load(os.path.join(BAD, name)))
+                raise SystemExit(f"{name} unexpectedly valid")
+            except onnx.checker.ValidationError:
+                pass
+
+    # Valid model with Erf (GELU): y = 0.5 * x * (1 + erf(x / sqrt(2)))
+    r = rng_for("unsupported_op")
+    x = f32(r, 2, 4)
+    g = helper.make_graph(
+        [
+            N("Div", ["X", "sqrt2"], ["d"]),
+            N("Erf", ["d"], ["e"]),
+            N("Add", ["e", "one"], ["a"]),
+            N("Mul", ["X", "a"], ["m"]),
+            N("Mul", ["m", "half"], ["Y"]),
+        ],
+        "gelu_erf",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2, 4])],
+        initializer=[
+            numpy_helper.from_array(np.array(np.sqrt(2.0), np.float32), "sqrt2"),
+            numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+            numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+        ],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8,
+                          producer_name="shrink-fixtures")
+    onnx.checker.check_model(m, full_check=True)
+    ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"X": x})
+    onnx.save(m, os.path.join(BAD, "unsupported_op.onnx"))
+
+    # Valid model with a single LSTM node.
+    T, B, I, H = 3, 1, 2, 3
+    g = helper.make_graph(
+        [N("LSTM", ["X", "W", "R"], ["Y"], hidden_size=H)],
+        "lstm",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, B, I])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [T, 1, B, H])],
+        initializer=[
+            numpy_helper.from_array(f32(r, 1, 4 * H, I), "W"),
+            numpy_helper.from_array(f32(r, 1, 4 * H, H), "R"),
+        ],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8,
+                          producer_name="shrink-fixtures")
+    onnx.checker.check_model(m, full_check=True)
+    ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"X": f32(r, T, B, I)})
+    onnx.save(m, os.path.join(BAD, "unsupported_lstm.onnx"))
+
+
+def main():
+    conv_cases()
+    gemm_cases()
+    elementwise_cases()
+    pool_cases()
+    shape_cases()
+    misc_cases()
+    names = [c["case"] for c in MANIFEST]
+    assert len(names) == len(set(names)), "duplicate case names"
+    lines = ["  " + json.dumps(c, sort_keys=True) for c in MANIFEST]
+    with open(os.path.join(HERE, "manifest.json"), "w") as fh:
+        fh.write('{"naming": "npz keys: graph inputs under their input name; outputs under '
+                 "'out:<output name>'\",\n \"cases\": [\n" + ",\n".join(lines) + "\n]}\n")
+    bad_models()
+    print(f"{len(MANIFEST)} op cases written")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+@testable import ShrinkPipeline
+
+@Suite struct MatchingTests {
+    func load(_ text: String) throws -> LoadedPipeline {
+        try Fixtures.loader().load(source: "shrink: 1\nname: m\nmodel: ../assets/model.onnx\ndata: { eval: ../assets/val.npz }\naccept: { max_drop: 0.1 }\n" + text,
+                                   file: Fixtures.valid.appendingPathComponent("matching.yaml"))
+    }
+
+    @Test func firstMatchWinsAndUnmatchedLayersAreKept() throws {
+        let spec = try Fixtures.loader().load(file: Fixtures.valid.appendingPathComponent("sketch.yaml")).spec
+        let result = spec.assign(layers: lenetLayers)
+        #expect(result.map(\.layer.name) == lenetLayers.map(\.name))
+        #expect(result.map(\.ruleIndex) == [0, 0, 3, nil, 1, 1])
+        #expect(result.map(\.method) == [.cp, .cp, .tucker2, .keep, .svd, .svd])
+        #expect(result[2].rank == .energy(0.95))
+        #expect(result[3].rank == nil)
+        // The recipe's 5x5 and Gemm rules are shadowed by the pipeline's own: warnings, not errors.
+        #expect(result.diagnostics.map(\.severity) == [.warning, .warning])
+        #expect(result.diagnostics.allSatisfy { $0.message.contains("taken by an earlier rule") })
+        #expect(result.diagnostics.map(\.location.line) == [9, 15])
+    }
+
+    @Test func aPipelineRuleMatchingNothingIsAnError() throws {
+        let loaded = try load("""
+        rules:
+          - match: { name: "fc1" }
+            method: svd
+          - match: { name: "fc3" }
+            method: svd
+          - match: { name: "dense*" }
+            method: svd
+        """)
+        let result = loaded.spec.assign(layers: lenetLayers)
+        #expect(result.diagnostics.count == 2)
+        let diagnostic = try #require(result.diagnostics.first)
+        #expect(diagnostic.severity == .error && diagnostic.message == "rule matches no layer")
+        #expect(diagnostic.location.line == 9 && diagnostic.location.column == 5)
+        #expect(diagnostic.hint == "did you mean `fc1`?")
+        #expect(result.diagnostics.last?.hint == "no layer name matches `dense*`; names include `conv1`, `conv2`, `conv3`, `pw1`, `fc1`, …")
+        #expect(loaded.assign(layers: lenetLayers).hasErrors)
+    }
+
+    @Test func methodsThatCannotRewriteALayerKeepIt() throws {
+        let loaded = try load("""
+        rules:
+          - match: { name: "fc*" }
+            method: cp
+          - match: { op: Conv }
+            method: spatial-svd
+            rank: 4
+        """)
+        let result = loaded.spec.assign(layers: lenetLayers)
+        #expect(result.map(\.method) == [.spatialSVD, .spatialSVD, .spatialSVD, .keep, .keep, .keep])
+        #expect(result[3].ruleIndex == 1)
+        #expect(result.diagnostics.map(\.message) == [
+            "method `cp` cannot rewrite `fc1`, `fc2`; it needs a Conv layer, so they are kept",
+            "method `spatial-svd` cannot rewrite `pw1`; it needs a Conv layer with a kernel larger than 1 in both spatial dimensions, so it is kept",
+        ])
+        #expect(result.diagnostics.allSatisfy { $0.severity == .error })
+    }
+
+    @Test func matchConditionsCombine() throws {
+        let loaded = try load("""
+        rules:
+          - match: { op: Conv, kernel: 5x5, min_params: 1000, min_macs: 200000 }
+            method: cp
+          - match: { op: Conv, kernel: 5 }
+            method: tucker2
+            rank: [4, 0.5]
+          - match: { name: "?c?" }
+            method: svd
+            fit: activations
+          - method: keep
+        """)
+        let result = loaded.spec.assign(layers: lenetLayers)
+        #expect(result.map(\.ruleIndex) == [1, 0, 3, 3, 2, 2])
+        #expect(result[0].rank == .tucker(out: .count(4), in: .fraction(0.5)))
+        #expect(result[4].fit == .activations)
+        #expect(result.diagnostics.isEmpty)
+    }
+
+    @Test func aRuleShadowedOnlyInAVariantIsFine() throws {
+        let loaded = try load("""
+        rules:
+          - match: { op: Gemm }
+            method: svd
+            rank: 0.5
+        variants:
+          lean:
+            rules:
+              - match: { op: Gemm }
+                method: svd
+                rank: 0.25
+            export: { onnx: out/lean.onnx, report: out/lean.md }
+        """)
+        let all = loaded.assign(layers: lenetLayers)
+        #expect(all.diagnostics.isEmpty)
+        #expect(all.variants["lean"]?[4].rank == .fraction(0.25))
+        #expect(all.pipeline[4].rank == .fraction(0.5))
+        // Seen alone, the variant's spec has a rule that matches nothing.
+        #expect(all.variants["lean"]?.diagnostics.count == 1)
+        // A layer table without Gemm layers leaves both rules unmatched everywhere.
+        let convOnly = Array(lenetLayers.prefix(4))
+        #expect(loaded.assign(layers: convOnly).diagnostics.map(\.severity) == [.error, .error])
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-import ShrinkRuntime
-
-@Test func ShrinkRuntimeLinks() { #expect(String(describing: ShrinkRuntimeModule.self) == "ShrinkRuntimeModule") }
