@@ -32,6 +32,7 @@ enum BenchMain {
     static let usage = """
         usage: shrink-bench <suite> [--quick] [--no-python] [--json] [--threads N] [--rounds N] [--python PATH]
           suites: %SUITES%, or `all` for every suite
+        %LIST%
           --quick      fewer repetitions; skip the slowest reference cases
           --no-python  Swift numbers only
           --json       print the combined results as JSON as well
@@ -46,7 +47,7 @@ enum BenchMain {
     static func run(arguments: [String], suites: [BenchSuite], extraSuites: [(String, String)] = []) -> Int32 {
         let listed = suites.map { ($0.name, $0.summary) } + extraSuites
         let text = usage.replacingOccurrences(of: "%SUITES%", with: listed.map(\.0).joined(separator: ", "))
-            + "\n" + listed.map { "  \($0.0): \($0.1)" }.joined(separator: "\n")
+            .replacingOccurrences(of: "%LIST%", with: listed.map { "    \($0.0): \($0.1)" }.joined(separator: "\n"))
         var options = BenchOptions()
         var chosen: [String] = []
         var i = 0
