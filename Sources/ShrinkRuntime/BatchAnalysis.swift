@@ -60,21 +60,16 @@ struct BatchAnalysis {
             return x
         case .clipRuntime, .batchNorm:
             return restConstant ? x : .unknown
-        case .conv(let attrs, _):
+        case .conv(let attrs, _, let pool):
             guard restConstant else { return .unknown }
             guard let p = per, let w = constants[step.inputs[1]],
                   let plan = try? ConvPlan(input: [1] + p, weight: w.shape, attrs: attrs) else {
                 return .batched(perSample: nil)
             }
-            return .batched(perSample: Array(plan.outputShape.dropFirst()))
+            let convOut = Array(plan.outputShape.dropFirst())
+            return .batched(perSample: pool.map { pooledShape(convOut, $0.attributes) } ?? convOut)
         case .pool(_, let attrs):
-            guard let p = per, p.count >= 2,
-                  let geo = try? windowGeometry(input: Array(p.dropFirst()), kernel: attrs.kernelShape,
-                                                strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations,
-                                                autoPad: attrs.autoPad, ceilMode: attrs.ceilMode) else {
-                return .batched(perSample: nil)
-            }
-            return .batched(perSample: [p[0]] + geo.map(\.output))
+            return .batched(perSample: per.map { pooledShape($0, attrs) } ?? nil)
         case .globalAveragePool:
             return .batched(perSample: per.map { p in [p.first ?? 1] + [Int](repeating: 1, count: max(0, p.count - 1)) })
         case .gemm(let attrs, _):
@@ -156,6 +151,15 @@ struct BatchAnalysis {
             guard !axes.map({ $0 < 0 ? $0 + r : $0 }).contains(0) else { return .unknown }
             return .batched(perSample: nil)
         }
+    }
+
+    /// [C, spatial…] after a pool, or nil when it cannot be computed.
+    func pooledShape(_ perSample: [Int], _ attrs: PoolAttributes) -> [Int]? {
+        guard perSample.count >= 2,
+              let geo = try? windowGeometry(input: Array(perSample.dropFirst()), kernel: attrs.kernelShape,
+                                            strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations,
+                                            autoPad: attrs.autoPad, ceilMode: attrs.ceilMode) else { return nil }
+        return [perSample[0]] + geo.map(\.output)
     }
 
     /// Rules for steps whose first input is not a batched tensor: constants stay constant;

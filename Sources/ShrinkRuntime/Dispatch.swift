@@ -60,9 +60,9 @@ extension Step {
 
     private func compute(_ f: inout Frame, last: [Bool]) throws -> Value {
         switch op {
-        case let .conv(attrs, act):
+        case let .conv(attrs, act, pool):
             let x = try float(&f, 0, last), w = try float(&f, 1, last), b = try optionalFloat(&f, 2, last)
-            return .float(try Kernels.conv(x, weight: w, bias: b, attrs, activation: act))
+            return .float(try Kernels.conv(x, weight: w, bias: b, attrs, activation: act, pool: pool))
         case let .gemm(attrs, act):
             let a = try float(&f, 0, last), b = try float(&f, 1, last), c = try optionalFloat(&f, 2, last)
             return .float(try Kernels.gemm(a, b, c, attrs, activation: act))

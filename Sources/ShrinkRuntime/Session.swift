@@ -9,7 +9,8 @@ import Synchronization
 public struct SessionOptions: Sendable, Equatable {
     /// Cores to use: batches are split across this many workers (one OpenBLAS thread each);
     /// a batch that cannot be split gets this many OpenBLAS threads. Pass 1 when the caller
-    /// already runs several sessions in parallel.
+    /// already runs several sessions in parallel. (OpenBLAS's thread count is process-wide; a
+    /// run sets it for its duration and restores it, so concurrent runs should agree on it.)
     public var threads: Int
     /// Fold BatchNormalization into Conv and fuse activations into Conv/Gemm/MatMul. Values that
     /// fusion removes are still available: asking for one (as output or feed) runs the unfused plan.
@@ -105,9 +106,6 @@ public final class Session: Sendable {
                 constants[outs[0]] = v
                 continue
             }
-            for (k, s) in ins.enumerated() where s >= 0 && constants[s] == nil && !slotOf.keys.contains(node.inputs[k]) {
-                throw .invalidModel(message: "node \(node.displayName) reads '\(node.inputs[k])', which nothing provides")
-            }
             let compiler = NodeCompiler(opset: opset, constants: constants,
                                         isUsed: { readers[$0, default: 0] > 0 || graphOutputs.contains($0) })
             let op = try compiler.compile(node, inputs: ins)
@@ -159,8 +157,9 @@ public final class Session: Sendable {
         return p
     }
 
-    /// Folds BatchNormalization into a preceding Conv and activations into Conv/Gemm/MatMul,
-    /// where the intermediate has a single reader and is not a graph output.
+    /// Folds BatchNormalization into a preceding Conv, activations into Conv/Gemm/MatMul and a
+    /// following Max/AveragePool into Conv, where the intermediate has a single reader and is
+    /// not a graph output.
     static func fuse(_ plan: Plan, keep: Set<Int>) -> (Plan, Set<Int>) {
         var steps = plan.steps
         var constants = plan.constants
@@ -181,7 +180,7 @@ public final class Session: Sendable {
             guard next.inputs.first == out, !next.inputs.dropFirst().contains(out) else { i += 1; continue }
             var merged: Step?
             switch (s.op, next.op) {
-            case let (.conv(attrs, nil), .scaleShift(a, b)):
+            case let (.conv(attrs, nil, nil), .scaleShift(a, b)):
                 guard let w = constants[s.inputs[1]]?.floatTensor, w.shape.first == a.count else { break }
                 let bias = s.inputs.count > 2 && s.inputs[2] >= 0 ? constants[s.inputs[2]]?.floatTensor : Tensor(zeros: [a.count])
                 guard let bias, bias.count == a.count else { break }
@@ -193,10 +192,13 @@ public final class Session: Sendable {
                 nextSlot += 2
                 constants[ws] = .float(Tensor(shape: w.shape, scalars: wf))
                 constants[bs] = .float(Tensor(shape: [a.count], scalars: bf))
-                merged = Step(op: .conv(attrs, nil), inputs: [s.inputs[0], ws, bs], outputs: next.outputs,
+                merged = Step(op: .conv(attrs, nil, nil), inputs: [s.inputs[0], ws, bs], outputs: next.outputs,
                               name: s.name, opType: s.opType)
-            case let (.conv(attrs, nil), .activation(act)):
-                merged = Step(op: .conv(attrs, act), inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
+            case let (.conv(attrs, nil, nil), .activation(act)):
+                merged = Step(op: .conv(attrs, act, nil), inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
+            case let (.conv(attrs, act, nil), .pool(kind, pattrs)):
+                merged = Step(op: .conv(attrs, act, Kernels.FusedPool(kind: kind, attributes: pattrs)), inputs: s.inputs,
+                              outputs: next.outputs, name: s.name, opType: s.opType)
             case let (.gemm(attrs, nil), .activation(act)):
                 merged = Step(op: .gemm(attrs, act), inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
             case let (.matmul(nil), .activation(act)):
@@ -280,14 +282,16 @@ public final class Session: Sendable {
             && outSlots.allSatisfy { plan.batchSeparable[$0] }
         let chunks = separable ? min(options.threads, batch) : 1
 
+        // OpenBLAS's thread count is process-wide: set it only when it differs, and put it back.
         let previousThreads = openblas_get_num_threads()
-        defer { openblas_set_num_threads(previousThreads) }
+        func setBLASThreads(_ n: Int32) { if openblas_get_num_threads() != n { openblas_set_num_threads(n) } }
+        defer { setBLASThreads(previousThreads) }
         if chunks == 1 {
-            openblas_set_num_threads(Int32(clamping: options.threads))
+            setBLASThreads(Int32(clamping: options.threads))
             let result = try execute(steps, lasts: lasts, plan: plan, fed: fed, outSlots: outSlots)
             return Dictionary(uniqueKeysWithValues: zip(wanted, result))
         }
-        openblas_set_num_threads(1)
+        setBLASThreads(1)
         let bounds = (0...chunks).map { $0 * batch / chunks }
         let results = Mutex<[Result<[Value], RuntimeError>?]>(Array(repeating: nil, count: chunks))
         let (feedsByChunk, slotsOut) = (fed, outSlots)
@@ -339,6 +343,48 @@ public final class Session: Sendable {
             out.append(v)
         }
         return out
+    }
+
+    /// Time spent in one step of a profiled run.
+    public struct StepTiming: Sendable {
+        /// The node (the first of a fused group).
+        public var node: String
+        /// Its operator.
+        public var op: String
+        /// Seconds.
+        public var seconds: Double
+    }
+
+    /// Runs the whole batch in one piece (no splitting) and reports the time of every step
+    /// (thread CPU time when `threads` is 1, else wall time), to find where a model spends its time.
+    public func profile(inputs feeds: [String: Tensor]) throws -> [StepTiming] {
+        var fed = [Int: Value]()
+        for (name, v) in feeds {
+            guard let s = slotOf[name] else { throw RuntimeError.unknownValue(name: name, role: "fed value") }
+            fed[s] = try checkedFeed(name, .float(v))
+        }
+        let plan = fused
+        var frame = Frame(slots: [Value?](repeating: nil, count: plan.slotCount),
+                          consumable: [Bool](repeating: true, count: plan.slotCount))
+        for (s, v) in plan.constants { frame.slots[s] = v; frame.consumable[s] = false }
+        for (s, v) in fed { frame.slots[s] = v }
+        let previousThreads = openblas_get_num_threads()
+        defer { openblas_set_num_threads(previousThreads) }
+        openblas_set_num_threads(Int32(clamping: options.threads))
+        var timings = [StepTiming]()
+        // Thread CPU time when BLAS runs on this thread alone: robust on a machine shared with other jobs.
+        let clock = options.threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC
+        func now() -> Double {
+            var t = timespec()
+            clock_gettime(clock, &t)
+            return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+        }
+        for step in plan.steps {
+            let t0 = now()
+            try step.run(&frame, last: step.inputs.map { _ in false })
+            timings.append(StepTiming(node: step.name, op: step.opType, seconds: now() - t0))
+        }
+        return timings
     }
 
     // MARK: inputs

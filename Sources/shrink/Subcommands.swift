@@ -3,9 +3,15 @@ import ArgumentParser
 extension Shrink {
     /// Every subcommand, one per line so that parallel work merges cleanly.
     static let allSubcommands: [ParsableCommand.Type] = [
-        DemoCommand.self,
+        RunCommand.self,
+        PlanCommand.self,
+        StatusCommand.self,
+        GraphCommand.self,
         InspectCommand.self,
         DecomposeCommand.self,
+        EvalCommand.self,
+        InferCommand.self,
         CacheCommand.self,
+        DemoCommand.self,
     ]
 }

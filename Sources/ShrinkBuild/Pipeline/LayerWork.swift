@@ -29,6 +29,8 @@ struct DecompositionInfo: Sendable, Hashable, Codable {
     var layer: String
     var method: String
     var rank: [Int]
+    /// `weights` or `activations` (what the factors were fitted to).
+    var fit: String
     var before: LayerCost
     var after: LayerCost
     var relativeWeightError: Double
@@ -116,7 +118,8 @@ enum LayerWork {
             arrays["stage\(i).weight"] = NumPyArray(s.weight)
             if let b = s.bias { arrays["stage\(i).bias"] = NumPyArray(b) }
         }
-        let info = DecompositionInfo(layer: name, method: method.rawValue, rank: d.rank.values, before: d.original,
+        let fitted = fitToActivations && statistics != nil ? "activations" : "weights"
+        let info = DecompositionInfo(layer: name, method: method.rawValue, rank: d.rank.values, fit: fitted, before: d.original,
                                      after: d.cost, relativeWeightError: d.relativeWeightError,
                                      relativeOutputError: d.relativeOutputError,
                                      warnings: resolution.warnings + d.warnings, notes: resolution.notes + d.notes)

@@ -39,6 +39,7 @@ public struct BudgetPolicy: SearchPolicy {
     /// Measures the curves, allocates for several budgets, keeps the cheapest that passes.
     public func propose(_ session: SearchSession) throws -> Configuration {
         let space = session.space
+        if space.layers.isEmpty { return .original }
         // Choices fixed by the pipeline already spend part of the bound.
         let fixedDrop = max(0, try session.drops([.original], on: .search)[0])
         let allowed = session.acceptance.allowedDrop(baseline: try session.baseline(.search)) - fixedDrop

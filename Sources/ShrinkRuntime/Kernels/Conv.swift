@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 import ShrinkTensor
 
 /// ONNX `auto_pad` for Conv and the pools.
@@ -51,7 +52,10 @@ func windowGeometry(input: [Int], kernel: [Int], strides: [Int]?, pads: [Int]?, 
     guard kernel.count == r, s.count == r, d.count == r, p.count == 2 * r else {
         throw KernelError("kernel_shape \(kernel), strides \(s), dilations \(d) or pads \(p) do not fit \(r) spatial axes")
     }
-    guard s.allSatisfy({ $0 > 0 }), d.allSatisfy({ $0 > 0 }), kernel.allSatisfy({ $0 > 0 }), p.allSatisfy({ $0 >= 0 }) else {
+    let limit = 1 << 31   // keeps the index arithmetic below far from overflow
+    guard s.allSatisfy({ $0 > 0 && $0 < limit }), d.allSatisfy({ $0 > 0 && $0 < limit }),
+          kernel.allSatisfy({ $0 > 0 && $0 < limit }), p.allSatisfy({ $0 >= 0 && $0 < limit }),
+          input.allSatisfy({ $0 < limit }) else {
         throw KernelError("kernel_shape \(kernel), strides \(s), dilations \(d) and pads \(p) must be positive")
     }
     var axes = [WindowAxis]()
@@ -152,6 +156,10 @@ struct ConvPlan {
 /// positions, placed at `dst` with leading dimension `ld` so several images can share one matrix.
 func im2col(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePointer<Float>, ld: Int) {
     let oh = p.y.output, ow = p.x.output
+    if p.x.stride == 1 && p.y.stride == 1 && ow == p.w {
+        im2colSameWidth(src, p, dst, ld: ld)
+        return
+    }
     var row = 0
     for ci in 0..<p.cg {
         let plane = src + ci * p.h * p.w
@@ -164,19 +172,20 @@ func im2col(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePoin
                 let out = dst + row * ld
                 for oy in 0..<oh {
                     let o = out + oy * ow
+                    // Rows are short (often 8–32 floats), so plain loops beat memcpy/memset calls.
                     if oy < yLo || oy >= yHi {
-                        o.update(repeating: 0, count: ow)
+                        for ox in 0..<ow { o[ox] = 0 }
                         continue
                     }
                     let line = plane + (oy * p.y.stride + tapY) * p.w + tapX
-                    if xLo > 0 { o.update(repeating: 0, count: xLo) }
+                    for ox in 0..<xLo { o[ox] = 0 }
                     if p.x.stride == 1 {
-                        (o + xLo).update(from: line + xLo, count: xHi - xLo)
+                        for ox in xLo..<xHi { o[ox] = line[ox] }
                     } else {
                         let s = p.x.stride
                         for ox in xLo..<xHi { o[ox] = line[ox * s] }
                     }
-                    if xHi < ow { (o + xHi).update(repeating: 0, count: ow - xHi) }
+                    for ox in xHi..<ow { o[ox] = 0 }
                 }
                 row += 1
             }
@@ -184,41 +193,125 @@ func im2col(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePoin
     }
 }
 
+/// im2col for stride-1 convs with output width = input width (3×3 pad 1, 5×5 pad 2, …): each
+/// (channel, tap) row is the input plane shifted by a constant offset, so it is one memcpy plus
+/// zeroing the few columns that wrapped around from the neighbouring image row.
+func im2colSameWidth(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePointer<Float>, ld: Int) {
+    let oh = p.y.output, ow = p.x.output, plane = p.h * p.w
+    var row = 0
+    for ci in 0..<p.cg {
+        let base = src + ci * plane
+        for ky in 0..<p.kh {
+            let tapY = ky * p.y.dilation - p.y.padBegin
+            let (yLo, yHi) = validRange(out: oh, stride: 1, tap: tapY, input: p.h)
+            for kx in 0..<p.kw {
+                let tapX = kx * p.x.dilation - p.x.padBegin
+                let out = dst + row * ld
+                row += 1
+                if yHi <= yLo || abs(tapX) >= ow {
+                    out.update(repeating: 0, count: oh * ow)
+                    continue
+                }
+                if yLo > 0 { out.update(repeating: 0, count: yLo * ow) }
+                if yHi < oh { (out + yHi * ow).update(repeating: 0, count: (oh - yHi) * ow) }
+                var d = yLo * ow, n = (yHi - yLo) * ow
+                var s = (yLo + tapY) * p.w + tapX
+                if s < 0 { d -= s; n += s; s = 0 }   // skipped elements are wrapped columns, zeroed below
+                if s + n > plane { n = plane - s }
+                (out + d).update(from: base + s, count: n)
+                if tapX < 0 {
+                    for oy in yLo..<yHi { for ox in 0..<(-tapX) { out[oy * ow + ox] = 0 } }
+                } else if tapX > 0 {
+                    for oy in yLo..<yHi { for ox in (ow - tapX)..<ow { out[oy * ow + ox] = 0 } }
+                }
+            }
+        }
+    }
+}
+
 extension Kernels {
-    /// `Conv` (1-D/2-D, groups, depthwise, strides, pads, dilations, auto_pad) with an optional fused activation.
+    /// A pool applied to a Conv's output inside the Conv kernel (executor fusion of Conv → Pool).
+    public struct FusedPool: Sendable, Equatable {
+        /// Max or average.
+        public var kind: PoolKind
+        /// The pool's attributes.
+        public var attributes: PoolAttributes
+        /// Wraps a pool.
+        public init(kind: PoolKind, attributes: PoolAttributes) { self.kind = kind; self.attributes = attributes }
+    }
+
+    /// `Conv` (1-D/2-D, groups, depthwise, strides, pads, dilations, auto_pad) with an optional
+    /// fused activation and an optional fused pool on the result.
     ///
     /// Pointwise convs are one GEMM per image on the input itself; depthwise convs are direct loops
-    /// (a GEMM per channel would be tiny); the rest is im2col over several images at once, so the
-    /// GEMM is wide enough to run near peak even for small feature maps.
+    /// (a GEMM per channel would be tiny); the rest is im2col over a few images at once, sized so
+    /// that the column buffer stays in L2 between im2col and the GEMM. With `pool`, each image
+    /// group is pooled while still in cache, so the full-size activation never goes to memory.
     public static func conv(_ input: Tensor, weight: Tensor, bias: Tensor?, _ attrs: ConvAttributes,
-                            activation: Activation? = nil) throws -> Tensor {
+                            activation: Activation? = nil, pool: FusedPool? = nil) throws -> Tensor {
         let p = try ConvPlan(input: input.shape, weight: weight.shape, attrs: attrs)
         if let bias, bias.count != p.m {
             throw KernelError("Conv bias has \(bias.count) elements, expected \(p.m)")
         }
-        var out = [Float](repeating: 0, count: p.n * p.m * p.ohw)
-        if out.isEmpty { return Tensor(shape: p.outputShape, scalars: out) }
+        var outShape = p.outputShape
+        var poolGeo: (WindowAxis, WindowAxis)?
+        if let pool {
+            let g = try poolGeometry(Array(outShape.dropFirst(2)), pool.attributes)
+            poolGeo = g
+            outShape = Array(outShape.prefix(2)) + (p.outShape1D ? [g.1.output] : [g.0.output, g.1.output])
+        }
+        var out = [Float](repeating: 0, count: try checkedCount(outShape, "Conv output"))
+        if out.isEmpty { return Tensor(shape: outShape, scalars: out) }
         let biasValues = bias?.scalars
         input.scalars.withUnsafeBufferPointer { xb in
             weight.scalars.withUnsafeBufferPointer { wb in
                 out.withUnsafeMutableBufferPointer { ob in
                     let x = xb.baseAddress!, w = wb.baseAddress!, o = ob.baseAddress!
-                    if p.isDepthwise {
-                        convDepthwise(x, w, o, p)
-                    } else if p.isPointwise && p.group == 1 {
-                        for i in 0..<p.n {
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(p.m), Int32(p.ohw), Int32(p.c),
-                                        1, w, Int32(p.c), x + i * p.c * p.ohw, Int32(p.ohw),
-                                        0, o + i * p.m * p.ohw, Int32(p.ohw))
-                        }
-                    } else {
-                        convIm2col(x, w, o, p)
+                    guard let pool, let (gy, gx) = poolGeo else {
+                        convImages(x, w, o, p, bias: biasValues, activation: activation)
+                        return
                     }
-                    finishChannels(o, n: p.n, channels: p.m, plane: p.ohw, bias: biasValues, activation: activation)
+                    // Chunks of images through a scratch buffer sized like one im2col group.
+                    let per = imagesPerGroup(p)
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: per * p.m * p.ohw)
+                    defer { scratch.deallocate() }
+                    let inImage = p.c * p.h * p.w, pooledImage = p.m * gy.output * gx.output
+                    var i0 = 0
+                    while i0 < p.n {
+                        let nb = min(per, p.n - i0)
+                        var sub = p
+                        sub.n = nb
+                        convImages(x + i0 * inImage, w, scratch, sub, bias: biasValues, activation: activation)
+                        poolPlanes(pool.kind, gy, gx, countIncludePad: pool.attributes.countIncludePad, src: scratch,
+                                   planes: nb * p.m, dst: o + i0 * pooledImage)
+                        i0 += nb
+                    }
                 }
             }
         }
-        return Tensor(shape: p.outputShape, scalars: out)
+        return Tensor(shape: outShape, scalars: out)
+    }
+
+    /// Conv of `p.n` images from `x` into `o` (NCHW), bias and activation included.
+    static func convImages(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>,
+                           _ p: ConvPlan, bias: [Float]?, activation: Activation?) {
+        // Bias and activation are applied per image group right after its GEMM, while that
+        // output is still in cache.
+        let finish = { (i0: Int, nb: Int) in
+            finishChannels(o + i0 * p.m * p.ohw, n: nb, channels: p.m, plane: p.ohw, bias: bias, activation: activation)
+        }
+        if p.isDepthwise {
+            convDepthwise(x, w, o, p, finish)
+        } else if p.isPointwise && p.group == 1 {
+            for i in 0..<p.n {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(p.m), Int32(p.ohw), Int32(p.c),
+                            1, w, Int32(p.c), x + i * p.c * p.ohw, Int32(p.ohw),
+                            0, o + i * p.m * p.ohw, Int32(p.ohw))
+                finish(i, 1)
+            }
+        } else {
+            convIm2col(x, w, o, p, finish)
+        }
     }
 
     /// Adds a per-channel bias and applies an activation over NC(plane) data in one pass.
@@ -229,25 +322,38 @@ extension Kernels {
             for i in 0..<n {
                 for ch in 0..<channels {
                     let q = o + (i * channels + ch) * plane
-                    if let b {
-                        let v = b[ch]
-                        for j in 0..<plane { q[j] += v }
+                    let v = b?[ch] ?? 0
+                    if activation == .relu {
+                        for j in 0..<plane { q[j] = Swift.max(q[j] + v, 0) }
+                        continue
                     }
+                    if b != nil { for j in 0..<plane { q[j] += v } }
                     activation?.apply(q, count: plane)
                 }
             }
         }
     }
 
+    /// Columns per GEMM to aim for, and the column-buffer size (floats) not to exceed.
+    /// (Measured on the VGG benchmark: 128–512 columns are within noise of each other; 64 and
+    /// ≥ 1024 are slower. `SHRINK_CONV_WIDTH` / `SHRINK_CONV_BUDGET` override them for tuning.)
+    static let im2colTarget = Int(ProcessInfo.processInfo.environment["SHRINK_CONV_WIDTH"] ?? "") ?? 256
+    static let im2colBudget = Int(ProcessInfo.processInfo.environment["SHRINK_CONV_BUDGET"] ?? "") ?? (192 << 10)
+
+    /// Images per im2col group: doubled until the GEMM has `im2colTarget` columns or the column
+    /// buffer would exceed `im2colBudget` floats.
+    static func imagesPerGroup(_ p: ConvPlan) -> Int {
+        var per = 1
+        while per < p.n && per * p.ohw < im2colTarget && (2 * per) * p.ohw * p.k <= im2colBudget { per *= 2 }
+        return max(1, min(per, p.n))
+    }
+
     private static func convIm2col(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                                   _ o: UnsafeMutablePointer<Float>, _ p: ConvPlan) {
+                                   _ o: UnsafeMutablePointer<Float>, _ p: ConvPlan, _ finish: (Int, Int) -> Void) {
         let k = p.k, ohw = p.ohw, mg = p.mg
-        // Images per GEMM: wide enough (≥ ~4096 columns) to amortise packing of the weights,
-        // small enough that the column buffer stays within a few MB.
-        let budget = 4 << 20 / MemoryLayout<Float>.size
-        var per = max(1, min(p.n, (4096 + ohw - 1) / ohw))
-        while per > 1 && per * ohw * k > budget { per -= 1 }
-        if p.group > 1 { per = 1 }
+        // Images per GEMM: enough columns for OpenBLAS to run near peak, few enough that the
+        // column buffer stays in L2 between im2col and the GEMM.
+        let per = p.group > 1 ? 1 : imagesPerGroup(p)
         let width = per * ohw
         let col = UnsafeMutablePointer<Float>.allocate(capacity: k * width)
         defer { col.deallocate() }
@@ -278,12 +384,13 @@ extension Kernels {
                     }
                 }
             }
+            finish(i0, nb)
             i0 += nb
         }
     }
 
     private static func convDepthwise(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                                      _ o: UnsafeMutablePointer<Float>, _ p: ConvPlan) {
+                                      _ o: UnsafeMutablePointer<Float>, _ p: ConvPlan, _ finish: (Int, Int) -> Void) {
         let oh = p.y.output, ow = p.x.output, mg = p.mg
         for i in 0..<p.n {
             for ch in 0..<p.m {
@@ -311,6 +418,7 @@ extension Kernels {
                     }
                 }
             }
+            finish(i, 1)
         }
     }
 }

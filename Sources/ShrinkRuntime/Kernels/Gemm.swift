@@ -38,13 +38,19 @@ extension Kernels {
             out = try broadcastTo(c, [m, n], what: "Gemm C")
             beta = attrs.beta
         } else {
-            out = [Float](repeating: 0, count: m * n)
+            out = [Float](repeating: 0, count: try checkedCount([m, n], "Gemm output"))
         }
         if m * n > 0 {
             a.scalars.withUnsafeBufferPointer { pa in
                 b.scalars.withUnsafeBufferPointer { pb in
                     out.withUnsafeMutableBufferPointer { po in
-                        if k > 0 {
+                        if k > 0 && m == 1 {
+                            // One row (batch 1 through a Linear layer): GEMV streams the weights
+                            // once, where GEMM would first copy (pack) all of them.
+                            cblas_sgemv(CblasRowMajor, attrs.transB ? CblasNoTrans : CblasTrans,
+                                        Int32(b.shape[0]), Int32(b.shape[1]), attrs.alpha, pb.baseAddress, Int32(b.shape[1]),
+                                        pa.baseAddress, 1, beta, po.baseAddress, 1)
+                        } else if k > 0 {
                             cblas_sgemm(CblasRowMajor, attrs.transA ? CblasTrans : CblasNoTrans,
                                         attrs.transB ? CblasTrans : CblasNoTrans,
                                         Int32(m), Int32(n), Int32(k), attrs.alpha,
@@ -72,7 +78,7 @@ extension Kernels {
         let batchA = Array(sa.dropLast(2)), batchB = Array(sb.dropLast(2))
         let batch = try broadcastShape(batchA, batchB)
         var outShape = batch + [m, n]
-        var out = [Float](repeating: 0, count: product(outShape))
+        var out = [Float](repeating: 0, count: try checkedCount(outShape, "MatMul output"))
         let count = out.count
         a.scalars.withUnsafeBufferPointer { pa in
             b.scalars.withUnsafeBufferPointer { pb in
@@ -82,8 +88,12 @@ extension Kernels {
                     if product(batchB) == 1 && batchA == batch {
                         // Every A row against the same B: a single tall GEMM.
                         let rows = product(batchA) * m
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k),
-                                    1, A, Int32(k), B, Int32(n), 0, O, Int32(n))
+                        if rows == 1 {
+                            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, B, Int32(n), A, 1, 0, O, 1)
+                        } else {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k),
+                                        1, A, Int32(k), B, Int32(n), 0, O, Int32(n))
+                        }
                     } else {
                         let nb = product(batch)
                         let stA = Tensor.strides(for: batchA), stB = Tensor.strides(for: batchB)

@@ -40,73 +40,87 @@ extension Kernels {
             throw KernelError("pooling supports 1-D and 2-D inputs ([N, C, W] or [N, C, H, W]), got shape \(input.shape)")
         }
         let spatial = Array(input.shape.dropFirst(2))
-        var geo = try windowGeometry(input: spatial, kernel: attrs.kernelShape, strides: attrs.strides, pads: attrs.pads,
-                                     dilations: attrs.dilations, autoPad: attrs.autoPad, ceilMode: attrs.ceilMode)
-        let oneD = geo.count == 1
-        if oneD { geo.insert(WindowAxis(input: 1, kernel: 1, stride: 1, dilation: 1, padBegin: 0, padEnd: 0, output: 1), at: 0) }
-        let (ay, ax) = (geo[0], geo[1])
+        let oneD = spatial.count == 1
+        let (ay, ax) = try poolGeometry(spatial, attrs)
         let planes = input.shape[0] * input.shape[1]
-        let h = ay.input, w = ax.input, oh = ay.output, ow = ax.output
-        var out = [Float](repeating: 0, count: planes * oh * ow)
+        let oh = ay.output, ow = ax.output
+        var out = [Float](repeating: 0, count: try checkedCount([planes, oh, ow], "pool output"))
         let outShape = Array(input.shape.prefix(2)) + (oneD ? [ow] : [oh, ow])
         if out.isEmpty { return Tensor(shape: outShape, scalars: out) }
+        input.scalars.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { ob in
+                poolPlanes(kind, ay, ax, countIncludePad: attrs.countIncludePad, src: xb.baseAddress!, planes: planes,
+                           dst: ob.baseAddress!)
+            }
+        }
+        return Tensor(shape: outShape, scalars: out)
+    }
+
+    /// The 2-D window geometry of a pool over planes of `spatial` size (1-D gets a height-1 axis).
+    static func poolGeometry(_ spatial: [Int], _ attrs: PoolAttributes) throws -> (WindowAxis, WindowAxis) {
+        var geo = try windowGeometry(input: spatial, kernel: attrs.kernelShape, strides: attrs.strides, pads: attrs.pads,
+                                     dilations: attrs.dilations, autoPad: attrs.autoPad, ceilMode: attrs.ceilMode)
+        if geo.count == 1 { geo.insert(WindowAxis(input: 1, kernel: 1, stride: 1, dilation: 1, padBegin: 0, padEnd: 0, output: 1), at: 0) }
+        return (geo[0], geo[1])
+    }
+
+    /// Pools `planes` consecutive planes of `src` into `dst`; shared by the pool kernels and by
+    /// Conv with a fused pool (which pools each image group while it is still in cache).
+    static func poolPlanes(_ kind: PoolKind, _ ay: WindowAxis, _ ax: WindowAxis, countIncludePad: Bool,
+                           src x: UnsafePointer<Float>, planes: Int, dst o: UnsafeMutablePointer<Float>) {
+        let h = ay.input, w = ax.input, oh = ay.output, ow = ax.output
         // Fast path for the ubiquitous 2×2/stride-2 max pool without padding.
         let simple2x2 = kind == .max && ay.kernel == 2 && ax.kernel == 2 && ay.stride == 2 && ax.stride == 2
             && ay.dilation == 1 && ax.dilation == 1 && ay.padBegin == 0 && ax.padBegin == 0
             && 2 * oh <= h && 2 * ow <= w
-        input.scalars.withUnsafeBufferPointer { xb in
-            out.withUnsafeMutableBufferPointer { ob in
-                let x = xb.baseAddress!, o = ob.baseAddress!
-                for pl in 0..<planes {
-                    let src = x + pl * h * w, dst = o + pl * oh * ow
-                    if simple2x2 {
-                        for oy in 0..<oh {
-                            let r0 = src + 2 * oy * w, r1 = r0 + w, q = dst + oy * ow
-                            for ox in 0..<ow {
-                                q[ox] = Swift.max(Swift.max(r0[2 * ox], r0[2 * ox + 1]), Swift.max(r1[2 * ox], r1[2 * ox + 1]))
-                            }
-                        }
-                        continue
+        for pl in 0..<planes {
+            let src = x + pl * h * w, dst = o + pl * oh * ow
+            if simple2x2 {
+                for oy in 0..<oh {
+                    let r0 = src + 2 * oy * w, r1 = r0 + w, q = dst + oy * ow
+                    for ox in 0..<ow {
+                        let a = Swift.max(r0[2 * ox], r1[2 * ox]), b = Swift.max(r0[2 * ox + 1], r1[2 * ox + 1])
+                        q[ox] = Swift.max(a, b)
                     }
-                    for oy in 0..<oh {
-                        let y0 = oy * ay.stride - ay.padBegin
-                        for ox in 0..<ow {
-                            let x0 = ox * ax.stride - ax.padBegin
-                            switch kind {
-                            case .max:
-                                var best = -Float.infinity
-                                for ky in 0..<ay.kernel {
-                                    let iy = y0 + ky * ay.dilation
-                                    if iy < 0 || iy >= h { continue }
-                                    for kx in 0..<ax.kernel {
-                                        let ix = x0 + kx * ax.dilation
-                                        if ix < 0 || ix >= w { continue }
-                                        best = Swift.max(best, src[iy * w + ix])
-                                    }
-                                }
-                                dst[oy * ow + ox] = best
-                            case .average:
-                                // Window clipped to the padded extent (for count_include_pad) and to
-                                // the input (for the sum and the default divisor).
-                                let yEnd = Swift.min(y0 + ay.kernel, h + ay.padEnd)
-                                let xEnd = Swift.min(x0 + ax.kernel, w + ax.padEnd)
-                                let ys = Swift.max(y0, 0), ye = Swift.min(yEnd, h)
-                                let xs = Swift.max(x0, 0), xe = Swift.min(xEnd, w)
-                                var sum: Float = 0
-                                if ys < ye && xs < xe {
-                                    for iy in ys..<ye { for ix in xs..<xe { sum += src[iy * w + ix] } }
-                                }
-                                let count = attrs.countIncludePad
-                                    ? (yEnd - y0) * (xEnd - x0)
-                                    : Swift.max(0, ye - ys) * Swift.max(0, xe - xs)
-                                dst[oy * ow + ox] = count > 0 ? sum / Float(count) : 0
+                }
+                continue
+            }
+            for oy in 0..<oh {
+                let y0 = oy * ay.stride - ay.padBegin
+                for ox in 0..<ow {
+                    let x0 = ox * ax.stride - ax.padBegin
+                    switch kind {
+                    case .max:
+                        var best = -Float.infinity
+                        for ky in 0..<ay.kernel {
+                            let iy = y0 + ky * ay.dilation
+                            if iy < 0 || iy >= h { continue }
+                            for kx in 0..<ax.kernel {
+                                let ix = x0 + kx * ax.dilation
+                                if ix < 0 || ix >= w { continue }
+                                best = Swift.max(best, src[iy * w + ix])
                             }
                         }
+                        dst[oy * ow + ox] = best
+                    case .average:
+                        // Window clipped to the padded extent (for count_include_pad) and to
+                        // the input (for the sum and the default divisor).
+                        let yEnd = Swift.min(y0 + ay.kernel, h + ay.padEnd)
+                        let xEnd = Swift.min(x0 + ax.kernel, w + ax.padEnd)
+                        let ys = Swift.max(y0, 0), ye = Swift.min(yEnd, h)
+                        let xs = Swift.max(x0, 0), xe = Swift.min(xEnd, w)
+                        var sum: Float = 0
+                        if ys < ye && xs < xe {
+                            for iy in ys..<ye { for ix in xs..<xe { sum += src[iy * w + ix] } }
+                        }
+                        let count = countIncludePad
+                            ? (yEnd - y0) * (xEnd - x0)
+                            : Swift.max(0, ye - ys) * Swift.max(0, xe - xs)
+                        dst[oy * ow + ox] = count > 0 ? sum / Float(count) : 0
                     }
                 }
             }
         }
-        return Tensor(shape: outShape, scalars: out)
     }
 
     /// `GlobalAveragePool`: the mean of each channel's spatial plane, keeping size-1 spatial axes.

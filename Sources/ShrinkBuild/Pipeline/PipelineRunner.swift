@@ -1,0 +1,313 @@
+import Foundation
+import ShrinkCompress
+import ShrinkGraph
+import ShrinkPipeline
+import ShrinkRuntime
+import ShrinkTensor
+
+/// How `shrink run` runs.
+public struct RunOptions: Sendable {
+    /// Parallel stages (and parallel candidate evaluations).
+    public var jobs: Int
+    /// Keep running independent stages after a failure.
+    public var keepGoing: Bool
+    /// Run only this variant (nil: the main target and every variant).
+    public var variant: String?
+    /// Progress and warnings, one line each.
+    public var log: @Sendable (String) -> Void
+    /// Stage events (progress line).
+    public var observer: (any SchedulerObserver)?
+
+    /// Options.
+    public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, keepGoing: Bool = false, variant: String? = nil,
+                log: @escaping @Sendable (String) -> Void = { _ in }, observer: (any SchedulerObserver)? = nil) {
+        self.jobs = max(1, jobs)
+        self.keepGoing = keepGoing
+        self.variant = variant
+        self.log = log
+        self.observer = observer
+    }
+}
+
+/// The outcome of one target (the pipeline itself or one variant).
+public struct TargetOutcome: Sendable, Codable {
+    /// `main` or the variant's name.
+    public var target: String
+    /// Whether the final model meets the bound on the whole evaluation set.
+    public var passed: Bool
+    /// Original and final metric.
+    public var baseline: Double, metric: Double
+    /// Reductions.
+    public var paramsReduction: Double, macsReduction: Double
+    /// Files written or verified.
+    public var exported: [String]
+    /// Per layer: method and rank.
+    public var layers: [String: String]
+}
+
+/// The outcome of `shrink run`.
+public struct RunOutcome: Sendable, Codable {
+    /// Stages that ran, and stages that came from the cache (sub-stages included).
+    public var executed: Int, cached: Int
+    /// One entry per target.
+    public var targets: [TargetOutcome]
+    /// Why stages ran: identity → reasons.
+    public var reasons: [String: [String]]
+    /// 0, or 1 when some target could not meet its bound.
+    public var exitCode: Int32 { targets.allSatisfy(\.passed) ? 0 : 1 }
+}
+
+/// Turns a pipeline file into stages, runs them, exports the results and writes the lock file.
+public struct PipelineRunner: Sendable {
+    /// The pipeline file.
+    public var file: URL
+    /// Options.
+    public var options: RunOptions
+
+    /// A runner.
+    public init(file: URL, options: RunOptions = RunOptions()) {
+        self.file = file.standardizedFileURL
+        self.options = options
+    }
+
+    /// The repository root (nearest folder above the pipeline holding `.git`).
+    public var root: URL { RepositoryRoot.find(from: file.deletingLastPathComponent()) }
+
+    func openStore() throws -> Store {
+        try Store(repositoryRoot: root, warn: options.log)
+    }
+
+    /// Loads and validates the pipeline, printing warnings through `log`.
+    func loadPipeline(store: Store) throws -> LoadedPipeline {
+        let loaded: LoadedPipeline
+        do {
+            loaded = try PipelineLoader(gitCache: store.directory.deletingLastPathComponent().appendingPathComponent("recipes")).load(file: file)
+        } catch {
+            throw PipelineError.invalidInput(error.formatted(relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)))
+        }
+        return loaded
+    }
+
+    /// Everything a run needs, resolved before any stage runs.
+    struct Resolved {
+        var loaded: LoadedPipeline
+        var store: Store
+        var model: Digest
+        var summaryDigest: Digest
+        var summary: ModelSummary
+        var phaseA: RunSummary?
+        var graph: StageGraph
+        var targets: [(name: String, spec: PipelineSpec, select: String, export: String, report: String)]
+        var warnings: [String]
+    }
+
+    func loadStage(_ modelURL: URL) -> FunctionStage<EmptyParameters> {
+        FunctionStage(kind: "load", version: StageVersion.load, identity: "load", parameters: EmptyParameters(),
+                      inputs: ["model": .file(modelURL)]) { ctx, _ in
+            let digest = try ctx.digest(of: "model")
+            let graph = try ArtifactMemo.shared.graph(digest, store: ctx.store)
+            let summary = try LayerWork.summarize(graph)
+            _ = try Session(graph: graph, options: SessionOptions(threads: 1))  // unsupported ops fail here, clearly
+            var out: StageOutputs = ["summary": try LayerWork.jsonEncoder.encode(summary)]
+            out["model"] = .blob(digest)
+            return out
+        }
+    }
+
+    /// Phase A (load) then the per-layer graph of phase B.
+    func resolve(store: Store, execute: Bool) throws -> Resolved {
+        let loaded = try loadPipeline(store: store)
+        let modelURL = loaded.spec.model.value
+        guard FileManager.default.fileExists(atPath: modelURL.path) else {
+            throw PipelineError.invalidInput("\(modelURL.path): model file not found")
+        }
+        var phaseA = StageGraph()
+        try phaseA.add(loadStage(modelURL))
+        let scheduler = Scheduler(store: store, options: SchedulerOptions(jobs: options.jobs, keepGoing: options.keepGoing,
+                                                                          handlesSignals: true),
+                                  observer: options.observer)
+        var summaryA: RunSummary?
+        let loadResult: StageResult
+        if execute {
+            let s = try scheduler.run(phaseA)
+            summaryA = s
+            if let f = s.failures.first { throw f.error }
+            guard let r = s.results["load"] else { throw PipelineError.internalError("load stage did not finish") }
+            loadResult = r
+        } else {
+            let planned = try scheduler.plan(phaseA)
+            guard case .cached(let key) = planned[0].status, let record = store.record(for: key) else {
+                throw PlanIncomplete(stages: planned)
+            }
+            loadResult = StageResult(identity: "load", kind: "load", key: key, outputs: record.outputs.mapValues(\.digest), status: .cached,
+                                     reasons: [], elapsed: 0)
+        }
+        let model = try loadResult.digest("model")
+        let summary = try JSONDecoder().decode(ModelSummary.self, from: try store.read(try loadResult.digest("summary")))
+        let layers = summary.layers.map {
+            LayerDescription(name: $0.name, op: $0.op, kernel: $0.kernel, params: $0.params, macs: $0.macs)
+        }
+        let assignment = loaded.assign(layers: layers)
+        if assignment.hasErrors {
+            let errors = assignment.diagnostics
+            throw PipelineError.invalidInput(errors.formatted(relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)))
+        }
+        var warnings = (loaded.diagnostics + assignment.diagnostics).map {
+            $0.formatted(relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        }
+        var graph = StageGraph()
+        var targets: [(String, PipelineSpec, String, String, String)] = []
+        var added = Set<String>()
+        let specs: [(String, PipelineSpec, LayerAssignments)] =
+            [("main", loaded.spec, assignment.pipeline)] + loaded.variants.compactMap { v in
+                guard let name = v.variant, let a = assignment.variants[name] else { return nil }
+                return (name, v, a)
+            }
+        for (name, spec, assigned) in specs where options.variant == nil || options.variant == name || (options.variant == "main" && name == "main") {
+            try addTarget(name: name, spec: spec, assigned: assigned, summary: summary, summaryDigest: try loadResult.digest("summary"), model: model, store: store,
+                          graph: &graph, added: &added, warnings: &warnings)
+            let prefix = Self.stagePrefix(spec: spec, target: name)
+            targets.append((name, spec, "\(prefix)select", "\(prefix)export", "\(prefix)report"))
+        }
+        if targets.isEmpty, let v = options.variant {
+            throw PipelineError.invalidInput("\(file.lastPathComponent): no variant named '\(v)' (it has: main\(loaded.variants.compactMap(\.variant).map { ", " + $0 }.joined()))")
+        }
+        return Resolved(loaded: loaded, store: store, model: model, summaryDigest: try loadResult.digest("summary"), summary: summary, phaseA: summaryA, graph: graph,
+                        targets: targets, warnings: warnings)
+    }
+
+    /// Adds the stages of one target; stages with identical parameters are shared across targets.
+    func addTarget(name: String, spec: PipelineSpec, assigned: LayerAssignments, summary: ModelSummary, summaryDigest: Digest, model: Digest,
+                   store: Store, graph: inout StageGraph, added: inout Set<String>, warnings: inout [String]) throws {
+        let objective = CostObjective(rawValue: spec.search.objective.value.rawValue) ?? .macs
+        let threads = options.jobs > 1 ? 1 : ProcessInfo.processInfo.activeProcessorCount
+        var needsStats = false
+        var searchable: [SearchableLayer] = []
+        var fixedParams: [DecomposeParameters] = []
+        let byName = Dictionary(uniqueKeysWithValues: summary.layers.map { ($0.name, $0) })
+        for a in assigned.assignments where a.method != .keep {
+            let fit = a.fit.rawValue
+            if a.fit == .activations { needsStats = true }
+            switch a.rank {
+            case .none, .search:
+                var s = SearchableLayer(layer: a.layer.name, method: a.method.rawValue, fit: fit)
+                if case .search(let r) = a.rank { s.min = r.min; s.max = r.max; s.step = r.step; s.multipleOf = r.multipleOf }
+                searchable.append(s)
+            case .some(let rank):
+                fixedParams.append(DecomposeParameters(layer: a.layer.name, method: a.method.rawValue,
+                                                       rank: Self.rankText(rank, layer: byName[a.layer.name]),
+                                                       fit: fit, objective: objective.rawValue))
+            }
+        }
+        let calibration = spec.data.effectiveCalibration
+        var statsInput: StageInput?
+        if needsStats {
+            let calib = try dataRef(calibration, limit: nil, store: store)
+            let layersNeeding = assigned.assignments.filter { $0.fit == .activations && $0.method != .keep }.map(\.layer.name).sorted()
+            let identity = "calibrate:" + Digest.of(layersNeeding.joined(separator: ",") + calib.cacheKey).short
+            if added.insert(identity).inserted {
+                var inputs = calib.inputs
+                inputs["model"] = .blob(model)
+                try graph.add(FunctionStage(kind: "calibrate", version: StageVersion.calibrate, identity: identity,
+                                            parameters: layersNeeding, inputs: inputs) { ctx, layers in
+                    let g = try ArtifactMemo.shared.graph(try ctx.digest(of: "model"), store: ctx.store)
+                    let data = try ArtifactMemo.shared.dataset(calib, store: ctx.store)
+                    let arrays = try LayerWork.calibrate(g, layers: layers, data: data, threads: ctx.jobs > 1 ? 1 : ProcessInfo.processInfo.activeProcessorCount)
+                    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).npz")
+                    try NPZ.write(arrays, to: tmp)
+                    defer { try? FileManager.default.removeItem(at: tmp) }
+                    return ["stats": try Data(contentsOf: tmp)]
+                })
+            }
+            statsInput = .output(of: identity, named: "stats")
+        }
+        let factory = StageFactory(model: model, summary: summaryDigest, statsStage: nil, objective: objective, threadsPerEvaluation: threads)
+        var fixed: [String: String] = [:]
+        for p in fixedParams {
+            let stage = factory.decompose(p, stats: statsInput)
+            if added.insert(stage.identity).inserted { try graph.add(stage) }
+            fixed[p.layer] = stage.identity
+        }
+        let full = try dataRef(spec.data.eval, limit: nil, store: store)
+        let subset = spec.data.searchSubset?.value
+        let search = spec.data.search.map { try? dataRef($0, limit: subset, store: store) } ?? nil
+        let searchRef = try search ?? dataRef(spec.data.eval, limit: subset, store: store)
+        let (bound, boundValue): (String, Double) = {
+            switch spec.accept.value {
+            case .maxDrop(let d): return ("absolute", d)
+            case .maxRelativeDrop(let r): return ("relative", r)
+            }
+        }()
+        let metric = MetricRef(spec.metric.value)
+        let prefix = Self.stagePrefix(spec: spec, target: name)
+        let params = SelectParameters(policy: spec.search.policy.value.rawValue, objective: objective.rawValue,
+                                      target: spec.search.target?.value, bound: bound, boundValue: boundValue, metric: metric,
+                                      searchLimit: subset, searchable: searchable, fixedLayers: fixedParams.map(\.layer).sorted())
+        let layerInputs = Dictionary(uniqueKeysWithValues: summary.layers.map { ($0.name, $0.input) })
+        let log = options.log
+        try graph.add(factory.select(identity: "\(prefix)select", parameters: params, fixed: fixed,
+                                     data: [.full: full, .search: searchRef], layerInputs: layerInputs, stats: statsInput,
+                                     log: { log("\(prefix)search: \($0)") }))
+        try graph.add(factory.export(identity: "\(prefix)export", select: "\(prefix)select"))
+        let base = file.deletingLastPathComponent()
+        let boundText = bound == "absolute" ? "absolute drop ≤ \(boundValue)" : "relative drop ≤ \(boundValue)"
+        let report = ReportParameters(pipeline: spec.name.value, variant: name == "main" ? nil : name,
+                                      model: relativePath(spec.model.value, from: base), metric: spec.metric.value.name,
+                                      bound: boundText, stem: spec.export.report.value.deletingPathExtension().lastPathComponent)
+        try graph.add(factory.report(identity: "\(prefix)report", select: "\(prefix)select", export: "\(prefix)export",
+                                     parameters: report))
+    }
+
+    /// `lenet-mnist/` or `lenet-mnist[loose]/`: stage names say which pipeline and target they serve.
+    static func stagePrefix(spec: PipelineSpec, target: String) -> String {
+        target == "main" ? "\(spec.name.value)/" : "\(spec.name.value)[\(target)]/"
+    }
+
+    static func rankText(_ rank: ShrinkPipeline.RankSpec, layer: LayerInfo?) -> String {
+        switch rank {
+        case .count(let n): return "\(n)"
+        case .fraction(let f): return "\(f)"
+        case .energy(let e): return "e\(e)"
+        case .tucker(let o, let i):
+            let t = layer?.weightShape.first ?? 1, s = layer.map { $0.weightShape.count > 1 ? $0.weightShape[1] : 1 } ?? 1
+            func value(_ c: RankComponent, _ size: Int) -> Int {
+                switch c {
+                case .count(let n): return n
+                case .fraction(let f): return max(1, Int((Double(size) * f).rounded()))
+                }
+            }
+            return "\(value(o, t)),\(value(i, s))"
+        case .search: return "search"
+        }
+    }
+
+    /// A data set as store blobs (files are copied into the store so stages read what was hashed).
+    func dataRef(_ spec: DataSetSpec, limit: Int?, store: Store) throws -> DataRef {
+        func put(_ url: URL) throws -> Digest {
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw PipelineError.invalidInput("\(url.path): data file not found")
+            }
+            return try store.putFile(at: url)
+        }
+        switch spec.source {
+        case .npz(let url, let x, let y):
+            return DataRef(format: "npz", x: try put(url), y: nil, xKey: x, yKey: y, scale: spec.scale, limit: limit)
+        case .npy(let x, let y):
+            return DataRef(format: "npy", x: try put(x), y: try y.map(put), xKey: "x", yKey: y == nil ? nil : "y",
+                           scale: spec.scale, limit: limit)
+        }
+    }
+}
+
+/// `plan` could not look past a stage that has not run yet.
+struct PlanIncomplete: Error {
+    var stages: [PlannedStage]
+}
+
+/// `path` relative to `base` when it lies below it, else with `../` steps.
+func relativePath(_ url: URL, from base: URL) -> String {
+    let a = url.standardizedFileURL.pathComponents, b = base.standardizedFileURL.pathComponents
+    var i = 0
+    while i < a.count && i < b.count && a[i] == b[i] { i += 1 }
+    return (Array(repeating: "..", count: b.count - i) + a[i...]).joined(separator: "/")
+}

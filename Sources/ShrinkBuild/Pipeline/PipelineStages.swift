@@ -1,0 +1,222 @@
+import Foundation
+import ShrinkCompress
+import ShrinkGraph
+import ShrinkPipeline
+import ShrinkRuntime
+import ShrinkTensor
+
+/// Stage versions: bump one when its outputs for the same inputs would change.
+enum StageVersion {
+    static let load = 1, calibrate = 1, decompose = 2, evaluate = 1, search = 1, export = 1, report = 1
+    /// The select stage runs decompose and evaluate sub-stages whose results it embeds, so its
+    /// key must change when theirs do.
+    static var select: String { "select\(search)-decompose\(decompose)-evaluate\(evaluate)" }
+}
+
+/// Parameters of a decompose stage (fixed or a search candidate).
+struct DecomposeParameters: Encodable, Sendable, Hashable {
+    var layer: String
+    var method: String
+    var rank: String
+    var fit: String
+    var objective: String
+}
+
+/// One layer the search may change: method, fit and the range of ranks.
+struct SearchableLayer: Sendable, Hashable, Codable {
+    var layer: String
+    var method: String
+    var fit: String
+    var min: Int?, max: Int?, step: Int?, multipleOf: Int?
+}
+
+/// Parameters of the select (search) stage.
+struct SelectParameters: Encodable, Sendable {
+    var implementation = StageVersion.select
+    var policy: String
+    var objective: String
+    var target: Double?
+    var bound: String
+    var boundValue: Double
+    var metric: MetricRef
+    var searchLimit: Int?
+    var searchable: [SearchableLayer]
+    var fixedLayers: [String]
+}
+
+/// What the select stage decided and measured.
+struct Selection: Sendable, Codable {
+    var passed: Bool
+    var baseline: Double
+    var metric: Double
+    var samples: Int
+    var decompositions: [DecompositionRef]
+    var before: LayerCost
+    var after: LayerCost
+    var search: SearchReport?
+}
+
+/// Builds the stages of a pipeline run.
+struct StageFactory: Sendable {
+    /// The model blob (from the load stage).
+    var model: Digest
+    /// The load stage's summary blob (layer table).
+    var summary: Digest
+    /// The calibration statistics stage output, when any layer fits to activations.
+    var statsStage: String?
+    var objective: CostObjective
+    var threadsPerEvaluation: Int
+
+    /// A decompose stage identity: unique per parameter set, readable in progress lines.
+    static func decomposeIdentity(_ p: DecomposeParameters) -> String {
+        "decompose:\(p.layer)@\(p.method):\(p.rank)\(p.fit == "activations" ? "+act" : "")"
+    }
+
+    func decompose(_ p: DecomposeParameters, stats: StageInput?) -> FunctionStage<DecomposeParameters> {
+        var inputs: [String: StageInput] = ["model": .blob(model)]
+        if p.fit == "activations", let stats { inputs["stats"] = stats }
+        let objective = self.objective
+        return FunctionStage(kind: "decompose", version: StageVersion.decompose, identity: Self.decomposeIdentity(p),
+                             parameters: p, inputs: inputs) { ctx, p in
+            let graph = try ArtifactMemo.shared.graph(try ctx.digest(of: "model"), store: ctx.store)
+            var statistics: ActivationStatistics?
+            if ctx.inputs["stats"] != nil {
+                statistics = try LayerWork.statistics(try NPZ.read(try ctx.fileURL("stats")), layer: p.layer)
+            }
+            guard let method = ShrinkCompress.MethodName(rawValue: p.method) else {
+                throw PipelineError.invalidInput("unknown method \(p.method)")
+            }
+            let rank = try ShrinkCompress.RankSpec(parsing: p.rank)
+            let (arrays, info) = try LayerWork.decompose(graph, layer: p.layer, method: method, rank: rank,
+                                                         fitToActivations: p.fit == "activations",
+                                                         statistics: statistics, objective: objective)
+            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).npz")
+            try NPZ.write(arrays, to: tmp)
+            defer { try? FileManager.default.removeItem(at: tmp) }
+            let factors = try ctx.putFile(at: tmp)
+            return ["info": try LayerWork.jsonEncoder.encode(info), "factors": try ctx.store.read(factors)]
+        }
+    }
+}
+
+/// Parameters of an evaluate sub-stage. The decompositions are inputs (by content).
+struct EvaluateParameters: Encodable, Sendable {
+    var set: String
+    var metric: MetricRef
+    var limit: Int?
+    var layers: [String]
+}
+
+/// The `Evaluator` the search policies call: each candidate's decompositions and its score are
+/// cached sub-stages of the select stage, so an interrupted search resumes where it was.
+final class PipelineEvaluator: Evaluator, @unchecked Sendable {
+    let context: StageContext
+    let factory: StageFactory
+    let searchable: [String: SearchableLayer]
+    let options: [String: [RankOption]]
+    let fixed: [DecompositionRef]
+    let data: [EvaluationSet: DataRef]
+    let metric: MetricRef
+    let layerInputs: [String: String]
+    let stats: StageInput?
+    private let known = NSLock()
+    private var decompositions: [String: DecompositionRef] = [:]
+
+    init(context: StageContext, factory: StageFactory, searchable: [SearchableLayer], options: [String: [RankOption]],
+         fixed: [DecompositionRef], data: [EvaluationSet: DataRef], metric: MetricRef, layerInputs: [String: String],
+         stats: StageInput?) {
+        self.context = context
+        self.factory = factory
+        self.searchable = Dictionary(uniqueKeysWithValues: searchable.map { ($0.layer, $0) })
+        self.options = options
+        self.fixed = fixed
+        self.data = data
+        self.metric = metric
+        self.layerInputs = layerInputs
+        self.stats = stats
+    }
+
+    static func rankText(_ rank: [Int]) -> String { rank.map(String.init).joined(separator: ",") }
+
+    func parameters(_ layer: String, _ option: Int) -> DecomposeParameters {
+        let s = searchable[layer]!
+        return DecomposeParameters(layer: layer, method: s.method, rank: Self.rankText(options[layer]![option].rank),
+                                   fit: s.fit, objective: factory.objective.rawValue)
+    }
+
+    /// Decompositions for (layer, option) pairs, computed as sub-stages in one parallel batch.
+    func decompositions(for pairs: [(String, Int)]) throws -> [DecompositionRef] {
+        let keys = pairs.map { "\($0.0)#\($0.1)" }
+        let missing = known.withLock { zip(pairs, keys).filter { decompositions[$0.1] == nil } }
+        if !missing.isEmpty {
+            var seen = Set<String>()
+            let unique = missing.filter { seen.insert($0.1).inserted }
+            let stages: [any Stage] = unique.map { factory.decompose(parameters($0.0.0, $0.0.1), stats: stats) }
+            let results = try context.run(substages: stages)
+            known.withLock {
+                for (m, r) in zip(unique, results) {
+                    decompositions[m.1] = DecompositionRef(layer: m.0.0, factors: r.outputs["factors"]!, info: r.outputs["info"]!)
+                }
+            }
+        }
+        return known.withLock { keys.map { decompositions[$0]! } }
+    }
+
+    func evaluate(_ configurations: [Configuration], on set: EvaluationSet) throws -> [Double] {
+        let pairs = configurations.flatMap { c in c.choices.map { ($0.key, $0.value) } }
+        _ = try decompositions(for: pairs)
+        let stages: [any Stage] = try configurations.map { c in
+            let refs = try decompositions(for: c.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            return evaluateStage(refs: fixed + refs, set: set, label: c.description)
+        }
+        return try scores(try context.run(substages: stages))
+    }
+
+    func reference(on set: EvaluationSet) throws -> Double {
+        try scores(try context.run(substages: [evaluateStage(refs: [], set: set, label: "reference")]))[0]
+    }
+
+    /// The certified score of the chosen configuration, with its sample count.
+    func score(_ configuration: Configuration, on set: EvaluationSet) throws -> Scoring.Score {
+        let refs = try decompositions(for: configuration.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        let r = try context.run(substages: [evaluateStage(refs: fixed + refs, set: set, label: configuration.description)])
+        return try JSONDecoder().decode(Scoring.Score.self, from: try context.store.read(try r[0].digest("score")))
+    }
+
+    private func scores(_ results: [StageResult]) throws -> [Double] {
+        try results.map { try JSONDecoder().decode(Scoring.Score.self, from: try context.store.read(try $0.digest("score"))).value }
+    }
+
+    func evaluateStage(refs: [DecompositionRef], set: EvaluationSet, label: String) -> FunctionStage<EvaluateParameters> {
+        let dataRef = data[set]!
+        var inputs: [String: StageInput] = dataRef.inputs
+        inputs["model"] = .blob(factory.model)
+        let sorted = refs.sorted { $0.layer < $1.layer }
+        for r in sorted {
+            inputs["factors.\(r.layer)"] = .blob(r.factors)
+            inputs["info.\(r.layer)"] = .blob(r.info)
+        }
+        let params = EvaluateParameters(set: set.rawValue, metric: metric, limit: dataRef.limit, layers: sorted.map(\.layer))
+        let threads = factory.threadsPerEvaluation
+        let layerInputs = self.layerInputs
+        let modelDigest = factory.model
+        return FunctionStage(kind: "evaluate", version: StageVersion.evaluate,
+                             identity: "evaluate:\(set.rawValue):\(label)", parameters: params, inputs: inputs) { ctx, p in
+            let original = try ArtifactMemo.shared.graph(modelDigest, store: ctx.store)
+            let candidate = try LayerWork.apply(sorted, to: original, store: ctx.store)
+            let dataset = try ArtifactMemo.shared.dataset(dataRef, store: ctx.store)
+            let score = try Scoring.score(candidate: candidate, original: original, originalKey: modelDigest.hex,
+                                          changedLayers: p.layers, layerInputs: layerInputs, data: dataset,
+                                          dataKey: dataRef.cacheKey, metric: p.metric, threads: threads)
+            return ["score": try LayerWork.jsonEncoder.encode(score)]
+        }
+    }
+}
+
+extension NSLock {
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}

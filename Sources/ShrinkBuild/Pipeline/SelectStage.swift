@@ -1,0 +1,150 @@
+import Foundation
+import ShrinkCompress
+import ShrinkGraph
+import ShrinkPipeline
+import ShrinkTensor
+
+/// The candidate ranks of a searchable layer: every small rank, then a geometric ladder up to the
+/// break-even rank (or the range the pipeline gives), each cheaper than the layer itself.
+enum RankLadder {
+    static func options(for s: SearchableLayer, layer: LayerDescriptor, objective: CostObjective) throws -> [RankOption] {
+        guard let name = ShrinkCompress.MethodName(rawValue: s.method) else { return [] }
+        let method = name.method
+        try method.check(layer)
+        let full = method.fullRank(of: layer)
+        let original = layer.cost
+        let arity = method.rankArity
+        let top = full.values.max() ?? 1
+        var primaries: [Int]
+        if let step = s.step {
+            primaries = Array(stride(from: max(s.min ?? step, 1), through: min(s.max ?? top, top), by: max(step, 1)))
+        } else {
+            let lo = max(s.min ?? 1, 1), hi = min(s.max ?? top, top)
+            var set = Set<Int>()
+            var r = Double(lo)
+            while Int(r) <= hi {
+                set.insert(Int(r))
+                r = Int(r) < 8 ? r + 1 : r * 1.18
+            }
+            set.insert(hi)
+            primaries = set.sorted()
+        }
+        if let m = s.multipleOf, m > 1 {
+            primaries = Array(Set(primaries.map { max(m, (($0 + m - 1) / m) * m) })).sorted()
+        }
+        var out: [RankOption] = []
+        var seen = Set<[Int]>()
+        for p in primaries {
+            let rank: [Int]
+            if arity == 2 {
+                // Tucker-2: both modes shrink together, in proportion to their sizes.
+                let f = Double(p) / Double(top)
+                rank = full.values.map { min($0, max(1, Int((Double($0) * f).rounded()))) }
+            } else {
+                rank = [min(p, full.primary)]
+            }
+            guard seen.insert(rank).inserted else { continue }
+            let cost = method.stageShapes(for: layer, rank: Rank(rank)).cost
+            // Never offer a rank at which the layer stops saving what the search minimises.
+            if cost[objective] < original[objective] { out.append(RankOption(rank: rank, cost: cost)) }
+        }
+        return out
+    }
+}
+
+extension StageFactory {
+    /// The select stage: runs the rank search (or just certifies fixed choices) and publishes the
+    /// chosen decompositions with the verified metric.
+    func select(identity: String, parameters: SelectParameters, fixed: [String: String], data: [EvaluationSet: DataRef],
+                layerInputs: [String: String], stats: StageInput?, log: @escaping @Sendable (String) -> Void)
+        -> FunctionStage<SelectParameters> {
+        var inputs: [String: StageInput] = ["model": .blob(model)]
+        for (k, v) in data[.full]!.inputs { inputs["full.\(k)"] = v }
+        for (k, v) in data[.search]!.inputs { inputs["search.\(k)"] = v }
+        if let stats { inputs["stats"] = stats }
+        for (layer, stage) in fixed {
+            inputs["fixed.factors.\(layer)"] = .output(of: stage, named: "factors")
+            inputs["fixed.info.\(layer)"] = .output(of: stage, named: "info")
+        }
+        let factory = self
+        return FunctionStage(kind: "select", version: StageVersion.search, identity: identity,
+                             parameters: parameters, inputs: inputs) { ctx, p in
+            let graph = try ArtifactMemo.shared.graph(factory.model, store: ctx.store)
+            let refs = try GraphLayers.references(in: graph)
+            let table = try GraphLayers.table(of: graph)
+            var options: [String: [RankOption]] = [:]
+            var layers: [SearchLayer] = []
+            for s in p.searchable {
+                let d = try GraphLayers.descriptor(try GraphLayers.reference(named: s.layer, in: refs), in: graph)
+                let opts = try RankLadder.options(for: s, layer: d, objective: factory.objective)
+                options[s.layer] = opts
+                if !opts.isEmpty { layers.append(SearchLayer(name: s.layer, original: d.cost, options: opts)) }
+            }
+            let fixedRefs = try p.fixedLayers.map { l in
+                DecompositionRef(layer: l, factors: try ctx.digest(of: "fixed.factors.\(l)"), info: try ctx.digest(of: "fixed.info.\(l)"))
+            }
+            var fixedCost = LayerCost(params: table.modelParams, macs: table.totalMACs)
+            for l in layers { fixedCost = fixedCost - l.original }
+            for r in fixedRefs {
+                let info = try JSONDecoder().decode(DecompositionInfo.self, from: try ctx.store.read(r.info))
+                fixedCost = fixedCost - info.before + info.after
+            }
+            let space = SearchSpace(layers: layers, fixedCost: fixedCost)
+            let evaluator = PipelineEvaluator(context: ctx, factory: factory, searchable: p.searchable, options: options,
+                                              fixed: fixedRefs, data: data, metric: p.metric, layerInputs: layerInputs,
+                                              stats: stats)
+            let acceptance = Acceptance(bound: p.bound == "relative" ? .relative(p.boundValue) : .absolute(p.boundValue),
+                                        direction: p.metric.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
+            let session = SearchSession(space: space, acceptance: acceptance, objective: factory.objective,
+                                        evaluator: evaluator, log: log)
+            let policy: any ShrinkCompress.SearchPolicy
+            switch p.policy {
+            case "greedy": policy = GreedyPolicy(target: p.target)
+            case "binary": policy = BinaryPolicy()
+            case "incremental": policy = IncrementalPolicy()
+            default: policy = BudgetPolicy()
+            }
+            let result = try RankSearch(policy: policy).run(session)
+            let chosen = try evaluator.decompositions(for: result.configuration.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            let final = try evaluator.score(result.configuration, on: .full)
+            var report: SearchReport?
+            if !layers.isEmpty {
+                var sensitivity: [String: [SensitivityPoint]] = [:]
+                for (layer, curve) in result.sensitivity {
+                    let opts = options[layer] ?? []
+                    sensitivity[layer] = curve.keys.sorted().map { i in
+                        SensitivityPoint(rank: opts[i].rank, cost: opts[i].cost[factory.objective], drop: curve[i]!)
+                    }
+                }
+                let visited = result.visited.map { v in
+                    TradeoffPoint(set: v.set.rawValue, macs: v.cost.macs, params: v.cost.params, metric: v.metric,
+                                  chosen: v.configuration == result.configuration)
+                }
+                report = SearchReport(policy: p.policy, objective: factory.objective.rawValue,
+                                      evaluations: result.evaluations, sensitivity: sensitivity, visited: visited,
+                                      notes: result.notes)
+            }
+            let selection = Selection(passed: result.passed, baseline: result.baseline, metric: final.value,
+                                      samples: final.samples, decompositions: fixedRefs + chosen,
+                                      before: LayerCost(params: table.modelParams, macs: table.totalMACs),
+                                      after: result.cost, search: report)
+            return ["selection": try LayerWork.jsonEncoder.encode(selection)]
+        }
+    }
+
+    /// The export stage: the chosen decompositions applied to the model, as ONNX bytes.
+    func export(identity: String, select: String) -> FunctionStage<EmptyParameters> {
+        let model = self.model
+        return FunctionStage(kind: "export", version: StageVersion.export, identity: identity, parameters: EmptyParameters(),
+                             inputs: ["model": .blob(model), "selection": .output(of: select, named: "selection")]) { ctx, _ in
+            let selection = try JSONDecoder().decode(Selection.self, from: try ctx.data("selection"))
+            let graph = try LayerWork.apply(selection.decompositions, to: try ArtifactMemo.shared.graph(model, store: ctx.store),
+                                            store: ctx.store)
+            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).onnx")
+            try graph.save(to: tmp.path)
+            defer { try? FileManager.default.removeItem(at: tmp) }
+            let digest = try ctx.putFile(at: tmp)
+            return ["onnx": try ctx.store.read(digest)]
+        }
+    }
+}

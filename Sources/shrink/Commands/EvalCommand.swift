@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import ShrinkGraph
+import ShrinkRuntime
+import ShrinkTensor
+
+/// `shrink eval MODEL.onnx --data val.npz [--metric top1|top5|mse] [--batch N] [--json]`.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Measure a model's accuracy (or error) on a NumPy dataset, and its speed.",
+        discussion: """
+        --data is an .npz with inputs under "x" and targets under "y" (see --x-key, --y-key), or an
+        .npy of inputs with --labels PATH.npy. Targets are integer class labels for top1/top5 and
+        float32 reference outputs for mse. uint8 inputs need --scale (e.g. 0.00392156862745098).
+        With --json, prints exactly one object: {"metric", "value", "samples", "images_per_second"}.
+        images_per_second counts model execution only (not loading).
+        """
+    )
+
+    @Argument(help: "The ONNX model file.")
+    var model: String
+
+    @Option(help: "The dataset: an .npz, or an .npy of inputs (with --labels).")
+    var data: String
+
+    @Option(help: "Labels (or reference outputs) .npy when --data is an .npy.")
+    var labels: String?
+
+    @Option(name: .customLong("x-key"), help: "The inputs' key in the .npz.")
+    var xKey = "x"
+
+    @Option(name: .customLong("y-key"), help: "The targets' key in the .npz.")
+    var yKey = "y"
+
+    @Option(help: "Multiply uint8 inputs by this factor to get float32.")
+    var scale: Float?
+
+    @Option(help: "top1, top5 or mse.")
+    var metric: String = "top1"
+
+    @Option(help: "Samples per batch.")
+    var batch = 256
+
+    @Option(help: "The graph output to score (default: the first).")
+    var output: String?
+
+    @Option(help: "Cores to use (default: all).")
+    var threads: Int?
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        guard let metric = Metric(rawValue: metric) else {
+            throw CLI.fail("--metric \(self.metric): expected one of \(Metric.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard batch >= 1 else { throw CLI.fail("--batch must be at least 1") }
+        let graph: Graph
+        do { graph = try Graph.load(contentsOf: model) } catch { throw CLI.fail(error.inFile(model)) }
+        let session: Session
+        do {
+            session = try Session(graph: graph, options: SessionOptions(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount))
+        } catch {
+            throw CLI.fail("\(model): \(error)")
+        }
+        guard session.inputs.count == 1, let input = session.inputs.first else {
+            throw CLI.fail("\(model): eval needs a model with one data input; it has \(session.inputs.count)")
+        }
+        let outputName = output ?? session.outputNames.first ?? ""
+        guard session.outputNames.contains(outputName) else {
+            throw CLI.fail("--output \(outputName): the model's outputs are \(session.outputNames.joined(separator: ", "))")
+        }
+        let dataset: Dataset
+        do {
+            if data.hasSuffix(".npy") {
+                dataset = try Dataset.load(inputs: data, targets: labels, scale: scale)
+            } else {
+                dataset = try Dataset.load(npz: data, inputKey: xKey, targetKey: yKey, scale: scale)
+            }
+            try dataset.check(fits: session, input: input.name)
+        } catch {
+            throw CLI.fail(error)
+        }
+        var acc = MetricAccumulator(metric)
+        var seconds = 0.0
+        do {
+            for b in dataset.batches(size: batch) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let out = try session.run(from: [input.name: b.inputs], outputs: [outputName])
+                seconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                guard let y = out[outputName] else { throw CLI.fail("model produced no '\(outputName)'", code: CLI.internalError) }
+                try acc.add(outputs: y, targets: b.targets)
+            }
+        } catch let e as ExitCode {
+            throw e
+        } catch let e as DatasetError {
+            var e = e
+            e.file = e.file ?? dataset.source
+            throw CLI.fail(e)
+        } catch {
+            throw CLI.fail("\(model): \(error)")
+        }
+        let rate = seconds > 0 ? Double(acc.samples) / seconds : 0
+        if json {
+            print("{\"metric\": \"\(metric.rawValue)\", \"value\": \(acc.value), \"samples\": \(acc.samples), \"images_per_second\": \(String(format: "%.1f", rate))}")
+        } else {
+            let value = metric == .mse ? String(format: "%.6g", acc.value) : String(format: "%.4f", acc.value)
+            print("\(metric.rawValue) \(value) on \(acc.samples) samples (\(String(format: "%.0f", rate)) images/s)")
+        }
+    }
+}

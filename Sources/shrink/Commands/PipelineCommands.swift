@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import ShrinkBuild
+
+/// Options every pipeline command shares.
+struct PipelineOptions: ParsableArguments {
+    @Argument(help: "The pipeline file (pipelines/NAME.yaml).")
+    var pipeline: String
+
+    @Option(name: .long, help: "Parallel stages and candidate evaluations (default: cores).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, help: "Only this target: `main` or a variant's name.")
+    var variant: String?
+
+    var url: URL { URL(fileURLWithPath: pipeline) }
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+    }
+}
+
+/// Maps engine errors to the documented exit codes.
+func pipelineFailure(_ error: any Error) -> ExitCode {
+    switch error {
+    case let e as PipelineError: return CLI.fail(e.description, code: e.exitCode)
+    case let e as PipelineInterrupted: return CLI.fail(e.description, code: 130)
+    case let e as ExitCode: return e
+    default: return CLI.fail(String(describing: error))
+    }
+}
+
+/// `shrink run`: run a pipeline (cached stages are reused).
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run a pipeline: decompose, search ranks, verify, export.",
+        discussion: "Exit codes: 0 every target met its bound, 1 some target could not, 2 invalid input, 3 internal error, 130 interrupted.")
+
+    @OptionGroup var common: PipelineOptions
+
+    @Flag(name: .long, help: "Continue independent stages after a failure.")
+    var keepGoing = false
+
+    @Flag(name: .long, help: "End with one JSON summary object on stdout.")
+    var json = false
+
+    func run() throws {
+        let started = Date()
+        let reporter = ProgressReporter()
+        let options = RunOptions(jobs: common.jobs, keepGoing: keepGoing, variant: common.variant,
+                                 log: { CLI.printError($0) }, observer: reporter)
+        let outcome: RunOutcome
+        do {
+            outcome = try PipelineRunner(file: common.url, options: options).run()
+            reporter.finish()
+        } catch {
+            reporter.finish()
+            throw pipelineFailure(error)
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            var object = try JSONSerialization.jsonObject(with: try encoder.encode(outcome)) as? [String: Any] ?? [:]
+            object["seconds"] = (elapsed * 1000).rounded() / 1000
+            object["exit_code"] = Int(outcome.exitCode)
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            if outcome.executed == 0 {
+                print("nothing to do: all \(outcome.cached) stages cached (\(String(format: "%.2f", elapsed)) s)")
+            } else {
+                print("\(outcome.executed) stages ran, \(outcome.cached) cached (\(String(format: "%.1f", elapsed)) s)")
+                for (stage, why) in outcome.reasons.sorted(by: { $0.key < $1.key }) where !stage.hasPrefix("evaluate:") && !stage.hasPrefix("decompose:") || outcome.reasons.count < 12 {
+                    print("  \(stage): \(why.joined(separator: "; "))")
+                }
+            }
+            for t in outcome.targets {
+                let verdict = t.passed ? "passed" : "FAILED (bound not met)"
+                print(String(format: "%@: %@ — metric %.4f → %.4f, params %.2f× smaller, MACs %.2f× smaller",
+                             t.target, verdict, t.baseline, t.metric, t.paramsReduction, t.macsReduction))
+                for l in t.layers.keys.sorted() { print("  \(l): \(t.layers[l]!)") }
+            }
+        }
+        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+    }
+}
+
+/// `shrink plan`: what a run would do, and why.
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "plan", abstract: "Show which stages are cached and which would run, and why.")
+
+    @OptionGroup var common: PipelineOptions
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let lines: [PipelineRunner.PlanLine]
+        do {
+            lines = try PipelineRunner(file: common.url, options: RunOptions(jobs: common.jobs, variant: common.variant)).plan()
+        } catch { throw pipelineFailure(error) }
+        if json {
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys]
+            print(String(decoding: try e.encode(lines), as: UTF8.self))
+            return
+        }
+        let running = lines.filter { $0.status != "cached" }.count
+        for l in lines {
+            print("\(l.status == "cached" ? "cached " : l.status == "run" ? "RUN    " : "BLOCKED") \(l.stage)\(l.reasons.isEmpty ? "" : " — " + l.reasons.joined(separator: "; "))")
+        }
+        print(running == 0 ? "nothing to do" : "\(running) of \(lines.count) stages would run (search candidates are decided while it runs)")
+    }
+}
+
+/// `shrink graph`: the stage DAG.
+struct GraphCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "graph", abstract: "Print the pipeline's stage graph.")
+
+    @OptionGroup var common: PipelineOptions
+
+    @Option(name: .long, help: "mermaid or dot.")
+    var format: String = "mermaid"
+
+    func validate() throws {
+        guard ["mermaid", "dot"].contains(format) else { throw ValidationError("--format must be mermaid or dot") }
+    }
+
+    func run() throws {
+        do {
+            print(try PipelineRunner(file: common.url, options: RunOptions(jobs: common.jobs, variant: common.variant)).graph(format: format), terminator: "")
+        } catch { throw pipelineFailure(error) }
+    }
+}
+
+/// `shrink status`: is the lock file up to date?
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Tell whether the pipeline's lock file is up to date.",
+        discussion: "With --check, exit 4 when it is not (for CI).")
+
+    @OptionGroup var common: PipelineOptions
+
+    @Flag(name: .long, help: "Exit 4 when the lock file is out of date.")
+    var check = false
+
+    func run() throws {
+        let result: (upToDate: Bool, reasons: [String])
+        do {
+            result = try PipelineRunner(file: common.url, options: RunOptions(jobs: common.jobs)).status()
+        } catch { throw pipelineFailure(error) }
+        if result.upToDate {
+            print("up to date")
+        } else {
+            print("out of date:")
+            for r in result.reasons { print("  \(r)") }
+            if check { throw ExitCode(4) }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import Testing
+
+/// `shrink run` as a build tool: warm runs, incremental reruns, moved repositories, corruption,
+/// crashes and concurrent runs — on the real LeNet model with a 200-image slice of its data.
+@Suite(.serialized) struct PipelineCacheTests {
+    @Test func warmRunDoesNothingQuickly() throws {
+        let box = try Sandbox(pipeline: fixedPipeline)
+        defer { box.remove() }
+        let cold = try box.run()
+        #expect(cold.status == 0, "\(cold.stderr)")
+        #expect(cold.executed > 0)
+        let started = Date()
+        let warm = try box.run()
+        let seconds = Date().timeIntervalSince(started)
+        #expect(warm.status == 0)
+        #expect(warm.executed == 0)
+        #expect(seconds < 0.5, "warm run took \(seconds) s")
+    }
+
+    @Test func changingOneRuleRerunsOnlyWhatDependsOnIt() throws {
+        let box = try Sandbox(pipeline: fixedPipeline)
+        defer { box.remove() }
+        #expect(try box.run().status == 0)
+        try box.write(fixedPipeline.replacingOccurrences(of: "rank: 32", with: "rank: 24"), to: "pipelines/p.yaml")
+        let plan = try Shrink.run(["plan", "pipelines/p.yaml"], cwd: box.root)
+        #expect(plan.stdout.contains("RUN     decompose:fc1@svd:24"))
+        #expect(plan.stdout.contains("cached  decompose:conv2@tucker2:16,8"))
+        let again = try box.run()
+        #expect(again.status == 0)
+        // fc1's decomposition, the select stage (and its candidate evaluations on both data
+        // sets), export and report: conv2's decomposition and the load stay cached.
+        let reasons = (again.json?["reasons"] as? [String: Any]) ?? [:]
+        #expect(reasons.keys.contains("decompose:fc1@svd:24"))
+        #expect(!reasons.keys.contains { $0.hasPrefix("decompose:conv2") })
+        #expect(!reasons.keys.contains("load"))
+        #expect(again.executed == 6, "\(reasons.keys.sorted())")
+    }
+
+    @Test func movingTheRepositoryKeepsEveryCacheHit() throws {
+        let box = try Sandbox(pipeline: fixedPipeline)
+        defer { box.remove() }
+        #expect(try box.run().status == 0)
+        let moved = box.root.deletingLastPathComponent().appendingPathComponent("moved-\(UUID().uuidString)")
+        try FileManager.default.moveItem(at: box.root, to: moved)
+        defer { try? FileManager.default.removeItem(at: moved) }
+        let warm = try Shrink.run(["run", "pipelines/p.yaml", "--json"], cwd: moved)
+        #expect(warm.status == 0)
+        #expect(warm.executed == 0)
+    }
+
+    @Test func corruptBlobIsDetectedAndRecomputed() throws {
+        let box = try Sandbox(pipeline: fixedPipeline)
+        defer { box.remove() }
+        #expect(try box.run().status == 0)
+        let before = try box.outputs()
+        // Corrupt every blob of the decompositions' size class: flip bytes in the largest objects.
+        let objects = box.url(".shrink/cache/objects")
+        var files: [(URL, Int)] = []
+        for sub in try FileManager.default.contentsOfDirectory(atPath: objects.path) {
+            for f in try FileManager.default.contentsOfDirectory(atPath: objects.appendingPathComponent(sub).path) {
+                let u = objects.appendingPathComponent(sub).appendingPathComponent(f)
+                files.append((u, (try? Data(contentsOf: u).count) ?? 0))
+            }
+        }
+        let victim = files.filter { $0.1 > 1000 && $0.1 < 1_000_000 }.sorted { $0.1 > $1.1 }.first!.0
+        var bytes = try Data(contentsOf: victim)
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: victim)
+        try FileManager.default.removeItem(at: box.url("out"))
+        let again = try box.run()
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("corrupt"))
+        #expect(try box.outputs() == before)
+    }
+
+    @Test func deletedOrEditedExportsAreRestored() throws {
+        let box = try Sandbox(pipeline: fixedPipeline)
+        defer { box.remove() }
+        #expect(try box.run().status == 0)
+        let before = try box.outputs()
+        try FileManager.default.removeItem(at: box.url("out/e2e.onnx"))
+        try box.write("edited", to: "out/e2e.md")
+        let again = try box.run()
+        #expect(again.executed == 0)
+        #expect(again.stderr.contains("restored"))
+        #expect(try box.outputs() == before)
+    }
+
+    @Test func killedRunsLoseNothingAndFinishIdentically() throws {
+        let reference = try Sandbox(pipeline: fixedPipeline)
+        defer { reference.remove() }
+        let cold = try reference.run()
+        #expect(cold.status == 0)
+        let expected = try reference.outputs()
+        let box = try Sandbox(pipeline: fixedPipeline)
+        defer { box.remove() }
+        // Kill at successive publish points; each rerun must finish what the last one did not.
+        var killedAt: [Int] = []
+        for point in 1...40 {
+            let r = try box.run(env: ["SHRINK_TEST_KILL_AT": "publish:\(point)"])
+            if !r.killed { break }
+            killedAt.append(point)
+        }
+        #expect(killedAt.count >= 5)
+        let final = try box.run()
+        #expect(final.status == 0)
+        #expect(try box.outputs() == expected)
+        // Nothing published before a kill is recomputed afterwards: total work equals one cold run.
+        #expect(final.executed < cold.executed)
+    }
+
+    @Test func twoConcurrentRunsShareTheWork() throws {
+        let reference = try Sandbox(pipeline: fixedPipeline)
+        defer { reference.remove() }
+        let cold = try reference.run()
+        let box = try Sandbox(pipeline: fixedPipeline)
+        defer { box.remove() }
+        let a = try Shrink.start(["run", "pipelines/p.yaml", "--json"], cwd: box.root)
+        let b = try Shrink.start(["run", "pipelines/p.yaml", "--json"], cwd: box.root)
+        let ra = Shrink.finish(a.0, a.1, a.2), rb = Shrink.finish(b.0, b.1, b.2)
+        #expect(ra.status == 0, "\(ra.stderr)")
+        #expect(rb.status == 0, "\(rb.stderr)")
+        #expect(ra.executed + rb.executed == cold.executed)
+        #expect(try box.outputs() == (try reference.outputs()))
+    }
+}
+
+/// `metric: { command: … }`: an external evaluator scores candidates; its script's content is part
+/// of every evaluation's key.
+@Suite(.serialized) struct ExternalEvaluatorTests {
+    static let pipeline = fixedPipeline.replacingOccurrences(
+        of: "metric: top1", with: "metric: { command: [sh, ../eval.sh], metric: accuracy }")
+
+    @Test func commandMetricRunsAndItsScriptIsPartOfTheKey() throws {
+        let box = try Sandbox(pipeline: Self.pipeline)
+        defer { box.remove() }
+        // A stand-in evaluator: reports a fixed accuracy and checks it was handed an ONNX file.
+        try box.write("test -s \"$1\" || exit 3\necho '{\"accuracy\": 0.9}'\n", to: "eval.sh")
+        let cold = try box.run()
+        #expect(cold.status == 0, "\(cold.stderr)")
+        let targets = try #require(cold.json?["targets"] as? [[String: Any]])
+        #expect(targets.first?["metric"] as? Double == 0.9)
+        #expect(try box.run().executed == 0)
+        // Editing the script (same path) reruns the evaluations.
+        try box.write("test -s \"$1\" || exit 3\necho '{\"accuracy\": 0.91}'\n", to: "eval.sh")
+        let again = try box.run()
+        #expect(again.executed > 0)
+        #expect((again.json?["targets"] as? [[String: Any]])?.first?["metric"] as? Double == 0.91)
+    }
+
+    @Test func failingEvaluatorIsAClearError() throws {
+        let box = try Sandbox(pipeline: Self.pipeline)
+        defer { box.remove() }
+        try box.write("echo broken >&2\nexit 7\n", to: "eval.sh")
+        let r = try box.run()
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("evaluator command exited with 7"))
+    }
+}
