@@ -93,7 +93,7 @@ struct DecomposeCommand: ParsableCommand {
             throw CLI.fail("--objective '\(self.objective)': expected params or macs")
         }
         guard multiple >= 1, samples >= 1 else { throw CLI.fail("--multiple and --samples must be at least 1") }
-        guard ridge.isFinite, ridge >= 0 else { throw CLI.fail("--ridge must be a non-negative number") }
+        guard ridge.isFinite, ridge > 0 else { throw CLI.fail("--ridge must be a positive number (XXᵀ is often singular)") }
         var shapes: [String: [Int]] = [:]
         for spec in inputShapes {
             let parts = spec.split(separator: "=", maxSplits: 1)
