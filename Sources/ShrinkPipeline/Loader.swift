@@ -548,11 +548,8 @@ private final class LoadSession {
         }
         let policy = first(\.search.policy) ?? Located(.budget, at: rootLocation)
         let objective = first(\.search.objective) ?? Located(.macs, at: rootLocation)
+        // `greedy` without a target sets its score threshold to the bound (see GreedyPolicy).
         let target = first(\.search.target)
-        if policy.value == .greedy, target == nil, !anyWritesSearch("target") {
-            sink.error("search policy `greedy` needs a `target`", at: policy.location, hint: "e.g. `target: 4x`")
-            ok = false
-        }
         if let eval, metric.value.needsLabels, !eval.hasLabels {
             sink.error("metric `\(metric.value.name)` needs labels, but `data.eval` names no `y`", at: eval.location)
             ok = false
@@ -592,13 +589,6 @@ private final class LoadSession {
             guard let node = file.fields?["data"], case .mapping(let mapping) = node else { return false }
             return mapping[key] != nil
         } || variantMappings(section: "data").contains { $0[key] != nil }
-    }
-
-    private func anyWritesSearch(_ key: String) -> Bool {
-        files.values.contains { file in
-            guard let node = file.fields?["search"], case .mapping(let mapping) = node else { return false }
-            return mapping[key] != nil
-        } || variantMappings(section: "search").contains { $0[key] != nil }
     }
 
     private func variantMappings(section: String) -> [Node.Mapping] {

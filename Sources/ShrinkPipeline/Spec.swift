@@ -347,7 +347,7 @@ public struct SearchSpec: Sendable, Hashable, Codable {
     public var policy: Located<SearchPolicy>
     /// The objective.
     public var objective: Located<SearchObjective>
-    /// Compression target as a ratio of the objective (`"4x"` → 4); required for `greedy`.
+    /// Compression target as a ratio of the objective (`"4x"` → 4); only `greedy` uses it (without it, greedy uses the bound).
     public var target: Located<Double>?
     /// Candidate evaluations run at once; `nil` lets the scheduler decide.
     public var jobs: Located<Int>?

@@ -47,6 +47,40 @@ func syntheticSpace() -> SearchSpace {
                        fixedCost: LayerCost(params: 1000, macs: 1000))
 }
 
+
+/// Layers whose single-layer drops are all zero down to a cliff, but which interact: with the
+/// expensive layer at its cliff edge, the cheap one must stay several options higher. Metrics
+/// are quantised like top-1 on a few hundred samples.
+struct InteractingEvaluator: Evaluator {
+    var space: SearchSpace
+    /// Layer → cliff option (below it the layer alone collapses).
+    var cliff: [String: Int]
+    /// (expensive layer, cheap layer, options above its cliff the cheap one needs when the
+    /// expensive one sits at its cliff edge).
+    var interaction: (String, String, Int)
+
+    func reference(on set: EvaluationSet) throws -> Double { 0.98 }
+
+    func evaluate(_ configurations: [Configuration], on set: EvaluationSet) throws -> [Double] {
+        configurations.map { c in
+            var drop = 0.0
+            for (name, o) in c.choices where o < cliff[name]! { drop += 0.1 * Double(cliff[name]! - o) }
+            let (a, b, need) = interaction
+            if let oa = c.choices[a], oa == cliff[a]!, let ob = c.choices[b], ob < cliff[b]! + need { drop += 0.012 }
+            return ((0.98 - drop) * 500).rounded() / 500
+        }
+    }
+}
+
+func macsSpace() -> SearchSpace {
+    // conv2: few MACs per option step is not the case — each option costs 40k MACs; fc1's cost 1k.
+    let conv2 = SearchLayer(name: "conv2", original: LayerCost(params: 25_000, macs: 1_600_000),
+                            options: (0..<20).map { RankOption(rank: [$0 + 1], cost: LayerCost(params: 500 * ($0 + 1), macs: 40_000 * ($0 + 1))) })
+    let fc1 = SearchLayer(name: "fc1", original: LayerCost(params: 400_000, macs: 400_000),
+                          options: (0..<30).map { RankOption(rank: [$0 + 1], cost: LayerCost(params: 1_300 * ($0 + 1), macs: 1_300 * ($0 + 1))) })
+    return SearchSpace(layers: [conv2, fc1], fixedCost: LayerCost(params: 5_000, macs: 293_000))
+}
+
 let allPolicies: [any SearchPolicy] = [IncrementalPolicy(), BinaryPolicy(), GreedyPolicy(), BudgetPolicy()]
 
 @Suite struct SearchPolicyTests {
@@ -139,5 +173,46 @@ let allPolicies: [any SearchPolicy] = [IncrementalPolicy(), BinaryPolicy(), Gree
         let s = session(e)
         let c = try GreedyPolicy(target: 3).propose(s)
         #expect(e.space.reduction(of: c, .params) >= 3)
+    }
+
+    @Test func budgetRepairsInteractingLayersWhereItIsCheap() throws {
+        // Alone, conv2 is fine down to option 5 and fc1 down to 4; together fc1 needs option 8.
+        // Raising fc1 costs a few thousand MACs, raising conv2 costs 40k per option.
+        let e = InteractingEvaluator(space: macsSpace(), cliff: ["conv2": 5, "fc1": 4], interaction: ("conv2", "fc1", 4))
+        let s = SearchSession(space: e.space, acceptance: acceptance, objective: .macs, evaluator: e)
+        let r = try RankSearch(policy: BudgetPolicy()).run(s)
+        #expect(r.passed)
+        #expect(r.configuration.choices["conv2"] == 5)
+        #expect(r.configuration.choices["fc1"] == 8)
+        // Per-layer policies pass too, but cannot see the interaction and back off.
+        for p in [IncrementalPolicy(), BinaryPolicy()] as [any SearchPolicy] {
+            let other = try RankSearch(policy: p).run(SearchSession(space: e.space, acceptance: acceptance, objective: .macs, evaluator: e))
+            #expect(other.passed)
+            #expect(other.cost.macs >= r.cost.macs)
+        }
+    }
+
+    @Test func backOffRaisesTheLayerThatBuysMostAccuracyPerCost() throws {
+        let e = InteractingEvaluator(space: macsSpace(), cliff: ["conv2": 5, "fc1": 4], interaction: ("conv2", "fc1", 2))
+        let s = SearchSession(space: e.space, acceptance: acceptance, objective: .macs, evaluator: e)
+        // Both at their cliff edges fails; one option of fc1 is not enough, two are.
+        let start = Configuration(["conv2": 5, "fc1": 4])
+        let first = try RankSearch.backOff(start, on: .search, session: s)
+        #expect(first == Configuration(["conv2": 5, "fc1": 5]) || first == Configuration(["conv2": 6, "fc1": 4]))
+        var c = start
+        while try !s.passes(c, on: .search) { c = try RankSearch.backOff(c, on: .search, session: s) }
+        #expect(c == Configuration(["conv2": 6, "fc1": 4]) || c == Configuration(["conv2": 5, "fc1": 6]))
+        #expect(s.space.cost(of: c).macs <= s.space.cost(of: Configuration(["conv2": 6, "fc1": 4])).macs)
+    }
+
+    @Test func descentTradesSlackToTheCostlyLayer() throws {
+        // A passing start with conv2 high and fc1 at its edge: trading one fc1 option for conv2
+        // options saves MACs, and the descent finds it.
+        let e = InteractingEvaluator(space: macsSpace(), cliff: ["conv2": 5, "fc1": 4], interaction: ("conv2", "fc1", 3))
+        let s = SearchSession(space: e.space, acceptance: acceptance, objective: .macs, evaluator: e)
+        let c = try BudgetPolicy().descend(Configuration(["conv2": 9, "fc1": 4]), s)
+        #expect(try s.passes(c, on: .search))
+        #expect(c.choices["conv2"] == 5)
+        #expect(c.choices["fc1"] == 7)
     }
 }

@@ -5,9 +5,14 @@
 /// 2. A multiple-choice knapsack allocates ranks to minimise cost with the sum of per-layer
 ///    drops under α × the bound, for several α at once (combined drops are often 1.5–2× their
 ///    sum, so α < 1 is usually what passes).
-/// 3. The cheapest passing allocation is refined by bisection on α, then by coordinate descent
-///    (one option lower per layer while the combined model still passes); `RankSearch` then
-///    certifies it on the full set and backs off if needed.
+/// 3. The cheapest passing allocation is refined by bisection on α. When no allocation passes
+///    (single-layer drops that are all zero say nothing about how layers add up), the smallest
+///    allocation is repaired on the combined model instead: every changed layer is tried one
+///    measured point higher in one batch, and the move that passes most cheaply — or else buys
+///    the most accuracy per unit of cost — is taken, until the model passes.
+/// 4. Coordinate descent (one option lower per layer while the combined model still passes; when
+///    no layer can go lower alone, trades that raise one layer and lower another); then
+///    `RankSearch` certifies it on the full set and backs off if needed.
 public struct BudgetPolicy: SearchPolicy {
     /// `budget`.
     public var name: String { SearchPolicyName.budget.rawValue }
@@ -19,12 +24,16 @@ public struct BudgetPolicy: SearchPolicy {
     public var maxCurvePoints: Int
     /// Rounds of coordinate descent after the allocation.
     public var descentRounds: Int
+    /// Whether the descent also tries trades (one layer up, another down) when no layer can go
+    /// lower alone.
+    public var trades: Bool
 
     /// A policy.
     public init(alphas: [Double] = [1.5, 1.0, 0.75, 0.5, 0.35, 0.25, 0.15, 0.08],
-                refinements: Int = 3, maxCurvePoints: Int = 16, descentRounds: Int = 6) {
+                refinements: Int = 3, maxCurvePoints: Int = 16, descentRounds: Int = 8, trades: Bool = true) {
         self.alphas = alphas
         self.descentRounds = descentRounds
+        self.trades = trades
         self.refinements = refinements
         self.maxCurvePoints = maxCurvePoints
     }
@@ -70,8 +79,11 @@ public struct BudgetPolicy: SearchPolicy {
         var passing = zip(tried, ok).filter { $0.1 }.map { $0.0 }
         var failing = zip(tried, ok).filter { !$0.1 }.map { $0.0 }
         guard var best = passing.min(by: { cost($0.config, session) < cost($1.config, session) }) else {
-            session.log("budget: no allocation passed; starting the back-off from the smallest budget")
-            return tried.min { $0.alpha < $1.alpha }?.config ?? .original
+            let start = tried.min { $0.alpha < $1.alpha }?.config ?? .original
+            session.log("budget: no allocation passed; repairing the smallest one on the combined model")
+            let repaired = try descend(try repair(start, curves: curves, session), session)
+            session.log("budget: repaired → \(fmt(space.reduction(of: repaired, session.objective)))× \(session.objective.rawValue)")
+            return repaired
         }
         // Bisection between the best passing α and the smallest failing α above it.
         for _ in 0..<refinements {
@@ -91,26 +103,84 @@ public struct BudgetPolicy: SearchPolicy {
         return best.config
     }
 
-    /// Coordinate descent from a passing allocation: each round tries every layer one option
-    /// lower (or, for a kept layer, at its top option) in one batch and takes the passing move
-    /// that saves most. This recovers options the sampled curves skipped.
-    func descend(_ start: Configuration, _ session: SearchSession) throws -> Configuration {
+    /// Raises layers of a failing configuration until it passes on the search data. Each step
+    /// tries every changed layer at its next measured option up (or kept, from its top one) in
+    /// one batch, on the combined model: the cheapest passing move wins; if none passes, the move
+    /// that removes most drop per unit of added cost (ties: the cheapest). Every step raises a
+    /// layer, so this ends (at the original model at worst).
+    func repair(_ start: Configuration, curves: [String: [(Int, Double)]], _ session: SearchSession) throws -> Configuration {
         var config = start
-        for _ in 0..<descentRounds {
-            var moves: [Configuration] = []
-            for layer in session.space.layers {
-                switch config.choices[layer.name] {
-                case .some(let i) where i > 0: moves.append(config.setting(layer.name, to: i - 1))
-                case .none where !layer.options.isEmpty: moves.append(config.setting(layer.name, to: layer.options.count - 1))
-                default: break
-                }
+        var drop = try session.drops([config], on: .search)[0]
+        let allowed = session.acceptance.allowedDrop(baseline: try session.baseline(.search))
+        while drop > allowed + 1e-12, !config.choices.isEmpty {
+            let moves: [Configuration] = config.choices.keys.sorted().map { name in
+                let index = config.choices[name]!
+                let next = (curves[name] ?? []).map(\.0).filter { $0 > index }.min()
+                return config.setting(name, to: next)
             }
-            let ok = try passFlags(moves, session)
-            guard let move = zip(moves, ok).filter({ $0.1 }).map({ $0.0 }).min(by: { cost($0, session) < cost($1, session) }),
-                  cost(move, session) < cost(config, session) else { break }
-            config = move
+            let drops = try session.drops(moves, on: .search)
+            let here = cost(config, session)
+            let candidates = zip(moves, drops).map { (config: $0.0, drop: $0.1, added: max(cost($0.0, session) - here, 1)) }
+            if let pass = candidates.filter({ $0.drop <= allowed + 1e-12 }).min(by: { $0.added < $1.added }) {
+                session.log("budget: repair step passes: \(pass.config)")
+                return pass.config
+            }
+            let improving = candidates.filter { $0.drop < drop }
+            let step = improving.max { a, b in
+                let ga = (drop - a.drop) / Double(a.added), gb = (drop - b.drop) / Double(b.added)
+                return ga != gb ? ga < gb : a.added > b.added
+            } ?? candidates.min { $0.added < $1.added }!
+            config = step.config
+            drop = step.drop
+            session.log("budget: repair step (drop \(fmt(drop))): \(config)")
         }
         return config
+    }
+
+    /// Coordinate descent from a passing allocation: each round tries every layer one option
+    /// lower (or, for a kept layer, at its top option) in one batch and takes the passing move
+    /// that saves most. When no single move passes, it tries trades — one layer 1, 2 or 4 options
+    /// up, another one option down — that still save. This recovers options the sampled curves
+    /// skipped and moves the bound's slack to where it saves most.
+    func descend(_ start: Configuration, _ session: SearchSession) throws -> Configuration {
+        var config = start
+        func lower(_ c: Configuration, _ layer: SearchLayer) -> Configuration? {
+            switch c.choices[layer.name] {
+            case .some(let i) where i > 0: return c.setting(layer.name, to: i - 1)
+            case .none where !layer.options.isEmpty: return c.setting(layer.name, to: layer.options.count - 1)
+            default: return nil
+            }
+        }
+        func raise(_ c: Configuration, _ layer: SearchLayer, by steps: Int) -> Configuration? {
+            guard let i = c.choices[layer.name] else { return nil }
+            return c.setting(layer.name, to: i + steps < layer.options.count ? i + steps : nil)
+        }
+        for _ in 0..<descentRounds {
+            let here = cost(config, session)
+            let moves = session.space.layers.compactMap { lower(config, $0) }
+            if let move = try cheapestPassing(moves, session), cost(move, session) < here {
+                config = move
+                continue
+            }
+            guard trades else { break }
+            var swaps: [Configuration] = []
+            for up in session.space.layers {
+                for steps in [1, 2, 4] {
+                    guard let raised = raise(config, up, by: steps) else { continue }
+                    for down in session.space.layers where down.name != up.name {
+                        if let c = lower(raised, down), cost(c, session) < here, !swaps.contains(c) { swaps.append(c) }
+                    }
+                }
+            }
+            guard let swap = try cheapestPassing(swaps, session) else { break }
+            config = swap
+        }
+        return config
+    }
+
+    private func cheapestPassing(_ configs: [Configuration], _ session: SearchSession) throws -> Configuration? {
+        let ok = try passFlags(configs, session)
+        return zip(configs, ok).filter { $0.1 }.map { $0.0 }.min { cost($0, session) < cost($1, session) }
     }
 
     private func cost(_ c: Configuration, _ s: SearchSession) -> Int { s.space.cost(of: c)[s.objective] }

@@ -44,8 +44,9 @@ public struct RankSearch: Sendable {
     /// A search with `policy`.
     public init(policy: any SearchPolicy) { self.policy = policy }
 
-    /// Proposes, then verifies on the search data and on the full set, backing off the most
-    /// sensitive layer until both pass. Every step raises a rank or keeps a layer, so this ends;
+    /// Proposes, then verifies on the search data and on the full set, backing off (one option
+    /// at a time, where it buys most accuracy per cost) until both pass. Every step raises a rank
+    /// or keeps a layer, so this ends;
     /// it can end unpassed only when choices fixed by the pipeline already break the bound.
     public func run(_ session: SearchSession) throws -> SearchResult {
         var notes: [String] = []
@@ -56,7 +57,7 @@ public struct RankSearch: Sendable {
             while try !session.passes(config, on: set) {
                 if config.choices.isEmpty { break }
                 let drop = try session.drops([config], on: set)[0]
-                config = try Self.backOff(config, session: session)
+                config = try Self.backOff(config, on: set, session: session)
                 steps += 1
                 notes.append("\(set.rawValue) check failed (drop \(fmt(drop))); backed off to: \(config)")
                 session.log("back-off \(steps) on \(set.rawValue) data: \(config)")
@@ -72,19 +73,37 @@ public struct RankSearch: Sendable {
             sensitivity: session.sensitivity, notes: notes)
     }
 
-    /// One back-off step: the changed layer whose change alone costs the most accuracy moves a
-    /// third of the way towards its largest option (or is kept, from its top option).
-    static func backOff(_ config: Configuration, session: SearchSession) throws -> Configuration {
+    /// One back-off step on the set that failed: every changed layer is tried one option higher
+    /// (or kept, from its top option) in one batch on the combined model. The cheapest move that
+    /// passes wins; else the move that removes most drop per unit of added cost. When no move
+    /// removes any drop (quantised metrics often can't tell), the layer whose change alone costs
+    /// most accuracy moves, ties going to the cheaper move.
+    static func backOff(_ config: Configuration, on set: EvaluationSet, session: SearchSession) throws -> Configuration {
         let changed = config.choices.keys.sorted()
         guard !changed.isEmpty else { return config }
+        let moves = changed.map { name -> Configuration in
+            let layer = session.space.layers.first { $0.name == name }!
+            let next = config.choices[name]! + 1
+            return config.setting(name, to: next < layer.options.count ? next : nil)
+        }
+        let drop = try session.drops([config], on: set)[0]
+        let drops = try session.drops(moves, on: set)
+        let allowed = session.acceptance.allowedDrop(baseline: try session.baseline(set))
+        let objective = session.objective
+        let here = session.space.cost(of: config)[objective]
+        let added = moves.map { max(session.space.cost(of: $0)[objective] - here, 1) }
+        let order = Array(moves.indices)
+        if let i = order.filter({ drops[$0] <= allowed + 1e-12 }).min(by: { added[$0] < added[$1] }) { return moves[i] }
+        if let i = order.filter({ drops[$0] < drop }).max(by: { a, b in
+            let ga = (drop - drops[a]) / Double(added[a]), gb = (drop - drops[b]) / Double(added[b])
+            return ga != gb ? ga < gb : added[a] > added[b]
+        }) {
+            return moves[i]
+        }
         let singles = changed.map { Configuration.original.setting($0, to: config.choices[$0]) }
-        let drops = try session.drops(singles, on: .search)
-        // Ties go to the layer saving least, so that the step gives back as little as possible.
-        let worst = zip(changed, drops).max { a, b in a.1 < b.1 }!.0
-        let layer = session.space.layers.first { $0.name == worst }!
-        let index = config.choices[worst]!
-        let next = index + max(1, (layer.options.count - index) / 3)
-        return config.setting(worst, to: next < layer.options.count ? next : nil)
+        let alone = try session.drops(singles, on: .search)
+        let i = order.max { a, b in alone[a] != alone[b] ? alone[a] < alone[b] : added[a] > added[b] }!
+        return moves[i]
     }
 }
 
