@@ -85,7 +85,10 @@ enum LayerWork {
             let values = try session.run(from: [feed: batch.inputs], outputs: wanted)
             for name in layers {
                 let ref = try GraphLayers.reference(named: name, in: refs)
-                let act = GraphLayers.activationRows(values[ref.input]!, of: ref)
+                guard let input = values[ref.input] else {
+                    throw PipelineError.internalError("the engine did not return \(name)'s input activations")
+                }
+                let act = GraphLayers.activationRows(input, of: ref)
                 try stats[name]!.add(layerInput: act, of: descriptors[name]!)
             }
         }
@@ -141,6 +144,9 @@ enum LayerWork {
             for (i, shape) in shapes.enumerated() {
                 guard let w = arrays["stage\(i).weight"] else {
                     throw PipelineError.internalError("cached factors of \(r.layer) lack stage \(i)")
+                }
+                guard w.shape == shape.weightShape else {
+                    throw PipelineError.internalError("cached factors of \(r.layer) have stage \(i) shaped \(w.shape), expected \(shape.weightShape); run `shrink cache verify`")
                 }
                 stages.append(ShrinkCompress.Stage(shape: shape, weight: w.tensor(), bias: arrays["stage\(i).bias"]?.tensor()))
             }
