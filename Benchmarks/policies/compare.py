@@ -111,7 +111,7 @@ def main() -> None:
     for t in [float(x) for x in a.thresholds.split(",")]:
         for p in a.policies.split(","):
             target = a.greedy_target if p == "greedy" else None
-            r = run_one(a.shrink, a.pipeline, p, t, a.jobs, target, a.keep)
+            r = run_one(os.path.abspath(a.shrink), os.path.abspath(a.pipeline), p, t, a.jobs, target, a.keep)
             print(f'{p:12} {t:<6g} params {r["params_reduction"]:6.2f}×  MACs {r["macs_reduction"]:5.2f}×  '
                   f'top1 {r["final"]:.3f}  passed {r["passed"]}  evals {r["evaluations"]:4}  {r["wall_seconds"]:6.1f} s  '
                   f'{r["layers"]}', file=sys.stderr, flush=True)

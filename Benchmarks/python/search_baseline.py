@@ -287,7 +287,7 @@ class Search:
         return c
 
     # BudgetPolicy.propose
-    def budget(self, alphas=(1.5, 1.0, 0.75, 0.5, 0.35, 0.25, 0.15, 0.08), refinements=3, max_points=16, rounds=8):
+    def budget(self, alphas=(1.5, 1.0, 0.75, 0.5, 0.35, 0.25, 0.15, 0.08), refinements=3, max_points=32, rounds=8):
         fixed_drop = max(0.0, self.drops([{}])[0])
         allowed = self.bound - fixed_drop
         pairs = []
@@ -334,31 +334,49 @@ class Search:
             return best[units][1]
 
         tried = [(a, allocate(a)) for a in alphas]
-        ok = [d <= self.bound + EPS for d in self.drops([c for _, c in tried])]
+        per_layer = {}
+        k = 0 if self.objective == "params" else 1
+        for n in self.names:
+            ok_pts = [i for i, d in curves[n] if d <= allowed + EPS]
+            if ok_pts:
+                per_layer[n] = min(ok_pts, key=lambda i: self.options[n][i][1][k])
+        starts = [c for _, c in tried] + [per_layer]
+        ok = [d <= self.bound + EPS for d in self.drops(starts)]
         passing = [t for t, o in zip(tried, ok) if o]
         failing = [t for t, o in zip(tried, ok) if not o]
-        if not passing:
-            start = min(tried, key=lambda t: t[0])[1]
-            return self.descend(self.repair(start, curves), rounds)
-        best = min(passing, key=lambda t: self.cost(t[1]))
-        for _ in range(refinements):
-            above = [t for t in failing if t[0] > best[0]]
-            if not above:
-                break
-            mid = (best[0] + min(above, key=lambda t: t[0])[0]) / 2
-            c = allocate(mid)
-            if self.passes(c):
-                passing.append((mid, c))
-                if self.cost(c) <= self.cost(best[1]):
-                    best = (mid, c)
-            else:
-                failing.append((mid, c))
+        best = min(passing, key=lambda t: self.cost(t[1])) if passing else None
+        if best is not None:
+            for _ in range(refinements):
+                above = [t for t in failing if t[0] > best[0]]
+                if not above:
+                    break
+                mid = (best[0] + min(above, key=lambda t: t[0])[0]) / 2
+                c = allocate(mid)
+                if self.passes(c):
+                    passing.append((mid, c))
+                    if self.cost(c) <= self.cost(best[1]):
+                        best = (mid, c)
+                else:
+                    failing.append((mid, c))
+        if ok[-1] and (best is None or self.cost(per_layer) < self.cost(best[1])):
+            best = (0, per_layer)
+        failed = [c for c, o in zip(starts, ok) if not o]
+        if failed:
+            start = min(failed, key=self.cost)
+            if best is None or self.cost(start) < self.cost(best[1]):
+                repaired = self.repair(start, curves, None if best is None else self.cost(best[1]))
+                if repaired is not None and (best is None or self.cost(repaired) < self.cost(best[1])):
+                    best = (-1, repaired)
+        if best is None:
+            return per_layer
         return self.descend(best[1], rounds)
 
-    def repair(self, start, curves):
+    def repair(self, start, curves, ceiling=None):
         config = dict(start)
         drop = self.drops([config])[0]
-        while drop > self.bound + EPS and config:
+        while drop > self.bound + EPS:
+            if not config or (ceiling is not None and self.cost(config) >= ceiling):
+                return None
             moves = []
             for n in sorted(config):
                 ups = [i for i, _ in curves.get(n, []) if i > config[n]]
@@ -380,10 +398,10 @@ class Search:
     def descend(self, start, rounds):
         config = dict(start)
 
-        def lower(c, n):
+        def lower(c, n, k=1):
             if n in c:
-                return self.setting(c, n, c[n] - 1) if c[n] > 0 else None
-            return self.setting(c, n, len(self.options[n]) - 1)
+                return self.setting(c, n, c[n] - k) if c[n] - k >= 0 else None
+            return self.setting(c, n, len(self.options[n]) - k) if len(self.options[n]) >= k else None
 
         def raise_(c, n, k):
             if n not in c:
@@ -397,14 +415,14 @@ class Search:
 
         for _ in range(rounds):
             here = self.cost(config)
-            moves = [m for m in (lower(config, n) for n in self.names) if m is not None]
+            moves = [m for m in (lower(config, n, k) for n in self.names for k in (1, 2, 4)) if m is not None]
             move = cheapest_passing(moves) if moves else None
             if move is not None and self.cost(move) < here:
                 config = move
                 continue
             swaps = []
             for up in self.names:
-                for k in (1, 2, 4):
+                for k in (1, 2, 4, 8):
                     r = raise_(config, up, k)
                     if r is None:
                         continue
@@ -555,7 +573,7 @@ def main():
         if a.skip_shrink:
             continue
         for jobs in (1, 2):
-            s = shrink_cold(a.shrink, a.pipeline, jobs)
+            s = shrink_cold(os.path.abspath(a.shrink), os.path.abspath(a.pipeline), jobs)
             runs[f"shrink-jobs{jobs}"].append(s)
             print(f"shrink -j{jobs}   {s['seconds']:7.2f} s  evals {s['evaluations']:4}  top1 {s['metric']:.3f}  "
                   f"params {s['params_reduction']:.2f}×  MACs {s['macs_reduction']:.2f}×  {s['ranks']}", flush=True)

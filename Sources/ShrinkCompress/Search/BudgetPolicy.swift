@@ -4,15 +4,16 @@
 ///    made non-increasing in rank so that noise never makes a lower rank look safer.
 /// 2. A multiple-choice knapsack allocates ranks to minimise cost with the sum of per-layer
 ///    drops under α × the bound, for several α at once (combined drops are often 1.5–2× their
-///    sum, so α < 1 is usually what passes).
-/// 3. The cheapest passing allocation is refined by bisection on α. When no allocation passes
-///    (single-layer drops that are all zero say nothing about how layers add up), the smallest
-///    allocation is repaired on the combined model instead: every changed layer is tried one
-///    measured point higher in one batch, and the move that passes most cheaply — or else buys
-///    the most accuracy per unit of cost — is taken, until the model passes.
-/// 4. Coordinate descent (one option lower per layer while the combined model still passes; when
-///    no layer can go lower alone, trades that raise one layer and lower another); then
-///    `RankSearch` certifies it on the full set and backs off if needed.
+///    sum, so α < 1 is usually what passes). The per-layer allocation (every layer at its
+///    cheapest option within the bound alone) joins the same batch.
+/// 3. The cheapest passing allocation is refined by bisection on α. Single-layer drops that are
+///    all zero say little about how layers add up, so the cheapest allocation that failed is
+///    also repaired on the combined model: every changed layer is tried one measured point
+///    higher in one batch, and the move that passes most cheaply — or else buys the most accuracy
+///    per unit of cost — is taken until the model passes; it wins if it ends cheaper.
+/// 4. Coordinate descent: every layer one, two or four options lower while the combined model
+///    still passes; when no layer can go lower alone, trades that raise one layer and lower
+///    another. `RankSearch` then certifies the result on the full set and backs off if needed.
 public struct BudgetPolicy: SearchPolicy {
     /// `budget`.
     public var name: String { SearchPolicyName.budget.rawValue }
@@ -30,7 +31,7 @@ public struct BudgetPolicy: SearchPolicy {
 
     /// A policy.
     public init(alphas: [Double] = [1.5, 1.0, 0.75, 0.5, 0.35, 0.25, 0.15, 0.08],
-                refinements: Int = 3, maxCurvePoints: Int = 16, descentRounds: Int = 8, trades: Bool = true) {
+                refinements: Int = 3, maxCurvePoints: Int = 32, descentRounds: Int = 8, trades: Bool = true) {
         self.alphas = alphas
         self.descentRounds = descentRounds
         self.trades = trades
@@ -74,45 +75,71 @@ public struct BudgetPolicy: SearchPolicy {
         func allocate(_ alpha: Double) -> Configuration {
             Knapsack.allocate(space: space, curves: curves, budget: alpha * allowed, objective: session.objective)
         }
+        // The first batch: one allocation per α, and the per-layer one (each layer at its cheapest
+        // measured option that stays within the bound alone, as the per-layer policies start).
         var tried: [(alpha: Double, config: Configuration)] = alphas.map { ($0, allocate($0)) }
-        let ok = try passFlags(tried.map(\.config), session)
+        var perLayer = Configuration.original
+        for layer in space.layers {
+            if let o = (curves[layer.name] ?? []).filter({ $0.1 <= allowed + 1e-12 }).min(by: {
+                layer.options[$0.0].cost[session.objective] < layer.options[$1.0].cost[session.objective]
+            }) { perLayer = perLayer.setting(layer.name, to: o.0) }
+        }
+        let starts = tried.map(\.config) + [perLayer]
+        let ok = try passFlags(starts, session)
         var passing = zip(tried, ok).filter { $0.1 }.map { $0.0 }
         var failing = zip(tried, ok).filter { !$0.1 }.map { $0.0 }
-        guard var best = passing.min(by: { cost($0.config, session) < cost($1.config, session) }) else {
-            let start = tried.min { $0.alpha < $1.alpha }?.config ?? .original
-            session.log("budget: no allocation passed; repairing the smallest one on the combined model")
-            let repaired = try descend(try repair(start, curves: curves, session), session)
-            session.log("budget: repaired → \(fmt(space.reduction(of: repaired, session.objective)))× \(session.objective.rawValue)")
-            return repaired
-        }
+        var best: (alpha: Double, config: Configuration)? = passing.min { cost($0.config, session) < cost($1.config, session) }
         // Bisection between the best passing α and the smallest failing α above it.
-        for _ in 0..<refinements {
-            guard let above = failing.filter({ $0.alpha > best.alpha }).min(by: { $0.alpha < $1.alpha }) else { break }
-            let mid = (best.alpha + above.alpha) / 2
-            let c = allocate(mid)
-            tried.append((mid, c))
-            if try passFlags([c], session)[0] {
-                passing.append((mid, c))
-                if cost(c, session) <= cost(best.config, session) { best = (mid, c) }
-            } else {
-                failing.append((mid, c))
+        if var b = best {
+            for _ in 0..<refinements {
+                guard let above = failing.filter({ $0.alpha > b.alpha }).min(by: { $0.alpha < $1.alpha }) else { break }
+                let mid = (b.alpha + above.alpha) / 2
+                let c = allocate(mid)
+                tried.append((mid, c))
+                if try passFlags([c], session)[0] {
+                    passing.append((mid, c))
+                    if cost(c, session) <= cost(b.config, session) { b = (mid, c) }
+                } else {
+                    failing.append((mid, c))
+                }
+            }
+            best = b
+        }
+        if ok.last!, best == nil || cost(perLayer, session) < cost(best!.config, session) { best = (0, perLayer) }
+        // Single-layer drops rarely tell how layers add up: the cheapest start that failed is
+        // repaired on the combined model, and kept if it ends cheaper than the best that passed.
+        let failed = zip(starts, ok).filter { !$0.1 }.map { $0.0 }
+        if let start = failed.min(by: { cost($0, session) < cost($1, session) }),
+           best == nil || cost(start, session) < cost(best!.config, session) {
+            session.log("budget: repairing the cheapest failing allocation on the combined model")
+            if let repaired = try repair(start, curves: curves, ceiling: best.map { cost($0.config, session) }, session),
+               best == nil || cost(repaired, session) < cost(best!.config, session) {
+                best = (-1, repaired)
             }
         }
-        best.config = try descend(best.config, session)
-        session.log("budget: α = \(fmt(best.alpha)) → \(fmt(space.reduction(of: best.config, session.objective)))× \(session.objective.rawValue)")
-        return best.config
+        guard let chosen = best else {
+            session.log("budget: nothing passed; the back-off starts from the per-layer allocation")
+            return perLayer
+        }
+        let result = try descend(chosen.config, session)
+        session.log("budget: \(chosen.alpha < 0 ? "repaired" : chosen.alpha == 0 ? "per-layer start" : "α = \(fmt(chosen.alpha))") → \(fmt(space.reduction(of: result, session.objective)))× \(session.objective.rawValue)")
+        return result
     }
 
     /// Raises layers of a failing configuration until it passes on the search data. Each step
     /// tries every changed layer at its next measured option up (or kept, from its top one) in
     /// one batch, on the combined model: the cheapest passing move wins; if none passes, the move
     /// that removes most drop per unit of added cost (ties: the cheapest). Every step raises a
-    /// layer, so this ends (at the original model at worst).
-    func repair(_ start: Configuration, curves: [String: [(Int, Double)]], _ session: SearchSession) throws -> Configuration {
+    /// layer, so this ends (at the original model at worst); nil when it would end no cheaper
+    /// than `ceiling`, or at the original model.
+    func repair(_ start: Configuration, curves: [String: [(Int, Double)]], ceiling: Int? = nil,
+                _ session: SearchSession) throws -> Configuration? {
         var config = start
         var drop = try session.drops([config], on: .search)[0]
         let allowed = session.acceptance.allowedDrop(baseline: try session.baseline(.search))
-        while drop > allowed + 1e-12, !config.choices.isEmpty {
+        while drop > allowed + 1e-12 {
+            if config.choices.isEmpty { return nil }
+            if let ceiling, cost(config, session) >= ceiling { return nil }
             let moves: [Configuration] = config.choices.keys.sorted().map { name in
                 let index = config.choices[name]!
                 let next = (curves[name] ?? []).map(\.0).filter { $0 > index }.min()
@@ -137,17 +164,17 @@ public struct BudgetPolicy: SearchPolicy {
         return config
     }
 
-    /// Coordinate descent from a passing allocation: each round tries every layer one option
-    /// lower (or, for a kept layer, at its top option) in one batch and takes the passing move
-    /// that saves most. When no single move passes, it tries trades — one layer 1, 2 or 4 options
+    /// Coordinate descent from a passing allocation: each round tries every layer one, two and
+    /// four options lower (a kept layer from its top option) in one batch and takes the passing
+    /// move that saves most. When no single move passes, it tries trades — one layer 1, 2, 4 or 8 options
     /// up, another one option down — that still save. This recovers options the sampled curves
     /// skipped and moves the bound's slack to where it saves most.
     func descend(_ start: Configuration, _ session: SearchSession) throws -> Configuration {
         var config = start
-        func lower(_ c: Configuration, _ layer: SearchLayer) -> Configuration? {
+        func lower(_ c: Configuration, _ layer: SearchLayer, by steps: Int = 1) -> Configuration? {
             switch c.choices[layer.name] {
-            case .some(let i) where i > 0: return c.setting(layer.name, to: i - 1)
-            case .none where !layer.options.isEmpty: return c.setting(layer.name, to: layer.options.count - 1)
+            case .some(let i) where i - steps >= 0: return c.setting(layer.name, to: i - steps)
+            case .none where layer.options.count >= steps: return c.setting(layer.name, to: layer.options.count - steps)
             default: return nil
             }
         }
@@ -157,7 +184,8 @@ public struct BudgetPolicy: SearchPolicy {
         }
         for _ in 0..<descentRounds {
             let here = cost(config, session)
-            let moves = session.space.layers.compactMap { lower(config, $0) }
+            // One, two or four options lower: a single noisy option does not stop the descent.
+            let moves = session.space.layers.flatMap { l in [1, 2, 4].compactMap { lower(config, l, by: $0) } }
             if let move = try cheapestPassing(moves, session), cost(move, session) < here {
                 config = move
                 continue
@@ -165,7 +193,7 @@ public struct BudgetPolicy: SearchPolicy {
             guard trades else { break }
             var swaps: [Configuration] = []
             for up in session.space.layers {
-                for steps in [1, 2, 4] {
+                for steps in [1, 2, 4, 8] {
                     guard let raised = raise(config, up, by: steps) else { continue }
                     for down in session.space.layers where down.name != up.name {
                         if let c = lower(raised, down), cost(c, session) < here, !swaps.contains(c) { swaps.append(c) }
