@@ -33,7 +33,9 @@ let package = Package(
         // Decomposition methods as graph rewrites, rank arithmetic, search policies.
         .target(name: "ShrinkCompress", dependencies: ["ShrinkGraph", "ShrinkTensor"]),
         // The pipeline DSL: YAML → located spec → validated plan.
-        .target(name: "ShrinkPipeline", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "ShrinkPipeline", dependencies: [
+            .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // Content-addressed store, scheduler, stages, exporters, reports.
         .target(
             name: "ShrinkBuild",
@@ -59,11 +61,14 @@ let package = Package(
         .testTarget(name: "ShrinkRuntimeTests", dependencies: ["ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkCompressTests", dependencies: ["ShrinkCompress", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkPipelineTests", dependencies: ["ShrinkPipeline"]),
-        .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild", "ShrinkPipeline", "shrink-build-testtool"]),
-        // The command line on real pipelines: caching, crashes, concurrency, exported accuracy.
+        .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild", "ShrinkPipeline"]),
+        // The command line on real pipelines: caching, crashes, concurrency, exported accuracy. It runs
+        // the `shrink` executable that `swift build --build-tests` builds beside the test bundle.
         .testTarget(name: "ShrinkEndToEndTests",
-                    dependencies: ["ShrinkBuild", "ShrinkTensor", "ShrinkRuntime", "ShrinkGraph", "shrink"]),
-        // A toy pipeline run as a separate process by ShrinkBuildTests (concurrent runs, crashes, Ctrl-C).
+                    dependencies: ["ShrinkBuild", "ShrinkTensor", "ShrinkRuntime", "ShrinkGraph",
+                                   .product(name: "Crypto", package: "swift-crypto")]),
+        // A toy pipeline ShrinkBuildTests runs as separate processes (concurrent runs, crashes, Ctrl-C);
+        // `swift build --build-tests` builds it beside the test bundle like every root target.
         .executableTarget(name: "shrink-build-testtool", dependencies: ["ShrinkBuild"], path: "Tests/ShrinkBuildTestTool"),
     ],
     swiftLanguageModes: [.v6]

@@ -215,7 +215,7 @@ final class Execution: Sendable {
             kind: stage.kind, version: stage.version, parameters: stage.parameters, inputs: inputs)
         let previous = store.lastEntry(forIdentity: identity)
 
-        if let hit = cachedResult(stage, key: key, components: components, parent: parent, since: began) {
+        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, since: began) {
             return hit
         }
         let lock: FileLock
@@ -227,7 +227,7 @@ final class Execution: Sendable {
             lock = try pool.lendSlot { try store.lockAction(key) }
         }
         defer { lock.release() }
-        if let hit = cachedResult(stage, key: key, components: components, parent: parent, since: began) {
+        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, since: began) {
             return hit
         }
         if isCancelled { throw SchedulerError.cancelled }
@@ -269,10 +269,12 @@ final class Execution: Sendable {
     }
 
     private func cachedResult(
-        _ stage: some Stage, key: StageKey, components: KeyComponents, parent: String?, since began: ContinuousClock.Instant
+        _ stage: some Stage, key: StageKey, components: KeyComponents, previous: IndexEntry?, parent: String?,
+        since began: ContinuousClock.Instant
     ) -> StageResult? {
         guard let record = store.lookup(key) else { return nil }
-        store.updateIndex(IndexEntry(identity: stage.identity, key: key, components: components))
+        let entry = IndexEntry(identity: stage.identity, key: key, components: components)
+        if entry != previous { store.updateIndex(entry) }  // a warm run writes nothing
         let elapsed = seconds(ContinuousClock.now - began)
         emit(.cached, stage, parent: parent, elapsed: elapsed, reasons: [], finished: true)
         return StageResult(

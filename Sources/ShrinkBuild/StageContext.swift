@@ -71,8 +71,9 @@ public final class StageContext: Sendable {
         if isCancelled { throw SchedulerError.cancelled }
     }
 
-    /// Runs `body`, which blocks on something outside the scheduler (an external evaluator
-    /// process, a network), with the job slot lent to other stages meanwhile.
+    /// Runs `body`, which waits without using this machine's CPU (a remote evaluator, the
+    /// network), with the job slot lent to other stages meanwhile. Work that computes locally
+    /// should keep its slot, or `--jobs` stops bounding the load.
     public func lendSlot<T>(while body: () throws -> T) rethrows -> T {
         try execution.pool.lendSlot(while: body)
     }

@@ -9,7 +9,8 @@ import Synchronization
 public struct SessionOptions: Sendable, Equatable {
     /// Cores to use: batches are split across this many workers (one OpenBLAS thread each);
     /// a batch that cannot be split gets this many OpenBLAS threads. Pass 1 when the caller
-    /// already runs several sessions in parallel.
+    /// already runs several sessions in parallel. (OpenBLAS's thread count is process-wide; a
+    /// run sets it for its duration and restores it, so concurrent runs should agree on it.)
     public var threads: Int
     /// Fold BatchNormalization into Conv and fuse activations into Conv/Gemm/MatMul. Values that
     /// fusion removes are still available: asking for one (as output or feed) runs the unfused plan.
@@ -104,9 +105,6 @@ public final class Session: Sendable {
                 }
                 constants[outs[0]] = v
                 continue
-            }
-            for (k, s) in ins.enumerated() where s >= 0 && constants[s] == nil && !slotOf.keys.contains(node.inputs[k]) {
-                throw .invalidModel(message: "node \(node.displayName) reads '\(node.inputs[k])', which nothing provides")
             }
             let compiler = NodeCompiler(opset: opset, constants: constants,
                                         isUsed: { readers[$0, default: 0] > 0 || graphOutputs.contains($0) })
@@ -284,14 +282,16 @@ public final class Session: Sendable {
             && outSlots.allSatisfy { plan.batchSeparable[$0] }
         let chunks = separable ? min(options.threads, batch) : 1
 
+        // OpenBLAS's thread count is process-wide: set it only when it differs, and put it back.
         let previousThreads = openblas_get_num_threads()
-        defer { openblas_set_num_threads(previousThreads) }
+        func setBLASThreads(_ n: Int32) { if openblas_get_num_threads() != n { openblas_set_num_threads(n) } }
+        defer { setBLASThreads(previousThreads) }
         if chunks == 1 {
-            openblas_set_num_threads(Int32(clamping: options.threads))
+            setBLASThreads(Int32(clamping: options.threads))
             let result = try execute(steps, lasts: lasts, plan: plan, fed: fed, outSlots: outSlots)
             return Dictionary(uniqueKeysWithValues: zip(wanted, result))
         }
-        openblas_set_num_threads(1)
+        setBLASThreads(1)
         let bounds = (0...chunks).map { $0 * batch / chunks }
         let results = Mutex<[Result<[Value], RuntimeError>?]>(Array(repeating: nil, count: chunks))
         let (feedsByChunk, slotsOut) = (fed, outSlots)

@@ -101,3 +101,21 @@ func normalizedAxis(_ axis: Int, rank: Int, what: String = "axis") throws -> Int
 
 @inline(__always)
 func product<C: Collection>(_ c: C) -> Int where C.Element == Int { c.reduce(1, *) }
+
+/// The most elements one tensor may have (2^34 floats = 64 GiB): larger sizes come from
+/// malformed or hostile models and are refused instead of trapping on overflow or allocation.
+let maximumElementCount = 1 << 34
+
+/// The element count of `shape`, or an error when it overflows or exceeds `maximumElementCount`.
+func checkedCount(_ shape: [Int], _ what: String = "result") throws -> Int {
+    var n = 1
+    for d in shape {
+        guard d >= 0 else { throw KernelError("\(what) shape \(shape) has a negative dimension") }
+        let (m, overflow) = n.multipliedReportingOverflow(by: d)
+        guard !overflow, m <= maximumElementCount else {
+            throw KernelError("\(what) shape \(shape) is too large")
+        }
+        n = m
+    }
+    return n
+}

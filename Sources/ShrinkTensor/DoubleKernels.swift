@@ -31,9 +31,11 @@ enum DoubleKernels {
         // A row-major rows×n buffer is a column-major n×rows matrix, i.e. Bᵀ; solving
         // G·X = Bᵀ leaves X = G⁻¹Bᵀ = (B·G⁻¹)ᵀ in place (G symmetric). No copies.
         var factor = g
-        if LAPACKE_dpotrf(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(n), &factor, Int32(n)) == 0 {
-            return LAPACKE_dpotrs(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(n), Int32(rows), &factor, Int32(n),
-                                  &b, Int32(n)) == 0
+        // The _work variants skip LAPACKE's NaN scans of the inputs, a visible cost at this size
+        // (the inputs come from our own arithmetic; a NaN shows up as a failed factorisation).
+        if LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(n), &factor, Int32(n)) == 0 {
+            return LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(n), Int32(rows), &factor,
+                                       Int32(n), &b, Int32(n)) == 0
         }
         var w = [Double](repeating: 0, count: n)
         guard LAPACKE_dsyevd(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "U")), Int32(n), &g,

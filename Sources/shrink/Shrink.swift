@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `shrink` command line: one subcommand per job.
 @main
@@ -9,10 +10,27 @@ struct Shrink: ParsableCommand {
         commandName: "shrink",
         abstract: "Compress neural networks for embedded devices by low-rank decomposition.",
         discussion: """
-        Exit codes: 0 success, 1 the pipeline ran but the accuracy threshold could not be met,
-        2 invalid input (pipeline, model, data), 3 internal error, 4 `status --check` found the lock out of date.
+        Exit codes: 0 success; 1 the pipeline ran but the accuracy bound could not be met; \
+        2 invalid input (pipeline, model, data, command-line usage); 3 internal error; \
+        4 `status --check` found the lock file out of date; 130 interrupted.
         """,
         version: version,
         subcommands: Shrink.allSubcommands
     )
+
+    /// Parses and runs, mapping command-line usage errors to the documented exit code 2
+    /// (ArgumentParser's own default is 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code.rawValue == 64 {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(CLI.invalidInput)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -40,6 +40,9 @@ private func uninterruptedOutputs() throws -> [String: [String: String]] { try r
             #expect(survivors.count <= (point - 1) / 2)
         }
         #expect(try store.verify().isClean)
+        // The file that was about to be renamed is left as a temporary file, which gc sweeps.
+        let swept = try store.collectGarbage(keepDays: 30).removedTemporaryFiles
+        #expect(jobs == 1 ? swept == 1 : swept >= 1)
 
         let rerun = try #require(try TestTool.run(arguments).report)
         #expect(rerun.executed.count == 10 - survivors.count)

@@ -32,7 +32,7 @@ struct CommandLineTests {
         let (status, stdout, stderr) = try shrink([
             "decompose", "Examples/lenet-mnist/model.onnx", "--layer", "conv1=spatial-svd:3", "--layer", "conv2=cp4:16",
             "--layer", "fc1=svd:0.1", "--layer", "fc2=keep", "--data", "Examples/lenet-mnist/calib.npz", "--samples", "64",
-            "--fit", "activations", "-o", out, "--json",
+            "--fit", "activations", "-o", out, "--json", "--eval", "Examples/lenet-mnist/val.npz",
         ])
         #expect(status == 0, "\(stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any])
@@ -62,6 +62,11 @@ struct CommandLineTests {
             if name != "fc2" { #expect(layer["params_after"] as? Int == params && layer["macs_after"] as? Int == macs) }
         }
         #expect((layers[2]["rank"] as? [Int]) == [50])
+        // The reference accuracy of the example (Examples/lenet-mnist/reference.npz: 98.3 %).
+        let eval = try #require(json["eval"] as? [String: Any])
+        #expect(eval["samples"] as? Int == 1000)
+        #expect(abs((eval["top1_before"] as? Double ?? 0) - 0.983) < 1e-9)
+        #expect((eval["top1_after"] as? Double ?? 0) > 0.5)
     }
 
     @Test("bad input exits 2 with one message", arguments: [

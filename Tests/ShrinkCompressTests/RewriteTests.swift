@@ -212,7 +212,9 @@ struct ExactCostTests {
         let x = lenet.inputs(8)
         let a = try #require(try run(model.graph, ["input": x])["logits"])
         let b = try #require(try run(saved, ["input": x])["logits"])
-        #expect(relativeDifference(a, b) == 0)
+        // Same graph, same weights; OpenBLAS may round differently when tests running in
+        // parallel change its process-wide thread count, so allow float rounding, nothing more.
+        #expect(relativeDifference(a, b) <= 1e-6)
         #expect(saved.nodes.allSatisfy { ["Conv", "Gemm", "MatMul", "Relu", "MaxPool", "Flatten", "Add"].contains($0.opType) })
     }
 }

@@ -125,3 +125,36 @@ import Testing
         #expect(try box.outputs() == (try reference.outputs()))
     }
 }
+
+/// `metric: { command: … }`: an external evaluator scores candidates; its script's content is part
+/// of every evaluation's key.
+@Suite(.serialized) struct ExternalEvaluatorTests {
+    static let pipeline = fixedPipeline.replacingOccurrences(
+        of: "metric: top1", with: "metric: { command: [sh, ../eval.sh], metric: accuracy }")
+
+    @Test func commandMetricRunsAndItsScriptIsPartOfTheKey() throws {
+        let box = try Sandbox(pipeline: Self.pipeline)
+        defer { box.remove() }
+        // A stand-in evaluator: reports a fixed accuracy and checks it was handed an ONNX file.
+        try box.write("test -s \"$1\" || exit 3\necho '{\"accuracy\": 0.9}'\n", to: "eval.sh")
+        let cold = try box.run()
+        #expect(cold.status == 0, "\(cold.stderr)")
+        let targets = try #require(cold.json?["targets"] as? [[String: Any]])
+        #expect(targets.first?["metric"] as? Double == 0.9)
+        #expect(try box.run().executed == 0)
+        // Editing the script (same path) reruns the evaluations.
+        try box.write("test -s \"$1\" || exit 3\necho '{\"accuracy\": 0.91}'\n", to: "eval.sh")
+        let again = try box.run()
+        #expect(again.executed > 0)
+        #expect((again.json?["targets"] as? [[String: Any]])?.first?["metric"] as? Double == 0.91)
+    }
+
+    @Test func failingEvaluatorIsAClearError() throws {
+        let box = try Sandbox(pipeline: Self.pipeline)
+        defer { box.remove() }
+        try box.write("echo broken >&2\nexit 7\n", to: "eval.sh")
+        let r = try box.run()
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("evaluator command exited with 7"))
+    }
+}

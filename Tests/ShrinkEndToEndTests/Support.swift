@@ -1,4 +1,5 @@
 import Foundation
+import Crypto
 import ShrinkTensor
 
 /// The package root, from this file's location.
@@ -60,7 +61,7 @@ struct Sandbox {
     let root: URL
 
     /// `evalSamples` images of the held-out set; `pipeline` is the YAML text.
-    init(pipeline: String, evalSamples: Int = 200) throws {
+    init(pipeline: String, evalSamples: Int = 200, calibration: Bool = false) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-e2e-\(UUID().uuidString)")
         let fm = FileManager.default
         try fm.createDirectory(at: root.appendingPathComponent(".git"), withIntermediateDirectories: true)
@@ -77,6 +78,9 @@ struct Sandbox {
         }
         try NPZ.write(["x": try head(val["x"]!, evalSamples), "y": try head(val["y"]!, evalSamples)],
                       to: root.appendingPathComponent("model/val.npz"))
+        if calibration {
+            try fm.copyItem(at: example.appendingPathComponent("calib.npz"), to: root.appendingPathComponent("model/calib.npz"))
+        }
         try write(pipeline, to: "pipelines/p.yaml")
     }
 
@@ -124,3 +128,8 @@ export:
   onnx: ../out/e2e.onnx
   report: ../out/e2e.md
 """
+
+/// SHA-256 of bytes as lowercase hex.
+func sha256Hex(_ data: Data) -> String {
+    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}

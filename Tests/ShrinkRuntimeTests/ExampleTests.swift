@@ -30,3 +30,23 @@ import Testing
         #expect(acc == ref[entry.accuracyKey]!.doubles()[0])
     }
 }
+
+/// The depthwise-separable example (unfused BatchNormalization, depthwise and pointwise convs)
+/// and the VGG benchmark model against onnxruntime.
+@Suite struct OtherExampleTests {
+    @Test func dscnnMatchesOnnxruntime() throws {
+        let session = try Session(graph: try Graph.load(contentsOf: repoPath("Examples/dscnn-mnist/model.onnx")))
+        let val = try npzTensors(repoPath("Examples/lenet-mnist/val.npz"))
+        let ref = try npzTensors(repoPath("Examples/dscnn-mnist/reference.npz"))
+        let logits = try #require(try session.run(inputs: ["input": val["x"]!.tensor()])["logits"])
+        #expect(worstRelativeError(logits.scalars, ref["logits"]!.floats()) <= 1e-4)
+        #expect(Metrics.top1Accuracy(logits: logits, labels: val["y"]!.integersIfIntegral()!) == ref["accuracy"]!.doubles()[0])
+    }
+
+    @Test func vggMatchesOnnxruntime() throws {
+        let session = try Session(graph: try Graph.load(contentsOf: repoPath("Examples/vgg-bench/model.onnx")))
+        let ref = try npzTensors(repoPath("Examples/vgg-bench/reference.npz"))
+        let y = try #require(try session.run(inputs: ["input": ref["x"]!.tensor()])["logits"])
+        #expect(worstRelativeError(y.scalars, ref["y"]!.floats()) <= 1e-4)
+    }
+}

@@ -172,6 +172,19 @@ func naiveConv2D(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: [Int], pads: [I
         #expect(try Kernels.reshape(.float(Tensor(zeros: [0, 3])), shape: [0, 3], allowZero: true).shape == [0, 3])
     }
 
+    @Test func hostileSizesAreErrorsNotTraps() throws {
+        let x = Value.float(Tensor(zeros: [2, 3]))
+        #expect(throws: KernelError.self) { try Kernels.reshape(x, shape: [1 << 40, 1 << 40, -1]) }
+        #expect(throws: KernelError.self) {
+            try Kernels.conv(Tensor(zeros: [1, 1, 4, 4]), weight: Tensor(zeros: [1, 1, 1, 1]), bias: nil,
+                             ConvAttributes(pads: [1 << 40, 0, 0, 0]))
+        }
+        let big = IntTensor([Int64.max, Int64.min])
+        #expect(try Kernels.binary(.mul, big, IntTensor([2])).values.count == 2)   // wraps, no trap
+        #expect(try Kernels.binary(.div, big, IntTensor([-1])).values.count == 2)
+        #expect(throws: KernelError.self) { try Kernels.binary(.div, big, IntTensor([0])) }
+    }
+
     @Test func gatherShapeUnsqueezeConcatOnInts() throws {
         let s = Kernels.shape(.float(Tensor(zeros: [5, 1, 28, 28])))
         #expect(s == IntTensor([5, 1, 28, 28]))

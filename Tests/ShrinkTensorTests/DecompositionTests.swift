@@ -120,21 +120,28 @@ private func naiveMTTKRP(_ x: Tensor, factors: [Tensor], mode: Int) throws -> Te
         #expect(throws: LinearAlgebraError.self) { try TestData.tensor([5], seed: 1).cp(rank: 2) }
         let wrong = CPOptions(initialization: .factors([TestData.matrix(4, 2, seed: 1)], weights: nil))
         #expect(throws: LinearAlgebraError.self) { try x.cp(rank: 2, options: wrong) }
+        var bad = x
+        bad.scalars[3] = .nan
+        #expect(throws: LinearAlgebraError.self) { try bad.cp(rank: 2) }
+        #expect(throws: LinearAlgebraError.self) { try bad.tucker(modes: [0], ranks: [2]) }
     }
 
-    /// Every MTTKRP strategy (direct first/last, prefix and suffix blocks) against
-    /// `unfold · khatriRao` on tensors of 2 to 5 axes.
-    @Test(arguments: [[6, 7], [5, 4, 3], [50, 20, 5, 5], [3, 4, 50, 2], [2, 3, 4, 5, 6], [7, 2, 2, 9, 3]])
+    /// The two-group MTTKRP against `unfold · khatriRao` on tensors of 2 to 5 axes (various
+    /// splits), with each factor replaced after its mode is done, as within an ALS sweep.
+    @Test(arguments: [[6, 7], [5, 4, 3], [50, 20, 5, 5], [3, 4, 50, 2], [2, 3, 4, 5, 6], [7, 2, 2, 9, 3], [256, 3, 3]])
     func mttkrpMatchesExplicitKhatriRao(shape: [Int]) throws {
         let x = TestData.tensor(shape, seed: 40)
         let rank = 3
-        let factors = shape.enumerated().map { TestData.matrix($1, rank, seed: 41 + UInt64($0)) }
+        var factors = shape.enumerated().map { TestData.matrix($1, rank, seed: 41 + UInt64($0)) }
         var plan = CPALSPlan(shape: shape, rank: rank)
-        for mode in shape.indices {
-            let m = plan.mttkrp(x.scalars, factors: factors.map(\.scalars), mode: mode)
-            let expected = try naiveMTTKRP(x, factors: factors, mode: mode)
-            #expect(TestData.relDiff(Tensor(shape: [shape[mode], rank], scalars: m), expected) < 1e-5,
-                    "shape \(shape) mode \(mode)")
+        for sweep in 0..<2 {
+            for mode in shape.indices {
+                let m = plan.mttkrp(x.scalars, factors: factors.map(\.scalars), mode: mode)
+                let expected = try naiveMTTKRP(x, factors: factors, mode: mode)
+                #expect(TestData.relDiff(Tensor(shape: [shape[mode], rank], scalars: m), expected) < 1e-5,
+                        "shape \(shape) mode \(mode) split \(plan.split)")
+                factors[mode] = TestData.matrix(shape[mode], rank, seed: 100 * UInt64(sweep + 1) + UInt64(mode))
+            }
         }
     }
 

@@ -29,6 +29,8 @@ struct DecompositionInfo: Sendable, Hashable, Codable {
     var layer: String
     var method: String
     var rank: [Int]
+    /// `weights` or `activations` (what the factors were fitted to).
+    var fit: String
     var before: LayerCost
     var after: LayerCost
     var relativeWeightError: Double
@@ -83,7 +85,10 @@ enum LayerWork {
             let values = try session.run(from: [feed: batch.inputs], outputs: wanted)
             for name in layers {
                 let ref = try GraphLayers.reference(named: name, in: refs)
-                let act = GraphLayers.activationRows(values[ref.input]!, of: ref)
+                guard let input = values[ref.input] else {
+                    throw PipelineError.internalError("the engine did not return \(name)'s input activations")
+                }
+                let act = GraphLayers.activationRows(input, of: ref)
                 try stats[name]!.add(layerInput: act, of: descriptors[name]!)
             }
         }
@@ -116,7 +121,8 @@ enum LayerWork {
             arrays["stage\(i).weight"] = NumPyArray(s.weight)
             if let b = s.bias { arrays["stage\(i).bias"] = NumPyArray(b) }
         }
-        let info = DecompositionInfo(layer: name, method: method.rawValue, rank: d.rank.values, before: d.original,
+        let fitted = fitToActivations && statistics != nil ? "activations" : "weights"
+        let info = DecompositionInfo(layer: name, method: method.rawValue, rank: d.rank.values, fit: fitted, before: d.original,
                                      after: d.cost, relativeWeightError: d.relativeWeightError,
                                      relativeOutputError: d.relativeOutputError,
                                      warnings: resolution.warnings + d.warnings, notes: resolution.notes + d.notes)
@@ -138,6 +144,9 @@ enum LayerWork {
             for (i, shape) in shapes.enumerated() {
                 guard let w = arrays["stage\(i).weight"] else {
                     throw PipelineError.internalError("cached factors of \(r.layer) lack stage \(i)")
+                }
+                guard w.shape == shape.weightShape else {
+                    throw PipelineError.internalError("cached factors of \(r.layer) have stage \(i) shaped \(w.shape), expected \(shape.weightShape); run `shrink cache verify`")
                 }
                 stages.append(ShrinkCompress.Stage(shape: shape, weight: w.tensor(), bias: arrays["stage\(i).bias"]?.tensor()))
             }

@@ -32,7 +32,7 @@ extension StageFactory {
                                        before: cost, after: cost, note: nil)
                 }
                 let note = (i.warnings + (i.relativeOutputError.map { [String(format: "output error %.4f on calibration data", $0)] } ?? []))
-                return LayerReport(name: l.name, op: l.op, method: i.method, rank: i.rank, fit: "weights", relativeError: i.relativeWeightError,
+                return LayerReport(name: l.name, op: l.op, method: i.method, rank: i.rank, fit: i.fit, relativeError: i.relativeWeightError,
                                    before: i.before, after: i.after, note: note.isEmpty ? nil : note.joined(separator: "; "))
             }
             let run = RunReport(pipeline: p.pipeline, variant: p.variant, model: p.model, modelDigest: model.hex, metric: p.metric,

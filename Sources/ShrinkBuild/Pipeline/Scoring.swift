@@ -5,13 +5,16 @@ import ShrinkRuntime
 import ShrinkTensor
 
 /// The metric of a pipeline in the form stages carry in their parameters.
-struct MetricRef: Sendable, Hashable, Codable {
+struct MetricRef: Sendable, Hashable, Encodable {
     /// `topk`, `mse` or `command`.
     var kind: String
     /// k for top-k.
     var k: Int?
     /// The external evaluator.
     var command: CommandMetric?
+    /// Content digests of the files the evaluator command names (its script, its data), so
+    /// editing the evaluator reruns every evaluation — paths alone would not.
+    var commandFiles: [String: String] = [:]
 
     init(_ spec: MetricSpec) {
         switch spec {
@@ -19,7 +22,48 @@ struct MetricRef: Sendable, Hashable, Codable {
         case .top5: kind = "topk"; k = 5
         case .topK(let n): kind = "topk"; k = n
         case .mse: kind = "mse"
-        case .command(let c): kind = "command"; command = c
+        case .command(let c):
+            kind = "command"
+            command = c
+            commandFiles = Self.files(named: c)
+        }
+    }
+
+    /// Words of the command that name existing files (relative to its working directory).
+    static func files(named c: CommandMetric) -> [String: String] {
+        let words: [String]
+        switch c.command {
+        case .argv(let a): words = a
+        case .shell(let line): words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        }
+        var out: [String: String] = [:]
+        for w in words where !w.hasPrefix("-") {
+            let url = w.hasPrefix("/") ? URL(fileURLWithPath: w) : c.workingDirectory.appendingPathComponent(w)
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue,
+               let digest = try? Digest.ofFile(at: url) {
+                out[w] = digest.hex
+            }
+        }
+        return out
+    }
+
+    private enum Keys: String, CodingKey { case kind, k, command, metric, goal, files }
+
+    /// Encodes what selects the result, never the evaluator's working directory (an absolute
+    /// path would make a moved repository miss the cache).
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encodeIfPresent(k, forKey: .k)
+        if let command {
+            switch command.command {
+            case .argv(let a): try c.encode(a, forKey: .command)
+            case .shell(let line): try c.encode(line, forKey: .command)
+            }
+            try c.encodeIfPresent(command.metric, forKey: .metric)
+            try c.encode(command.goal.rawValue, forKey: .goal)
+            try c.encode(commandFiles, forKey: .files)
         }
     }
 

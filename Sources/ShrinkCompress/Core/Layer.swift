@@ -150,6 +150,9 @@ public struct LayerDescriptor: Sendable {
 
     /// Checks the descriptor is self-consistent (used on values built by hand or from files).
     public func validate() throws(DecompositionError) {
+        guard weight.shape.allSatisfy({ $0 >= 1 }) else {
+            throw DecompositionError(.invalidInput, layer: name, "the weight has an empty axis: \(weight.shape)")
+        }
         if let conv {
             let n = conv.spatialRank
             guard weight.rank == 2 + n, Array(weight.shape.dropFirst(2)) == conv.kernel else {

@@ -52,7 +52,10 @@ func windowGeometry(input: [Int], kernel: [Int], strides: [Int]?, pads: [Int]?, 
     guard kernel.count == r, s.count == r, d.count == r, p.count == 2 * r else {
         throw KernelError("kernel_shape \(kernel), strides \(s), dilations \(d) or pads \(p) do not fit \(r) spatial axes")
     }
-    guard s.allSatisfy({ $0 > 0 }), d.allSatisfy({ $0 > 0 }), kernel.allSatisfy({ $0 > 0 }), p.allSatisfy({ $0 >= 0 }) else {
+    let limit = 1 << 31   // keeps the index arithmetic below far from overflow
+    guard s.allSatisfy({ $0 > 0 && $0 < limit }), d.allSatisfy({ $0 > 0 && $0 < limit }),
+          kernel.allSatisfy({ $0 > 0 && $0 < limit }), p.allSatisfy({ $0 >= 0 && $0 < limit }),
+          input.allSatisfy({ $0 < limit }) else {
         throw KernelError("kernel_shape \(kernel), strides \(s), dilations \(d) and pads \(p) must be positive")
     }
     var axes = [WindowAxis]()
@@ -257,7 +260,7 @@ extension Kernels {
             poolGeo = g
             outShape = Array(outShape.prefix(2)) + (p.outShape1D ? [g.1.output] : [g.0.output, g.1.output])
         }
-        var out = [Float](repeating: 0, count: product(outShape))
+        var out = [Float](repeating: 0, count: try checkedCount(outShape, "Conv output"))
         if out.isEmpty { return Tensor(shape: outShape, scalars: out) }
         let biasValues = bias?.scalars
         input.scalars.withUnsafeBufferPointer { xb in
@@ -269,7 +272,7 @@ extension Kernels {
                         return
                     }
                     // Chunks of images through a scratch buffer sized like one im2col group.
-                    let per = max(1, min(p.n, (im2colTarget + p.ohw - 1) / p.ohw))
+                    let per = imagesPerGroup(p)
                     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: per * p.m * p.ohw)
                     defer { scratch.deallocate() }
                     let inImage = p.c * p.h * p.w, pooledImage = p.m * gy.output * gx.output
@@ -332,18 +335,25 @@ extension Kernels {
     }
 
     /// Columns per GEMM to aim for, and the column-buffer size (floats) not to exceed.
-    nonisolated(unsafe) static var im2colTarget = Int(ProcessInfo.processInfo.environment["SHRINK_CONV_WIDTH"] ?? "") ?? 256
-    nonisolated(unsafe) static var im2colBudget = Int(ProcessInfo.processInfo.environment["SHRINK_CONV_BUDGET"] ?? "") ?? (192 << 10)
+    /// (Measured on the VGG benchmark: 128–512 columns are within noise of each other; 64 and
+    /// ≥ 1024 are slower. `SHRINK_CONV_WIDTH` / `SHRINK_CONV_BUDGET` override them for tuning.)
+    static let im2colTarget = Int(ProcessInfo.processInfo.environment["SHRINK_CONV_WIDTH"] ?? "") ?? 256
+    static let im2colBudget = Int(ProcessInfo.processInfo.environment["SHRINK_CONV_BUDGET"] ?? "") ?? (192 << 10)
+
+    /// Images per im2col group: doubled until the GEMM has `im2colTarget` columns or the column
+    /// buffer would exceed `im2colBudget` floats.
+    static func imagesPerGroup(_ p: ConvPlan) -> Int {
+        var per = 1
+        while per < p.n && per * p.ohw < im2colTarget && (2 * per) * p.ohw * p.k <= im2colBudget { per *= 2 }
+        return max(1, min(per, p.n))
+    }
 
     private static func convIm2col(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                    _ o: UnsafeMutablePointer<Float>, _ p: ConvPlan, _ finish: (Int, Int) -> Void) {
         let k = p.k, ohw = p.ohw, mg = p.mg
         // Images per GEMM: enough columns for OpenBLAS to run near peak, few enough that the
         // column buffer stays in L2 between im2col and the GEMM.
-        let budget = im2colBudget
-        var per = max(1, min(p.n, (im2colTarget + ohw - 1) / ohw))
-        while per > 1 && per * ohw * k > budget { per -= 1 }
-        if p.group > 1 { per = 1 }
+        let per = p.group > 1 ? 1 : imagesPerGroup(p)
         let width = per * ohw
         let col = UnsafeMutablePointer<Float>.allocate(capacity: k * width)
         defer { col.deallocate() }

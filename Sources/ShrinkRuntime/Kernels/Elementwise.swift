@@ -105,16 +105,17 @@ private func runBroadcast<T>(_ plan: BroadcastPlan, _ a: UnsafeBufferPointer<T>,
 }
 
 private func broadcastArrays<T: Numeric>(_ op: BinaryOp, _ a: [T], _ sa: [Int], _ b: [T], _ sb: [Int],
+                                         add: (T, T) -> T, sub: (T, T) -> T, mul: (T, T) -> T,
                                          div: (T, T) -> T) throws -> ([T], [Int]) {
     let plan = try BroadcastPlan(sa, sb)
-    var out = [T](repeating: 0, count: product(plan.outShape))
+    var out = [T](repeating: 0, count: try checkedCount(plan.outShape))
     a.withUnsafeBufferPointer { pa in
         b.withUnsafeBufferPointer { pb in
             out.withUnsafeMutableBufferPointer { po in
                 switch op {
-                case .add: runBroadcast(plan, pa, pb, po, +)
-                case .sub: runBroadcast(plan, pa, pb, po, -)
-                case .mul: runBroadcast(plan, pa, pb, po, *)
+                case .add: runBroadcast(plan, pa, pb, po, add)
+                case .sub: runBroadcast(plan, pa, pb, po, sub)
+                case .mul: runBroadcast(plan, pa, pb, po, mul)
                 case .div: runBroadcast(plan, pa, pb, po, div)
                 }
             }
@@ -164,7 +165,7 @@ extension Kernels {
             a = out
             return
         }
-        let (s, shape) = try broadcastArrays(op, a.scalars, a.shape, b.scalars, b.shape, div: /)
+        let (s, shape) = try broadcastArrays(op, a.scalars, a.shape, b.scalars, b.shape, add: +, sub: -, mul: *, div: /)
         a = Tensor(shape: shape, scalars: s)
     }
 
@@ -172,8 +173,10 @@ extension Kernels {
     /// and division by zero is an error rather than a trap.
     public static func binary(_ op: BinaryOp, _ a: IntTensor, _ b: IntTensor) throws -> IntTensor {
         if op == .div && b.values.contains(0) { throw KernelError("integer division by zero") }
+        // Wrapping arithmetic: a hostile model's shape arithmetic must not trap the process.
         let (s, shape) = try broadcastArrays(op, a.values, a.shape, b.values, b.shape,
-                                             div: { $0 / $1 })
+                                             add: { $0 &+ $1 }, sub: { $0 &- $1 }, mul: { $0 &* $1 },
+                                             div: { $1 == -1 ? 0 &- $0 : $0 / $1 })
         return IntTensor(shape: shape, values: s)
     }
 }

@@ -38,7 +38,7 @@ extension Kernels {
             out = try broadcastTo(c, [m, n], what: "Gemm C")
             beta = attrs.beta
         } else {
-            out = [Float](repeating: 0, count: m * n)
+            out = [Float](repeating: 0, count: try checkedCount([m, n], "Gemm output"))
         }
         if m * n > 0 {
             a.scalars.withUnsafeBufferPointer { pa in
@@ -78,7 +78,7 @@ extension Kernels {
         let batchA = Array(sa.dropLast(2)), batchB = Array(sb.dropLast(2))
         let batch = try broadcastShape(batchA, batchB)
         var outShape = batch + [m, n]
-        var out = [Float](repeating: 0, count: product(outShape))
+        var out = [Float](repeating: 0, count: try checkedCount(outShape, "MatMul output"))
         let count = out.count
         a.scalars.withUnsafeBufferPointer { pa in
             b.scalars.withUnsafeBufferPointer { pb in

@@ -44,7 +44,7 @@ extension Kernels {
         let (ay, ax) = try poolGeometry(spatial, attrs)
         let planes = input.shape[0] * input.shape[1]
         let oh = ay.output, ow = ax.output
-        var out = [Float](repeating: 0, count: planes * oh * ow)
+        var out = [Float](repeating: 0, count: try checkedCount([planes, oh, ow], "pool output"))
         let outShape = Array(input.shape.prefix(2)) + (oneD ? [ow] : [oh, ow])
         if out.isEmpty { return Tensor(shape: outShape, scalars: out) }
         input.scalars.withUnsafeBufferPointer { xb in

@@ -62,13 +62,13 @@ extension Kernels {
                 throw KernelError("Reshape shape \(spec) has a negative dimension")
             }
         }
-        let total = product(input)
+        let total = try checkedCount(input, "Reshape input")
         if let i = infer {
-            let known = out.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
+            let known = try checkedCount(out.enumerated().filter { $0.offset != i }.map(\.element), "Reshape shape")
             guard known > 0, total % known == 0 else { throw KernelError("cannot reshape \(input) to \(spec)") }
             out[i] = total / known
         }
-        guard product(out) == total else { throw KernelError("cannot reshape \(input) (\(total) elements) to \(spec)") }
+        guard try checkedCount(out, "Reshape shape") == total else { throw KernelError("cannot reshape \(input) (\(total) elements) to \(spec)") }
         return out
     }
 
@@ -103,6 +103,7 @@ extension Kernels {
         }
         var outShape = first.shape
         outShape[a] = xs.reduce(0) { $0 + $1.shape[a] }
+        _ = try checkedCount(outShape, "Concat output")
         let outer = product(first.shape.prefix(a))
         func join<T>(_ arrays: [[T]]) -> [T] {
             var out = [T]()
@@ -145,6 +146,7 @@ extension Kernels {
         }
         let outer = product(shape.prefix(a)), inner = product(shape.dropFirst(a + 1))
         let outShape = Array(shape.prefix(a)) + indices.shape + Array(shape.dropFirst(a + 1))
+        _ = try checkedCount(outShape, "Gather output")
         func take<T>(_ src: [T]) -> [T] {
             var out = [T]()
             out.reserveCapacity(outer * idx.count * inner)

@@ -76,6 +76,9 @@ public struct CPDecomposition: Sendable, Equatable {
         }
         guard rank >= 1 else { throw .invalidArgument("CPDecomposition.als", "rank must be positive, got \(rank)") }
         guard tensor.count > 0 else { throw .invalidArgument("CPDecomposition.als", "tensor \(tensor.shape) is empty") }
+        guard tensor.scalars.allSatisfy(\.isFinite) else {
+            throw .invalidArgument("CPDecomposition.als", "the tensor contains NaN or infinite values")
+        }
         guard options.maxIterations >= 0, options.tolerance >= 0 else {
             throw .invalidArgument("CPDecomposition.als", "maxIterations and tolerance must be non-negative")
         }
@@ -129,7 +132,8 @@ public struct CPDecomposition: Sendable, Equatable {
                 // Hadamard product of the other modes' Gram matrices.
                 var h = [Double](repeating: 1, count: r2)
                 for k in 0..<nModes where k != n {
-                    for i in 0..<r2 { h[i] *= grams[k][i] }
+                    let gk = grams[k]
+                    for i in 0..<r2 { h[i] *= gk[i] }
                 }
                 let m = plan.mttkrp(tensor.scalars, factors: factors, mode: n)
                 var solution = m.map(Double.init)
@@ -140,17 +144,21 @@ public struct CPDecomposition: Sendable, Equatable {
                     throw LinearAlgebraError(routine: "dsyevd", info: 1, kind: .noConvergence,
                                              message: "CP-ALS: eigensolver failed on the mode-\(n) Gram product")
                 }
-                for i in solution.indices { factors[n][i] = Float(solution[i]) }
-                grams[n] = factors[n].withUnsafeBufferPointer { DoubleKernels.gram($0, rows: shape[n], cols: rank) }
+                // Whole-array assignment: element-wise writes into the nested array would pay a
+                // uniqueness check each.
+                let updated = solution.map(Float.init)
+                factors[n] = updated
+                grams[n] = updated.withUnsafeBufferPointer { DoubleKernels.gram($0, rows: shape[n], cols: rank) }
                 if n == nModes - 1 {
                     // ⟨X, X̂⟩ = Σ MTTKRP_last ⊙ A_last (tensorly's error_calc).
-                    for i in rhs.indices { lastInner += rhs[i] * Double(factors[n][i]) }
+                    for i in rhs.indices { lastInner += rhs[i] * Double(updated[i]) }
                 }
             }
             iterations = iteration + 1
             // ‖X − X̂‖² = ‖X‖² + ‖X̂‖² − 2⟨X, X̂⟩ with ‖X̂‖² = Σ (⊛_k A_kᵀA_k): no reconstruction needed.
             var modelNorm2 = 0.0
-            for i in 0..<r2 { modelNorm2 += lastHadamard[i] * grams[nModes - 1][i] }
+            let gLast = grams[nModes - 1]
+            for i in 0..<r2 { modelNorm2 += lastHadamard[i] * gLast[i] }
             var err = (abs(normX2 + modelNorm2 - 2 * lastInner) / normX2).squareRoot()
             // That difference cancels catastrophically once the error is small (its Float
             // noise is ~1e-7/err); there, measure the residual explicitly so the stopping test
@@ -192,13 +200,12 @@ public struct CPDecomposition: Sendable, Equatable {
         var out: [Tensor] = []
         for mode in 0..<tensor.rank {
             let rows = tensor.shape[mode]
-            let svd = try tensor.unfolded(mode: mode).svd().signFlipped()
-            let k = Swift.min(rank, svd.s.count)
+            let (u, s, k) = try LeadingSubspace.leftSingularVectors(tensor.unfolded(mode: mode), count: rank)
             var f = [Float](repeating: 0, count: rows * rank)
             for i in 0..<rows {
                 for j in 0..<k {
                     // Put the SVD init on the tensor's scale (tensorly scales mode 0 by S).
-                    f[i * rank + j] = svd.u.scalars[i * svd.s.count + j] * (mode == 0 ? svd.s[j] : 1)
+                    f[i * rank + j] = u[i * k + j] * (mode == 0 ? s[j] : 1)
                 }
             }
             if k < rank {

@@ -1,30 +1,24 @@
-/// The matricised-tensor-times-Khatri–Rao product of CP-ALS, `X_(n) · khatriRao(A_k, k ≠ n)`,
-/// computed on sgemm/sgemv without materialising the full Khatri–Rao product.
+/// The matricised-tensor-times-Khatri–Rao products of one CP-ALS sweep,
+/// `M_n = X_(n) · khatriRao(A_k, k ≠ n)` for n = 0…N−1, on sgemm without ever forming the
+/// full Khatri–Rao product, and with two large products per sweep instead of N.
 ///
-/// For mode n the other modes split into a contiguous *block* (a prefix 0..<p with p ≤ n, or a
-/// suffix q..<N with q > n), contracted for all R components at once by one sgemm against the
-/// block's small Khatri–Rao product, and the *remaining* modes, contracted per component by
-/// one or two sgemv calls on the (now small) slice `Y_r`. The block is chosen per mode to
-/// minimise `|block|·R` (building its Khatri–Rao) plus `2·R·|X|/|block|` (the per-component
-/// work); when the block is every other mode and n is first or last, the product is a single
-/// sgemm. The sgemm does the 2·|X|·R flops that dominate either way. Buffers are allocated once.
+/// The modes are split at `s` into a left group 0..<s and a right group s..<N (a two-level
+/// dimension tree). At the start of a sweep one sgemm contracts X with the Khatri–Rao product
+/// of the right group's factors, giving `Y_R` (R × Π left sizes); the right factors do not
+/// change while the left modes are updated, so `Y_R` serves every left mode: `M_n[:, r]` is
+/// `Y_R[r]` contracted with the other left factors' column r (one or two sgemv each). When the
+/// sweep reaches mode s, a second sgemm with the (now updated) left factors gives `Y_L`
+/// (R × Π right sizes), which serves the right modes the same way. The two sgemms carry the
+/// 2·|X|·R flops each that dominate; `s` minimises the remaining small work. Buffers are
+/// allocated once.
 struct CPALSPlan {
-    private enum Strategy {
-        /// n == 0, block = 1..<N: M = X_(0) · KR.
-        case directFirst
-        /// n == N−1, block = 0..<N−1: M = X_matᵀ · KR.
-        case directLast
-        /// block = 0..<p, then per-component gemv over p..<N.
-        case prefix(Int)
-        /// block = q..<N, then per-component gemv over 0..<q.
-        case suffix(Int)
-    }
-
     let shape: [Int]
     let rank: Int
-    private var strategies: [Strategy] = []
+    /// The split: left group 0..<split, right group split..<N.
+    let split: Int
     private var kr: [Float]
-    private var y: [Float]
+    private var yRight: [Float]
+    private var yLeft: [Float]
     private var kru: [Float]
     private var krv: [Float]
     private var tmp: [Float]
@@ -33,137 +27,80 @@ struct CPALSPlan {
         self.shape = shape
         self.rank = rank
         let n = shape.count
-        let total = shape.reduce(1, *)
         func prod(_ r: Range<Int>) -> Int { r.reduce(1) { $0 * shape[$1] } }
-        var krMax = 1, yMax = 1, uMax = 1, vMax = 1, tmpMax = 1
-        for mode in 0..<n {
-            var best: (cost: Int, strategy: Strategy)
-            if mode == 0 {
-                best = (total / shape[0] * rank, .directFirst)
-            } else if mode == n - 1 {
-                best = (total / shape[n - 1] * rank, .directLast)
-            } else {
-                best = (Int.max, .prefix(1))
-            }
-            // Only blocks that leave something for the per-component step; the "all other
-            // modes" block is the direct case above.
-            for p in stride(from: 1, through: mode, by: 1) where !(mode == n - 1 && p == n - 1) {
-                let b = prod(0..<p)
-                let cost = b * rank + 2 * rank * (total / b)
-                if cost < best.cost { best = (cost, .prefix(p)) }
-            }
-            for q in stride(from: mode + 1, to: n, by: 1) where !(mode == 0 && q == 1) {
-                let b = prod(q..<n)
-                let cost = b * rank + 2 * rank * (total / b)
-                if cost < best.cost { best = (cost, .suffix(q)) }
-            }
-            strategies.append(best.strategy)
-            switch best.strategy {
-            case .directFirst:
-                krMax = max(krMax, prod(1..<n) * rank)
-            case .directLast:
-                krMax = max(krMax, prod(0..<(n - 1)) * rank)
-            case .prefix(let p):
-                krMax = max(krMax, prod(0..<p) * rank)
-                yMax = max(yMax, rank * (total / prod(0..<p)))
-                uMax = max(uMax, prod(p..<mode) * rank)
-                vMax = max(vMax, prod((mode + 1)..<n) * rank)
-                tmpMax = max(tmpMax, prod(mode..<n))
-            case .suffix(let q):
-                krMax = max(krMax, prod(q..<n) * rank)
-                yMax = max(yMax, rank * (total / prod(q..<n)))
-                uMax = max(uMax, prod(0..<mode) * rank)
-                vMax = max(vMax, prod((mode + 1)..<q) * rank)
-                tmpMax = max(tmpMax, prod(mode..<q))
-            }
+        // Small work per sweep for split s: building both groups' Khatri–Rao products and
+        // contracting Y per mode of each group (all ∝ R).
+        var best = (cost: Int.max, s: 1)
+        for s in 1..<n {
+            let left = prod(0..<s), right = prod(s..<n)
+            let cost = (s + 1) * left + (n - s + 1) * right
+            if cost < best.cost { best = (cost, s) }
         }
-        kr = [Float](repeating: 0, count: krMax)
-        y = [Float](repeating: 0, count: yMax)
-        kru = [Float](repeating: 0, count: max(uMax, rank))
-        krv = [Float](repeating: 0, count: max(vMax, rank))
-        tmp = [Float](repeating: 0, count: tmpMax)
+        split = best.s
+        let left = prod(0..<split), right = prod(split..<n)
+        kr = [Float](repeating: 0, count: Swift.max(left, right) * rank)
+        yRight = [Float](repeating: 0, count: rank * left)
+        yLeft = [Float](repeating: 0, count: rank * right)
+        kru = [Float](repeating: 0, count: Swift.max(left, right) * rank)
+        krv = [Float](repeating: 0, count: Swift.max(left, right) * rank)
+        tmp = [Float](repeating: 0, count: Swift.max(left, right))
     }
 
     /// `X_(mode) · khatriRao(factors[k] for k ≠ mode)`, row-major `shape[mode] × rank`.
+    ///
+    /// Must be called for modes 0, 1, …, N−1 in order within a sweep (as ALS does), with
+    /// `factors` holding the newest factors: mode 0 refreshes `Y_R`, mode `split` refreshes `Y_L`.
     mutating func mttkrp(_ x: [Float], factors: [[Float]], mode: Int) -> [Float] {
         let n = shape.count
         let r = rank
         let total = shape.reduce(1, *)
-        let rows = shape[mode]
-        var m = [Float](repeating: 0, count: rows * r)
-        func sizes(_ range: Range<Int>) -> [Int] { range.map { shape[$0] } }
-        func mats(_ range: Range<Int>) -> [[Float]] { range.map { factors[$0] } }
-
-        switch strategies[mode] {
-        case .directFirst:
-            let s = total / rows
+        let left = shape[0..<split].reduce(1, *)
+        let right = total / left
+        func fillKR(_ range: Range<Int>) {
             kr.withUnsafeMutableBufferPointer { k in
-                KhatriRao.fill(k.baseAddress!, matrices: mats(1..<n), rows: sizes(1..<n), r: r)
+                KhatriRao.fill(k.baseAddress!, matrices: range.map { factors[$0] }, rows: range.map { shape[$0] }, r: r)
             }
+        }
+        if mode == 0 {
+            // Y_R (R × left) = KR(right group)ᵀ · X_matᵀ, with X_mat = left × right.
+            fillKR(split..<n)
             x.withUnsafeBufferPointer { px in
                 kr.withUnsafeBufferPointer { pk in
-                    m.withUnsafeMutableBufferPointer { pm in
-                        BLAS.gemm(m: rows, n: r, k: s, a: px.baseAddress!, lda: s, b: pk.baseAddress!, ldb: r,
-                                  c: pm.baseAddress!, ldc: r)
+                    yRight.withUnsafeMutableBufferPointer { py in
+                        BLAS.gemm(transposeA: true, transposeB: true, m: r, n: left, k: right, a: pk.baseAddress!,
+                                  lda: r, b: px.baseAddress!, ldb: right, c: py.baseAddress!, ldc: left)
                     }
                 }
             }
-        case .directLast:
-            let p = total / rows
-            kr.withUnsafeMutableBufferPointer { k in
-                KhatriRao.fill(k.baseAddress!, matrices: mats(0..<(n - 1)), rows: sizes(0..<(n - 1)), r: r)
-            }
+        }
+        if mode == split {
+            // Y_L (R × right) = KR(left group)ᵀ · X_mat.
+            fillKR(0..<split)
             x.withUnsafeBufferPointer { px in
                 kr.withUnsafeBufferPointer { pk in
-                    m.withUnsafeMutableBufferPointer { pm in
-                        BLAS.gemm(transposeA: true, m: rows, n: r, k: p, a: px.baseAddress!, lda: rows,
-                                  b: pk.baseAddress!, ldb: r, c: pm.baseAddress!, ldc: r)
+                    yLeft.withUnsafeMutableBufferPointer { py in
+                        BLAS.gemm(transposeA: true, m: r, n: right, k: left, a: pk.baseAddress!, lda: r,
+                                  b: px.baseAddress!, ldb: right, c: py.baseAddress!, ldc: right)
                     }
                 }
             }
-        case .prefix(let p):
-            let b = sizes(0..<p).reduce(1, *)
-            let s = total / b
-            kr.withUnsafeMutableBufferPointer { k in
-                KhatriRao.fill(k.baseAddress!, matrices: mats(0..<p), rows: sizes(0..<p), r: r)
-            }
-            // Y (R × s) = KRᵀ · X_mat, X_mat = b × s.
-            x.withUnsafeBufferPointer { px in
-                kr.withUnsafeBufferPointer { pk in
-                    y.withUnsafeMutableBufferPointer { py in
-                        BLAS.gemm(transposeA: true, m: r, n: s, k: b, a: pk.baseAddress!, lda: r,
-                                  b: px.baseAddress!, ldb: s, c: py.baseAddress!, ldc: s)
-                    }
-                }
-            }
-            contractRemaining(into: &m, sliceSize: s, left: p..<mode, right: (mode + 1)..<n,
-                              factors: factors, mode: mode)
-        case .suffix(let q):
-            let b = sizes(q..<n).reduce(1, *)
-            let s = total / b
-            kr.withUnsafeMutableBufferPointer { k in
-                KhatriRao.fill(k.baseAddress!, matrices: mats(q..<n), rows: sizes(q..<n), r: r)
-            }
-            // Y (R × s) = KRᵀ · X_matᵀ, X_mat = s × b.
-            x.withUnsafeBufferPointer { px in
-                kr.withUnsafeBufferPointer { pk in
-                    y.withUnsafeMutableBufferPointer { py in
-                        BLAS.gemm(transposeA: true, transposeB: true, m: r, n: s, k: b, a: pk.baseAddress!, lda: r,
-                                  b: px.baseAddress!, ldb: b, c: py.baseAddress!, ldc: s)
-                    }
-                }
-            }
-            contractRemaining(into: &m, sliceSize: s, left: 0..<mode, right: (mode + 1)..<q,
-                              factors: factors, mode: mode)
+        }
+        var m = [Float](repeating: 0, count: shape[mode] * r)
+        if mode < split {
+            contract(useLeftY: false, sliceSize: left, left: 0..<mode, right: (mode + 1)..<split,
+                     factors: factors, mode: mode, into: &m)
+        } else {
+            contract(useLeftY: true, sliceSize: right, left: split..<mode, right: (mode + 1)..<n,
+                     factors: factors, mode: mode, into: &m)
         }
         return m
     }
 
-    /// Per component r: M[:, r] = Σ_{a,t} Y_r[a, i, t] · u_r[a] · v_r[t], where Y_r (slice r
-    /// of `y`, `sliceSize` elements) spans the modes `left`, `mode`, `right`, and u, v are the
-    /// Khatri–Rao products of those modes' factors.
-    private mutating func contractRemaining(into m: inout [Float], sliceSize: Int, left: Range<Int>,
-                                            right: Range<Int>, factors: [[Float]], mode: Int) {
+    /// Per component r: M[:, r] = Σ_{a,t} Y_r[a, i, t] · u_r[a] · v_r[t], where Y_r (slice r of
+    /// Y_L or Y_R, `sliceSize` elements) spans the modes `left`, `mode`, `right`, and u, v are
+    /// column r of the Khatri–Rao products of those modes' factors.
+    private mutating func contract(useLeftY: Bool, sliceSize: Int, left: Range<Int>, right: Range<Int>,
+                                   factors: [[Float]], mode: Int, into m: inout [Float]) {
         let r = rank
         let rows = shape[mode]
         let lr = left.reduce(1) { $0 * shape[$1] }
@@ -174,6 +111,7 @@ struct CPALSPlan {
         krv.withUnsafeMutableBufferPointer { k in
             KhatriRao.fill(k.baseAddress!, matrices: right.map { factors[$0] }, rows: right.map { shape[$0] }, r: r)
         }
+        let y = useLeftY ? yLeft : yRight  // a reference, not a copy: neither is mutated below
         y.withUnsafeBufferPointer { py in
             kru.withUnsafeBufferPointer { pu in
                 krv.withUnsafeBufferPointer { pv in
@@ -183,7 +121,9 @@ struct CPALSPlan {
                                 let yr = py.baseAddress! + c * sliceSize
                                 let u = pu.baseAddress! + c, v = pv.baseAddress! + c
                                 let out = pm.baseAddress! + c
-                                if lr == 1 {
+                                if lr == 1 && rr == 1 {
+                                    for i in 0..<rows { out[i * r] = yr[i] }
+                                } else if lr == 1 {
                                     BLAS.gemv(m: rows, n: rr, a: yr, lda: rr, x: v, incX: r, y: out, incY: r)
                                 } else if rr == 1 {
                                     BLAS.gemv(transpose: true, m: lr, n: rows, a: yr, lda: rows, x: u, incX: r,

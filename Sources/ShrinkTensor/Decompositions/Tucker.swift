@@ -50,6 +50,9 @@ public struct TuckerDecomposition: Sendable, Equatable {
         guard maxIterations >= 0, tolerance >= 0 else {
             throw .invalidArgument(fn, "maxIterations and tolerance must be non-negative")
         }
+        guard tensor.scalars.allSatisfy(\.isFinite) else {
+            throw .invalidArgument(fn, "the tensor contains NaN or infinite values")
+        }
         var rng = SeededGenerator(seed: seed)
         let normX2 = tensor.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }
 
@@ -102,12 +105,11 @@ public struct TuckerDecomposition: Sendable, Equatable {
     /// orthonormalised seeded random columns if the SVD yields fewer.
     static func leadingLeftSingularVectors(_ matrix: Tensor, count: Int,
                                            rng: inout SeededGenerator) throws(LinearAlgebraError) -> Tensor {
-        let svd = try matrix.svd().signFlipped()
+        let (lead, _, k) = try LeadingSubspace.leftSingularVectors(matrix, count: count)
         let rows = matrix.shape[0]
-        let k = Swift.min(count, svd.s.count)
         var u = [Float](repeating: 0, count: rows * count)
         for i in 0..<rows {
-            for j in 0..<k { u[i * count + j] = svd.u.scalars[i * svd.s.count + j] }
+            for j in 0..<k { u[i * count + j] = lead[i * k + j] }
         }
         if k < count {
             // Random columns, minus their projection on the existing ones, orthonormalised.

@@ -30,7 +30,8 @@ struct DecomposeCommand: ParsableCommand {
         "rank": [..], "weight_error", "output_error" (null without --data), "params_before",
         "params_after", "macs_before", "macs_after", "stages": [{"name", "op", "weight_shape",
         "params", "macs"}], "warnings", "notes"}], "params_before", "params_after", "macs_before",
-        "macs_after", "params_ratio", "macs_ratio", "warnings"}. Model params count every float
+        "macs_after", "params_ratio", "macs_ratio", "warnings", and with --eval "eval": {"data", "samples",
+        "top1_before", "top1_after"}}. Model params count every float
         initializer the model reads; MACs are per sample (as `shrink inspect`).
         Exit codes: 0 done, 2 invalid input, 3 internal (numerical) error.
         """
@@ -57,6 +58,9 @@ struct DecomposeCommand: ParsableCommand {
     @Option(help: "At most this many samples of --data are used.")
     var samples: Int = 512
 
+    @Option(help: ArgumentHelp("Ridge λ of data-aware fits: XXᵀ + λ·mean(diag)·I.", valueName: "λ"))
+    var ridge: Float = 1e-3
+
     @Option(help: ArgumentHelp("What fractions and energies are capped by: params or macs.", valueName: "objective"))
     var objective: String = "params"
 
@@ -67,6 +71,10 @@ struct DecomposeCommand: ParsableCommand {
             help: ArgumentHelp("Shape of a data input whose declared shape is incomplete, e.g. input=1x3x224x224 (repeatable).",
                                valueName: "name=dims"))
     var inputShapes: [String] = []
+
+    @Option(help: ArgumentHelp("Labelled data (.npz with `x` and integer `y`): report top-1 of the model before and after.",
+                               valueName: "FILE.npz"))
+    var eval: String?
 
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
@@ -85,6 +93,7 @@ struct DecomposeCommand: ParsableCommand {
             throw CLI.fail("--objective '\(self.objective)': expected params or macs")
         }
         guard multiple >= 1, samples >= 1 else { throw CLI.fail("--multiple and --samples must be at least 1") }
+        guard ridge.isFinite, ridge > 0 else { throw CLI.fail("--ridge must be a positive number (XXᵀ is often singular)") }
         var shapes: [String: [Int]] = [:]
         for spec in inputShapes {
             let parts = spec.split(separator: "=", maxSplits: 1)
@@ -110,13 +119,17 @@ struct DecomposeCommand: ParsableCommand {
         let result: DecomposedModel
         do {
             result = try ModelDecomposer.decompose(graph, choices: choices, inputShapes: shapes, statistics: statistics,
-                                                   fitToActivations: fitToData, objective: objective,
+                                                   fitToActivations: fitToData, options: FitOptions(regularization: ridge),
+                                                   objective: objective,
                                                    rounding: RankRounding(multiple: multiple))
         } catch {
             throw Self.fail(error)
         }
         do { try result.graph.save(to: output) } catch { throw CLI.fail(error.inFile(output)) }
-        let report = Report(model: model, output: output, fit: fit, samples: data == nil ? 0 : used, result: result)
+        var report = Report(model: model, output: output, fit: fit, samples: data == nil ? 0 : used, result: result)
+        if let eval {
+            report.evaluation = try evaluate(before: graph, after: result.graph, data: eval)
+        }
         print(json ? report.json() : report.text())
         if !json { for w in result.warnings { CLI.printError("warning: \(w)") } }
     }
@@ -124,6 +137,33 @@ struct DecomposeCommand: ParsableCommand {
     /// Exit 3 for numerical failures, 2 for everything the user can fix.
     static func fail(_ error: DecompositionError) -> ExitCode {
         CLI.fail(error.description, code: error.kind == .numerical ? CLI.internalError : CLI.invalidInput)
+    }
+
+    /// Top-1 accuracy of both models on labelled data, with Shrink's engine.
+    func evaluate(before: Graph, after: Graph, data: String) throws -> Report.Evaluation {
+        let dataset: Dataset
+        do { dataset = try Dataset.load(npz: data, inputKey: inputKey, targetKey: "y") } catch { throw CLI.fail(error) }
+        guard let inputName = before.dataInputs.first?.name, before.dataInputs.count == 1 else {
+            throw CLI.fail("\(model): --eval feeds one input, the model has \(before.dataInputs.count)")
+        }
+        var scores: [Double] = []
+        for graph in [before, after] {
+            var acc = MetricAccumulator(.top1)
+            do {
+                let session = try Session(graph: graph)
+                guard let out = session.outputNames.first else { throw CLI.fail("\(model): the model has no output") }
+                for batch in dataset.batches(size: 256) {
+                    guard let logits = try session.run(from: [inputName: batch.inputs], outputs: [out])[out] else { continue }
+                    try acc.add(outputs: logits, targets: batch.targets)
+                }
+            } catch let e as ExitCode {
+                throw e
+            } catch {
+                throw CLI.fail("\(data): evaluating failed: \(error)")
+            }
+            scores.append(acc.value)
+        }
+        return Report.Evaluation(data: data, samples: dataset.count, before: scores[0], after: scores[1])
     }
 
     /// Runs the original model on the calibration inputs and accumulates each chosen layer's
@@ -175,11 +215,20 @@ struct DecomposeCommand: ParsableCommand {
 
 /// The printed outcome of `shrink decompose`.
 struct Report {
+    /// Accuracy of the model before and after on labelled data.
+    struct Evaluation {
+        var data: String
+        var samples: Int
+        var before: Double
+        var after: Double
+    }
+
     var model: String
     var output: String
     var fit: String
     var samples: Int
     var result: DecomposedModel
+    var evaluation: Evaluation?
 
     func text() -> String {
         var out = ["\(model) → \(output)" + (samples > 0 ? "  (\(fit == "activations" ? "fitted to" : "errors on") \(samples) calibration samples)" : "")]
@@ -206,6 +255,10 @@ struct Report {
         let (b, a) = (result.before, result.after)
         out.append("model params \(InspectCommand.grouped(b.params)) → \(InspectCommand.grouped(a.params)) (\(Self.ratio(b.params, a.params)))"
                    + ", MACs/sample \(InspectCommand.grouped(b.macs)) → \(InspectCommand.grouped(a.macs)) (\(Self.ratio(b.macs, a.macs)))")
+        if let e = evaluation {
+            out.append(String(format: "top-1 on %@ (%d samples): %.2f%% → %.2f%% (%+.2f points)", e.data, e.samples,
+                              100 * e.before, 100 * e.after, 100 * (e.after - e.before)))
+        }
         for d in result.layers where d.method != .keep {
             let names = d.stages.map { "\(d.layer).\($0.shape.suffix)" }.joined(separator: ", ")
             out.append("  \(d.layer): stages \(names)")
@@ -250,7 +303,10 @@ struct Report {
           "macs_after": \(a.macs),
           "params_ratio": \(Self.number(a.params > 0 ? Double(b.params) / Double(a.params) : 0)),
           "macs_ratio": \(Self.number(a.macs > 0 ? Double(b.macs) / Double(a.macs) : 0)),
-          "warnings": [\(result.warnings.map(q).joined(separator: ", "))]
+          "warnings": [\(result.warnings.map(q).joined(separator: ", "))]\(evaluation.map { e in
+            ",\n  \"eval\": {\"data\": \(q(e.data)), \"samples\": \(e.samples), \"top1_before\": \(Self.number(e.before)), "
+                + "\"top1_after\": \(Self.number(e.after))}"
+        } ?? "")
         }
         """
     }

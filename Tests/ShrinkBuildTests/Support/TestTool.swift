@@ -25,7 +25,12 @@ enum TestTool {
         return me.deletingLastPathComponent().appendingPathComponent("shrink-build-testtool")
     }
 
+    struct Missing: Error, CustomStringConvertible {
+        var description: String { "\(TestTool.executable.path) is missing: build it with `swift build --build-tests`" }
+    }
+
     static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else { throw Missing() }
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

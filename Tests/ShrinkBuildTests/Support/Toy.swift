@@ -25,6 +25,14 @@ final class Counter: Sendable {
     var total: Int { all.values.reduce(0, +) }
 }
 
+/// The most stage bodies ever running at once.
+final class Parallelism: Sendable {
+    private let state = Mutex<(now: Int, peak: Int)>((0, 0))
+    func enter() { state.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) } }
+    func leave() { state.withLock { $0.now -= 1 } }
+    var peak: Int { state.withLock { $0.peak } }
+}
+
 /// Collects store warnings.
 final class Warnings: Sendable {
     private let lines = Mutex<[String]>([])
@@ -58,6 +66,7 @@ struct Toy {
     /// Milliseconds each stage sleeps, by identity.
     var sleep: [String: Int] = [:]
     var ranks = 4
+    var parallelism = Parallelism()
 
     /// Stages of a cold run: 8 graph stages + `ranks` sub-stages.
     var coldCount: Int { 8 + ranks }
@@ -66,8 +75,11 @@ struct Toy {
         var graph = StageGraph()
         let failing = failing
         let sleep = sleep
+        let parallelism = parallelism
         @Sendable func body(_ identity: String, _ context: StageContext) throws {
             counter.hit(identity)
+            parallelism.enter()
+            defer { parallelism.leave() }
             if let ms = sleep[identity] { usleep(UInt32(ms) * 1000) }
             if failing.contains(identity) { throw ToyError(description: "\(identity) was told to fail") }
         }

@@ -1,0 +1,168 @@
+import Foundation
+import ShrinkGraph
+import ShrinkTensor
+import Testing
+@testable import ShrinkRuntime
+
+/// Executor behaviour: partial runs, intermediate values, batch splitting, typed errors.
+@Suite struct SessionTests {
+    static let lenet = repoPath("Examples/lenet-mnist/model.onnx")
+
+    func valInputs(_ n: Int) throws -> Tensor {
+        let d = try Dataset.load(npz: repoPath("Examples/lenet-mnist/val.npz"))
+        return d.prefix(n).inputs
+    }
+
+    @Test func splitBatchesEqualWholeBatchAndBatchOne() throws {
+        let graph = try Graph.load(contentsOf: Self.lenet)
+        let x = try valInputs(37)   // odd, so chunks differ in size
+        let split = try Session(graph: graph, options: SessionOptions(threads: 2)).run(inputs: ["input": x])["logits"]!
+        let whole = try Session(graph: graph, options: SessionOptions(threads: 1)).run(inputs: ["input": x])["logits"]!
+        // Not bit-identical: OpenBLAS's sgemm rounds a row or column differently depending on the
+        // matrix sizes (edge kernels), and chunks have fewer rows/images than the whole batch.
+        // Same predictions, and |split − whole| ≤ 1e-5 · max(1, |whole|) (measured: 9e-7).
+        #expect(worstRelativeError(split.scalars, whole.scalars) <= 1e-5)
+        #expect(argmaxRows(split) == argmaxRows(whole))
+        let single = try Session(graph: graph, options: SessionOptions(threads: 1))
+        let ds = try Dataset(inputs: x)
+        for b in ds.batches(size: 1) {
+            let one = try single.run(inputs: ["input": b.inputs])["logits"]!
+            let row = Array(whole.scalars[(b.range.lowerBound * 10)..<(b.range.upperBound * 10)])
+            // Batch 1 runs different GEMM shapes (GEMV for the Linear layers), so rounding may
+            // differ in the last bits: |a − b| ≤ 1e-5 · max(1, |b|), and the same prediction.
+            #expect(worstRelativeError(one.scalars, row) <= 1e-5)
+            #expect(argmaxRows(one) == argmaxRows(Tensor(shape: [1, 10], scalars: row)))
+        }
+    }
+
+    func argmaxRows(_ t: Tensor) -> [Int] {
+        let c = t.shape[1]
+        return (0..<t.shape[0]).map { r in (0..<c).max { t.scalars[r * c + $0] < t.scalars[r * c + $1] }! }
+    }
+
+    @Test func splittingIsProvedForTheExampleModels() throws {
+        for file in ["lenet-mnist/model.onnx", "lenet-mnist/model_dynamo.onnx", "dscnn-mnist/model.onnx", "vgg-bench/model.onnx"] {
+            let s = try Session(graph: try Graph.load(contentsOf: repoPath("Examples/\(file)")))
+            #expect(s.fused.steps.allSatisfy { s.fused.batchSeparable[$0.outputs[0]] }, "\(file)")
+        }
+    }
+
+    @Test func intermediateValuesAndRunningFromThem() throws {
+        let session = try Session(graph: try Graph.load(contentsOf: Self.lenet))
+        let x = try valInputs(8)
+        let full = try session.run(inputs: ["input": x])["logits"]!
+        // '/conv1/Conv_output_0' is fused away (Conv+ReLU+MaxPool); asking for it still works.
+        let mid = try session.run(from: ["input": x], outputs: ["/conv1/Conv_output_0", "/MaxPool_1_output_0"])
+        #expect(mid["/conv1/Conv_output_0"]?.shape == [8, 20, 24, 24])
+        let pooled = try #require(mid["/MaxPool_1_output_0"])
+        #expect(pooled.shape == [8, 50, 4, 4])
+        let rest = try session.run(from: ["/MaxPool_1_output_0": pooled])
+        #expect(worstRelativeError(rest["logits"]!.scalars, full.scalars) <= 1e-6)
+        // Feeding a fused-away value takes the unfused plan.
+        let fromConv = try session.run(from: ["/conv1/Conv_output_0": mid["/conv1/Conv_output_0"]!])
+        #expect(worstRelativeError(fromConv["logits"]!.scalars, full.scalars) <= 1e-6)
+    }
+
+    @Test func missingAndUnknownValuesAreTypedErrors() throws {
+        let session = try Session(graph: try Graph.load(contentsOf: Self.lenet))
+        #expect(throws: RuntimeError.missingInput(name: "input")) { try session.run(inputs: [:]) }
+        #expect(throws: RuntimeError.unknownValue(name: "nope", role: "requested output")) {
+            try session.run(from: ["input": Tensor(zeros: [1, 1, 28, 28])], outputs: ["nope"])
+        }
+        #expect(throws: RuntimeError.inputShapeMismatch(name: "input", expected: "[batch, 1, 28, 28]", got: [1, 3, 28, 28])) {
+            try session.run(inputs: ["input": Tensor(zeros: [1, 3, 28, 28])])
+        }
+    }
+
+    @Test(arguments: ["unsupported_op.onnx", "unsupported_lstm.onnx"])
+    func unsupportedOperatorIsATypedErrorAtPreparation(file: String) throws {
+        let graph = try Graph.load(contentsOf: repoPath("Tests/Fixtures/onnx-bad/\(file)"))
+        do {
+            _ = try Session(graph: graph)
+            Issue.record("prepared a graph with an unsupported operator")
+        } catch {
+            guard case let .unsupportedOperator(op, node, _, supported) = error else {
+                Issue.record("wrong error \(error)"); return
+            }
+            #expect(["Erf", "LSTM"].contains(op))
+            #expect(node.contains(op))
+            #expect(supported == Session.supportedOperators)
+            #expect(error.description.contains("unsupported operator \(op)"))
+        }
+    }
+
+    @Test func unsupportedOperatorInsideAConstantSubgraphStillFails() throws {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 13)])
+        g.inputs = [ValueInfo(name: "x", shape: [.symbol("N"), .value(2)])]
+        g.outputs = [ValueInfo(name: "y", shape: nil)]
+        g.setInitializer("c", .float(Tensor(shape: [2], scalars: [1, 2])))
+        g.nodes = [Node(name: "erf", opType: "Erf", inputs: ["c"], outputs: ["e"]),
+                   Node(name: "add", opType: "Add", inputs: ["x", "e"], outputs: ["y"])]
+        #expect(throws: RuntimeError.self) { try Session(graph: g) }
+    }
+
+    @Test func runtimeTensorsWhereOnnxAllowsThem() throws {
+        // Reshape's shape and Conv's weight fed at run time rather than as initializers.
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 13)])
+        g.inputs = [ValueInfo(name: "x", shape: [.symbol("N"), .value(2), .value(4), .value(4)]),
+                    ValueInfo(name: "w", shape: [.value(3), .value(2), .value(3), .value(3)]),
+                    ValueInfo(name: "s", elementType: .int64, shape: [.value(2)])]
+        g.outputs = [ValueInfo(name: "y", shape: nil)]
+        g.nodes = [Node(name: "conv", opType: "Conv", inputs: ["x", "w"], outputs: ["c"]),
+                   Node(name: "flat", opType: "Reshape", inputs: ["c", "s"], outputs: ["y"])]
+        let session = try Session(graph: g)
+        let x = pseudoRandom([2, 2, 4, 4], seed: 1), w = pseudoRandom([3, 2, 3, 3], seed: 2)
+        let y = try session.run(inputs: ["x": x, "w": w, "s": Tensor(shape: [2], scalars: [0, -1])])["y"]!
+        let ref = naiveConv2D(x, w, nil, stride: [1, 1], pads: [0, 0, 0, 0], dil: [1, 1], group: 1)
+        #expect(y.shape == [2, 12])
+        #expect(worstRelativeError(y.scalars, ref.scalars) <= 1e-5)
+    }
+}
+
+@Suite struct DatasetAndMetricTests {
+    @Test func shapeMismatchIsATypedErrorNamingFileAndInput() throws {
+        let session = try Session(graph: try Graph.load(contentsOf: repoPath("Examples/vgg-bench/model.onnx")))
+        let d = try Dataset.load(npz: repoPath("Examples/lenet-mnist/val.npz"))
+        #expect(throws: DatasetError(file: "val.npz", message: "x has shape [1000, 1, 28, 28] but model input 'input' expects [batch, 3, 32, 32]")) {
+            try d.check(fits: session, input: "input")
+        }
+    }
+
+    @Test func uint8NeedsAScaleAndLabelsMustBeIntegers() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-runtime-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let x = NumPyArray(integers: [UInt8](repeating: 255, count: 8), shape: [2, 4], dtype: .uint8)
+        let y = NumPyArray(integers: [Int32(1), 0], shape: [2], dtype: .int32)
+        let file = dir.appendingPathComponent("d.npz")
+        try NPZ.write(["x": x, "y": y], to: file)
+        #expect(throws: DatasetError.self) { try Dataset.load(npz: file.path) }
+        let d = try Dataset.load(npz: file.path, scale: 1.0 / 255)
+        #expect(d.inputs.scalars.allSatisfy { abs($0 - 1) < 1e-6 })
+        #expect(d.targets == .classes([1, 0]))
+        try NPZ.write(["x": NumPyArray(Tensor(zeros: [2, 4])), "y": NumPyArray(doubles: [0, 1], shape: [2])], to: file)
+        #expect(throws: DatasetError.self) { try Dataset.load(npz: file.path) }
+        #expect(throws: DatasetError.self) { try Dataset.load(npz: file.path, targetKey: "labels") }
+    }
+
+    @Test func batchesCoverEverySampleOnce() throws {
+        let d = try Dataset(inputs: Tensor(shape: [5, 2], scalars: (0..<10).map(Float.init)), targets: .classes([0, 1, 2, 3, 4]))
+        let bs = Array(d.batches(size: 2))
+        #expect(bs.map(\.range) == [0..<2, 2..<4, 4..<5])
+        #expect(bs[2].inputs == Tensor(shape: [1, 2], scalars: [8, 9]))
+        #expect(bs[1].targets == .classes([2, 3]))
+    }
+
+    @Test func topKAndMSE() throws {
+        let logits = Tensor(rows: [[0.1, 0.7, 0.2], [0.5, 0.5, 0.0], [0.3, 0.3, 0.4]])
+        #expect(Metrics.topKCorrect(logits: logits, labels: [1, 1, 0], k: 1) == 1)   // ties go to the lower index
+        #expect(Metrics.topKCorrect(logits: logits, labels: [1, 1, 0], k: 2) == 3)
+        var acc = MetricAccumulator(.top1)
+        try acc.add(outputs: logits, targets: .classes([1, 0, 2]))
+        #expect(acc.value == 1 && acc.samples == 3)
+        #expect(throws: DatasetError.self) { try acc.add(outputs: logits, targets: .values(logits)) }
+        var mse = MetricAccumulator(.mse)
+        try mse.add(outputs: Tensor(rows: [[1, 2]]), targets: .values(Tensor(rows: [[0, 0]])))
+        #expect(mse.value == 2.5)
+    }
+}
