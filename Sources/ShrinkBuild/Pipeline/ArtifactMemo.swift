@@ -1,4 +1,5 @@
 import Foundation
+import ShrinkCompress
 import ShrinkGraph
 import ShrinkRuntime
 import ShrinkTensor
@@ -13,6 +14,7 @@ final class ArtifactMemo: Sendable {
     private let datasets = Mutex<[String: Dataset]>([:])
     private let sessions = Mutex<[String: Session]>([:])
     private let tensors = Mutex<[String: [String: Tensor]]>([:])
+    private let statistics = Mutex<[String: ActivationStatistics?]>([:])
 
     /// The graph stored under `digest`.
     func graph(_ digest: Digest, store: Store) throws -> Graph {
@@ -39,6 +41,16 @@ final class ArtifactMemo: Sendable {
         let d = try ref.load(store: store)
         datasets.withLock { $0[key] = d }
         return d
+    }
+
+    /// One layer's calibration statistics from the stats blob `digest`: every decompose stage of
+    /// that layer (one per rank the search tries) would otherwise unzip and parse the same arrays.
+    func statistics(_ digest: Digest, layer: String, make: () throws -> ActivationStatistics?) throws -> ActivationStatistics? {
+        let key = "\(digest.hex):\(layer)"
+        if let s = statistics.withLock({ $0[key] }) { return s }
+        let s = try make()
+        statistics.withLock { $0[key] = .some(s) }
+        return s
     }
 
     /// Memoised named tensors (activations at a cut, reference outputs).

@@ -81,7 +81,9 @@ struct StageFactory: Sendable {
             let graph = try ArtifactMemo.shared.graph(try ctx.digest(of: "model"), store: ctx.store)
             var statistics: ActivationStatistics?
             if ctx.inputs["stats"] != nil {
-                statistics = try LayerWork.statistics(try NPZ.read(try ctx.fileURL("stats")), layer: p.layer)
+                statistics = try ArtifactMemo.shared.statistics(try ctx.digest(of: "stats"), layer: p.layer) {
+                    try LayerWork.statistics(try NPZ.read(try ctx.fileURL("stats")), layer: p.layer)
+                }
             }
             guard let method = ShrinkCompress.MethodName(rawValue: p.method) else {
                 throw PipelineError.invalidInput("unknown method \(p.method)")
