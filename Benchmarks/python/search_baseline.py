@@ -432,6 +432,7 @@ class Search:
                         c = lower(r, down)
                         if c is not None and self.cost(c) < here and c not in swaps:
                             swaps.append(c)
+            swaps = sorted(swaps, key=self.cost)[:48]
             swap = cheapest_passing(swaps) if swaps else None
             if swap is None:
                 break

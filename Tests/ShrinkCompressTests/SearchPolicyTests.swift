@@ -215,4 +215,12 @@ let allPolicies: [any SearchPolicy] = [IncrementalPolicy(), BinaryPolicy(), Gree
         #expect(c.choices["conv2"] == 5)
         #expect(c.choices["fc1"] == 7)
     }
+
+    @Test func tradesAreCappedPerRound() throws {
+        // Without trades the descent stops where no single layer can go lower.
+        let e = InteractingEvaluator(space: macsSpace(), cliff: ["conv2": 5, "fc1": 4], interaction: ("conv2", "fc1", 3))
+        let s = SearchSession(space: e.space, acceptance: acceptance, objective: .macs, evaluator: e)
+        let c = try BudgetPolicy(maxTrades: 0).descend(Configuration(["conv2": 9, "fc1": 4]), s)
+        #expect(c == Configuration(["conv2": 6, "fc1": 4]))
+    }
 }

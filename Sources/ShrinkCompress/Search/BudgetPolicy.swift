@@ -28,13 +28,17 @@ public struct BudgetPolicy: SearchPolicy {
     /// Whether the descent also tries trades (one layer up, another down) when no layer can go
     /// lower alone.
     public var trades: Bool
+    /// At most this many trades per descent round (those that save most).
+    public var maxTrades: Int
 
     /// A policy.
     public init(alphas: [Double] = [1.5, 1.0, 0.75, 0.5, 0.35, 0.25, 0.15, 0.08],
-                refinements: Int = 3, maxCurvePoints: Int = 32, descentRounds: Int = 8, trades: Bool = true) {
+                refinements: Int = 3, maxCurvePoints: Int = 32, descentRounds: Int = 8, trades: Bool = true,
+                maxTrades: Int = 48) {
         self.alphas = alphas
         self.descentRounds = descentRounds
         self.trades = trades
+        self.maxTrades = maxTrades
         self.refinements = refinements
         self.maxCurvePoints = maxCurvePoints
     }
@@ -200,6 +204,8 @@ public struct BudgetPolicy: SearchPolicy {
                     }
                 }
             }
+            // On models with many layers the pairs multiply: try those that save most first.
+            swaps = Array(swaps.sorted { cost($0, session) < cost($1, session) }.prefix(maxTrades))
             guard let swap = try cheapestPassing(swaps, session) else { break }
             config = swap
         }
