@@ -48,6 +48,27 @@ final class SlotPool: Sendable {
         return try body()
     }
 
+    /// Takes up to `extra` free slots without waiting, but only while no work is queued for them,
+    /// so a stage can spread itself over cores that would otherwise idle (a lone evaluation while
+    /// the policy thinks, a decomposition the others wait for). Returns how many it took; give
+    /// them back with `giveBack`.
+    func borrowIdle(upTo extra: Int) -> Int {
+        guard extra > 0 else { return 0 }
+        return state.withLock { state in
+            guard state.resuming.isEmpty && state.urgent.isEmpty && state.normal.isEmpty else { return 0 }
+            let n = min(extra, state.free)
+            state.free -= n
+            return n
+        }
+    }
+
+    /// Returns slots taken by `borrowIdle`.
+    func giveBack(_ count: Int) {
+        guard count > 0 else { return }
+        state.withLock { $0.free += count }
+        pump()
+    }
+
     private func reacquire() {
         let waiter: DispatchSemaphore? = state.withLock { state in
             if state.free > 0 && state.resuming.isEmpty {

@@ -63,6 +63,17 @@ public final class StageContext: Sendable {
     /// The job limit of the run, for stages that size their own work.
     public var jobs: Int { execution.pool.slots }
 
+    /// Runs `body` with this stage's slot plus every job slot that is idle right now (none is
+    /// taken while other work waits for one), and passes the number of cores it may use. With
+    /// `--jobs N` the run then keeps N cores busy whether the policy has one candidate or many,
+    /// and `--jobs 1` stays on one core. The extra slots return when `body` ends.
+    public func withIdleCores<T>(_ body: (Int) throws -> T) rethrows -> T {
+        let pool = execution.pool
+        let borrowed = pool.borrowIdle(upTo: pool.slots - 1)
+        defer { pool.giveBack(borrowed) }
+        return try body(1 + borrowed)
+    }
+
     /// Whether the run was interrupted; long stages should stop early.
     public var isCancelled: Bool { execution.isCancelled }
 

@@ -11,10 +11,11 @@ import Synchronization
 /// lock                  store-wide flock: shared by runs, exclusive by gc
 /// ```
 ///
-/// Every write is a temporary file in the destination directory, fsynced, then renamed; blobs are
+/// Every write is a temporary file in the destination directory, then renamed; blobs are
 /// published before the record naming them. A process killed at any instant therefore leaves
 /// either a complete record whose blobs exist, or no record (plus perhaps orphan blobs and
-/// `.tmp-*` files, which gc removes).
+/// `.tmp-*` files, which gc removes). Cache writes are not fsynced: after a power loss a blob or
+/// record may be empty or missing, which verify-on-read reports and the run recomputes.
 public final class Store: Sendable {
     /// `<root>/.shrink/cache`.
     public let directory: URL
@@ -106,7 +107,7 @@ public final class Store: Sendable {
         if checkBlob(digest) == .present { return digest }
         let url = objectURL(for: digest)
         try makeDirectory(url.deletingLastPathComponent())
-        try AtomicFile.write(data, to: url, publishPoint: true)
+        try AtomicFile.write(data, to: url, publishPoint: true, durable: false)
         verified.withLock { _ = $0.insert(digest) }
         return digest
     }
@@ -125,7 +126,7 @@ public final class Store: Sendable {
         }
         let destination = objectURL(for: digest)
         try makeDirectory(destination.deletingLastPathComponent())
-        try temp.commit(to: destination, publishPoint: true)
+        try temp.commit(to: destination, publishPoint: true, durable: false)
         verified.withLock { _ = $0.insert(digest) }
         return digest
     }
@@ -217,7 +218,7 @@ public final class Store: Sendable {
             throw StoreError.missingObject(output.digest)
         }
         let data = try ActionRecord.encoder().encode(record)
-        try AtomicFile.write(data, to: actionURL(for: record.key), publishPoint: true)
+        try AtomicFile.write(data, to: actionURL(for: record.key), publishPoint: true, durable: false)
     }
 
     /// Removes a record (its blobs stay until gc).
@@ -239,7 +240,7 @@ public final class Store: Sendable {
         if let existing = lastEntry(forIdentity: entry.identity), existing == entry { return }
         guard let data = try? ActionRecord.encoder().encode(entry) else { return }
         // Losing an index entry only costs an explanation, never a result, so a failed write is ignored.
-        try? AtomicFile.write(data, to: indexURL(for: entry.identity))
+        try? AtomicFile.write(data, to: indexURL(for: entry.identity), durable: false)
     }
 
     func indexURL(for identity: String) -> URL {

@@ -7,19 +7,26 @@ import Synchronization
 
 /// How a `Session` uses the machine.
 public struct SessionOptions: Sendable, Equatable {
-    /// Cores to use: batches are split across this many workers (one OpenBLAS thread each);
-    /// a batch that cannot be split gets this many OpenBLAS threads. Pass 1 when the caller
-    /// already runs several sessions in parallel. (OpenBLAS's thread count is process-wide; a
-    /// run sets it for its duration and restores it, so concurrent runs should agree on it.)
+    /// Cores to use: a batch of more than 32 samples is run as 32-sample chunks spread over this
+    /// many workers (one OpenBLAS thread each), so its result does not depend on this number; a
+    /// smaller batch, or one that cannot be split, gets this many OpenBLAS threads (unless
+    /// `reproducible`). Pass 1 when the caller already runs several sessions in parallel.
+    /// (OpenBLAS's thread count is process-wide; a run sets it for its duration and restores it,
+    /// so concurrent runs in one process should agree on it.)
     public var threads: Int
     /// Fold BatchNormalization into Conv and fuse activations into Conv/Gemm/MatMul. Values that
     /// fusion removes are still available: asking for one (as output or feed) runs the unfused plan.
     public var fuse: Bool
+    /// Never give OpenBLAS more than one thread, so that results are bit-identical for every
+    /// `threads` (multi-threaded sgemm rounds differently): small or unsplittable batches then use
+    /// one core. Pipelines use this; `infer` and `eval` favour the latency of small batches.
+    public var reproducible: Bool
 
-    /// Defaults: every core, fusion on.
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fuse: Bool = true) {
+    /// Defaults: every core, fusion on, small batches on multi-threaded BLAS.
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fuse: Bool = true, reproducible: Bool = false) {
         self.threads = max(1, threads)
         self.fuse = fuse
+        self.reproducible = reproducible
     }
 }
 
@@ -38,6 +45,9 @@ struct Plan: Sendable {
 /// pre-folded; every operator checked at preparation. Immutable, so one session may run on
 /// several threads at once.
 public final class Session: Sendable {
+    /// Samples per chunk when a batch is split across cores (see `run(values:outputs:)`).
+    static let chunkSamples = 32
+
     /// The graph's data inputs (initializers excluded), as declared.
     public let inputs: [ValueInfo]
     /// The graph's output names, in declaration order.
@@ -273,37 +283,42 @@ public final class Session: Sendable {
         for (k, s) in steps.enumerated() { for i in s.inputs where i >= 0 { lastUse[i] = k } }
         let lasts: [[Bool]] = steps.enumerated().map { k, s in s.inputs.map { $0 >= 0 && lastUse[$0] == k && !keep.contains($0) } }
 
-        // Split the batch when every fed and produced value provably keeps samples apart.
+        // Split the batch when every fed and produced value provably keeps samples apart. Chunks
+        // have a fixed size, whatever the thread count: OpenBLAS rounds edge tiles differently by
+        // matrix size, so equal chunks make a result independent of how many cores computed it.
         let batchSizes = Set(fed.values.compactMap { $0.shape.first })
         let batch = batchSizes.count == 1 ? batchSizes.first! : 0
-        let separable = !fed.isEmpty && batch >= 2 && options.threads > 1
+        let separable = !fed.isEmpty && batch > Session.chunkSamples
             && fed.keys.allSatisfy { plan.batchSeparable[$0] }
             && steps.allSatisfy { plan.batchSeparable[$0.outputs[0]] }
             && outSlots.allSatisfy { plan.batchSeparable[$0] }
-        let chunks = separable ? min(options.threads, batch) : 1
+        let chunks = separable ? (batch + Session.chunkSamples - 1) / Session.chunkSamples : 1
 
         // OpenBLAS's thread count is process-wide: set it only when it differs, and put it back.
         let previousThreads = openblas_get_num_threads()
         func setBLASThreads(_ n: Int32) { if openblas_get_num_threads() != n { openblas_set_num_threads(n) } }
         defer { setBLASThreads(previousThreads) }
         if chunks == 1 {
-            setBLASThreads(Int32(clamping: options.threads))
+            setBLASThreads(options.reproducible ? 1 : Int32(clamping: options.threads))
             let result = try execute(steps, lasts: lasts, plan: plan, fed: fed, outSlots: outSlots)
             return Dictionary(uniqueKeysWithValues: zip(wanted, result))
         }
         setBLASThreads(1)
-        let bounds = (0...chunks).map { $0 * batch / chunks }
+        let bounds = (0...chunks).map { min($0 * Session.chunkSamples, batch) }
+        let workers = min(options.threads, chunks)
         let results = Mutex<[Result<[Value], RuntimeError>?]>(Array(repeating: nil, count: chunks))
         let (feedsByChunk, slotsOut) = (fed, outSlots)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let part = feedsByChunk.mapValues { Session.slice($0, bounds[c], bounds[c + 1]) }
-            let r: Result<[Value], RuntimeError>
-            do throws(RuntimeError) {
-                r = .success(try execute(steps, lasts: lasts, plan: plan, fed: part, outSlots: slotsOut))
-            } catch {
-                r = .failure(error)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for c in stride(from: w, to: chunks, by: workers) {
+                let part = feedsByChunk.mapValues { Session.slice($0, bounds[c], bounds[c + 1]) }
+                let r: Result<[Value], RuntimeError>
+                do throws(RuntimeError) {
+                    r = .success(try execute(steps, lasts: lasts, plan: plan, fed: part, outSlots: slotsOut))
+                } catch {
+                    r = .failure(error)
+                }
+                results.withLock { $0[c] = r }
             }
-            results.withLock { $0[c] = r }
         }
         let parts = try results.withLock { rs in try rs.map { try $0!.get() } }
         var merged = [String: Value]()

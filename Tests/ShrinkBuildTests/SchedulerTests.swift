@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import ShrinkBuild
 
@@ -261,5 +262,30 @@ import Testing
         #expect(summary.abandoned == ["slow"])
         #expect(summary.skipped["later"] == "not started: interrupted")
         #expect(store.allRecords().map(\.identity) == ["quick"])
+    }
+}
+
+/// Idle job slots: a stage may borrow them, but never while other work waits for a slot.
+@Suite struct SlotPoolTests {
+    @Test func idleSlotsAreLentOnlyWhenNothingWaits() throws {
+        let pool = SlotPool(slots: 3)
+        let started = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let borrowed = Mutex<[Int]>([])
+        // A holds one slot and borrows the two idle ones.
+        pool.submit(.normal) {
+            borrowed.withLock { $0.append(pool.borrowIdle(upTo: 2)) }
+            started.signal()
+            release.wait()
+        }
+        started.wait()
+        #expect(borrowed.withLock { $0 } == [2])
+        // B cannot start while A holds all three slots: it waits, queued.
+        let ranB = DispatchSemaphore(value: 0)
+        pool.submit(.normal) { ranB.signal() }
+        #expect(ranB.wait(timeout: .now() + 0.2) == .timedOut)
+        // Giving the borrowed slots back starts B at once, before A ends.
+        pool.giveBack(2)
+        #expect(ranB.wait(timeout: .now() + 5) == .success)
+        release.signal()
     }
 }

@@ -110,6 +110,25 @@ import Testing
         #expect(final.executed < cold.executed)
     }
 
+    /// --jobs changes how the work is spread, never its result: the search, the data-aware
+    /// factorisations and the exported bytes are the same with one job and with two.
+    @Test func resultsDoNotDependOnJobs() throws {
+        let pipeline = fixedPipeline
+            .replacingOccurrences(of: "    rank: [16, 8]\n", with: "    rank: [16, 8]\n    fit: activations\n")
+            .replacingOccurrences(of: "    rank: 32\n", with: "    rank: search\n    fit: activations\n")
+            .replacingOccurrences(of: "max_drop: 0.05", with: "max_drop: 0.01")
+        var outputs: [[String: Data]] = []
+        for jobs in [1, 2] {
+            let box = try Sandbox(pipeline: pipeline)
+            defer { box.remove() }
+            let r = try box.run(["--jobs", "\(jobs)"])
+            #expect(r.status == 0, "\(r.stderr)")
+            outputs.append(try box.outputs())
+        }
+        #expect(outputs[0]["e2e.onnx"] != nil)
+        #expect(outputs[0] == outputs[1])
+    }
+
     @Test func twoConcurrentRunsShareTheWork() throws {
         let reference = try Sandbox(pipeline: fixedPipeline)
         defer { reference.remove() }

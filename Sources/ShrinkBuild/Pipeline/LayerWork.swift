@@ -78,7 +78,7 @@ enum LayerWork {
             inputs[name] = ref.input
             stats[name] = ActivationStatistics(dimension: d.weight.count / max(d.outputs, 1))
         }
-        let session = try Session(graph: graph, options: SessionOptions(threads: threads))
+        let session = try Session(graph: graph, options: SessionOptions(threads: threads, reproducible: true))
         let feed = try inputName(of: session)
         let wanted = Array(Set(inputs.values)).sorted()
         for batch in data.batches(size: 128) {

@@ -42,7 +42,7 @@ struct LockFile {
     func write(to url: URL) throws {
         let text = render()
         if (try? String(contentsOf: url, encoding: .utf8)) == text { return }
-        try Data(text.utf8).write(to: url, options: .atomic)
+        try AtomicFile.write(Data(text.utf8), to: url)
     }
 
     private func q(_ s: String) -> String {

@@ -6,11 +6,12 @@ import ShrinkTensor
 extension PipelineRunner {
     /// Runs the pipeline: stages, exports, lock file.
     public func run() throws -> RunOutcome {
-        // OpenBLAS's thread count is process-wide, and decompositions (SVD, HOOI) call LAPACK
-        // without setting it: with several jobs, each would start all cores' worth of spinning
-        // BLAS threads and the jobs would oversubscribe the machine (the select stage of the LeNet
-        // pipeline ran 5× slower with 2 jobs than with 1). One job uses every core inside BLAS.
-        ShrinkTensor.setBLASThreads(options.jobs > 1 ? 1 : ProcessInfo.processInfo.activeProcessorCount)
+        // OpenBLAS's thread count is process-wide. It stays 1 for the whole run: parallelism
+        // comes from the job slots (parallel stages; evaluations split their batch over idle
+        // slots), and results do not depend on --jobs. More BLAS threads under parallel stages
+        // oversubscribed the cores (the select stage of the LeNet pipeline ran 5× slower), and
+        // idle BLAS threads spin in sched_yield (≈ 20 % of a run's CPU time).
+        ShrinkTensor.setBLASThreads(1)
         let store = try openStore()
         let resolved = try resolve(store: store, execute: true)
         for w in resolved.warnings { options.log(w) }

@@ -180,7 +180,6 @@ public struct PipelineRunner: Sendable {
     func addTarget(name: String, spec: PipelineSpec, assigned: LayerAssignments, summary: ModelSummary, summaryDigest: Digest, model: Digest,
                    store: Store, graph: inout StageGraph, added: inout Set<String>, warnings: inout [String]) throws {
         let objective = CostObjective(rawValue: spec.search.objective.value.rawValue) ?? .macs
-        let threads = options.jobs > 1 ? 1 : ProcessInfo.processInfo.activeProcessorCount
         var needsStats = false
         var searchable: [SearchableLayer] = []
         var fixedParams: [DecomposeParameters] = []
@@ -212,7 +211,9 @@ public struct PipelineRunner: Sendable {
                                             parameters: layersNeeding, inputs: inputs) { ctx, layers in
                     let g = try ArtifactMemo.shared.graph(try ctx.digest(of: "model"), store: ctx.store)
                     let data = try ArtifactMemo.shared.dataset(calib, store: ctx.store)
-                    let arrays = try LayerWork.calibrate(g, layers: layers, data: data, threads: ctx.jobs > 1 ? 1 : ProcessInfo.processInfo.activeProcessorCount)
+                    let arrays = try ctx.withIdleCores { cores in
+                        try LayerWork.calibrate(g, layers: layers, data: data, threads: cores)
+                    }
                     let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).npz")
                     try NPZ.write(arrays, to: tmp)
                     defer { try? FileManager.default.removeItem(at: tmp) }
@@ -221,7 +222,7 @@ public struct PipelineRunner: Sendable {
             }
             statsInput = .output(of: identity, named: "stats")
         }
-        let factory = StageFactory(model: model, summary: summaryDigest, statsStage: nil, objective: objective, threadsPerEvaluation: threads)
+        let factory = StageFactory(model: model, summary: summaryDigest, statsStage: nil, objective: objective)
         var fixed: [String: String] = [:]
         for p in fixedParams {
             let stage = factory.decompose(p, stats: statsInput)

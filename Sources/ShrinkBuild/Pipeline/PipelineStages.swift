@@ -65,7 +65,6 @@ struct StageFactory: Sendable {
     /// The calibration statistics stage output, when any layer fits to activations.
     var statsStage: String?
     var objective: CostObjective
-    var threadsPerEvaluation: Int
 
     /// A decompose stage identity: unique per parameter set, readable in progress lines.
     static func decomposeIdentity(_ p: DecomposeParameters) -> String {
@@ -89,6 +88,8 @@ struct StageFactory: Sendable {
                 throw PipelineError.invalidInput("unknown method \(p.method)")
             }
             let rank = try ShrinkCompress.RankSpec(parsing: p.rank)
+            // One BLAS thread (the run's setting), whatever --jobs: LAPACK's results may change in
+            // the last bits with the thread count, and a factorisation must not depend on it.
             let (arrays, info) = try LayerWork.decompose(graph, layer: p.layer, method: method, rank: rank,
                                                          fitToActivations: p.fit == "activations",
                                                          statistics: statistics, objective: objective)
@@ -199,7 +200,6 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
             inputs["info.\(r.layer)"] = .blob(r.info)
         }
         let params = EvaluateParameters(set: set.rawValue, metric: metric, limit: dataRef.limit, layers: sorted.map(\.layer))
-        let threads = factory.threadsPerEvaluation
         let layerInputs = self.layerInputs
         let modelDigest = factory.model
         return FunctionStage(kind: "evaluate", version: StageVersion.evaluate,
@@ -207,9 +207,13 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
             let original = try ArtifactMemo.shared.graph(modelDigest, store: ctx.store)
             let candidate = try LayerWork.apply(sorted, to: original, store: ctx.store)
             let dataset = try ArtifactMemo.shared.dataset(dataRef, store: ctx.store)
-            let score = try Scoring.score(candidate: candidate, original: original, originalKey: modelDigest.hex,
-                                          changedLayers: p.layers, layerInputs: layerInputs, data: dataset,
-                                          dataKey: dataRef.cacheKey, metric: p.metric, threads: threads)
+            // The batch is split over every core that is idle now: one core per candidate when
+            // the policy scores many at once, all of them for a lone candidate.
+            let score = try ctx.withIdleCores { cores in
+                try Scoring.score(candidate: candidate, original: original, originalKey: modelDigest.hex,
+                                  changedLayers: p.layers, layerInputs: layerInputs, data: dataset,
+                                  dataKey: dataRef.cacheKey, metric: p.metric, threads: cores)
+            }
             return ["score": try LayerWork.jsonEncoder.encode(score)]
         }
     }
