@@ -136,6 +136,7 @@ import Testing
         // upper:a fails at once while source:b (slow) is running: source:b finishes and is kept,
         // and nothing that became ready after the failure (upper:b) starts.
         var toy = Toy(failing: ["upper:a"], sleep: ["source:b": 150])
+        toy.after = ["upper:a": "source:b"]
         let first = try toy.run(root: scratch.url, jobs: 2)
         #expect(!first.succeeded)
         #expect(first.failures.map(\.identity) == ["upper:a"])

@@ -137,7 +137,7 @@ enum LayerWork {
             let info = try JSONDecoder().decode(DecompositionInfo.self, from: try store.read(r.info))
             guard let method = ShrinkCompress.MethodName(rawValue: info.method) else { continue }
             if method == .keep { continue }
-            let arrays = try NPZ.read(try store.verifiedURL(for: r.factors))
+            let arrays = try NPZ.decode(try store.read(r.factors), name: "factors of \(r.layer)")
             let layer = try GraphLayers.descriptor(try GraphLayers.reference(named: r.layer, in: layerRefs), in: graph)
             let shapes = method.method.stageShapes(for: layer, rank: Rank(info.rank))
             var stages: [ShrinkCompress.Stage] = []

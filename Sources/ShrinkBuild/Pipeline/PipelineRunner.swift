@@ -214,10 +214,7 @@ public struct PipelineRunner: Sendable {
                     let arrays = try ctx.withIdleCores { cores in
                         try LayerWork.calibrate(g, layers: layers, data: data, threads: cores)
                     }
-                    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).npz")
-                    try NPZ.write(arrays, to: tmp)
-                    defer { try? FileManager.default.removeItem(at: tmp) }
-                    return ["stats": try Data(contentsOf: tmp)]
+                    return ["stats": try NPZ.encode(arrays)]
                 })
             }
             statsInput = .output(of: identity, named: "stats")

@@ -93,11 +93,7 @@ struct StageFactory: Sendable {
             let (arrays, info) = try LayerWork.decompose(graph, layer: p.layer, method: method, rank: rank,
                                                          fitToActivations: p.fit == "activations",
                                                          statistics: statistics, objective: objective)
-            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).npz")
-            try NPZ.write(arrays, to: tmp)
-            defer { try? FileManager.default.removeItem(at: tmp) }
-            let factors = try ctx.putFile(at: tmp)
-            return ["info": try LayerWork.jsonEncoder.encode(info), "factors": try ctx.store.read(factors)]
+            return ["info": try LayerWork.jsonEncoder.encode(info), "factors": try NPZ.encode(arrays)]
         }
     }
 }

@@ -124,6 +124,17 @@ extension Kernels {
     /// Materialises `t` broadcast (unidirectionally) to `shape`.
     static func broadcastTo(_ t: Tensor, _ shape: [Int], what: String) throws -> [Float] {
         if t.shape == shape { return t.scalars }
+        // The common case, a bias row [n] or [1, n] under [m, n]: copy it into every row.
+        if shape.count == 2, t.count == shape[1], t.shape.last == shape[1] {
+            let (m, n) = (shape[0], shape[1])
+            var out = [Float](repeating: 0, count: m * n)
+            t.scalars.withUnsafeBufferPointer { row in
+                out.withUnsafeMutableBufferPointer { o in
+                    for r in 0..<m { (o.baseAddress! + r * n).update(from: row.baseAddress!, count: n) }
+                }
+            }
+            return out
+        }
         let target = try broadcastShape(shape, t.shape)
         guard target == shape else { throw KernelError("\(what) of shape \(t.shape) cannot broadcast to \(shape)") }
         let zeros = Tensor(zeros: shape)

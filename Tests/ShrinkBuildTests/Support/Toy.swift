@@ -65,6 +65,9 @@ struct Toy {
     var failing: Set<String> = []
     /// Milliseconds each stage sleeps, by identity.
     var sleep: [String: Int] = [:]
+    /// Stages that first wait (up to 5 s) until another stage has started, by identity: orders
+    /// events that timing alone would not on a loaded machine.
+    var after: [String: String] = [:]
     var ranks = 4
     var parallelism = Parallelism()
 
@@ -75,11 +78,16 @@ struct Toy {
         var graph = StageGraph()
         let failing = failing
         let sleep = sleep
+        let after = after
         let parallelism = parallelism
         @Sendable func body(_ identity: String, _ context: StageContext) throws {
             counter.hit(identity)
             parallelism.enter()
             defer { parallelism.leave() }
+            if let other = after[identity] {
+                let deadline = Date().addingTimeInterval(5)
+                while counter.all[other] == nil && Date() < deadline { usleep(1000) }
+            }
             if let ms = sleep[identity] { usleep(UInt32(ms) * 1000) }
             if failing.contains(identity) { throw ToyError(description: "\(identity) was told to fail") }
         }
