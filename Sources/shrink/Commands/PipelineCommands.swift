@@ -7,7 +7,7 @@ struct PipelineOptions: ParsableArguments {
     @Argument(help: "The pipeline file (pipelines/NAME.yaml).")
     var pipeline: String
 
-    @Option(name: .long, help: "Parallel stages and candidate evaluations (default: cores).")
+    @Option(name: .long, help: "Cores to use: parallel stages and candidate evaluations, or one evaluation split over idle cores (default: all cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(name: .long, help: "Only this target: `main` or a variant's name.")
