@@ -80,6 +80,10 @@ public let shapeInferenceOps: Set<String> = [
     "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Transpose",
     "Concat", "Softmax", "LogSoftmax", "BatchNormalization", "Identity", "Dropout", "Constant", "Shape",
     "Gather", "Unsqueeze", "Squeeze", "Slice", "ConstantOfShape", "Expand", "Range",
+    "Gelu", "Elu", "Softplus", "Softsign", "Sin", "Cos", "Sum", "Mean", "Less", "LessOrEqual", "Greater",
+    "GreaterOrEqual", "LayerNormalization", "Split", "Tile",
+    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+    "ReduceSumSquare", "ReduceLogSumExp",
 ]
 
 /// The product of `xs`, nil on overflow (shapes come from user files: corrupt ones must not trap).
@@ -198,7 +202,8 @@ struct ShapeContext {
     private mutating func inferSupported(_ node: Node, opset: Int) throws(any Error) {
         switch node.opType {
         case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Erf", "Sqrt", "Exp",
-             "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Softmax", "LogSoftmax", "Identity", "Not":
+             "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Softmax", "LogSoftmax", "Identity", "Not",
+             "Gelu", "Elu", "Softplus", "Softsign", "Sin", "Cos":
             let s = try shape(node, 0)
             set(node, s)
             if node.opType == "Identity", let c = node.input(0).flatMap({ constants[$0] }) {
@@ -237,10 +242,11 @@ struct ShapeContext {
             set(node, s)
             for k in 1..<max(1, node.outputs.count) { set(node, [s[1]], output: k) }
 
-        case "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal":
+        case "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Sum", "Mean", "Less", "LessOrEqual",
+             "Greater", "GreaterOrEqual":
             var s = try shape(node, 0)
-            for k in 1..<node.inputs.count { s = try broadcast(node, s, try shape(node, k)) }
-            let type: ElementType? = node.opType == "Equal" ? .bool : nil
+            for k in 1..<max(1, node.inputs.count) where node.input(k) != nil { s = try broadcast(node, s, try shape(node, k)) }
+            let type: ElementType? = ["Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"].contains(node.opType) ? .bool : nil
             set(node, s, type: type)
             foldArithmetic(node, s)
 
@@ -419,6 +425,68 @@ struct ShapeContext {
 
         case "Slice":
             try inferSlice(node, opset: opset)
+
+        case "LayerNormalization":
+            let s = try shape(node, 0)
+            let a = try axis(node, try node.int("axis", default: -1), rank: s.count)
+            set(node, s)
+            let stats = Array(s[..<a]) + [Int](repeating: 1, count: s.count - a)
+            for k in 1..<max(1, node.outputs.count) { set(node, stats, type: .float, output: k) }
+
+        case _ where node.opType.hasPrefix("Reduce"):
+            let s = try shape(node, 0)
+            let keep = try node.int("keepdims", default: 1) != 0
+            let axesSince = node.opType == "ReduceSum" ? 13 : 18
+            var axes: [Int]?
+            if opset < axesSince {
+                axes = try node.ints("axes")
+            } else if node.input(1) != nil {
+                guard let a = intConstant(node, 1) else { throw Unknown.value }
+                axes = a
+            }
+            let noop = try node.int("noop_with_empty_axes", default: 0) != 0
+            if (axes ?? []).isEmpty && opset >= axesSince && noop {
+                set(node, s)
+                break
+            }
+            var norm = Set<Int>()
+            for a in axes ?? [] { norm.insert(try axis(node, a, rank: s.count)) }
+            if norm.isEmpty { norm = Set(s.indices) }
+            var out: [Int] = []
+            for (i, d) in s.enumerated() { if norm.contains(i) { if keep { out.append(1) } } else { out.append(d) } }
+            set(node, out)
+
+        case "Split":
+            let s = try shape(node, 0)
+            let ax = try axis(node, try node.int("axis", default: 0), rank: s.count)
+            var sizes: [Int]?
+            if opset < 13 {
+                sizes = try node.ints("split")
+            } else if node.input(1) != nil {
+                guard let v = intConstant(node, 1) else { throw Unknown.value }
+                sizes = v
+            }
+            let outs = node.outputs.count
+            if sizes == nil {
+                let chunk = (s[ax] + outs - 1) / max(outs, 1)
+                var left = s[ax]
+                sizes = (0..<outs).map { _ in let c = min(chunk, left); left -= c; return c }
+            }
+            guard let sizes, sizes.count == outs, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == s[ax] else {
+                throw fail(node, "split sizes do not add up to axis \(ax) of \(s)")
+            }
+            for (k, n) in sizes.enumerated() {
+                var o = s
+                o[ax] = n
+                set(node, o, output: k)
+            }
+
+        case "Tile":
+            let s = try shape(node, 0)
+            guard let reps = intConstant(node, 1) else { throw Unknown.value }
+            guard reps.count == s.count else { throw fail(node, "repeats \(reps) do not match rank \(s.count)") }
+            let out = try bounded(node, "repeats", reps, min: 0)
+            set(node, zip(s, out).map { $0 * $1 })
 
         case "ConstantOfShape":
             guard let d = intConstant(node, 0) else { throw Unknown.value }

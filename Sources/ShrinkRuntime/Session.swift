@@ -116,7 +116,7 @@ public final class Session: Sendable {
                                   consumable: [Bool](repeating: false, count: names.count))
                 for s in ins where s >= 0 { frame.slots[s] = constants[s] }
                 try step.run(&frame, last: ins.map { _ in false })
-                constants[outs[0]] = frame.slots[outs[0]]
+                for o in outs where o >= 0 { if let v = frame.slots[o] { constants[o] = v } }
             } else {
                 steps.append(step)
             }
