@@ -13,15 +13,21 @@ public struct LayerDescription: Sendable, Hashable, Codable {
     public var params: Int
     /// Multiply-accumulate operations per sample.
     public var macs: Int
+    /// Convolution groups; nil means 1 (a dense layer or an ordinary convolution).
+    public var group: Int?
 
     /// Creates a description.
-    public init(name: String, op: String, kernel: [Int]? = nil, params: Int, macs: Int) {
+    public init(name: String, op: String, kernel: [Int]? = nil, params: Int, macs: Int, group: Int? = nil) {
         self.name = name
         self.op = op
         self.kernel = kernel
         self.params = params
         self.macs = macs
+        self.group = group
     }
+
+    /// Whether this is a grouped (e.g. depthwise) convolution, which no low-rank method rewrites.
+    public var isGrouped: Bool { (group ?? 1) > 1 }
 }
 
 /// What happens to one layer.
@@ -101,6 +107,8 @@ extension PipelineSpec {
         var taken = Array(repeating: 0, count: rules.count)
         var selects = Array(repeating: false, count: rules.count)
         var refused: [Int: [String]] = [:]
+        var refusedGrouped: [Int: [String]] = [:]
+        var rewrites = Array(repeating: 0, count: rules.count)
         var assignments: [LayerAssignment] = []
         for layer in layers {
             var chosen: Int?
@@ -114,7 +122,11 @@ extension PipelineSpec {
             }
             taken[index] += 1
             let rule = rules[index]
-            if rule.method.value.applies(toOp: layer.op, kernel: layer.kernel) {
+            if rule.method.value != .keep && layer.isGrouped {
+                refusedGrouped[index, default: []].append(layer.name)
+                assignments.append(LayerAssignment(layer: layer, ruleIndex: index, method: .keep, rank: nil, fit: .weights))
+            } else if rule.method.value.applies(toOp: layer.op, kernel: layer.kernel) {
+                rewrites[index] += 1
                 let rank = rule.method.value == .keep ? nil : rule.rank?.value
                 assignments.append(LayerAssignment(
                     layer: layer, ruleIndex: index, method: rule.method.value, rank: rank, fit: rule.fit.value))
@@ -133,6 +145,19 @@ extension PipelineSpec {
                 "method `\(method.rawValue)` cannot rewrite \(shown); \(requirement(of: method)), so \(names.count == 1 ? "it is" : "they are") kept",
                 at: rule.method.location,
                 hint: "narrow the rule's `match` (e.g. `op:` or `kernel:`)")))
+        }
+        // No match key tells grouped convolutions apart, so a rule that rewrites other layers only
+        // warns about them (`match: { op: Conv }` on a MobileNet); a rule that rewrites nothing else
+        // is an error like any other refusal.
+        for (index, names) in refusedGrouped.sorted(by: { $0.key < $1.key }) {
+            let rule = rules[index]
+            let shown = names.prefix(5).map { "`\($0)`" }.joined(separator: ", ") + (names.count > 5 ? ", …" : "")
+            let one = names.count == 1
+            inapplicable.append((index, Diagnostic(
+                rewrites[index] > 0 ? .warning : severity(for: rule.origin),
+                "method `\(rule.method.value.rawValue)` cannot rewrite the grouped convolution\(one ? "" : "s") \(shown); low-rank methods need group 1, so \(one ? "it is" : "they are") kept",
+                at: rule.method.location,
+                hint: rewrites[index] > 0 ? nil : "narrow the rule's `match` (e.g. `name:`), or use `method: keep`")))
         }
         let unmatched = rules.indices.filter { taken[$0] == 0 }
         let shadowed = Set(unmatched.filter { selects[$0] })

@@ -15,6 +15,8 @@ struct LayerInfo: Sendable, Hashable, Codable {
     var macs: Int
     /// The graph value the layer reads (its input activations).
     var input: String
+    /// Conv groups (nil: 1).
+    var group: Int?
 }
 
 /// The load stage's output: the model's layer table and totals.
@@ -60,7 +62,8 @@ enum LayerWork {
         let refs = GraphLayers.references(in: graph, table: table)
         let infos = table.layers.map { l in
             LayerInfo(name: l.name, node: l.nodeName, op: l.op, kernel: l.kernel, weightShape: l.weightShape,
-                      params: l.params, macs: l.macs, input: refs.first { $0.name == l.name }?.input ?? "")
+                      params: l.params, macs: l.macs, input: refs.first { $0.name == l.name }?.input ?? "",
+                      group: l.group == 1 ? nil : l.group)
         }
         return ModelSummary(layers: infos, params: table.modelParams, macs: table.totalMACs)
     }
