@@ -39,6 +39,8 @@ extension Graph {
             ctx.types[name] = value.elementType
             if value.elementType != .float && value.elementType != .double && value.count <= ShapeContext.foldLimit {
                 ctx.constants[name] = value
+            } else if value.count == 1, let f = value.floatTensor {
+                ctx.floatScalars[name] = Double(f.scalars[0])
             }
         }
         for input in dataInputs {
@@ -108,6 +110,8 @@ struct ShapeContext {
     var shapes: [String: [Int]] = [:]
     var types: [String: ElementType] = [:]
     var constants: [String: TensorValue] = [:]
+    /// Float initializers holding one value (the bounds of a float `Range`).
+    var floatScalars: [String: Double] = [:]
     var skipped: [String] = []
     var unsupported: [String] = []
 
@@ -504,6 +508,13 @@ struct ShapeContext {
             guard let t = intConstant(node, 1) else { throw Unknown.value }
             let target = try bounded(node, "shape", t, min: 0)
             set(node, try broadcast(node, s, target))
+
+        case "Range" where (0..<3).allSatisfy({ node.input($0).map { floatScalars[$0] != nil } ?? false }):
+            let v = (0..<3).map { floatScalars[node.input($0)!]! }
+            guard v[2] != 0 else { throw fail(node, "delta is 0") }
+            let steps = ((v[1] - v[0]) / v[2]).rounded(.up)
+            guard steps < Double(maxAttributeMagnitude) else { throw fail(node, "range of \(steps) elements") }
+            set(node, [max(0, Int(steps))], type: .float)
 
         case "Range":
             guard let start = intConstant(node, 0)?.first, let limit = intConstant(node, 1)?.first,

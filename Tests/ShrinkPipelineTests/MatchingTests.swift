@@ -61,6 +61,35 @@ import Testing
         #expect(result.diagnostics.allSatisfy { $0.severity == .error })
     }
 
+    /// No match key tells a depthwise convolution apart, so `match: { op: Conv }` on a MobileNet
+    /// keeps the grouped layers with a warning; a rule that rewrites nothing else is still an error.
+    @Test func groupedConvolutionsAreKeptWithAWarning() throws {
+        let layers = [
+            LayerDescription(name: "stem", op: "Conv", kernel: [3, 3], params: 432, macs: 100_000),
+            LayerDescription(name: "dw", op: "Conv", kernel: [3, 3], params: 144, macs: 20_000, group: 16),
+            LayerDescription(name: "pw", op: "Conv", kernel: [1, 1], params: 512, macs: 50_000),
+        ]
+        let loaded = try load("""
+        rules:
+          - match: { op: Conv, kernel: 3x3 }
+            method: tucker2
+        """)
+        let result = loaded.spec.assign(layers: layers)
+        #expect(result.map(\.method) == [.tucker2, .keep, .keep])
+        #expect(result.diagnostics.map(\.severity) == [.warning])
+        #expect(result.diagnostics.first?.message == "method `tucker2` cannot rewrite the grouped convolution `dw`; low-rank methods need group 1, so it is kept")
+        #expect(!loaded.assign(layers: layers).hasErrors)
+
+        let onlyGrouped = try load("""
+        rules:
+          - match: { name: dw }
+            method: svd
+        """)
+        let refused = onlyGrouped.spec.assign(layers: layers)
+        #expect(refused.map(\.method) == [.keep, .keep, .keep])
+        #expect(refused.diagnostics.map(\.severity) == [.error])
+    }
+
     @Test func matchConditionsCombine() throws {
         let loaded = try load("""
         rules:
