@@ -194,7 +194,7 @@ func requirement(of method: MethodName) -> String {
     switch method {
     case .cp, .cp4, .tucker2: "it needs a Conv layer"
     case .spatialSVD: "it needs a Conv layer with a kernel larger than 1 in both spatial dimensions"
-    case .svd: "it needs a Conv, Gemm or MatMul layer"
+    case .svd: "it needs a Gemm or MatMul layer, or a 1×1 Conv"
     case .keep: "it applies to every layer"
     }
 }

@@ -59,17 +59,19 @@ public enum MethodName: String, Sendable, Hashable, Codable, CaseIterable {
     case tucker2
     /// Spatial SVD: a k×k convolution becomes k×1 followed by 1×k.
     case spatialSVD = "spatial-svd"
-    /// Truncated SVD of a matrix (a Gemm/MatMul weight, or a convolution reshaped to one).
+    /// Truncated SVD of a matrix (a Gemm/MatMul weight, or a 1×1 convolution's kernel).
     case svd
     /// Leave the layer as it is.
     case keep
 
-    /// Whether the method can rewrite a layer of this ONNX op type and kernel; `svd` reshapes a
-    /// convolution kernel to a matrix and so applies to every supported op.
+    /// Whether the method can rewrite a layer of this ONNX op type and kernel; `svd` applies to
+    /// dense layers and to 1×1 convolutions (whose kernel is a matrix).
     public func applies(toOp op: String, kernel: [Int]?) -> Bool {
         switch self {
         case .keep: return true
-        case .svd: return LayerOp(rawValue: op) != nil
+        case .svd:
+            guard LayerOp(rawValue: op) != nil else { return false }
+            return op != LayerOp.conv.rawValue || (kernel ?? []).allSatisfy { $0 == 1 }
         case .cp, .cp4, .tucker2: return op == LayerOp.conv.rawValue
         case .spatialSVD:
             guard op == LayerOp.conv.rawValue, let kernel, kernel.count == 2 else { return false }

@@ -90,6 +90,22 @@ import Testing
         #expect(refused.diagnostics.map(\.severity) == [.error])
     }
 
+    /// `svd` rewrites 1×1 convolutions only; a rule sending a k×k one to it fails at the rule,
+    /// before any stage runs (it used to fail in the decompose stage).
+    @Test func svdOnASpatialKernelIsRefusedAtTheRule() throws {
+        let loaded = try load("""
+        rules:
+          - match: { op: Conv }
+            method: svd
+            rank: 4
+        """)
+        let result = loaded.spec.assign(layers: lenetLayers)
+        #expect(result.map(\.method) == [.keep, .keep, .keep, .svd, .keep, .keep])
+        #expect(result.diagnostics.map(\.message) == [
+            "method `svd` cannot rewrite `conv1`, `conv2`, `conv3`; it needs a Gemm or MatMul layer, or a 1×1 Conv, so they are kept",
+        ])
+    }
+
     @Test func matchConditionsCombine() throws {
         let loaded = try load("""
         rules:
