@@ -169,7 +169,10 @@ public struct RuleMatch: Sendable, Hashable, Codable {
     public func matches(_ layer: LayerDescription) -> Bool {
         if let name, !globMatch(pattern: name.value, name: layer.name) { return false }
         if let op, op.value.rawValue != layer.op { return false }
-        if let kernel, layer.kernel != kernel.value { return false }
+        if let kernel, layer.kernel != kernel.value {
+            // A square size (`5`, `5x5`) also matches the 1-D kernel of that size (Conv1d).
+            guard let k = layer.kernel, k.count == 1, kernel.value.count == 2, kernel.value == [k[0], k[0]] else { return false }
+        }
         if let minParams, layer.params < minParams.value { return false }
         if let minMacs, layer.macs < minMacs.value { return false }
         return true

@@ -106,6 +106,22 @@ import Testing
         ])
     }
 
+    /// Conv1d layers have a one-element kernel; `kernel: 5` (= `5x5`) matches them too.
+    @Test func aSquareKernelSizeMatchesA1DConvolution() throws {
+        let layers = [LayerDescription(name: "c1", op: "Conv", kernel: [5], params: 640, macs: 40_000),
+                      LayerDescription(name: "c2", op: "Conv", kernel: [3], params: 640, macs: 40_000)]
+        let loaded = try load("""
+        rules:
+          - match: { op: Conv, kernel: 5 }
+            method: tucker2
+          - match: { kernel: 3x1 }
+            method: cp
+        """)
+        let result = loaded.spec.assign(layers: layers)
+        #expect(result.map(\.method) == [.tucker2, .keep])
+        #expect(result.diagnostics.map(\.message) == ["rule matches no layer"])
+    }
+
     @Test func matchConditionsCombine() throws {
         let loaded = try load("""
         rules:
