@@ -15,15 +15,19 @@ public struct LayerDescription: Sendable, Hashable, Codable {
     public var macs: Int
     /// Convolution groups; nil means 1 (a dense layer or an ordinary convolution).
     public var group: Int?
+    /// A convolution's input channels, when known (`cp` and `cp4` need more than one).
+    public var inputChannels: Int?
 
     /// Creates a description.
-    public init(name: String, op: String, kernel: [Int]? = nil, params: Int, macs: Int, group: Int? = nil) {
+    public init(name: String, op: String, kernel: [Int]? = nil, params: Int, macs: Int, group: Int? = nil,
+                inputChannels: Int? = nil) {
         self.name = name
         self.op = op
         self.kernel = kernel
         self.params = params
         self.macs = macs
         self.group = group
+        self.inputChannels = inputChannels
     }
 
     /// Whether this is a grouped (e.g. depthwise) convolution, which no low-rank method rewrites.
@@ -125,7 +129,8 @@ extension PipelineSpec {
             if rule.method.value != .keep && layer.isGrouped {
                 refusedGrouped[index, default: []].append(layer.name)
                 assignments.append(LayerAssignment(layer: layer, ruleIndex: index, method: .keep, rank: nil, fit: .weights))
-            } else if rule.method.value.applies(toOp: layer.op, kernel: layer.kernel) {
+            } else if rule.method.value.applies(toOp: layer.op, kernel: layer.kernel),
+                      !([.cp, .cp4].contains(rule.method.value) && layer.inputChannels == 1) {
                 rewrites[index] += 1
                 let rank = rule.method.value == .keep ? nil : rule.rank?.value
                 assignments.append(LayerAssignment(
@@ -140,9 +145,13 @@ extension PipelineSpec {
             let rule = rules[index]
             let method = rule.method.value
             let shown = names.prefix(5).map { "`\($0)`" }.joined(separator: ", ") + (names.count > 5 ? ", …" : "")
+            let oneChannel = [.cp, .cp4].contains(method) && names.allSatisfy { n in layers.first { $0.name == n }?.inputChannels == 1 }
+            let noConv = names.allSatisfy { n in layers.first { $0.name == n }?.op != LayerOp.conv.rawValue }
+            let why = oneChannel ? "it needs more than one input channel (use tucker2 with Rin = 1, or spatial-svd)"
+                : noConv && [.cp, .cp4, .tucker2, .spatialSVD].contains(method) ? "it needs a Conv layer" : requirement(of: method)
             inapplicable.append((index, Diagnostic(
                 severity(for: rule.origin),
-                "method `\(method.rawValue)` cannot rewrite \(shown); \(requirement(of: method)), so \(names.count == 1 ? "it is" : "they are") kept",
+                "method `\(method.rawValue)` cannot rewrite \(shown); \(why), so \(names.count == 1 ? "it is" : "they are") kept",
                 at: rule.method.location,
                 hint: "narrow the rule's `match` (e.g. `op:` or `kernel:`)")))
         }
@@ -192,7 +201,8 @@ func severity(for origin: RuleOrigin) -> Severity {
 
 func requirement(of method: MethodName) -> String {
     switch method {
-    case .cp, .cp4, .tucker2: "it needs a Conv layer"
+    case .cp, .tucker2: "it needs a Conv layer with a 1-D or 2-D kernel larger than 1×1"
+    case .cp4: "it needs a 2-D Conv layer with a kernel larger than 1×1"
     case .spatialSVD: "it needs a Conv layer with a kernel larger than 1 in both spatial dimensions"
     case .svd: "it needs a Gemm or MatMul layer, or a 1×1 Conv"
     case .keep: "it applies to every layer"

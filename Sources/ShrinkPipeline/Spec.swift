@@ -72,7 +72,13 @@ public enum MethodName: String, Sendable, Hashable, Codable, CaseIterable {
         case .svd:
             guard LayerOp(rawValue: op) != nil else { return false }
             return op != LayerOp.conv.rawValue || (kernel ?? []).allSatisfy { $0 == 1 }
-        case .cp, .cp4, .tucker2: return op == LayerOp.conv.rawValue
+        case .cp, .tucker2:
+            // As the methods check: a 1-D or 2-D kernel that is not 1×1.
+            guard op == LayerOp.conv.rawValue, let kernel, (1...2).contains(kernel.count) else { return false }
+            return kernel.contains { $0 > 1 }
+        case .cp4:
+            guard op == LayerOp.conv.rawValue, let kernel, kernel.count == 2 else { return false }
+            return kernel.contains { $0 > 1 }
         case .spatialSVD:
             guard op == LayerOp.conv.rawValue, let kernel, kernel.count == 2 else { return false }
             return kernel[0] > 1 && kernel[1] > 1

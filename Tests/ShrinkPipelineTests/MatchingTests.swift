@@ -122,6 +122,33 @@ import Testing
         #expect(result.diagnostics.map(\.message) == ["rule matches no layer"])
     }
 
+    /// The conv methods refuse 1×1 kernels, `cp4` 1-D ones, and `cp`/`cp4` a single input
+    /// channel: at the rule, as the methods themselves would in the decompose stage.
+    @Test func convMethodsRefuseWhatTheirChecksRefuse() throws {
+        let layers = [
+            LayerDescription(name: "conv1", op: "Conv", kernel: [5, 5], params: 500, macs: 100_000, inputChannels: 1),
+            LayerDescription(name: "conv2", op: "Conv", kernel: [5, 5], params: 25_000, macs: 1_600_000, inputChannels: 20),
+            LayerDescription(name: "pw", op: "Conv", kernel: [1, 1], params: 1_024, macs: 50_000, inputChannels: 32),
+            LayerDescription(name: "c1d", op: "Conv", kernel: [5], params: 1_024, macs: 50_000, inputChannels: 32),
+        ]
+        let loaded = try load("""
+        rules:
+          - match: { name: "conv*" }
+            method: cp
+          - match: { name: pw }
+            method: tucker2
+          - match: { name: c1d }
+            method: cp4
+        """)
+        let result = loaded.spec.assign(layers: layers)
+        #expect(result.map(\.method) == [.keep, .cp, .keep, .keep])
+        #expect(result.diagnostics.map(\.message) == [
+            "method `cp` cannot rewrite `conv1`; it needs more than one input channel (use tucker2 with Rin = 1, or spatial-svd), so it is kept",
+            "method `tucker2` cannot rewrite `pw`; it needs a Conv layer with a 1-D or 2-D kernel larger than 1×1, so it is kept",
+            "method `cp4` cannot rewrite `c1d`; it needs a 2-D Conv layer with a kernel larger than 1×1, so it is kept",
+        ])
+    }
+
     @Test func matchConditionsCombine() throws {
         let loaded = try load("""
         rules:

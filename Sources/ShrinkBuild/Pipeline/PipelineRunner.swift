@@ -145,7 +145,8 @@ public struct PipelineRunner: Sendable {
         let model = try loadResult.digest("model")
         let summary = try JSONDecoder().decode(ModelSummary.self, from: try store.read(try loadResult.digest("summary")))
         let layers = summary.layers.map {
-            LayerDescription(name: $0.name, op: $0.op, kernel: $0.kernel, params: $0.params, macs: $0.macs, group: $0.group)
+            LayerDescription(name: $0.name, op: $0.op, kernel: $0.kernel, params: $0.params, macs: $0.macs, group: $0.group,
+                             inputChannels: $0.op == "Conv" && $0.weightShape.count > 1 ? $0.weightShape[1] * ($0.group ?? 1) : nil)
         }
         let assignment = loaded.assign(layers: layers)
         if assignment.hasErrors {
