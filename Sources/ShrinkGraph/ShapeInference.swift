@@ -83,7 +83,7 @@ public let shapeInferenceOps: Set<String> = [
     "Concat", "Softmax", "LogSoftmax", "BatchNormalization", "Identity", "Dropout", "Constant", "Shape",
     "Gather", "Unsqueeze", "Squeeze", "Slice", "ConstantOfShape", "Expand", "Range",
     "Gelu", "Elu", "Softplus", "Softsign", "Sin", "Cos", "Sum", "Mean", "Less", "LessOrEqual", "Greater",
-    "GreaterOrEqual", "LayerNormalization", "Split", "Tile",
+    "GreaterOrEqual", "LayerNormalization", "Split", "Tile", "Mish", "Selu", "PRelu", "Pad",
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
     "ReduceSumSquare", "ReduceLogSumExp",
 ]
@@ -207,7 +207,7 @@ struct ShapeContext {
         switch node.opType {
         case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Erf", "Sqrt", "Exp",
              "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Softmax", "LogSoftmax", "Identity", "Not",
-             "Gelu", "Elu", "Softplus", "Softsign", "Sin", "Cos":
+             "Gelu", "Elu", "Softplus", "Softsign", "Sin", "Cos", "Mish", "Selu", "PRelu":
             let s = try shape(node, 0)
             set(node, s)
             if node.opType == "Identity", let c = node.input(0).flatMap({ constants[$0] }) {
@@ -484,6 +484,30 @@ struct ShapeContext {
                 o[ax] = n
                 set(node, o, output: k)
             }
+
+        case "Pad":
+            let s = try shape(node, 0)
+            var pads: [Int]
+            var axes = Array(0..<s.count)
+            if opset < 11 {
+                guard let p = try node.ints("pads") else { throw fail(node, "attribute 'pads' is missing") }
+                pads = p
+            } else {
+                guard let p = intConstant(node, 1) else { throw Unknown.value }
+                pads = p
+                if node.input(3) != nil {
+                    guard let a = intConstant(node, 3) else { throw Unknown.value }
+                    axes = []
+                    for x in a { axes.append(try axis(node, x, rank: s.count)) }
+                }
+            }
+            guard pads.count == 2 * axes.count, pads.allSatisfy({ abs($0) <= maxAttributeMagnitude }) else {
+                throw fail(node, "pads \(pads) should have \(2 * axes.count) values")
+            }
+            var out = s
+            for (k, a) in axes.enumerated() { out[a] += pads[k] + pads[k + axes.count] }
+            guard out.allSatisfy({ $0 >= 0 }) else { throw fail(node, "pads \(pads) crop \(s) below zero") }
+            set(node, out)
 
         case "Tile":
             let s = try shape(node, 0)

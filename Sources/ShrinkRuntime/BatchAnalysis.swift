@@ -181,6 +181,20 @@ struct BatchAnalysis {
         case .tile:
             guard restConstant, let reps = constants[step.inputs[1]]?.intTensor?.values, reps.first == 1 else { return .unknown }
             return .batched(perSample: nil)
+        case .logSoftmax(let axis, _):
+            guard let r = rank(x), axis != 0, axis != -r, restConstant else { return .unknown }
+            return x
+        case .prelu:
+            guard restConstant, let r = rank(x), let s = constants[step.inputs[1]], s.shape.count < r || s.shape.first == 1 else {
+                return .unknown
+            }
+            return x
+        case .pad(_, let pads, _):
+            // Padding that leaves axis 0 alone (constant pads input, every axis listed).
+            let p = pads ?? (restConstant && !(step.inputs.count > 3 && step.inputs[3] >= 0)
+                ? constants[step.inputs[1]]?.intTensor?.values : nil)
+            guard let p, let r = rank(x), p.count == 2 * r, p[0] == 0, p[r] == 0 else { return .unknown }
+            return .batched(perSample: nil)
         case .variadic, .expand, .whereSelect, .compare, .not, .constantOfShape, .range:
             return .unknown
         }

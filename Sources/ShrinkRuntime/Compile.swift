@@ -50,6 +50,10 @@ enum CompiledOp: Sendable {
     case not
     case constantOfShape(Value)
     case range
+    case logSoftmax(axis: Int, legacy: Bool)
+    case prelu
+    /// Pad; pads from the attribute (opset < 11) or from input 1 (axes from input 3).
+    case pad(PadMode, pads: [Int64]?, value: Float)
 
     /// The fusable activation this op applies, if it is one.
     var asActivation: Activation? {
@@ -70,7 +74,7 @@ struct Step: Sendable {
 /// The operators the runtime implements, for error messages and `Session.supportedOperators`.
 let supportedOperatorList: [String] = ([
     "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv",
-    "Div", "Dropout", "Elu", "Expand", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
+    "Div", "Dropout", "Elu", "Expand", "LogSoftmax", "Mish", "Pad", "PRelu", "Selu", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
     "HardSigmoid", "HardSwish", "Identity", "LayerNormalization", "LeakyRelu", "MatMul", "Max", "MaxPool", "Mean",
     "Min", "Mul", "Not", "Pow", "Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split",
     "Squeeze", "Sub", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze", "Where",
@@ -152,6 +156,38 @@ struct NodeCompiler {
             let a = try attr(n) { () throws(GraphError) in try n.string("approximate", default: "none") }
             guard a == "none" || a == "tanh" else { throw invalid(n, "unknown approximate '\(a)'") }
             return .activation(.gelu(tanhApproximation: a == "tanh"))
+        case "Selu":
+            let (a, g) = try attr(n) { () throws(GraphError) in
+                (try n.float("alpha", default: 1.67326319217681884765625), try n.float("gamma", default: 1.05070102214813232421875))
+            }
+            return .activation(.selu(alpha: a, gamma: g))
+        case "Mish":
+            return .activation(.mish)
+        case "LogSoftmax":
+            let legacy = opset < 13
+            return .logSoftmax(axis: try attr(n) { () throws(GraphError) in try n.int("axis", default: legacy ? 1 : -1) },
+                               legacy: legacy)
+        case "PRelu":
+            guard inputs.count == 2, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs inputs X and slope") }
+            return .prelu
+        case "Pad":
+            let m = try attr(n) { () throws(GraphError) in try n.string("mode", default: "constant") }
+            guard let mode = PadMode(rawValue: m) else { throw invalid(n, "unknown mode '\(m)'") }
+            if opset < 11 {
+                let (pads, v) = try attr(n) { () throws(GraphError) in (try n.ints("pads"), try n.float("value", default: 0)) }
+                guard let pads else { throw invalid(n, "missing attribute pads") }
+                return .pad(mode, pads: pads.map(Int64.init), value: v)
+            }
+            guard inputs.count >= 2, inputs[1] >= 0 else { throw invalid(n, "needs a pads input") }
+            var v: Float = 0
+            if inputs.count > 2, inputs[2] >= 0 {
+                guard let c = constants[inputs[2]] else { throw unsupported(n, "constant_value given at run time") }
+                switch c {
+                case .float(let t): v = t.scalars.first ?? 0
+                case .int64(let t): v = Float(t.values.first ?? 0)
+                }
+            }
+            return .pad(mode, pads: nil, value: v)
         case "Elu":
             return .activation(.elu(alpha: try attr(n) { () throws(GraphError) in try n.float("alpha", default: 1) }))
         case _ where UnaryOp(rawValue: n.opType) != nil:

@@ -228,6 +228,18 @@ extension Step {
             return try Kernels.constantOfShape(try ints(&f, 0, last, "ConstantOfShape shape").values, value: v)
         case .range:
             return try Kernels.range(try value(&f, 0, last), try value(&f, 1, last), try value(&f, 2, last))
+        case let .logSoftmax(axis, legacy):
+            var x = try float(&f, 0, last)
+            try Kernels.logSoftmax(inPlace: &x, axis: axis, legacy: legacy)
+            return .float(x)
+        case .prelu:
+            return .float(try Kernels.prelu(try float(&f, 0, last), slope: try float(&f, 1, last)))
+        case let .pad(mode, pads, v):
+            let x = try value(&f, 0, last)
+            if let pads { return try Kernels.pad(x, pads: pads, axes: nil, mode: mode, value: v) }
+            let p = try ints(&f, 1, last, "Pad pads").values
+            let axes = inputs.count > 3 && inputs[3] >= 0 ? try ints(&f, 3, last, "Pad axes").values : nil
+            return try Kernels.pad(x, pads: p, axes: axes, mode: mode, value: v)
         }
     }
 }

@@ -128,6 +128,28 @@ import Testing
         }
     }
 
+    /// `scale` multiplies float inputs too (it used to apply to uint8 only, silently ignored
+    /// otherwise); float64 inputs (NumPy's default) and integer token ids are read as float32.
+    @Test func scaleAppliesToEveryInputTypeAndFloat64AndIntegersLoad() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-runtime-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let y = NumPyArray(integers: [Int64(1), 0], shape: [2], dtype: .int64)
+        let f32 = NumPyArray(Tensor(shape: [2, 2], scalars: [255, 0, 51, 102]))
+        let f64 = NumPyArray(doubles: [0.5, 1.5, 2.5, 3.5], shape: [2, 2])
+        let ids = NumPyArray(integers: [Int64(3), 49, 7, 0], shape: [2, 2], dtype: .int64)
+        let big = NumPyArray(integers: [Int64(1) << 30, 0], shape: [2, 1], dtype: .int64)
+        for (name, x) in [("f32", f32), ("f64", f64), ("ids", ids), ("big", big)] {
+            try NPZ.write(["x": x, "y": y], to: dir.appendingPathComponent("\(name).npz"))
+        }
+        let scaled = try Dataset.load(npz: dir.appendingPathComponent("f32.npz").path, scale: 1.0 / 255)
+        #expect(zip(scaled.inputs.scalars, [1, 0, 0.2, 0.4]).allSatisfy { abs($0 - $1) < 1e-6 })
+        #expect(try Dataset.load(npz: dir.appendingPathComponent("f32.npz").path).inputs.scalars == [255, 0, 51, 102])
+        #expect(try Dataset.load(npz: dir.appendingPathComponent("f64.npz").path).inputs.scalars == [0.5, 1.5, 2.5, 3.5])
+        #expect(try Dataset.load(npz: dir.appendingPathComponent("ids.npz").path).inputs.scalars == [3, 49, 7, 0])
+        #expect(throws: DatasetError.self) { try Dataset.load(npz: dir.appendingPathComponent("big.npz").path) }
+    }
+
     @Test func uint8NeedsAScaleAndLabelsMustBeIntegers() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-runtime-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -237,6 +237,10 @@ public enum Activation: Sendable, Equatable {
     case gelu(tanhApproximation: Bool)
     /// x for x > 0, alpha·(eˣ − 1) otherwise.
     case elu(alpha: Float)
+    /// gamma·x for x > 0, gamma·alpha·(eˣ − 1) otherwise.
+    case selu(alpha: Float, gamma: Float)
+    /// x · tanh(softplus(x)).
+    case mish
 
     /// Applies the activation in place over a raw buffer.
     @inline(__always)
@@ -271,6 +275,14 @@ public enum Activation: Sendable, Equatable {
             }
         case .elu(let a):
             for i in 0..<n { let v = p[i]; p[i] = v > 0 ? v : a * (Foundation.exp(v) - 1) }
+        case .selu(let a, let g):
+            for i in 0..<n { let v = p[i]; p[i] = v > 0 ? g * v : g * a * (Foundation.exp(v) - 1) }
+        case .mish:
+            for i in 0..<n {
+                let v = p[i]
+                let sp = Swift.max(v, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(v)))
+                p[i] = v * Foundation.tanh(sp)
+            }
         }
     }
 

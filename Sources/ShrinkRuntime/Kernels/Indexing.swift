@@ -270,6 +270,82 @@ extension Kernels {
     }
 }
 
+/// How `Pad` fills the border.
+public enum PadMode: String, Sendable {
+    /// A constant value.
+    case constant
+    /// Mirror without repeating the edge (`reflect`).
+    case reflect
+    /// Repeat the edge value.
+    case edge
+    /// Wrap around (opset 19).
+    case wrap
+}
+
+extension Kernels {
+    /// `Pad`: `pads` lists the begin counts of every padded axis, then the end counts (negative
+    /// values crop); `axes` nil means every axis in order.
+    public static func pad(_ x: Value, pads: [Int64], axes: [Int64]?, mode: PadMode, value: Float) throws -> Value {
+        let shape = x.shape
+        let r = shape.count
+        let ax = try (axes ?? (0..<Int64(r)).map { $0 }).map { try normalizedAxis(Int($0), rank: r, what: "Pad axis") }
+        guard pads.count == 2 * ax.count else { throw KernelError("Pad pads \(pads) should have \(2 * ax.count) values") }
+        var begin = [Int](repeating: 0, count: r), end = [Int](repeating: 0, count: r)
+        for (k, a) in ax.enumerated() { begin[a] = Int(pads[k]); end[a] = Int(pads[k + ax.count]) }
+        let out = try (0..<r).map { a -> Int in
+            let d = shape[a] + begin[a] + end[a]
+            guard d >= 0 else { throw KernelError("Pad crops axis \(a) of \(shape) below zero") }
+            if mode != .constant && (shape[a] == 0 || (mode == .reflect && (begin[a] >= shape[a] || end[a] >= shape[a]))) && d > shape[a] {
+                throw KernelError("Pad mode \(mode.rawValue) cannot pad axis \(a) of size \(shape[a]) by \(begin[a]), \(end[a])")
+            }
+            return d
+        }
+        let total = try checkedCount(out, "Pad output")
+        let st = Tensor.strides(for: shape)
+        // Source offset of every output element, or -1 for the constant.
+        var src = [Int](repeating: -1, count: total)
+        var idx = [Int](repeating: 0, count: r)
+        for k in 0..<total {
+            var off = 0
+            var inside = true
+            for a in 0..<r {
+                var i = idx[a] - begin[a]
+                let n = shape[a]
+                if i < 0 || i >= n {
+                    switch mode {
+                    case .constant: inside = false
+                    case .edge: i = Swift.min(Swift.max(i, 0), n - 1)
+                    case .wrap: i = ((i % n) + n) % n
+                    case .reflect:
+                        let period = 2 * (n - 1)
+                        if period == 0 { i = 0 } else {
+                            i = ((i % period) + period) % period
+                            if i >= n { i = period - i }
+                        }
+                    }
+                }
+                if !inside { break }
+                off += i * st[a]
+            }
+            src[k] = inside ? off : -1
+            var a = r - 1
+            while a >= 0 { idx[a] += 1; if idx[a] < out[a] { break }; idx[a] = 0; a -= 1 }
+        }
+        switch x {
+        case .float(let t): return .float(Tensor(shape: out, scalars: src.map { $0 >= 0 ? t.scalars[$0] : value }))
+        case .int64(let t): return .int64(IntTensor(shape: out, values: src.map { $0 >= 0 ? t.values[$0] : Int64(value) }))
+        }
+    }
+
+    /// `PRelu`: x where x ≥ 0, slope·x elsewhere; `slope` broadcasts to x.
+    public static func prelu(_ x: Tensor, slope: Tensor) throws -> Tensor {
+        let s = try broadcastTo(slope, x.shape, what: "PRelu slope")
+        var out = x.scalars
+        for i in out.indices where out[i] < 0 { out[i] *= s[i] }
+        return Tensor(shape: x.shape, scalars: out)
+    }
+}
+
 extension Value {
     /// The value as floats (int64 converted).
     var asFloat: Tensor {

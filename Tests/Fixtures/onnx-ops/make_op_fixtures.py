@@ -659,6 +659,26 @@ def model_op_cases():
     build("range_float", ["Range"], [N("Range", ["a", "b", "d"], ["Y"])], [], ["Y"],
           {"a": np.array(1.0, np.float32), "b": np.array(-1.0, np.float32), "d": np.array(-0.5, np.float32)})
 
+    r = rng_for("more_activations")
+    unary("Selu", f32(r, 2, 5, scale=2))
+    build("mish_opset18", ["Mish"], [N("Mish", ["X"], ["Y"])], [("X", f32(r, 2, 5, scale=3))], ["Y"], opset=18)
+    build("log_softmax", ["LogSoftmax"], [N("LogSoftmax", ["X"], ["Y"], axis=1)], [("X", f32(r, 3, 10, scale=5))], ["Y"],
+          note="what F.log_softmax(x, dim=1) exports to")
+    build("log_softmax_opset11", ["LogSoftmax"], [N("LogSoftmax", ["X"], ["Y"], axis=1)], [("X", f32(r, 2, 3, 4))], ["Y"],
+          opset=11, note="opset < 13: normalised over every axis from `axis` on")
+    build("prelu_channel", ["PRelu"], [N("PRelu", ["X", "S"], ["Y"])], [("X", f32(r, 2, 3, 4, 4))], ["Y"],
+          {"S": np.abs(f32(r, 3, 1, 1, scale=0.3))}, note="nn.PReLU(3): one slope per channel")
+    build("pad_constant", ["Pad"], [N("Pad", ["X", "p", "v"], ["Y"])], [("X", f32(r, 1, 2, 3, 4))], ["Y"],
+          {"p": i64([0, 0, 1, 2, 0, 0, 2, 1]), "v": np.array(0.5, np.float32)}, note="nn.ZeroPad2d-style, value 0.5")
+    build("pad_reflect", ["Pad"], [N("Pad", ["X", "p"], ["Y"], mode="reflect")], [("X", f32(r, 1, 2, 4, 5))], ["Y"],
+          {"p": i64([0, 0, 2, 1, 0, 0, 1, 3])})
+    build("pad_edge_crop", ["Pad"], [N("Pad", ["X", "p"], ["Y"], mode="edge")], [("X", f32(r, 2, 3, 5))], ["Y"],
+          {"p": i64([0, 0, 2, 0, -1, -1])}, note="negative pads crop")
+    build("pad_axes_opset18", ["Pad"], [N("Pad", ["X", "p", "", "a"], ["Y"])], [("X", f32(r, 2, 3, 5))], ["Y"],
+          {"p": i64([1, 2]), "a": i64([-1])}, opset=18, note="opset 18 axes input")
+    build("pad_opset2_attr", ["Pad"], [N("Pad", ["X"], ["Y"], pads=[0, 1, 0, 2], value=-1.0)], [("X", f32(r, 2, 3))],
+          ["Y"], opset=10, note="opset < 11: pads and value as attributes")
+
     # Attention as torch exports it: Q·Kᵀ of two runtime tensors, scaled, softmax, ·V.
     r = rng_for("attention")
     build("attention_runtime_matmuls", ["MatMul", "Transpose", "Div", "Softmax"],
