@@ -42,6 +42,9 @@ public final class Session: Sendable {
     public let inputs: [ValueInfo]
     /// The graph's output names, in declaration order.
     public let outputNames: [String]
+    /// The output a top-k metric scores: the first graph output declared as [batch, classes]
+    /// (a model may also return hidden states or features), else the first output.
+    public let scoresOutput: String
     /// The operators the runtime implements.
     public static var supportedOperators: [String] { supportedOperatorList }
 
@@ -138,6 +141,7 @@ public final class Session: Sendable {
             fixedBatch = nil
         }
         self.outputNames = graph.outputs.map(\.name)
+        self.scoresOutput = (graph.outputs.first { $0.shape?.count == 2 } ?? graph.outputs.first)?.name ?? ""
         self.slotOf = slotOf
         self.names = names
         let inputSlots = dataInputs.map { (slotOf[$0.name]!, $0) }

@@ -150,6 +150,26 @@ import Testing
         #expect(throws: DatasetError.self) { try Dataset.load(npz: dir.appendingPathComponent("big.npz").path) }
     }
 
+    /// A model returning (hidden, logits): top-k scores the [batch, classes] output, and refuses
+    /// to score anything else (it used to report a meaningless accuracy).
+    @Test func topKScoresTheClassScoresOutput() throws {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 13)])
+        g.inputs = [ValueInfo(name: "x", shape: [.symbol("N"), .value(3), .value(4)])]
+        g.outputs = [ValueInfo(name: "hidden", shape: [.symbol("N"), .value(3), .value(4)]),
+                     ValueInfo(name: "logits", shape: [.symbol("N"), .value(4)])]
+        g.setInitializer("axes", .int64(shape: [1], values: [1]))
+        g.nodes = [Node(name: "id", opType: "Identity", inputs: ["x"], outputs: ["hidden"]),
+                   Node(name: "mean", opType: "ReduceMean", inputs: ["x"], outputs: ["logits"],
+                        attributes: [Attribute("axes", .ints([1])), Attribute("keepdims", .int(0))])]
+        let session = try Session(graph: g)
+        #expect(session.scoresOutput == "logits")
+        let out = try session.run(inputs: ["x": pseudoRandom([2, 3, 4], seed: 4)])
+        var acc = MetricAccumulator(.top1)
+        #expect(throws: DatasetError.self) { try acc.add(outputs: out["hidden"]!, targets: .classes([0, 1])) }
+        try acc.add(outputs: out["logits"]!, targets: .classes([0, 1]))
+        #expect(acc.samples == 2)
+    }
+
     @Test func uint8NeedsAScaleAndLabelsMustBeIntegers() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-runtime-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -96,7 +96,7 @@ enum Scoring {
             : nil
         var acc = MetricAccumulator(metric.kind == "mse" ? .mse : (metric.k == 5 ? .top5 : .top1))
         var correct = 0, seen = 0
-        let outputName = session.outputNames[0]
+        let outputName = metric.kind == "topk" ? session.scoresOutput : session.outputNames[0]
         for batch in data.batches(size: 256) {
             let fed: [String: Tensor]
             if let feeds {
@@ -110,6 +110,7 @@ enum Scoring {
                 guard case .classes(let labels) = batch.targets else {
                     throw PipelineError.invalidInput("\(data.source): the metric needs integer labels (y)")
                 }
+                do { try Metrics.requireScores(out, name: outputName) } catch { throw PipelineError.invalidInput(error.message) }
                 correct += Metrics.topKCorrect(logits: out, labels: labels, k: metric.k ?? 1)
                 seen += batch.range.count
             default:
