@@ -73,3 +73,28 @@ import Testing
         }
     }
 }
+
+/// A model exported with symbolic height and width (`dynamic_axes` on H and W): shape inference
+/// alone takes them as 1, which LeNet's layers do not fit; the pipeline measures it at the data's
+/// shape and the exported model keeps the symbolic declaration.
+@Suite struct SymbolicInputTests {
+    @Test func symbolicSpatialSizesComeFromTheData() throws {
+        let box = try Sandbox(pipeline: fixedPipeline, evalSamples: 100)
+        defer { box.remove() }
+        var graph = try Graph.load(contentsOf: box.url("model/model.onnx").path)
+        graph.inputs[0].shape = [.symbol("N"), .value(1), .symbol("H"), .symbol("W")]
+        try graph.save(to: box.url("model/model.onnx").path)
+        let inspect = try Shrink.run(["inspect", "model/model.onnx"], cwd: box.root)
+        #expect(inspect.status == 2 && inspect.stderr.contains("--input-shape input=1x1xHxW"), "\(inspect.stderr)")
+
+        let run = try box.run()
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("model input 'input' is declared [N, 1, H, W]; Shrink measures and compresses it at [N, 1, 28, 28]"),
+                "\(run.stderr)")
+        let exported = try Graph.load(contentsOf: box.url("out/e2e.onnx").path)
+        #expect(exported.inputs[0].shape == [.symbol("N"), .value(1), .symbol("H"), .symbol("W")])
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: box.url("out/e2e.json"))) as? [String: Any] ?? [:]
+        let eval = try Shrink.run(["eval", "out/e2e.onnx", "--data", "model/val.npz", "--json"], cwd: box.root)
+        #expect(eval.json?["value"] as? Double == report["final"] as? Double)
+    }
+}
