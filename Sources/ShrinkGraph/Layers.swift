@@ -104,10 +104,18 @@ public struct LayerTable: Sendable {
             let layer = try Self.cost(node, index: i, weight: w, weightShape: wv.shape, isInitializer: isInit,
                                       graph: graph, shapes: shapes)
             var base: String?
-            if isInit && !w.hasPrefix("onnx::") {
+            if isInit && !Self.isGeneratedName(w) {
                 base = w.hasSuffix(".weight") ? String(w.dropLast(".weight".count)) : w
                 if base?.isEmpty == true { base = nil }
             }
+            // Exporters that pre-transpose a Linear's weight name it `onnx::MatMul_12` or
+            // `val_5`; its bias keeps the module's name (`q.bias`).
+            if base == nil, let b = layer.bias, b.hasSuffix(".bias"), graph.initializers[b] != nil, b.count > 5 {
+                base = String(b.dropLast(".bias".count))
+            }
+            // The TorchScript exporter names nodes by module path (`/layer1/conv1/Conv`): with
+            // BatchNorm folded, that path is the only trace of the module's name.
+            if base == nil, let path = Self.modulePath(graph.nodes[i]) { base = path }
             found.append((i, layer, base))
         }
         // Names: initializer-derived where unique, then node names, then generated ones.
@@ -149,6 +157,31 @@ public struct LayerTable: Sendable {
         self.layerParams = layers.reduce(0) { $0 + $1.params }
         self.modelParams = modelParams
         self.shapes = shapes
+    }
+
+    /// Whether an initializer name was made up by an exporter rather than taken from the model's
+    /// modules: `onnx::Conv_12` (TorchScript exporter), `val_5` (dynamo exporter).
+    static func isGeneratedName(_ name: String) -> Bool {
+        if name.hasPrefix("onnx::") { return true }
+        if name.hasPrefix("val_"), name.count > 4, name.dropFirst(4).allSatisfy(\.isNumber) { return true }
+        return false
+    }
+
+    /// `layer1.conv1` for a node named `/layer1/conv1/Conv` (or `…/Conv_3`); nil otherwise.
+    static func modulePath(_ node: Node) -> String? {
+        var parts = node.name.split(separator: "/", omittingEmptySubsequences: false)
+        guard node.name.hasPrefix("/"), parts.count >= 3, let last = parts.last else { return nil }
+        let op = last.split(separator: "_", maxSplits: 1)
+        guard op.first.map(String.init) == node.opType, op.count == 1 || op[1].allSatisfy(\.isNumber) else { return nil }
+        parts = Array(parts.dropFirst().dropLast())
+        guard parts.allSatisfy({ !$0.isEmpty }) else { return nil }
+        // A Sequential's child is written relative to its parent's last component
+        // (`/layer2/sc/sc.0/Conv` is module `layer2.sc.0`).
+        var path: [Substring] = []
+        for p in parts {
+            if let prev = path.last, p.hasPrefix(prev + ".") { path[path.count - 1] = p } else { path.append(p) }
+        }
+        return path.joined(separator: ".")
     }
 
     private static func cost(_ node: Node, index: Int, weight: String, weightShape w: [Int], isInitializer: Bool,

@@ -39,6 +39,8 @@ extension Graph {
             ctx.types[name] = value.elementType
             if value.elementType != .float && value.elementType != .double && value.count <= ShapeContext.foldLimit {
                 ctx.constants[name] = value
+            } else if value.count == 1, let f = value.floatTensor {
+                ctx.floatScalars[name] = Double(f.scalars[0])
             }
         }
         for input in dataInputs {
@@ -80,6 +82,10 @@ public let shapeInferenceOps: Set<String> = [
     "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Transpose",
     "Concat", "Softmax", "LogSoftmax", "BatchNormalization", "Identity", "Dropout", "Constant", "Shape",
     "Gather", "Unsqueeze", "Squeeze", "Slice", "ConstantOfShape", "Expand", "Range",
+    "Gelu", "Elu", "Softplus", "Softsign", "Sin", "Cos", "Sum", "Mean", "Less", "LessOrEqual", "Greater",
+    "GreaterOrEqual", "LayerNormalization", "Split", "Tile", "Mish", "Selu", "PRelu", "Pad",
+    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+    "ReduceSumSquare", "ReduceLogSumExp",
 ]
 
 /// The product of `xs`, nil on overflow (shapes come from user files: corrupt ones must not trap).
@@ -104,6 +110,8 @@ struct ShapeContext {
     var shapes: [String: [Int]] = [:]
     var types: [String: ElementType] = [:]
     var constants: [String: TensorValue] = [:]
+    /// Float initializers holding one value (the bounds of a float `Range`).
+    var floatScalars: [String: Double] = [:]
     var skipped: [String] = []
     var unsupported: [String] = []
 
@@ -198,7 +206,8 @@ struct ShapeContext {
     private mutating func inferSupported(_ node: Node, opset: Int) throws(any Error) {
         switch node.opType {
         case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Erf", "Sqrt", "Exp",
-             "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Softmax", "LogSoftmax", "Identity", "Not":
+             "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Softmax", "LogSoftmax", "Identity", "Not",
+             "Gelu", "Elu", "Softplus", "Softsign", "Sin", "Cos", "Mish", "Selu", "PRelu":
             let s = try shape(node, 0)
             set(node, s)
             if node.opType == "Identity", let c = node.input(0).flatMap({ constants[$0] }) {
@@ -237,10 +246,11 @@ struct ShapeContext {
             set(node, s)
             for k in 1..<max(1, node.outputs.count) { set(node, [s[1]], output: k) }
 
-        case "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal":
+        case "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Sum", "Mean", "Less", "LessOrEqual",
+             "Greater", "GreaterOrEqual":
             var s = try shape(node, 0)
-            for k in 1..<node.inputs.count { s = try broadcast(node, s, try shape(node, k)) }
-            let type: ElementType? = node.opType == "Equal" ? .bool : nil
+            for k in 1..<max(1, node.inputs.count) where node.input(k) != nil { s = try broadcast(node, s, try shape(node, k)) }
+            let type: ElementType? = ["Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"].contains(node.opType) ? .bool : nil
             set(node, s, type: type)
             foldArithmetic(node, s)
 
@@ -420,6 +430,92 @@ struct ShapeContext {
         case "Slice":
             try inferSlice(node, opset: opset)
 
+        case "LayerNormalization":
+            let s = try shape(node, 0)
+            let a = try axis(node, try node.int("axis", default: -1), rank: s.count)
+            set(node, s)
+            let stats = Array(s[..<a]) + [Int](repeating: 1, count: s.count - a)
+            for k in 1..<max(1, node.outputs.count) { set(node, stats, type: .float, output: k) }
+
+        case _ where node.opType.hasPrefix("Reduce"):
+            let s = try shape(node, 0)
+            let keep = try node.int("keepdims", default: 1) != 0
+            let axesSince = node.opType == "ReduceSum" ? 13 : 18
+            var axes: [Int]?
+            if opset < axesSince {
+                axes = try node.ints("axes")
+            } else if node.input(1) != nil {
+                guard let a = intConstant(node, 1) else { throw Unknown.value }
+                axes = a
+            }
+            let noop = try node.int("noop_with_empty_axes", default: 0) != 0
+            if (axes ?? []).isEmpty && opset >= axesSince && noop {
+                set(node, s)
+                break
+            }
+            var norm = Set<Int>()
+            for a in axes ?? [] { norm.insert(try axis(node, a, rank: s.count)) }
+            if norm.isEmpty { norm = Set(s.indices) }
+            var out: [Int] = []
+            for (i, d) in s.enumerated() { if norm.contains(i) { if keep { out.append(1) } } else { out.append(d) } }
+            set(node, out)
+
+        case "Split":
+            let s = try shape(node, 0)
+            let ax = try axis(node, try node.int("axis", default: 0), rank: s.count)
+            var sizes: [Int]?
+            if opset < 13 {
+                sizes = try node.ints("split")
+            } else if node.input(1) != nil {
+                guard let v = intConstant(node, 1) else { throw Unknown.value }
+                sizes = v
+            }
+            let outs = node.outputs.count
+            if sizes == nil {
+                let chunk = (s[ax] + outs - 1) / max(outs, 1)
+                var left = s[ax]
+                sizes = (0..<outs).map { _ in let c = min(chunk, left); left -= c; return c }
+            }
+            guard let sizes, sizes.count == outs, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == s[ax] else {
+                throw fail(node, "split sizes do not add up to axis \(ax) of \(s)")
+            }
+            for (k, n) in sizes.enumerated() {
+                var o = s
+                o[ax] = n
+                set(node, o, output: k)
+            }
+
+        case "Pad":
+            let s = try shape(node, 0)
+            var pads: [Int]
+            var axes = Array(0..<s.count)
+            if opset < 11 {
+                guard let p = try node.ints("pads") else { throw fail(node, "attribute 'pads' is missing") }
+                pads = p
+            } else {
+                guard let p = intConstant(node, 1) else { throw Unknown.value }
+                pads = p
+                if node.input(3) != nil {
+                    guard let a = intConstant(node, 3) else { throw Unknown.value }
+                    axes = []
+                    for x in a { axes.append(try axis(node, x, rank: s.count)) }
+                }
+            }
+            guard pads.count == 2 * axes.count, pads.allSatisfy({ abs($0) <= maxAttributeMagnitude }) else {
+                throw fail(node, "pads \(pads) should have \(2 * axes.count) values")
+            }
+            var out = s
+            for (k, a) in axes.enumerated() { out[a] += pads[k] + pads[k + axes.count] }
+            guard out.allSatisfy({ $0 >= 0 }) else { throw fail(node, "pads \(pads) crop \(s) below zero") }
+            set(node, out)
+
+        case "Tile":
+            let s = try shape(node, 0)
+            guard let reps = intConstant(node, 1) else { throw Unknown.value }
+            guard reps.count == s.count else { throw fail(node, "repeats \(reps) do not match rank \(s.count)") }
+            let out = try bounded(node, "repeats", reps, min: 0)
+            set(node, zip(s, out).map { $0 * $1 })
+
         case "ConstantOfShape":
             guard let d = intConstant(node, 0) else { throw Unknown.value }
             let dims = try bounded(node, "shape", d, min: 0)
@@ -436,6 +532,13 @@ struct ShapeContext {
             guard let t = intConstant(node, 1) else { throw Unknown.value }
             let target = try bounded(node, "shape", t, min: 0)
             set(node, try broadcast(node, s, target))
+
+        case "Range" where (0..<3).allSatisfy({ node.input($0).map { floatScalars[$0] != nil } ?? false }):
+            let v = (0..<3).map { floatScalars[node.input($0)!]! }
+            guard v[2] != 0 else { throw fail(node, "delta is 0") }
+            let steps = ((v[1] - v[0]) / v[2]).rounded(.up)
+            guard steps < Double(maxAttributeMagnitude) else { throw fail(node, "range of \(steps) elements") }
+            set(node, [max(0, Int(steps))], type: .float)
 
         case "Range":
             guard let start = intConstant(node, 0)?.first, let limit = intConstant(node, 1)?.first,

@@ -13,15 +13,25 @@ public struct LayerDescription: Sendable, Hashable, Codable {
     public var params: Int
     /// Multiply-accumulate operations per sample.
     public var macs: Int
+    /// Convolution groups; nil means 1 (a dense layer or an ordinary convolution).
+    public var group: Int?
+    /// A convolution's input channels, when known (`cp` and `cp4` need more than one).
+    public var inputChannels: Int?
 
     /// Creates a description.
-    public init(name: String, op: String, kernel: [Int]? = nil, params: Int, macs: Int) {
+    public init(name: String, op: String, kernel: [Int]? = nil, params: Int, macs: Int, group: Int? = nil,
+                inputChannels: Int? = nil) {
         self.name = name
         self.op = op
         self.kernel = kernel
         self.params = params
         self.macs = macs
+        self.group = group
+        self.inputChannels = inputChannels
     }
+
+    /// Whether this is a grouped (e.g. depthwise) convolution, which no low-rank method rewrites.
+    public var isGrouped: Bool { (group ?? 1) > 1 }
 }
 
 /// What happens to one layer.
@@ -101,6 +111,8 @@ extension PipelineSpec {
         var taken = Array(repeating: 0, count: rules.count)
         var selects = Array(repeating: false, count: rules.count)
         var refused: [Int: [String]] = [:]
+        var refusedGrouped: [Int: [String]] = [:]
+        var rewrites = Array(repeating: 0, count: rules.count)
         var assignments: [LayerAssignment] = []
         for layer in layers {
             var chosen: Int?
@@ -114,7 +126,12 @@ extension PipelineSpec {
             }
             taken[index] += 1
             let rule = rules[index]
-            if rule.method.value.applies(toOp: layer.op, kernel: layer.kernel) {
+            if rule.method.value != .keep && layer.isGrouped {
+                refusedGrouped[index, default: []].append(layer.name)
+                assignments.append(LayerAssignment(layer: layer, ruleIndex: index, method: .keep, rank: nil, fit: .weights))
+            } else if rule.method.value.applies(toOp: layer.op, kernel: layer.kernel),
+                      !([.cp, .cp4].contains(rule.method.value) && layer.inputChannels == 1) {
+                rewrites[index] += 1
                 let rank = rule.method.value == .keep ? nil : rule.rank?.value
                 assignments.append(LayerAssignment(
                     layer: layer, ruleIndex: index, method: rule.method.value, rank: rank, fit: rule.fit.value))
@@ -128,11 +145,28 @@ extension PipelineSpec {
             let rule = rules[index]
             let method = rule.method.value
             let shown = names.prefix(5).map { "`\($0)`" }.joined(separator: ", ") + (names.count > 5 ? ", …" : "")
+            let oneChannel = [.cp, .cp4].contains(method) && names.allSatisfy { n in layers.first { $0.name == n }?.inputChannels == 1 }
+            let noConv = names.allSatisfy { n in layers.first { $0.name == n }?.op != LayerOp.conv.rawValue }
+            let why = oneChannel ? "it needs more than one input channel (use tucker2 with Rin = 1, or spatial-svd)"
+                : noConv && [.cp, .cp4, .tucker2, .spatialSVD].contains(method) ? "it needs a Conv layer" : requirement(of: method)
             inapplicable.append((index, Diagnostic(
                 severity(for: rule.origin),
-                "method `\(method.rawValue)` cannot rewrite \(shown); \(requirement(of: method)), so \(names.count == 1 ? "it is" : "they are") kept",
+                "method `\(method.rawValue)` cannot rewrite \(shown); \(why), so \(names.count == 1 ? "it is" : "they are") kept",
                 at: rule.method.location,
                 hint: "narrow the rule's `match` (e.g. `op:` or `kernel:`)")))
+        }
+        // No match key tells grouped convolutions apart, so a rule that rewrites other layers only
+        // warns about them (`match: { op: Conv }` on a MobileNet); a rule that rewrites nothing else
+        // is an error like any other refusal.
+        for (index, names) in refusedGrouped.sorted(by: { $0.key < $1.key }) {
+            let rule = rules[index]
+            let shown = names.prefix(5).map { "`\($0)`" }.joined(separator: ", ") + (names.count > 5 ? ", …" : "")
+            let one = names.count == 1
+            inapplicable.append((index, Diagnostic(
+                rewrites[index] > 0 ? .warning : severity(for: rule.origin),
+                "method `\(rule.method.value.rawValue)` cannot rewrite the grouped convolution\(one ? "" : "s") \(shown); low-rank methods need group 1, so \(one ? "it is" : "they are") kept",
+                at: rule.method.location,
+                hint: rewrites[index] > 0 ? nil : "narrow the rule's `match` (e.g. `name:`), or use `method: keep`")))
         }
         let unmatched = rules.indices.filter { taken[$0] == 0 }
         let shadowed = Set(unmatched.filter { selects[$0] })
@@ -167,9 +201,10 @@ func severity(for origin: RuleOrigin) -> Severity {
 
 func requirement(of method: MethodName) -> String {
     switch method {
-    case .cp, .cp4, .tucker2: "it needs a Conv layer"
+    case .cp, .tucker2: "it needs a Conv layer with a 1-D or 2-D kernel larger than 1×1"
+    case .cp4: "it needs a 2-D Conv layer with a kernel larger than 1×1"
     case .spatialSVD: "it needs a Conv layer with a kernel larger than 1 in both spatial dimensions"
-    case .svd: "it needs a Conv, Gemm or MatMul layer"
+    case .svd: "it needs a Gemm or MatMul layer, or a 1×1 Conv"
     case .keep: "it applies to every layer"
     }
 }

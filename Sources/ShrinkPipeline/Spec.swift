@@ -59,18 +59,26 @@ public enum MethodName: String, Sendable, Hashable, Codable, CaseIterable {
     case tucker2
     /// Spatial SVD: a k×k convolution becomes k×1 followed by 1×k.
     case spatialSVD = "spatial-svd"
-    /// Truncated SVD of a matrix (a Gemm/MatMul weight, or a convolution reshaped to one).
+    /// Truncated SVD of a matrix (a Gemm/MatMul weight, or a 1×1 convolution's kernel).
     case svd
     /// Leave the layer as it is.
     case keep
 
-    /// Whether the method can rewrite a layer of this ONNX op type and kernel; `svd` reshapes a
-    /// convolution kernel to a matrix and so applies to every supported op.
+    /// Whether the method can rewrite a layer of this ONNX op type and kernel; `svd` applies to
+    /// dense layers and to 1×1 convolutions (whose kernel is a matrix).
     public func applies(toOp op: String, kernel: [Int]?) -> Bool {
         switch self {
         case .keep: return true
-        case .svd: return LayerOp(rawValue: op) != nil
-        case .cp, .cp4, .tucker2: return op == LayerOp.conv.rawValue
+        case .svd:
+            guard LayerOp(rawValue: op) != nil else { return false }
+            return op != LayerOp.conv.rawValue || (kernel ?? []).allSatisfy { $0 == 1 }
+        case .cp, .tucker2:
+            // As the methods check: a 1-D or 2-D kernel that is not 1×1.
+            guard op == LayerOp.conv.rawValue, let kernel, (1...2).contains(kernel.count) else { return false }
+            return kernel.contains { $0 > 1 }
+        case .cp4:
+            guard op == LayerOp.conv.rawValue, let kernel, kernel.count == 2 else { return false }
+            return kernel.contains { $0 > 1 }
         case .spatialSVD:
             guard op == LayerOp.conv.rawValue, let kernel, kernel.count == 2 else { return false }
             return kernel[0] > 1 && kernel[1] > 1
@@ -167,7 +175,10 @@ public struct RuleMatch: Sendable, Hashable, Codable {
     public func matches(_ layer: LayerDescription) -> Bool {
         if let name, !globMatch(pattern: name.value, name: layer.name) { return false }
         if let op, op.value.rawValue != layer.op { return false }
-        if let kernel, layer.kernel != kernel.value { return false }
+        if let kernel, layer.kernel != kernel.value {
+            // A square size (`5`, `5x5`) also matches the 1-D kernel of that size (Conv1d).
+            guard let k = layer.kernel, k.count == 1, kernel.value.count == 2, kernel.value == [k[0], k[0]] else { return false }
+        }
         if let minParams, layer.params < minParams.value { return false }
         if let minMacs, layer.macs < minMacs.value { return false }
         return true

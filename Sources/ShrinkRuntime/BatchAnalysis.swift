@@ -43,6 +43,7 @@ struct BatchAnalysis {
         let out = transfer(step, ins)
         for o in step.outputs where o >= 0 { states[o] = .unknown }
         states[step.outputs[0]] = out
+        if case .split = step.op { for o in step.outputs where o >= 0 { states[o] = out } }
         if case .dropout = step.op, step.outputs.count > 1, step.outputs[1] >= 0 { states[step.outputs[1]] = out }
     }
 
@@ -150,7 +151,65 @@ struct BatchAnalysis {
             guard let axes, let r = rank(x) else { return .unknown }
             guard !axes.map({ $0 < 0 ? $0 + r : $0 }).contains(0) else { return .unknown }
             return .batched(perSample: nil)
+        case .unary, .cast:
+            return x
+        case .globalMaxPool:
+            return .batched(perSample: per.map { p in [p.first ?? 1] + [Int](repeating: 1, count: max(0, p.count - 1)) })
+        case let .reduce(_, axes, fromInput, keepDims, noop):
+            guard !fromInput, let axes, !axes.isEmpty, let norm = keepsBatch(axes, x) else {
+                return noop && !fromInput && (axes ?? []).isEmpty ? x : .unknown
+            }
+            guard let p = per else { return .batched(perSample: nil) }
+            let out = Kernels.reducedShape([1] + p, axes: Set(norm), keepDims: keepDims)
+            return .batched(perSample: Array(out.dropFirst()))
+        case let .layerNorm(axis, _):
+            guard restConstant, keepsBatch([axis], x) != nil else { return .unknown }
+            return x
+        case let .slice(starts, _, axes):
+            var ax: [Int]?
+            if starts != nil {
+                ax = axes.map { $0.map { Int($0) } } ?? nil
+            } else {
+                guard restConstant, step.inputs.count > 3, step.inputs[3] >= 0 else { return .unknown }
+                ax = constants[step.inputs[3]]?.intTensor?.values.map { Int($0) }
+            }
+            guard let ax, keepsBatch(ax, x) != nil else { return .unknown }
+            return .batched(perSample: nil)
+        case let .split(axis, _, _):
+            guard keepsBatch([axis], x) != nil else { return .unknown }
+            return .batched(perSample: nil)
+        case .tile:
+            guard restConstant, let reps = constants[step.inputs[1]]?.intTensor?.values, reps.first == 1 else { return .unknown }
+            return .batched(perSample: nil)
+        case .logSoftmax(let axis, _):
+            guard let r = rank(x), axis != 0, axis != -r, restConstant else { return .unknown }
+            return x
+        case .prelu:
+            guard restConstant, let r = rank(x), let s = constants[step.inputs[1]], s.shape.count < r || s.shape.first == 1 else {
+                return .unknown
+            }
+            return x
+        case .pad(_, let pads, _):
+            // Padding that leaves axis 0 alone (constant pads input, every axis listed).
+            let p = pads ?? (restConstant && !(step.inputs.count > 3 && step.inputs[3] >= 0)
+                ? constants[step.inputs[1]]?.intTensor?.values : nil)
+            guard let p, let r = rank(x), p.count == 2 * r, p[0] == 0, p[r] == 0 else { return .unknown }
+            return .batched(perSample: nil)
+        case .variadic, .expand, .whereSelect, .compare, .not, .constantOfShape, .range:
+            return .unknown
         }
+    }
+
+    /// `axes` normalised against `x`'s rank when none of them is the batch axis; nil otherwise
+    /// (or when a negative axis cannot be resolved because the rank is unknown).
+    func keepsBatch(_ axes: [Int], _ x: BatchState) -> [Int]? {
+        var out: [Int] = []
+        for a in axes {
+            if a > 0 { out.append(a); continue }
+            guard a < 0, let r = rank(x), a + r > 0 else { return nil }
+            out.append(a + r)
+        }
+        return out
     }
 
     /// [C, spatial…] after a pool, or nil when it cannot be computed.
@@ -184,7 +243,7 @@ struct BatchAnalysis {
         case .unsqueeze(let axes):
             guard case .shapeVector(let dims, true) = ins[0], axes == [0] || axes == [-1] else { return .unknown }
             return .shapeVector(dims, scalar: false)
-        case .identity:
+        case .identity, .cast(.integer):
             return ins[0]
         case .concat(let axis):
             guard axis == 0 || axis == -1 else { return .unknown }

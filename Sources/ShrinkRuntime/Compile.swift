@@ -29,6 +29,31 @@ enum CompiledOp: Sendable {
     case unsqueeze(axes: [Int]?)
     /// Squeeze; axes from the attribute, from input 1 when `fromInput`, else all size-1 axes.
     case squeeze(axes: [Int]?, fromInput: Bool)
+    /// A pointwise math function.
+    case unary(UnaryOp)
+    /// Max/Min/Sum/Mean over any number of inputs (`mean` divides the sum by their count).
+    case variadic(BinaryOp, mean: Bool)
+    /// A reduction; axes from the attribute, or from input 1 when `fromInput`.
+    case reduce(ReduceKind, axes: [Int]?, fromInput: Bool, keepDims: Bool, noopWithEmptyAxes: Bool)
+    /// LayerNormalization over the axes from `axis` on.
+    case layerNorm(axis: Int, epsilon: Float)
+    case globalMaxPool
+    case cast(CastTarget)
+    /// Slice; bounds from attributes (opset < 10) or, when nil, from inputs 1–4.
+    case slice(starts: [Int64]?, ends: [Int64]?, axes: [Int64]?)
+    /// Split along `axis`: sizes from the attribute, from input 1 when `fromInput`, else equal parts.
+    case split(axis: Int, sizes: [Int]?, fromInput: Bool)
+    case expand
+    case tile
+    case whereSelect
+    case compare(CompareOp)
+    case not
+    case constantOfShape(Value)
+    case range
+    case logSoftmax(axis: Int, legacy: Bool)
+    case prelu
+    /// Pad; pads from the attribute (opset < 11) or from input 1 (axes from input 3).
+    case pad(PadMode, pads: [Int64]?, value: Float)
 
     /// The fusable activation this op applies, if it is one.
     var asActivation: Activation? {
@@ -47,12 +72,13 @@ struct Step: Sendable {
 }
 
 /// The operators the runtime implements, for error messages and `Session.supportedOperators`.
-let supportedOperatorList: [String] = [
-    "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "Div", "Dropout",
-    "Flatten", "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu",
-    "MatMul", "MaxPool", "Mul", "Relu", "Reshape", "Shape", "Sigmoid", "Softmax", "Squeeze", "Sub", "Tanh",
-    "Transpose", "Unsqueeze",
-]
+let supportedOperatorList: [String] = ([
+    "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv",
+    "Div", "Dropout", "Elu", "Expand", "LogSoftmax", "Mish", "Pad", "PRelu", "Selu", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
+    "HardSigmoid", "HardSwish", "Identity", "LayerNormalization", "LeakyRelu", "MatMul", "Max", "MaxPool", "Mean",
+    "Min", "Mul", "Not", "Pow", "Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split",
+    "Squeeze", "Sub", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze", "Where",
+] + UnaryOp.allCases.map(\.rawValue) + ReduceKind.allCases.map(\.rawValue) + CompareOp.allCases.map(\.rawValue)).sorted()
 
 /// Turns graph nodes into `Step`s; attribute errors become `RuntimeError`s naming the node.
 struct NodeCompiler {
@@ -119,6 +145,124 @@ struct NodeCompiler {
         case "Sub": return .binary(.sub)
         case "Mul": return .binary(.mul)
         case "Div": return .binary(.div)
+        case "Pow": return .binary(.pow)
+        case "Max", "Min", "Sum", "Mean":
+            let op: BinaryOp = n.opType == "Max" ? .max : n.opType == "Min" ? .min : .add
+            let present = inputs.filter { $0 >= 0 }.count
+            guard present >= 1 else { throw invalid(n, "needs at least one input") }
+            if present == 2 && n.opType != "Mean" && inputs.count == 2 { return .binary(op) }
+            return .variadic(op, mean: n.opType == "Mean")
+        case "Gelu":
+            let a = try attr(n) { () throws(GraphError) in try n.string("approximate", default: "none") }
+            guard a == "none" || a == "tanh" else { throw invalid(n, "unknown approximate '\(a)'") }
+            return .activation(.gelu(tanhApproximation: a == "tanh"))
+        case "Selu":
+            let (a, g) = try attr(n) { () throws(GraphError) in
+                (try n.float("alpha", default: 1.67326319217681884765625), try n.float("gamma", default: 1.05070102214813232421875))
+            }
+            return .activation(.selu(alpha: a, gamma: g))
+        case "Mish":
+            return .activation(.mish)
+        case "LogSoftmax":
+            let legacy = opset < 13
+            return .logSoftmax(axis: try attr(n) { () throws(GraphError) in try n.int("axis", default: legacy ? 1 : -1) },
+                               legacy: legacy)
+        case "PRelu":
+            guard inputs.count == 2, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs inputs X and slope") }
+            return .prelu
+        case "Pad":
+            let m = try attr(n) { () throws(GraphError) in try n.string("mode", default: "constant") }
+            guard let mode = PadMode(rawValue: m) else { throw invalid(n, "unknown mode '\(m)'") }
+            if opset < 11 {
+                let (pads, v) = try attr(n) { () throws(GraphError) in (try n.ints("pads"), try n.float("value", default: 0)) }
+                guard let pads else { throw invalid(n, "missing attribute pads") }
+                return .pad(mode, pads: pads.map(Int64.init), value: v)
+            }
+            guard inputs.count >= 2, inputs[1] >= 0 else { throw invalid(n, "needs a pads input") }
+            var v: Float = 0
+            if inputs.count > 2, inputs[2] >= 0 {
+                guard let c = constants[inputs[2]] else { throw unsupported(n, "constant_value given at run time") }
+                switch c {
+                case .float(let t): v = t.scalars.first ?? 0
+                case .int64(let t): v = Float(t.values.first ?? 0)
+                }
+            }
+            return .pad(mode, pads: nil, value: v)
+        case "Elu":
+            return .activation(.elu(alpha: try attr(n) { () throws(GraphError) in try n.float("alpha", default: 1) }))
+        case _ where UnaryOp(rawValue: n.opType) != nil:
+            return .unary(UnaryOp(rawValue: n.opType)!)
+        case _ where ReduceKind(rawValue: n.opType) != nil:
+            let kind = ReduceKind(rawValue: n.opType)!
+            let (keep, noop) = try attr(n) { () throws(GraphError) in
+                (try n.int("keepdims", default: 1) != 0, try n.int("noop_with_empty_axes", default: 0) != 0)
+            }
+            if opset < kind.axesInputSince {
+                return .reduce(kind, axes: try attr(n) { () throws(GraphError) in try n.ints("axes") }, fromInput: false,
+                               keepDims: keep, noopWithEmptyAxes: false)
+            }
+            guard inputs.count >= 2, inputs[1] >= 0 else {
+                return .reduce(kind, axes: nil, fromInput: false, keepDims: keep, noopWithEmptyAxes: noop)
+            }
+            if let axes = try constInts(inputs[1], n, "axes") {
+                return .reduce(kind, axes: axes, fromInput: false, keepDims: keep, noopWithEmptyAxes: noop)
+            }
+            return .reduce(kind, axes: nil, fromInput: true, keepDims: keep, noopWithEmptyAxes: noop)
+        case "LayerNormalization":
+            guard inputs.count >= 2, inputs[0] >= 0, inputs[1] >= 0 else { throw invalid(n, "needs inputs X and Scale") }
+            try requireUnused(n, outputsFrom: 1, "Mean/InvStdDev")
+            let (axis, eps) = try attr(n) { () throws(GraphError) in
+                (try n.int("axis", default: -1), try n.float("epsilon", default: 1e-5))
+            }
+            return .layerNorm(axis: axis, epsilon: eps)
+        case "GlobalMaxPool":
+            return .globalMaxPool
+        case "Cast":
+            guard let to = try attr(n, { () throws(GraphError) in try n.int("to") }) else { throw invalid(n, "missing attribute to") }
+            switch ElementType(rawValue: Int32(truncatingIfNeeded: to)) {
+            case .float, .double, .float16, .bfloat16: return .cast(.float)
+            case .bool: return .cast(.bool)
+            case .int64, .int32, .int16, .int8, .uint8, .uint16, .uint32, .uint64: return .cast(.integer)
+            default: throw unsupported(n, "cast to \(ElementType(rawValue: Int32(truncatingIfNeeded: to)))")
+            }
+        case "Slice":
+            if opset < 10 {
+                let a = try attr(n) { () throws(GraphError) in (try n.ints("starts"), try n.ints("ends"), try n.ints("axes")) }
+                guard let st = a.0, let en = a.1 else { throw invalid(n, "missing attributes starts/ends") }
+                return .slice(starts: st.map(Int64.init), ends: en.map(Int64.init), axes: a.2.map { $0.map(Int64.init) })
+            }
+            guard inputs.count >= 3, inputs[1] >= 0, inputs[2] >= 0 else { throw invalid(n, "needs inputs starts and ends") }
+            return .slice(starts: nil, ends: nil, axes: nil)
+        case "Split":
+            let axis = try attr(n) { () throws(GraphError) in try n.int("axis", default: 0) }
+            if opset < 13 {
+                return .split(axis: axis, sizes: try attr(n) { () throws(GraphError) in try n.ints("split") }, fromInput: false)
+            }
+            guard inputs.count >= 2, inputs[1] >= 0 else { return .split(axis: axis, sizes: nil, fromInput: false) }
+            if let sizes = try constInts(inputs[1], n, "split") { return .split(axis: axis, sizes: sizes, fromInput: false) }
+            return .split(axis: axis, sizes: nil, fromInput: true)
+        case "Expand":
+            guard inputs.count >= 2, inputs[1] >= 0 else { throw invalid(n, "needs a shape input") }
+            return .expand
+        case "Tile":
+            guard inputs.count >= 2, inputs[1] >= 0 else { throw invalid(n, "needs a repeats input") }
+            return .tile
+        case "Where":
+            guard inputs.count == 3, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs inputs condition, X and Y") }
+            return .whereSelect
+        case _ where CompareOp(rawValue: n.opType) != nil:
+            guard inputs.count == 2, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs two inputs") }
+            return .compare(CompareOp(rawValue: n.opType)!)
+        case "Not":
+            return .not
+        case "ConstantOfShape":
+            let v = try attr(n) { () throws(GraphError) in try n.tensor("value") }
+            guard let v else { return .constantOfShape(.float(Tensor(shape: [1], scalars: [0]))) }
+            guard let rv = runtimeValue(v) else { throw unsupported(n, "value of type \(v.elementType)") }
+            return .constantOfShape(rv)
+        case "Range":
+            guard inputs.count == 3, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs inputs start, limit and delta") }
+            return .range
         case "Relu": return .activation(.relu)
         case "Sigmoid": return .activation(.sigmoid)
         case "Tanh": return .activation(.tanh)

@@ -109,17 +109,31 @@ public struct Dataset: Sendable {
     }
 
     static func inputs(_ a: NumPyArray, source: String, key: String, scale: Float?) throws(DatasetError) -> Tensor {
+        var t: Tensor
         switch a.dtype {
         case .float32:
-            return a.tensor()
+            t = a.tensor()
+        case .float64:
+            // NumPy's default float type (what scikit-learn hands out): rounded to float32.
+            t = Tensor(shape: a.shape, scalars: a.floats())
         case .uint8:
-            guard let scale else {
+            guard scale != nil else {
                 throw DatasetError(file: source, message: "\(key) is uint8; give a scale (e.g. 1/255) to convert it to float32")
             }
-            return Tensor(shape: a.shape, scalars: a.floats().map { $0 * scale })
-        default:
-            throw DatasetError(file: source, message: "\(key) has dtype \(a.dtype); inputs must be float32 (or uint8 with a scale)")
+            t = Tensor(shape: a.shape, scalars: a.floats())
+        case .int64, .int32, .bool:
+            // Token ids and other integer inputs: exact as float32 up to 2^24, converted back to
+            // int64 for integer model inputs.
+            let v = a.integersIfIntegral() ?? []
+            if let big = v.first(where: { Swift.abs($0) > 1 << 24 }) {
+                throw DatasetError(file: source, message: "\(key) holds the integer \(big), beyond what Shrink carries exactly (|x| ≤ 2^24)")
+            }
+            t = Tensor(shape: a.shape, scalars: v.map { Float($0) })
         }
+        if let scale {
+            t.scalars.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] *= scale } }
+        }
+        return t
     }
 
     static func targets(_ a: NumPyArray, source: String, key: String) throws(DatasetError) -> DatasetTargets {

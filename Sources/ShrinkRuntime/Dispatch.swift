@@ -18,6 +18,17 @@ extension Step {
     /// Runs the step, reading and writing `frame`; `last[i]` says input i is read for the last time.
     func run(_ frame: inout Frame, last: [Bool]) throws(RuntimeError) {
         do {
+            if case let .split(axis, sizes, fromInput) = op {
+                let x = try value(&frame, 0, last)
+                let given = fromInput ? try ints(&frame, 1, last, "Split sizes").values.map { Int($0) } : sizes
+                let dim = x.shape.isEmpty ? 0 : x.shape[try normalizedAxis(axis, rank: x.shape.count, what: "Split axis")]
+                let parts = try Kernels.split(x, axis: axis, sizes: try given ?? Kernels.splitSizes(dimension: dim, outputs: outputs.count))
+                guard parts.count == outputs.count else {
+                    throw KernelError("Split into \(parts.count) parts but the node has \(outputs.count) outputs")
+                }
+                for (o, v) in zip(outputs, parts) where o >= 0 { frame.slots[o] = v }
+                return
+            }
             let result = try compute(&frame, last: last)
             if case .dropout = op, outputs.count > 1, outputs[1] >= 0 {
                 frame.slots[outputs[1]] = .int64(IntTensor(shape: result.shape, values: [Int64](repeating: 1, count: result.count)))
@@ -74,8 +85,18 @@ extension Step {
             case (.int64(let a), .int64(let b)):
                 return .int64(try Kernels.binary(bop, a, b))
             default:
-                guard case .float(var a) = va else { throw KernelError("operands must both be float or both int64") }
-                guard case .float(let b) = vb else { throw KernelError("operands must both be float or both int64") }
+                // Pow's exponent may be an integer tensor; other mixes come from Cast-free exports.
+                guard case .float(var a) = va else {
+                    guard bop == .pow else { throw KernelError("operands must both be float or both int64") }
+                    return .float(try Kernels.binary(bop, va.asFloat, vb.asFloat))
+                }
+                let b = vb.asFloat
+                guard case .float = vb else {
+                    guard bop == .pow else { throw KernelError("operands must both be float or both int64") }
+                    _ = consume va
+                    try Kernels.binary(bop, into: &a, b)
+                    return .float(a)
+                }
                 _ = consume va
                 try Kernels.binary(bop, into: &a, b)
                 return .float(a)
@@ -139,6 +160,86 @@ extension Step {
             let x = try value(&f, 0, last)
             let a = fromInput ? try ints(&f, 1, last, "Squeeze axes").values.map { Int($0) } : axes
             return try Kernels.squeeze(x, axes: a)
+        case let .unary(u):
+            switch try value(&f, 0, last) {
+            case .int64(let t):
+                if let r = u.apply(t) { return .int64(r) }
+                var x = Tensor(shape: t.shape, scalars: t.values.map { Float($0) })
+                x.scalars.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { u.apply(b, count: t.count) } }
+                return .float(x)
+            case .float(var x):
+                let n = x.count
+                x.scalars.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { u.apply(b, count: n) } }
+                return .float(x)
+            }
+        case let .variadic(bop, mean):
+            var acc: Value?
+            var n = 0
+            for i in inputs.indices where inputs[i] >= 0 {
+                let v = try value(&f, i, last)
+                n += 1
+                guard let a = acc else { acc = v; continue }
+                switch (a, v) {
+                case (.int64(let x), .int64(let y)): acc = .int64(try Kernels.binary(bop, x, y))
+                default: acc = .float(try Kernels.binary(bop, a.asFloat, v.asFloat))
+                }
+            }
+            guard var result = acc else { throw KernelError("needs at least one input") }
+            if mean {
+                var t = result.asFloat
+                try Kernels.binary(.div, into: &t, Tensor(shape: [], scalars: [Float(n)]))
+                result = .float(t)
+            }
+            return result
+        case let .reduce(kind, axes, fromInput, keepDims, noop):
+            let x = try float(&f, 0, last)
+            let a = fromInput ? try ints(&f, 1, last, "\(kind.rawValue) axes").values.map { Int($0) } : axes
+            return .float(try Kernels.reduce(kind, x, axes: a, keepDims: keepDims, noopWithEmptyAxes: noop))
+        case let .layerNorm(axis, eps):
+            let x = try float(&f, 0, last), scale = try float(&f, 1, last), bias = try optionalFloat(&f, 2, last)
+            return .float(try Kernels.layerNorm(x, scale: scale, bias: bias, axis: axis, epsilon: eps))
+        case .globalMaxPool:
+            return .float(try Kernels.globalMaxPool(try float(&f, 0, last)))
+        case let .cast(target):
+            return Kernels.cast(try value(&f, 0, last), to: target)
+        case let .slice(starts, ends, axes):
+            let x = try value(&f, 0, last)
+            if let starts, let ends { return try Kernels.slice(x, starts: starts, ends: ends, axes: axes, steps: nil) }
+            let st = try ints(&f, 1, last, "Slice starts").values, en = try ints(&f, 2, last, "Slice ends").values
+            let ax = inputs.count > 3 && inputs[3] >= 0 ? try ints(&f, 3, last, "Slice axes").values : nil
+            let sp = inputs.count > 4 && inputs[4] >= 0 ? try ints(&f, 4, last, "Slice steps").values : nil
+            return try Kernels.slice(x, starts: st, ends: en, axes: ax, steps: sp)
+        case .split:
+            throw KernelError("Split is run by Step.run")
+        case .expand:
+            let x = try value(&f, 0, last)
+            return try Kernels.expand(x, shape: try ints(&f, 1, last, "Expand shape").values)
+        case .tile:
+            let x = try value(&f, 0, last)
+            return try Kernels.tile(x, repeats: try ints(&f, 1, last, "Tile repeats").values)
+        case .whereSelect:
+            let c = try ints(&f, 0, last, "Where condition")
+            return try Kernels.whereSelect(c, try value(&f, 1, last), try value(&f, 2, last))
+        case let .compare(cop):
+            return .int64(try Kernels.compare(cop, try value(&f, 0, last), try value(&f, 1, last)))
+        case .not:
+            return .int64(Kernels.logicalNot(try ints(&f, 0, last, "Not input")))
+        case let .constantOfShape(v):
+            return try Kernels.constantOfShape(try ints(&f, 0, last, "ConstantOfShape shape").values, value: v)
+        case .range:
+            return try Kernels.range(try value(&f, 0, last), try value(&f, 1, last), try value(&f, 2, last))
+        case let .logSoftmax(axis, legacy):
+            var x = try float(&f, 0, last)
+            try Kernels.logSoftmax(inPlace: &x, axis: axis, legacy: legacy)
+            return .float(x)
+        case .prelu:
+            return .float(try Kernels.prelu(try float(&f, 0, last), slope: try float(&f, 1, last)))
+        case let .pad(mode, pads, v):
+            let x = try value(&f, 0, last)
+            if let pads { return try Kernels.pad(x, pads: pads, axes: nil, mode: mode, value: v) }
+            let p = try ints(&f, 1, last, "Pad pads").values
+            let axes = inputs.count > 3 && inputs[3] >= 0 ? try ints(&f, 3, last, "Pad axes").values : nil
+            return try Kernels.pad(x, pads: p, axes: axes, mode: mode, value: v)
         }
     }
 }

@@ -35,6 +35,14 @@ public enum Metrics {
         return correct
     }
 
+    /// Checks that `outputs` are class scores, [samples, classes]: a top-k over anything else
+    /// (hidden states, a feature map) would be a meaningless number.
+    public static func requireScores(_ outputs: Tensor, name: String? = nil) throws(DatasetError) {
+        guard outputs.rank == 2 else {
+            throw DatasetError(file: nil, message: "a top-k metric needs class scores of shape [samples, classes], but the model output\(name.map { " '\($0)'" } ?? "") has shape \(outputs.shape)")
+        }
+    }
+
     /// Top-1 accuracy in [0, 1].
     public static func top1Accuracy<C: Collection>(logits: Tensor, labels: C) -> Double where C.Element == Int64 {
         topKAccuracy(logits: logits, labels: labels, k: 1)
@@ -80,6 +88,7 @@ public struct MetricAccumulator: Sendable {
             guard labels.count == n else {
                 throw DatasetError(file: nil, message: "\(labels.count) labels for \(n) outputs")
             }
+            try Metrics.requireScores(outputs)
             correct += Metrics.topKCorrect(logits: outputs, labels: labels, k: metric == .top1 ? 1 : 5)
         case (.mse, .values(let reference)):
             guard reference.count == outputs.count else {

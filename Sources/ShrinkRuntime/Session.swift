@@ -52,8 +52,17 @@ public final class Session: Sendable {
     public let inputs: [ValueInfo]
     /// The graph's output names, in declaration order.
     public let outputNames: [String]
+    /// The output a top-k metric scores: the first graph output declared as [batch, classes]
+    /// (a model may also return hidden states or features), else the first output.
+    public let scoresOutput: String
     /// The operators the runtime implements.
     public static var supportedOperators: [String] { supportedOperatorList }
+
+    /// The batch size the model was exported with when its first data input fixes it (e.g. a
+    /// `[1, 3, 32, 32]` input); nil when the batch axis is symbolic. Such a model is run on
+    /// batches of exactly this size: a larger batch is cut into pieces (the last one padded with
+    /// zeros) and the outputs joined again, so data of any length can be fed.
+    public let fixedBatch: Int?
 
     let options: SessionOptions
     let slotOf: [String: Int]
@@ -126,7 +135,7 @@ public final class Session: Sendable {
                                   consumable: [Bool](repeating: false, count: names.count))
                 for s in ins where s >= 0 { frame.slots[s] = constants[s] }
                 try step.run(&frame, last: ins.map { _ in false })
-                constants[outs[0]] = frame.slots[outs[0]]
+                for o in outs where o >= 0 { if let v = frame.slots[o] { constants[o] = v } }
             } else {
                 steps.append(step)
             }
@@ -136,7 +145,13 @@ public final class Session: Sendable {
         }
 
         self.inputs = dataInputs
+        if let first = dataInputs.first?.shape, first.count >= 2, let b = first[0].fixed, b >= 1 {
+            fixedBatch = b
+        } else {
+            fixedBatch = nil
+        }
         self.outputNames = graph.outputs.map(\.name)
+        self.scoresOutput = (graph.outputs.first { $0.shape?.count == 2 } ?? graph.outputs.first)?.name ?? ""
         self.slotOf = slotOf
         self.names = names
         let inputSlots = dataInputs.map { (slotOf[$0.name]!, $0) }
@@ -293,6 +308,10 @@ public final class Session: Sendable {
             && steps.allSatisfy { plan.batchSeparable[$0.outputs[0]] }
             && outSlots.allSatisfy { plan.batchSeparable[$0] }
         let chunks = separable ? (batch + Session.chunkSamples - 1) / Session.chunkSamples : 1
+        if let fixed = fixedBatch, batch >= 1, batch != fixed, fed.values.allSatisfy({ $0.shape.first == batch }) {
+            return try runPieces(steps, lasts: lasts, plan: plan, fed: fed, outSlots: outSlots, wanted: wanted,
+                                 batch: batch, piece: fixed)
+        }
 
         // OpenBLAS's thread count is process-wide: set it only when it differs, and put it back.
         let previousThreads = openblas_get_num_threads()
@@ -330,6 +349,65 @@ public final class Session: Sendable {
             }
         }
         return merged
+    }
+
+    /// Runs a model exported with a fixed batch size `piece` on `batch` samples: pieces of exactly
+    /// `piece` samples (the last padded with zeros), spread over the workers, outputs joined on axis 0.
+    private func runPieces(_ steps: [Step], lasts: [[Bool]], plan: Plan, fed: [Int: Value], outSlots: [Int],
+                           wanted: [String], batch: Int, piece: Int) throws -> [String: Value] {
+        let pieces = (batch + piece - 1) / piece
+        let workers = min(options.threads, pieces)
+        let previousThreads = openblas_get_num_threads()
+        let blas: Int32 = workers > 1 || options.reproducible ? 1 : Int32(clamping: options.threads)
+        if previousThreads != blas { openblas_set_num_threads(blas) }
+        defer { if openblas_get_num_threads() != previousThreads { openblas_set_num_threads(previousThreads) } }
+        let results = Mutex<[Result<[Value], RuntimeError>?]>(Array(repeating: nil, count: pieces))
+        let feeds = fed, slotsOut = outSlots
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for k in stride(from: w, to: pieces, by: workers) {
+                let lo = k * piece, hi = min(lo + piece, batch)
+                let part = feeds.mapValues { Session.padded(Session.slice($0, lo, hi), to: piece) }
+                let r: Result<[Value], RuntimeError>
+                do throws(RuntimeError) {
+                    r = .success(try execute(steps, lasts: lasts, plan: plan, fed: part, outSlots: slotsOut))
+                } catch {
+                    r = .failure(error)
+                }
+                results.withLock { $0[k] = r }
+            }
+        }
+        let parts = try results.withLock { rs in try rs.map { try $0!.get() } }
+        var merged = [String: Value]()
+        for (j, name) in wanted.enumerated() {
+            var rows: [Value] = []
+            for (k, p) in parts.enumerated() {
+                let v = p[j]
+                guard v.shape.first == piece else {
+                    throw RuntimeError.nodeFailed(node: name, op: "batch merge",
+                        message: "the model fixes its batch at \(piece) but output '\(name)' has shape \(v.shape), not [\(piece), …]; feed exactly \(piece) samples at a time")
+                }
+                let keep = min(piece, batch - k * piece)
+                rows.append(keep == piece ? v : Session.slice(v, 0, keep))
+            }
+            do {
+                merged[name] = try Kernels.concat(rows, axis: 0)
+            } catch {
+                throw RuntimeError.nodeFailed(node: name, op: "batch merge", message: "\(error)")
+            }
+        }
+        return merged
+    }
+
+    /// `v` with zero samples appended up to `n` along axis 0.
+    static func padded(_ v: Value, to n: Int) -> Value {
+        guard let b = v.shape.first, b < n else { return v }
+        var shape = v.shape
+        shape[0] = n
+        let extra = (n - b) * (v.count / max(b, 1))
+        switch v {
+        case .float(let t): return .float(Tensor(shape: shape, scalars: t.scalars + [Float](repeating: 0, count: extra)))
+        case .int64(let t): return .int64(IntTensor(shape: shape, values: t.values + [Int64](repeating: 0, count: extra)))
+        }
     }
 
     /// Samples `lo..<hi` of a batched value (a copy; chunks are run independently).
@@ -414,7 +492,11 @@ public final class Session: Sendable {
     public func validate(shape: [Int], forInput name: String) throws(RuntimeError) {
         guard let info = inputs.first(where: { $0.name == name }) else { return }
         guard let declared = info.shape else { return }
-        let fits = declared.count == shape.count && zip(declared, shape).allSatisfy { d, s in d.fixed.map { $0 == s } ?? true }
+        // A model with a fixed batch size takes any number of samples (run in pieces of that size).
+        let batchFree = fixedBatch != nil && declared.first?.fixed == fixedBatch && shape.first.map { $0 >= 1 } == true
+        let fits = declared.count == shape.count && zip(declared, shape).enumerated().allSatisfy { i, ds in
+            (i == 0 && batchFree) || (ds.0.fixed.map { $0 == ds.1 } ?? true)
+        }
         if !fits {
             throw .inputShapeMismatch(name: name, expected: declaredShape(of: name) ?? "?", got: shape)
         }

@@ -33,6 +33,7 @@ struct OpFixtureTests {
             let type: ElementType = switch o.dtype {
             case "float32": .float
             case "int64": .int64
+            case "int32": .int32
             case "bool": .bool
             default: .undefined
             }
@@ -120,13 +121,18 @@ struct BadModelTests {
         #expect(try LayerTable(graph: g).layers.isEmpty)
     }
 
-    /// Shape inference does cover Erf (GELU costs can be counted); running it is the runtime's
-    /// business.
+    /// Shape inference covers GELU as torch exports it (Div, Erf, Add, Mul).
     @Test func erfModelLoadsAndInfers() throws {
-        let g = try Graph.load(contentsOf: Fixtures.badDir + "/unsupported_op.onnx")
+        let g = try Graph.load(contentsOf: Fixtures.path("Tests/Fixtures/onnx-ops/gelu_erf_chain.onnx"))
         let s = try g.inferShapes()
         #expect(s.unsupportedOps.isEmpty)
-        #expect(s[g.outputs[0].name] == [2, 4])
+        #expect(s[g.outputs[0].name] == [2, 6])
+    }
+
+    /// Einsum is outside shape inference: named, not a crash.
+    @Test func einsumIsReportedAsUnsupported() throws {
+        let g = try Graph.load(contentsOf: Fixtures.badDir + "/unsupported_op.onnx")
+        #expect(try g.inferShapes().unsupportedOps == ["Einsum"])
     }
 
     @Test func missingFile() {

@@ -181,6 +181,7 @@ struct LayerTableTests {
         var weights: [String]
         var nodes: [String]
         var expected: [String]
+        var biases = ["conv1.bias", "conv2.bias", "fc1.bias", "fc2.bias"]
         var testDescription: String { label }
     }
 
@@ -191,17 +192,25 @@ struct LayerTableTests {
                    nodes: ["node_conv2d", "node_conv2d_1", "node_linear", "node_linear_1"], expected: ["conv1", "conv2", "fc1", "fc2"]),
         NamingCase(label: "no .weight suffix", weights: ["W1", "W2", "fc1.w", "fc2.w"],
                    nodes: ["a", "b", "c", "d"], expected: ["W1", "W2", "fc1.w", "fc2.w"]),
-        NamingCase(label: "exporter-generated weights fall back to node names", weights: ["onnx::Conv_1", "onnx::Conv_2", "fc1.weight", "fc2.weight"],
-                   nodes: ["/conv1/Conv", "/conv2/Conv", "/fc1/Gemm", "/fc2/Gemm"], expected: ["/conv1/Conv", "/conv2/Conv", "fc1", "fc2"]),
+        NamingCase(label: "exporter-generated weights take the module name of their bias", weights: ["onnx::Conv_1", "val_2", "fc1.weight", "fc2.weight"],
+                   nodes: ["a", "b", "/fc1/Gemm", "/fc2/Gemm"], expected: ["conv1", "conv2", "fc1", "fc2"]),
+        NamingCase(label: "else the module path of a TorchScript node name", weights: ["onnx::Conv_1", "onnx::Conv_2", "fc1.weight", "fc2.weight"],
+                   nodes: ["/features/conv1/Conv", "/conv2/Conv_3", "/fc1/Gemm", "/fc2/Gemm"], expected: ["features.conv1", "conv2", "fc1", "fc2"],
+                   biases: ["onnx::Conv_5", "onnx::Conv_6", "fc1.bias", "fc2.bias"]),
+        NamingCase(label: "else other node names", weights: ["onnx::Conv_1", "onnx::Conv_2", "fc1.weight", "fc2.weight"],
+                   nodes: ["conv_a", "/Conv", "/fc1/Gemm", "/fc2/Gemm"], expected: ["conv_a", "/Conv", "fc1", "fc2"],
+                   biases: ["onnx::Conv_5", "onnx::Conv_6", "fc1.bias", "fc2.bias"]),
         NamingCase(label: "unnamed nodes get op_index", weights: ["onnx::Conv_1", "onnx::Conv_2", "fc1.weight", "fc2.weight"],
-                   nodes: ["", "", "", ""], expected: ["Conv_0", "Conv_2", "fc1", "fc2"]),
+                   nodes: ["", "", "", ""], expected: ["Conv_0", "Conv_2", "fc1", "fc2"],
+                   biases: ["onnx::Conv_5", "onnx::Conv_6", "fc1.bias", "fc2.bias"]),
         NamingCase(label: "duplicate node names", weights: ["onnx::a", "onnx::b", "fc1.weight", "fc2.weight"],
-                   nodes: ["same", "same", "", ""], expected: ["Conv_0", "Conv_2", "fc1", "fc2"]),
+                   nodes: ["same", "same", "", ""], expected: ["Conv_0", "Conv_2", "fc1", "fc2"],
+                   biases: ["onnx::Conv_5", "onnx::Conv_6", "fc1.bias", "fc2.bias"]),
     ]
 
     @Test(arguments: naming)
     func layerNames(_ c: NamingCase) throws {
-        let t = try LayerTable(graph: Build.lenet(weightNames: c.weights, nodeNames: c.nodes))
+        let t = try LayerTable(graph: Build.lenet(weightNames: c.weights, nodeNames: c.nodes, biasNames: c.biases))
         #expect(t.layers.map(\.name) == c.expected)
     }
 
@@ -237,7 +246,7 @@ struct LayerTableTests {
             Node(name: "/head/MatMul", opType: "MatMul", inputs: ["y", "kw"], outputs: ["z"]),
         ]
         let t = try LayerTable(graph: g)
-        #expect(t.layers.map(\.name) == ["/fc/MatMul", "/head/MatMul"])
+        #expect(t.layers.map(\.name) == ["fc", "head"])
         let fc = t.layers[0]
         #expect(fc.bias == "fc.bias" && fc.biasNode == "/fc/Add")
         #expect(fc.macs == 7 * 16 * 32 && fc.params == 16 * 32 + 32)
@@ -253,5 +262,28 @@ struct LayerTableTests {
             guard let e = error as? GraphError else { return false }
             return e.kind == .shapeInference && e.message.contains("FancyPool") && e.message.contains("/conv2/Conv")
         }
+    }
+}
+
+/// Layer names for exports whose weight initializers have made-up names.
+@Suite struct GeneratedNameTests {
+    /// Dynamo export: MatMul weight `val_5` (pre-transposed), bias `q.bias` in the Add after it;
+    /// TorchScript export with BatchNorm folded: weight `onnx::Conv_7`, node `/layer2/sc/sc.0/Conv`.
+    @Test func layersAreNamedAfterTheirModules() throws {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 13)])
+        g.inputs = [Build.input("x", [.symbol("N"), .value(4), .value(6), .value(6)]),
+                    Build.input("t", [.symbol("N"), .value(5), .value(8)])]
+        g.setInitializer("onnx::Conv_7", Build.weight([3, 4, 1, 1]))
+        g.setInitializer("val_5", Build.weight([8, 8]))
+        g.setInitializer("q.bias", Build.weight([8]))
+        g.setInitializer("val_9", Build.weight([8, 2]))
+        g.nodes = [Build.conv("/layer2/sc/sc.0/Conv", "x", "onnx::Conv_7", nil, "c", []),
+                   Node(name: "node_MatMul_4", opType: "MatMul", inputs: ["t", "val_5"], outputs: ["m"]),
+                   Node(name: "node_linear", opType: "Add", inputs: ["m", "q.bias"], outputs: ["q"]),
+                   Node(name: "node_MatMul_8", opType: "MatMul", inputs: ["q", "val_9"], outputs: ["z"])]
+        g.outputs = [ValueInfo(name: "c", shape: nil), ValueInfo(name: "z", shape: nil)]
+        let names = try LayerTable(graph: g).layers.map(\.name)
+        // The last MatMul has neither a module bias nor a path-like node name: its node name stays.
+        #expect(names == ["layer2.sc.0", "q", "node_MatMul_8"])
     }
 }

@@ -67,27 +67,25 @@ enum Build {
     /// LeNet-5 (Caffe variant) as PyTorch's legacy exporter writes it, weights named
     /// `conv1.weight` …; `nameNodes` false leaves node names empty.
     static func lenet(weightNames: [String] = ["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"],
-                      nodeNames: [String] = ["/conv1/Conv", "/conv2/Conv", "/fc1/Gemm", "/fc2/Gemm"]) -> Graph {
+                      nodeNames: [String] = ["/conv1/Conv", "/conv2/Conv", "/fc1/Gemm", "/fc2/Gemm"],
+                      biasNames: [String] = ["conv1.bias", "conv2.bias", "fc1.bias", "fc2.bias"]) -> Graph {
         var g = Graph(name: "lenet")
         g.inputs = [input("x", [.symbol("N"), .value(1), .value(28), .value(28)])]
         g.outputs = [ValueInfo(name: "y", shape: [.symbol("N"), .value(10)])]
         let shapes = [[20, 1, 5, 5], [50, 20, 5, 5], [500, 800], [10, 500]]
         for (n, s) in zip(weightNames, shapes) { g.setInitializer(n, weight(s)) }
-        g.setInitializer("conv1.bias", weight([20]))
-        g.setInitializer("conv2.bias", weight([50]))
-        g.setInitializer("fc1.bias", weight([500]))
-        g.setInitializer("fc2.bias", weight([10]))
+        for (n, c) in zip(biasNames, [20, 50, 500, 10]) { g.setInitializer(n, weight([c])) }
         let pool: [Attribute] = [Attribute("kernel_shape", .ints([2, 2])), Attribute("strides", .ints([2, 2]))]
         g.nodes = [
-            conv(nodeNames[0], "x", weightNames[0], "conv1.bias", "c1", [Attribute("kernel_shape", .ints([5, 5]))]),
+            conv(nodeNames[0], "x", weightNames[0], biasNames[0], "c1", [Attribute("kernel_shape", .ints([5, 5]))]),
             Node(name: "", opType: "MaxPool", inputs: ["c1"], outputs: ["p1"], attributes: pool),
-            conv(nodeNames[1], "p1", weightNames[1], "conv2.bias", "c2"),
+            conv(nodeNames[1], "p1", weightNames[1], biasNames[1], "c2"),
             Node(opType: "MaxPool", inputs: ["c2"], outputs: ["p2"], attributes: pool),
             Node(opType: "Flatten", inputs: ["p2"], outputs: ["f"], attributes: [Attribute("axis", .int(1))]),
-            Node(name: nodeNames[2], opType: "Gemm", inputs: ["f", weightNames[2], "fc1.bias"], outputs: ["h"],
+            Node(name: nodeNames[2], opType: "Gemm", inputs: ["f", weightNames[2], biasNames[2]], outputs: ["h"],
                  attributes: [Attribute("transB", .int(1))]),
             Node(opType: "Relu", inputs: ["h"], outputs: ["r"]),
-            Node(name: nodeNames[3], opType: "Gemm", inputs: ["r", weightNames[3], "fc2.bias"], outputs: ["y"],
+            Node(name: nodeNames[3], opType: "Gemm", inputs: ["r", weightNames[3], biasNames[3]], outputs: ["y"],
                  attributes: [Attribute("transB", .int(1))]),
         ]
         return g

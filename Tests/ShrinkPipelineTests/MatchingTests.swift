@@ -61,6 +61,94 @@ import Testing
         #expect(result.diagnostics.allSatisfy { $0.severity == .error })
     }
 
+    /// No match key tells a depthwise convolution apart, so `match: { op: Conv }` on a MobileNet
+    /// keeps the grouped layers with a warning; a rule that rewrites nothing else is still an error.
+    @Test func groupedConvolutionsAreKeptWithAWarning() throws {
+        let layers = [
+            LayerDescription(name: "stem", op: "Conv", kernel: [3, 3], params: 432, macs: 100_000),
+            LayerDescription(name: "dw", op: "Conv", kernel: [3, 3], params: 144, macs: 20_000, group: 16),
+            LayerDescription(name: "pw", op: "Conv", kernel: [1, 1], params: 512, macs: 50_000),
+        ]
+        let loaded = try load("""
+        rules:
+          - match: { op: Conv, kernel: 3x3 }
+            method: tucker2
+        """)
+        let result = loaded.spec.assign(layers: layers)
+        #expect(result.map(\.method) == [.tucker2, .keep, .keep])
+        #expect(result.diagnostics.map(\.severity) == [.warning])
+        #expect(result.diagnostics.first?.message == "method `tucker2` cannot rewrite the grouped convolution `dw`; low-rank methods need group 1, so it is kept")
+        #expect(!loaded.assign(layers: layers).hasErrors)
+
+        let onlyGrouped = try load("""
+        rules:
+          - match: { name: dw }
+            method: svd
+        """)
+        let refused = onlyGrouped.spec.assign(layers: layers)
+        #expect(refused.map(\.method) == [.keep, .keep, .keep])
+        #expect(refused.diagnostics.map(\.severity) == [.error])
+    }
+
+    /// `svd` rewrites 1×1 convolutions only; a rule sending a k×k one to it fails at the rule,
+    /// before any stage runs (it used to fail in the decompose stage).
+    @Test func svdOnASpatialKernelIsRefusedAtTheRule() throws {
+        let loaded = try load("""
+        rules:
+          - match: { op: Conv }
+            method: svd
+            rank: 4
+        """)
+        let result = loaded.spec.assign(layers: lenetLayers)
+        #expect(result.map(\.method) == [.keep, .keep, .keep, .svd, .keep, .keep])
+        #expect(result.diagnostics.map(\.message) == [
+            "method `svd` cannot rewrite `conv1`, `conv2`, `conv3`; it needs a Gemm or MatMul layer, or a 1×1 Conv, so they are kept",
+        ])
+    }
+
+    /// Conv1d layers have a one-element kernel; `kernel: 5` (= `5x5`) matches them too.
+    @Test func aSquareKernelSizeMatchesA1DConvolution() throws {
+        let layers = [LayerDescription(name: "c1", op: "Conv", kernel: [5], params: 640, macs: 40_000),
+                      LayerDescription(name: "c2", op: "Conv", kernel: [3], params: 640, macs: 40_000)]
+        let loaded = try load("""
+        rules:
+          - match: { op: Conv, kernel: 5 }
+            method: tucker2
+          - match: { kernel: 3x1 }
+            method: cp
+        """)
+        let result = loaded.spec.assign(layers: layers)
+        #expect(result.map(\.method) == [.tucker2, .keep])
+        #expect(result.diagnostics.map(\.message) == ["rule matches no layer"])
+    }
+
+    /// The conv methods refuse 1×1 kernels, `cp4` 1-D ones, and `cp`/`cp4` a single input
+    /// channel: at the rule, as the methods themselves would in the decompose stage.
+    @Test func convMethodsRefuseWhatTheirChecksRefuse() throws {
+        let layers = [
+            LayerDescription(name: "conv1", op: "Conv", kernel: [5, 5], params: 500, macs: 100_000, inputChannels: 1),
+            LayerDescription(name: "conv2", op: "Conv", kernel: [5, 5], params: 25_000, macs: 1_600_000, inputChannels: 20),
+            LayerDescription(name: "pw", op: "Conv", kernel: [1, 1], params: 1_024, macs: 50_000, inputChannels: 32),
+            LayerDescription(name: "c1d", op: "Conv", kernel: [5], params: 1_024, macs: 50_000, inputChannels: 32),
+        ]
+        let loaded = try load("""
+        rules:
+          - match: { name: "conv*" }
+            method: cp
+          - match: { name: pw }
+            method: tucker2
+          - match: { name: c1d }
+            method: cp4
+        """)
+        let result = loaded.spec.assign(layers: layers)
+        #expect(result.map(\.method) == [.keep, .cp, .keep, .keep])
+        #expect(result.diagnostics.map(\.message) == [
+            "method `cp` cannot rewrite `conv1`; it needs more than one input channel (use tucker2 with Rin = 1, or spatial-svd), so it is kept",
+            "method `tucker2` cannot rewrite `pw`; it needs a Conv layer with a 1-D or 2-D kernel larger than 1×1, so it is kept",
+            "method `cp4` cannot rewrite `c1d`; it needs a 2-D Conv layer with a kernel larger than 1×1, so it is kept",
+        ])
+    }
+
     @Test func matchConditionsCombine() throws {
         let loaded = try load("""
         rules:

@@ -15,6 +15,8 @@ struct LayerInfo: Sendable, Hashable, Codable {
     var macs: Int
     /// The graph value the layer reads (its input activations).
     var input: String
+    /// Conv groups (nil: 1).
+    var group: Int?
 }
 
 /// The load stage's output: the model's layer table and totals.
@@ -22,6 +24,8 @@ struct ModelSummary: Sendable, Hashable, Codable {
     var layers: [LayerInfo]
     var params: Int
     var macs: Int
+    /// Set when the model's input had symbolic dimensions besides the batch, fixed from the data.
+    var pinnedInput: String?
 }
 
 /// What a decompose stage publishes beside its weights.
@@ -54,13 +58,34 @@ enum LayerWork {
         return e
     }()
 
+    /// The model with the symbolic non-batch dimensions of its (single) data input fixed to the
+    /// data's sample shape (an export with dynamic height and width), so that shapes and costs can
+    /// be inferred; nil when there is nothing to fix. The note says what was fixed.
+    static func pinningSymbolicInput(_ graph: Graph, sampleShape: [Int]) -> (Graph, String)? {
+        guard graph.dataInputs.count == 1, let input = graph.dataInputs.first, let dims = input.shape,
+              dims.count >= 2, dims.dropFirst().contains(where: { $0.fixed == nil }),
+              sampleShape.count == dims.count - 1 else { return nil }
+        var pinned = [dims[0]]
+        for (d, s) in zip(dims.dropFirst(), sampleShape) {
+            if let f = d.fixed, f != s { return nil }
+            pinned.append(.value(s))
+        }
+        var g = graph
+        guard let i = g.inputs.firstIndex(where: { $0.name == input.name }) else { return nil }
+        g.inputs[i].shape = pinned
+        let from = "[" + dims.map(\.description).joined(separator: ", ") + "]"
+        let to = "[" + pinned.map(\.description).joined(separator: ", ") + "]"
+        return (g, "model input '\(input.name)' is declared \(from); Shrink measures and compresses it at \(to), the shape of the evaluation data (the exported model keeps the declared shape)")
+    }
+
     /// The load stage: the layer table of a model.
     static func summarize(_ graph: Graph) throws -> ModelSummary {
         let table = try GraphLayers.table(of: graph)
         let refs = GraphLayers.references(in: graph, table: table)
         let infos = table.layers.map { l in
             LayerInfo(name: l.name, node: l.nodeName, op: l.op, kernel: l.kernel, weightShape: l.weightShape,
-                      params: l.params, macs: l.macs, input: refs.first { $0.name == l.name }?.input ?? "")
+                      params: l.params, macs: l.macs, input: refs.first { $0.name == l.name }?.input ?? "",
+                      group: l.group == 1 ? nil : l.group)
         }
         return ModelSummary(layers: infos, params: table.modelParams, macs: table.totalMACs)
     }

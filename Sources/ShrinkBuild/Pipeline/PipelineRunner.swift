@@ -101,15 +101,34 @@ public struct PipelineRunner: Sendable {
         var warnings: [String]
     }
 
-    func loadStage(_ modelURL: URL) -> FunctionStage<EmptyParameters> {
-        FunctionStage(kind: "load", version: StageVersion.load, identity: "load", parameters: EmptyParameters(),
-                      inputs: ["model": .file(modelURL)]) { ctx, _ in
+    /// Reads the model; `data` (the evaluation set) fixes input dimensions the model leaves
+    /// symbolic besides the batch. Outputs `model` (with those fixed; what every later stage reads),
+    /// `original` (as given; what the export keeps the interface of) and `summary`.
+    func loadStage(_ modelURL: URL, data: DataRef) -> FunctionStage<DataRef> {
+        var inputs = data.inputs
+        inputs["model"] = .file(modelURL)
+        return FunctionStage(kind: "load", version: StageVersion.load, identity: "load", parameters: data,
+                             inputs: inputs) { ctx, data in
             let digest = try ctx.digest(of: "model")
-            let graph = try ArtifactMemo.shared.graph(digest, store: ctx.store)
-            let summary = try LayerWork.summarize(graph)
+            var graph = try ArtifactMemo.shared.graph(digest, store: ctx.store)
+            var modelDigest = digest
+            var note: String?
+            let symbolic = graph.dataInputs.count == 1 && (graph.dataInputs[0].shape?.dropFirst().contains { $0.fixed == nil } ?? false)
+            if symbolic, let d = try? ArtifactMemo.shared.dataset(data, store: ctx.store),
+               let (pinned, text) = LayerWork.pinningSymbolicInput(graph, sampleShape: Array(d.inputs.shape.dropFirst())) {
+                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).onnx")
+                try pinned.save(to: tmp.path)
+                defer { try? FileManager.default.removeItem(at: tmp) }
+                modelDigest = try ctx.putFile(at: tmp)
+                graph = pinned
+                note = text
+            }
+            var summary = try LayerWork.summarize(graph)
+            summary.pinnedInput = note
             _ = try Session(graph: graph, options: SessionOptions(threads: 1))  // unsupported ops fail here, clearly
             var out: StageOutputs = ["summary": try LayerWork.jsonEncoder.encode(summary)]
-            out["model"] = .blob(digest)
+            out["model"] = .blob(modelDigest)
+            out["original"] = .blob(digest)
             return out
         }
     }
@@ -122,7 +141,7 @@ public struct PipelineRunner: Sendable {
             throw PipelineError.invalidInput("\(modelURL.path): model file not found")
         }
         var phaseA = StageGraph()
-        try phaseA.add(loadStage(modelURL))
+        try phaseA.add(loadStage(modelURL, data: try dataRef(loaded.spec.data.eval, limit: nil, store: store)))
         let scheduler = Scheduler(store: store, options: SchedulerOptions(jobs: options.jobs, keepGoing: options.keepGoing,
                                                                           handlesSignals: true),
                                   observer: options.observer)
@@ -143,9 +162,11 @@ public struct PipelineRunner: Sendable {
                                      reasons: [], elapsed: 0)
         }
         let model = try loadResult.digest("model")
+        let original = try loadResult.digest("original")
         let summary = try JSONDecoder().decode(ModelSummary.self, from: try store.read(try loadResult.digest("summary")))
         let layers = summary.layers.map {
-            LayerDescription(name: $0.name, op: $0.op, kernel: $0.kernel, params: $0.params, macs: $0.macs)
+            LayerDescription(name: $0.name, op: $0.op, kernel: $0.kernel, params: $0.params, macs: $0.macs, group: $0.group,
+                             inputChannels: $0.op == "Conv" && $0.weightShape.count > 1 ? $0.weightShape[1] * ($0.group ?? 1) : nil)
         }
         let assignment = loaded.assign(layers: layers)
         if assignment.hasErrors {
@@ -155,6 +176,7 @@ public struct PipelineRunner: Sendable {
         var warnings = (loaded.diagnostics + assignment.diagnostics).map {
             $0.formatted(relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
         }
+        if let note = summary.pinnedInput { warnings.append("warning: \(note)") }
         var graph = StageGraph()
         var targets: [(String, PipelineSpec, String, String, String)] = []
         var added = Set<String>()
@@ -164,7 +186,7 @@ public struct PipelineRunner: Sendable {
                 return (name, v, a)
             }
         for (name, spec, assigned) in specs where options.variant == nil || options.variant == name || (options.variant == "main" && name == "main") {
-            try addTarget(name: name, spec: spec, assigned: assigned, summary: summary, summaryDigest: try loadResult.digest("summary"), model: model, store: store,
+            try addTarget(name: name, spec: spec, assigned: assigned, summary: summary, summaryDigest: try loadResult.digest("summary"), model: model, original: original, store: store,
                           graph: &graph, added: &added, warnings: &warnings)
             let prefix = Self.stagePrefix(spec: spec, target: name)
             targets.append((name, spec, "\(prefix)select", "\(prefix)export", "\(prefix)report"))
@@ -178,7 +200,7 @@ public struct PipelineRunner: Sendable {
 
     /// Adds the stages of one target; stages with identical parameters are shared across targets.
     func addTarget(name: String, spec: PipelineSpec, assigned: LayerAssignments, summary: ModelSummary, summaryDigest: Digest, model: Digest,
-                   store: Store, graph: inout StageGraph, added: inout Set<String>, warnings: inout [String]) throws {
+                   original: Digest, store: Store, graph: inout StageGraph, added: inout Set<String>, warnings: inout [String]) throws {
         let objective = CostObjective(rawValue: spec.search.objective.value.rawValue) ?? .macs
         var needsStats = false
         var searchable: [SearchableLayer] = []
@@ -219,7 +241,7 @@ public struct PipelineRunner: Sendable {
             }
             statsInput = .output(of: identity, named: "stats")
         }
-        let factory = StageFactory(model: model, summary: summaryDigest, statsStage: nil, objective: objective)
+        let factory = StageFactory(model: model, original: original, summary: summaryDigest, statsStage: nil, objective: objective)
         var fixed: [String: String] = [:]
         for p in fixedParams {
             let stage = factory.decompose(p, stats: statsInput)

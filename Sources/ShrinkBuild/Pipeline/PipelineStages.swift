@@ -7,7 +7,7 @@ import ShrinkTensor
 
 /// Stage versions: bump one when its outputs for the same inputs would change.
 enum StageVersion {
-    static let load = 1, calibrate = 1, decompose = 2, evaluate = 1, search = 1, export = 1, report = 1
+    static let load = 4, calibrate = 1, decompose = 2, evaluate = 3, search = 1, export = 1, report = 1
     /// The select stage runs decompose and evaluate sub-stages whose results it embeds, so its
     /// key must change when theirs do.
     static var select: String { "select\(search)-decompose\(decompose)-evaluate\(evaluate)" }
@@ -60,6 +60,8 @@ struct Selection: Sendable, Codable {
 struct StageFactory: Sendable {
     /// The model blob (from the load stage).
     var model: Digest
+    /// The model as given (differs from `model` when the load stage fixed symbolic input dimensions).
+    var original: Digest
     /// The load stage's summary blob (layer table).
     var summary: Digest
     /// The calibration statistics stage output, when any layer fits to activations.

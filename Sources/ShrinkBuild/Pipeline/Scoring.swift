@@ -96,7 +96,7 @@ enum Scoring {
             : nil
         var acc = MetricAccumulator(metric.kind == "mse" ? .mse : (metric.k == 5 ? .top5 : .top1))
         var correct = 0, seen = 0
-        let outputName = session.outputNames[0]
+        let outputName = metric.kind == "topk" ? session.scoresOutput : session.outputNames[0]
         for batch in data.batches(size: 256) {
             let fed: [String: Tensor]
             if let feeds {
@@ -110,6 +110,7 @@ enum Scoring {
                 guard case .classes(let labels) = batch.targets else {
                     throw PipelineError.invalidInput("\(data.source): the metric needs integer labels (y)")
                 }
+                do { try Metrics.requireScores(out, name: outputName) } catch { throw PipelineError.invalidInput(error.message) }
                 correct += Metrics.topKCorrect(logits: out, labels: labels, k: metric.k ?? 1)
                 seen += batch.range.count
             default:
@@ -131,9 +132,11 @@ enum Scoring {
                             threads: Int) throws -> [String: Tensor]? {
         guard !changedLayers.isEmpty, let order = try? original.topologicalOrder() else { return nil }
         let nodes = order.map { original.nodes[$0] }
-        // The first changed layer in execution order: its node and everything after it rerun.
-        let changedInputs = Set(changedLayers.compactMap { layerInputs[$0] })
-        guard let firstIndex = nodes.firstIndex(where: { n in n.inputs.contains { changedInputs.contains($0) } && isChangedNode(n, changedLayers, original) }) else { return nil }
+        // The first node in execution order that the candidate does not contain unchanged (the
+        // rewritten layer's node): it and everything after it rerun. Compared by op, inputs and
+        // outputs, not by layer name, since layers need not be named after their nodes.
+        let kept = Set(candidate.nodes.map(nodeSignature))
+        guard let firstIndex = nodes.firstIndex(where: { !kept.contains(nodeSignature($0)) }) else { return nil }
         let prefixNames = Set(nodes[..<firstIndex].map(\.name))
         if prefixNames.isEmpty { return nil }
         let produced = Set(nodes[..<firstIndex].flatMap(\.outputs))
@@ -173,8 +176,9 @@ enum Scoring {
         return feeds.isEmpty ? nil : feeds
     }
 
-    private static func isChangedNode(_ node: Node, _ layers: [String], _ graph: Graph) -> Bool {
-        layers.contains { l in node.inputs.contains { $0 == l || $0 == l + ".weight" } || node.name == l }
+    /// What identifies a node across the original and a rewritten graph.
+    static func nodeSignature(_ node: Node) -> String {
+        ([node.domain, node.opType] + node.inputs + ["→"] + node.outputs + ["\(node.attributes)"]).joined(separator: "\u{1}")
     }
 
     /// The original model's outputs on `data` (MSE against the original when there are no targets).

@@ -134,12 +134,16 @@ extension StageFactory {
 
     /// The export stage: the chosen decompositions applied to the model, as ONNX bytes.
     func export(identity: String, select: String) -> FunctionStage<EmptyParameters> {
-        let model = self.model
+        let model = self.model, original = self.original
+        var inputs: [String: StageInput] = ["model": .blob(model), "selection": .output(of: select, named: "selection")]
+        if original != model { inputs["original"] = .blob(original) }
         return FunctionStage(kind: "export", version: StageVersion.export, identity: identity, parameters: EmptyParameters(),
-                             inputs: ["model": .blob(model), "selection": .output(of: select, named: "selection")]) { ctx, _ in
+                             inputs: inputs) { ctx, _ in
             let selection = try JSONDecoder().decode(Selection.self, from: try ctx.data("selection"))
-            let graph = try LayerWork.apply(selection.decompositions, to: try ArtifactMemo.shared.graph(model, store: ctx.store),
+            var graph = try LayerWork.apply(selection.decompositions, to: try ArtifactMemo.shared.graph(model, store: ctx.store),
                                             store: ctx.store)
+            // Keep the input declarations (symbolic dimensions) of the model as given.
+            if original != model { graph.inputs = try ArtifactMemo.shared.graph(original, store: ctx.store).inputs }
             let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).onnx")
             try graph.save(to: tmp.path)
             defer { try? FileManager.default.removeItem(at: tmp) }

@@ -19,8 +19,9 @@ public struct SVDMethod: DecompositionMethod {
         if let conv = layer.conv {
             guard conv.isPointwise else {
                 throw DecompositionError(.notApplicable, layer: layer.name,
-                                         "svd applies to Gemm, MatMul and 1×1 convolutions, not a "
-                                         + "\(conv.kernel.map(String.init).joined(separator: "×")) kernel",
+                                         "svd applies to Gemm, MatMul and 1×1 convolutions, not "
+                                         + (conv.kernel.count == 1 ? "a 1-D kernel of size \(conv.kernel[0])"
+                                            : "a \(conv.kernel.map(String.init).joined(separator: "×")) kernel"),
                                          hint: "use tucker2, cp, cp4 or spatial-svd")
             }
             guard conv.group == 1 else {

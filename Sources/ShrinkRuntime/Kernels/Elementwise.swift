@@ -1,7 +1,7 @@
 import Foundation
 import ShrinkTensor
 
-/// The four arithmetic operators of ONNX with NumPy broadcasting.
+/// The binary elementwise operators of ONNX with NumPy broadcasting.
 public enum BinaryOp: String, Sendable, CaseIterable {
     /// `Add`
     case add = "Add"
@@ -11,6 +11,36 @@ public enum BinaryOp: String, Sendable, CaseIterable {
     case mul = "Mul"
     /// `Div`
     case div = "Div"
+    /// `Pow` (x^y; float only)
+    case pow = "Pow"
+    /// `Max` of two operands
+    case max = "Max"
+    /// `Min` of two operands
+    case min = "Min"
+
+    /// The operator on two floats.
+    @inline(__always)
+    func apply(_ x: Float, _ y: Float) -> Float {
+        switch self {
+        case .add: return x + y
+        case .sub: return x - y
+        case .mul: return x * y
+        case .div: return x / y
+        case .pow: return Self.power(x, y)
+        case .max: return x.isNaN || y.isNaN ? .nan : Swift.max(x, y)
+        case .min: return x.isNaN || y.isNaN ? .nan : Swift.min(x, y)
+        }
+    }
+
+    /// x^y with the exponents models use most (2, 0.5, 1, 3) exact and fast.
+    @inline(__always)
+    static func power(_ x: Float, _ y: Float) -> Float {
+        if y == 2 { return x * x }
+        if y == 1 { return x }
+        if y == 0.5 { return x.squareRoot() }
+        if y == 3 { return x * x * x }
+        return Foundation.pow(x, y)
+    }
 }
 
 /// The result shape of NumPy broadcasting, or an error naming both shapes.
@@ -106,7 +136,7 @@ private func runBroadcast<T>(_ plan: BroadcastPlan, _ a: UnsafeBufferPointer<T>,
 
 private func broadcastArrays<T: Numeric>(_ op: BinaryOp, _ a: [T], _ sa: [Int], _ b: [T], _ sb: [Int],
                                          add: (T, T) -> T, sub: (T, T) -> T, mul: (T, T) -> T,
-                                         div: (T, T) -> T) throws -> ([T], [Int]) {
+                                         div: (T, T) -> T, other: (T, T) -> T) throws -> ([T], [Int]) {
     let plan = try BroadcastPlan(sa, sb)
     var out = [T](repeating: 0, count: try checkedCount(plan.outShape))
     a.withUnsafeBufferPointer { pa in
@@ -117,6 +147,7 @@ private func broadcastArrays<T: Numeric>(_ op: BinaryOp, _ a: [T], _ sa: [Int], 
                 case .sub: runBroadcast(plan, pa, pb, po, sub)
                 case .mul: runBroadcast(plan, pa, pb, po, mul)
                 case .div: runBroadcast(plan, pa, pb, po, div)
+                case .pow, .max, .min: runBroadcast(plan, pa, pb, po, other)
                 }
             }
         }
@@ -151,6 +182,7 @@ extension Kernels {
                         case .sub: for i in 0..<n { o[i] -= s }
                         case .mul: for i in 0..<n { o[i] *= s }
                         case .div: for i in 0..<n { o[i] /= s }
+                        case .pow, .max, .min: for i in 0..<n { o[i] = op.apply(o[i], s) }
                         }
                     } else {
                         switch op {
@@ -158,6 +190,7 @@ extension Kernels {
                         case .sub: for i in 0..<n { o[i] -= q[i] }
                         case .mul: for i in 0..<n { o[i] *= q[i] }
                         case .div: for i in 0..<n { o[i] /= q[i] }
+                        case .pow, .max, .min: for i in 0..<n { o[i] = op.apply(o[i], q[i]) }
                         }
                     }
                 }
@@ -165,18 +198,21 @@ extension Kernels {
             a = out
             return
         }
-        let (s, shape) = try broadcastArrays(op, a.scalars, a.shape, b.scalars, b.shape, add: +, sub: -, mul: *, div: /)
+        let (s, shape) = try broadcastArrays(op, a.scalars, a.shape, b.scalars, b.shape, add: +, sub: -, mul: *, div: /,
+                                            other: { op.apply($0, $1) })
         a = Tensor(shape: shape, scalars: s)
     }
 
-    /// Integer `Add`/`Sub`/`Mul`/`Div` (shape arithmetic); division truncates like onnxruntime,
-    /// and division by zero is an error rather than a trap.
+    /// Integer `Add`/`Sub`/`Mul`/`Div`/`Max`/`Min` (shape arithmetic); division truncates like
+    /// onnxruntime, and division by zero is an error rather than a trap.
     public static func binary(_ op: BinaryOp, _ a: IntTensor, _ b: IntTensor) throws -> IntTensor {
         if op == .div && b.values.contains(0) { throw KernelError("integer division by zero") }
+        if op == .pow { throw KernelError("Pow of int64 tensors is not supported") }
         // Wrapping arithmetic: a hostile model's shape arithmetic must not trap the process.
         let (s, shape) = try broadcastArrays(op, a.values, a.shape, b.values, b.shape,
                                              add: { $0 &+ $1 }, sub: { $0 &- $1 }, mul: { $0 &* $1 },
-                                             div: { $1 == -1 ? 0 &- $0 : $0 / $1 })
+                                             div: { $1 == -1 ? 0 &- $0 : $0 / $1 },
+                                             other: { op == .max ? Swift.max($0, $1) : Swift.min($0, $1) })
         return IntTensor(shape: shape, values: s)
     }
 }
@@ -197,6 +233,14 @@ public enum Activation: Sendable, Equatable {
     case hardSigmoid(alpha: Float, beta: Float)
     /// x · max(0, min(1, x/6 + 1/2))
     case hardSwish
+    /// x · Φ(x) (`Gelu`, opset 20), or its tanh approximation.
+    case gelu(tanhApproximation: Bool)
+    /// x for x > 0, alpha·(eˣ − 1) otherwise.
+    case elu(alpha: Float)
+    /// gamma·x for x > 0, gamma·alpha·(eˣ − 1) otherwise.
+    case selu(alpha: Float, gamma: Float)
+    /// x · tanh(softplus(x)).
+    case mish
 
     /// Applies the activation in place over a raw buffer.
     @inline(__always)
@@ -221,6 +265,24 @@ public enum Activation: Sendable, Equatable {
         case .hardSwish:
             let a: Float = 1.0 / 6.0
             for i in 0..<n { let v = p[i]; p[i] = v * Swift.max(0, Swift.min(1, a * v + 0.5)) }
+        case .gelu(let approximate):
+            if approximate {
+                let c = Float(0.7978845608028654)  // √(2/π)
+                for i in 0..<n { let v = p[i]; p[i] = 0.5 * v * (1 + Foundation.tanh(c * (v + 0.044715 * v * v * v))) }
+            } else {
+                let r = Float(0.7071067811865476)  // 1/√2
+                for i in 0..<n { let v = p[i]; p[i] = 0.5 * v * (1 + Foundation.erf(v * r)) }
+            }
+        case .elu(let a):
+            for i in 0..<n { let v = p[i]; p[i] = v > 0 ? v : a * (Foundation.exp(v) - 1) }
+        case .selu(let a, let g):
+            for i in 0..<n { let v = p[i]; p[i] = v > 0 ? g * v : g * a * (Foundation.exp(v) - 1) }
+        case .mish:
+            for i in 0..<n {
+                let v = p[i]
+                let sp = Swift.max(v, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(v)))
+                p[i] = v * Foundation.tanh(sp)
+            }
         }
     }
 
@@ -235,5 +297,66 @@ public enum Activation: Sendable, Equatable {
     public func apply(inPlace x: inout Tensor) {
         let n = x.count
         x.scalars.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { apply(b, count: n) } }
+    }
+}
+
+/// A pointwise math function of ONNX (not fused into the layers before it).
+public enum UnaryOp: String, Sendable, CaseIterable {
+    /// `Erf`
+    case erf = "Erf"
+    /// `Sqrt`
+    case sqrt = "Sqrt"
+    /// `Exp`
+    case exp = "Exp"
+    /// `Log`
+    case log = "Log"
+    /// `Neg`
+    case neg = "Neg"
+    /// `Abs`
+    case abs = "Abs"
+    /// `Reciprocal`
+    case reciprocal = "Reciprocal"
+    /// `Floor`
+    case floor = "Floor"
+    /// `Ceil`
+    case ceil = "Ceil"
+    /// `Softplus`: log(1 + eˣ)
+    case softplus = "Softplus"
+    /// `Softsign`: x / (1 + |x|)
+    case softsign = "Softsign"
+    /// `Sin`
+    case sin = "Sin"
+    /// `Cos`
+    case cos = "Cos"
+
+    /// Applies the function in place over a raw buffer.
+    public func apply(_ p: UnsafeMutablePointer<Float>, count n: Int) {
+        switch self {
+        case .erf: for i in 0..<n { p[i] = Foundation.erf(p[i]) }
+        case .sqrt: for i in 0..<n { p[i] = p[i].squareRoot() }
+        case .exp: for i in 0..<n { p[i] = Foundation.exp(p[i]) }
+        case .log: for i in 0..<n { p[i] = Foundation.log(p[i]) }
+        case .neg: for i in 0..<n { p[i] = -p[i] }
+        case .abs: for i in 0..<n { p[i] = Swift.abs(p[i]) }
+        case .reciprocal: for i in 0..<n { p[i] = 1 / p[i] }
+        case .floor: for i in 0..<n { p[i] = p[i].rounded(.down) }
+        case .ceil: for i in 0..<n { p[i] = p[i].rounded(.up) }
+        case .softplus:
+            // Stable for large |x|: max(x, 0) + log1p(e^-|x|).
+            for i in 0..<n { let v = p[i]; p[i] = Swift.max(v, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(v))) }
+        case .softsign: for i in 0..<n { let v = p[i]; p[i] = v / (1 + Swift.abs(v)) }
+        case .sin: for i in 0..<n { p[i] = Foundation.sin(p[i]) }
+        case .cos: for i in 0..<n { p[i] = Foundation.cos(p[i]) }
+        }
+    }
+
+    /// Applies the function to an int64 tensor (the ops shape arithmetic uses); nil for the others.
+    func apply(_ t: IntTensor) -> IntTensor? {
+        switch self {
+        case .neg: return IntTensor(shape: t.shape, values: t.values.map { 0 &- $0 })
+        case .abs: return IntTensor(shape: t.shape, values: t.values.map { $0 == .min ? $0 : Swift.abs($0) })
+        case .floor, .ceil: return t
+        default: return nil
+        }
     }
 }

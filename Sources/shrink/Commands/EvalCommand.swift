@@ -67,7 +67,7 @@ struct EvalCommand: ParsableCommand {
         guard session.inputs.count == 1, let input = session.inputs.first else {
             throw CLI.fail("\(model): eval needs a model with one data input; it has \(session.inputs.count)")
         }
-        let outputName = output ?? session.outputNames.first ?? ""
+        let outputName = output ?? (metric == .mse ? session.outputNames.first ?? "" : session.scoresOutput)
         guard session.outputNames.contains(outputName) else {
             throw CLI.fail("--output \(outputName): the model's outputs are \(session.outputNames.joined(separator: ", "))")
         }

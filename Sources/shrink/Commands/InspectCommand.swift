@@ -39,12 +39,18 @@ struct InspectCommand: ParsableCommand {
             shapes[String(parts[0])] = dims.compactMap { $0 }
         }
         let graph: Graph
+        do { graph = try Graph.load(contentsOf: model) } catch { throw CLI.fail(error.inFile(model)) }
         let table: LayerTable
         do {
-            graph = try Graph.load(contentsOf: model)
             table = try LayerTable(graph: graph, inputShapes: shapes)
         } catch {
-            throw CLI.fail(error.inFile(model))
+            // Symbolic sizes besides the batch are taken as 1, which a later layer may not fit.
+            let symbolic = graph.dataInputs.filter { i in shapes[i.name] == nil && (i.shape?.dropFirst().contains { $0.fixed == nil } ?? false) }
+            guard let i = symbolic.first, let dims = i.shape else { throw CLI.fail(error.inFile(model)) }
+            let declared = "[" + dims.map(\.description).joined(separator: ", ") + "]"
+            let example = dims.enumerated().map { k, d in k == 0 ? "1" : d.fixed.map(String.init) ?? (d.description == "?" ? "SIZE" : d.description) }
+                .joined(separator: "x")
+            throw CLI.fail("\(error.inFile(model))\nnote: input '\(i.name)' is declared \(declared) and symbolic sizes were taken as 1; give them, e.g. --input-shape \(i.name)=\(example) with sizes for the symbolic dimensions")
         }
         print(json ? Self.json(table) : Self.text(table, graph: graph, path: model))
     }

@@ -17,7 +17,7 @@ It also writes negative fixtures into Tests/Fixtures/onnx-bad/:
   truncated.onnx       first half of the bytes of onnx-ops/conv_bias.onnx
   garbage.onnx         1024 random bytes (numpy seed 7); onnx.load rejects it
   empty.onnx           0 bytes (parses as an empty ModelProto without a graph)
-  unsupported_op.onnx  valid opset-13 model computing GELU via Erf (Erf is not supported)
+  unsupported_op.onnx  valid opset-13 model with an Einsum node (Einsum is not supported)
   unsupported_lstm.onnx valid opset-13 model with a single LSTM node
 
 All random data comes from numpy default_rng seeded with crc32(case name), so it is
@@ -545,6 +545,151 @@ def misc_cases():
           note="small end-to-end chain with two graph outputs")
 
 
+# ----------------------------------------------------------------------------- ops of exported small models
+def model_op_cases():
+    """Ops that PyTorch exports for LayerNorm, GELU, mean pooling, attention and shape chains."""
+    def unary(op, x, opset=13, **attrs):
+        build(f"{op.lower()}", [op], [N(op, ["X"], ["Y"], **attrs)], [("X", x)], ["Y"], opset=opset)
+
+    r = rng_for("unary")
+    unary("Erf", f32(r, 2, 5))
+    unary("Sqrt", np.abs(f32(r, 2, 5)) + 0.1)
+    unary("Exp", f32(r, 2, 5))
+    unary("Log", np.abs(f32(r, 2, 5)) + 0.1)
+    unary("Neg", f32(r, 2, 5))
+    unary("Abs", f32(r, 2, 5))
+    unary("Reciprocal", np.abs(f32(r, 2, 5)) + 0.5)
+    unary("Floor", f32(r, 2, 5, scale=3))
+    unary("Ceil", f32(r, 2, 5, scale=3))
+    unary("Softplus", f32(r, 2, 5, scale=4))
+    unary("Softsign", f32(r, 2, 5, scale=4))
+    unary("Sin", f32(r, 2, 5, scale=3))
+    unary("Cos", f32(r, 2, 5, scale=3))
+    unary("Elu", f32(r, 2, 5), alpha=0.7)
+    build("gelu_opset20", ["Gelu"], [N("Gelu", ["X"], ["Y"])], [("X", f32(r, 3, 4, scale=2))], ["Y"], opset=20)
+    build("gelu_tanh_opset20", ["Gelu"], [N("Gelu", ["X"], ["Y"], approximate="tanh")],
+          [("X", f32(r, 3, 4, scale=2))], ["Y"], opset=20)
+    build("gelu_erf_chain", ["Div", "Erf", "Add", "Mul"],
+          [N("Div", ["X", "sqrt2"], ["d"]), N("Erf", ["d"], ["e"]), N("Add", ["e", "one"], ["a"]),
+           N("Mul", ["X", "a"], ["m"]), N("Mul", ["m", "half"], ["Y"])],
+          [("X", f32(r, 2, 6))], ["Y"],
+          {"sqrt2": np.array(np.sqrt(2.0), np.float32), "one": np.array(1.0, np.float32),
+           "half": np.array(0.5, np.float32)}, note="GELU as torch exports it below opset 20")
+
+    r = rng_for("pow")
+    build("pow_square", ["Pow"], [N("Pow", ["X", "two"], ["Y"])], [("X", f32(r, 2, 3, 4))], ["Y"],
+          {"two": np.array(2.0, np.float32)}, note="LayerNorm's variance below opset 17")
+    build("pow_broadcast", ["Pow"], [N("Pow", ["X", "E"], ["Y"])],
+          [("X", np.abs(f32(r, 2, 3)) + 0.2), ("E", f32(r, 3))], ["Y"])
+    build("pow_int_exponent", ["Pow"], [N("Pow", ["X", "E"], ["Y"])], [("X", f32(r, 2, 3))], ["Y"],
+          {"E": np.array(3, np.int64)}, note="integer exponent (T1 float, T2 int64)")
+    build("max_three", ["Max"], [N("Max", ["A", "B", "C"], ["Y"])],
+          [("A", f32(r, 2, 3)), ("B", f32(r, 3)), ("C", f32(r, 2, 1))], ["Y"])
+    build("min_two", ["Min"], [N("Min", ["A", "B"], ["Y"])], [("A", f32(r, 2, 3)), ("B", f32(r, 2, 3))], ["Y"])
+    build("sum_three", ["Sum"], [N("Sum", ["A", "B", "C"], ["Y"])],
+          [("A", f32(r, 2, 3)), ("B", f32(r, 2, 3)), ("C", f32(r, 3))], ["Y"])
+    build("mean_two", ["Mean"], [N("Mean", ["A", "B"], ["Y"])], [("A", f32(r, 4)), ("B", f32(r, 2, 4))], ["Y"])
+
+    r = rng_for("reduce")
+    X4 = f32(r, 2, 3, 4, 5)
+    build("reduce_mean_hw_keep", ["ReduceMean"], [N("ReduceMean", ["X"], ["Y"], axes=[2, 3])], [("X", X4)], ["Y"],
+          note="global average pooling as x.mean((2, 3), keepdim=True), opset 13 attribute axes")
+    build("reduce_mean_last_nokeep", ["ReduceMean"], [N("ReduceMean", ["X"], ["Y"], axes=[-1], keepdims=0)],
+          [("X", f32(r, 2, 6, 8))], ["Y"], note="LayerNorm's mean below opset 17")
+    build("reduce_mean_opset18_input", ["ReduceMean"], [N("ReduceMean", ["X", "axes"], ["Y"], keepdims=0)],
+          [("X", X4)], ["Y"], {"axes": i64([-1, -2])}, opset=18, note="opset 18: axes as an input")
+    build("reduce_sum_axes_input", ["ReduceSum"], [N("ReduceSum", ["X", "axes"], ["Y"])],
+          [("X", X4)], ["Y"], {"axes": i64([1])}, note="opset 13 ReduceSum takes axes as input")
+    build("reduce_sum_noop", ["ReduceSum"], [N("ReduceSum", ["X"], ["Y"], noop_with_empty_axes=1)],
+          [("X", f32(r, 2, 3))], ["Y"], note="no axes + noop_with_empty_axes: identity")
+    build("reduce_max_all", ["ReduceMax"], [N("ReduceMax", ["X"], ["Y"], keepdims=0)], [("X", X4)], ["Y"],
+          note="no axes: every axis, to a scalar")
+    for op in ["ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp"]:
+        x = f32(r, 2, 3, 4, scale=0.8)
+        build(op.lower(), [op], [N(op, ["X"], ["Y"], axes=[0, 2])], [("X", x)], ["Y"])
+
+    r = rng_for("layernorm")
+    build("layernorm_last", ["LayerNormalization"],
+          [N("LayerNormalization", ["X", "S", "B"], ["Y"], epsilon=1e-5)],
+          [("X", f32(r, 2, 5, 16, scale=3) + 1)], ["Y"], {"S": f32(r, 16), "B": f32(r, 16)}, opset=17)
+    build("layernorm_axis1_nobias", ["LayerNormalization"],
+          [N("LayerNormalization", ["X", "S"], ["Y"], axis=1, epsilon=1e-3)],
+          [("X", f32(r, 3, 4, 5))], ["Y"], {"S": f32(r, 4, 5)}, opset=17)
+    build("global_max_pool", ["GlobalMaxPool"], [N("GlobalMaxPool", ["X"], ["Y"])], [("X", X4)], ["Y"])
+
+    r = rng_for("indexing")
+    X3 = f32(r, 3, 6, 5)
+    build("slice_steps", ["Slice"], [N("Slice", ["X", "st", "en", "ax", "sp"], ["Y"])], [("X", X3)], ["Y"],
+          {"st": i64([1, -1]), "en": i64([6, -6]), "ax": i64([1, 2]), "sp": i64([2, -2])},
+          note="positive and negative steps, negative starts/ends")
+    build("slice_clamped_no_axes", ["Slice"], [N("Slice", ["X", "st", "en"], ["Y"])], [("X", X3)], ["Y"],
+          {"st": i64([0, 2]), "en": i64([100, 2 ** 62])}, note="ends beyond the axis (INT64_MAX-style) are clamped")
+    build("slice_opset9", ["Slice"], [N("Slice", ["X"], ["Y"], starts=[1], ends=[3], axes=[2])],
+          [("X", X3)], ["Y"], opset=9, note="opset < 10: bounds as attributes")
+    build("split_sizes", ["Split"], [N("Split", ["X", "sz"], ["A", "B", "C"], axis=1)], [("X", X3)],
+          ["A", "B", "C"], {"sz": i64([1, 2, 3])}, note="q/k/v-style split with sizes as input (opset 13)")
+    build("split_equal", ["Split"], [N("Split", ["X"], ["A", "B"], axis=-1)], [("X", f32(r, 2, 3, 4))],
+          ["A", "B"], note="no sizes: equal parts")
+    build("expand", ["Expand"], [N("Expand", ["X", "s"], ["Y"])], [("X", f32(r, 3, 1))], ["Y"],
+          {"s": i64([2, 1, 4])})
+    build("tile", ["Tile"], [N("Tile", ["X", "rep"], ["Y"])], [("X", f32(r, 2, 3))], ["Y"], {"rep": i64([2, 3])})
+    build("where_compare", ["Greater", "Where"],
+          [N("Greater", ["A", "B"], ["c"]), N("Where", ["c", "A", "B"], ["Y"])],
+          [("A", f32(r, 2, 4)), ("B", f32(r, 4))], ["Y"])
+    for op in ["Equal", "Less", "LessOrEqual", "GreaterOrEqual"]:
+        build(f"compare_{op.lower()}", [op], [N(op, ["A", "B"], ["Y"])],
+              [("A", np.array([[1, 2, 3], [4, 5, 6]], np.int64)), ("B", np.array([3, 2, 7], np.int64))],
+              [("Y", TensorProto.BOOL)])
+    build("not", ["Not"], [N("Not", ["A"], ["Y"])], [("A", np.array([True, False, True]))], [("Y", TensorProto.BOOL)])
+    build("cast_chain", ["Cast", "Mul"],
+          [N("Cast", ["I"], ["f"], to=TensorProto.FLOAT), N("Mul", ["f", "X"], ["m"]),
+           N("Cast", ["m"], ["Y"], to=TensorProto.INT64)],
+          [("I", np.array([[1, -2, 3]], np.int64)), ("X", f32(r, 2, 3, scale=4))], [("Y", TensorProto.INT64)],
+          note="int64 -> float -> int64 (truncation toward zero)")
+    build("cast_to_bool_int32", ["Cast"],
+          [N("Cast", ["X"], ["B"], to=TensorProto.BOOL), N("Cast", ["X"], ["I"], to=TensorProto.INT32)],
+          [("X", np.array([0.0, 1.5, -2.7, 0.0], np.float32))], [("B", TensorProto.BOOL), ("I", TensorProto.INT32)])
+    build("constant_of_shape", ["Shape", "ConstantOfShape", "Add"],
+          [N("Shape", ["X"], ["s"]),
+           N("ConstantOfShape", ["s"], ["c"], value=numpy_helper.from_array(np.array([0.5], np.float32))),
+           N("Add", ["X", "c"], ["Y"])],
+          [("X", f32(r, 2, 3))], ["Y"])
+    build("range_int", ["Range"], [N("Range", ["a", "b", "d"], ["Y"])], [], [("Y", TensorProto.INT64)],
+          {"a": np.array(2, np.int64), "b": np.array(11, np.int64), "d": np.array(3, np.int64)})
+    build("range_float", ["Range"], [N("Range", ["a", "b", "d"], ["Y"])], [], ["Y"],
+          {"a": np.array(1.0, np.float32), "b": np.array(-1.0, np.float32), "d": np.array(-0.5, np.float32)})
+
+    r = rng_for("more_activations")
+    unary("Selu", f32(r, 2, 5, scale=2))
+    build("mish_opset18", ["Mish"], [N("Mish", ["X"], ["Y"])], [("X", f32(r, 2, 5, scale=3))], ["Y"], opset=18)
+    build("log_softmax", ["LogSoftmax"], [N("LogSoftmax", ["X"], ["Y"], axis=1)], [("X", f32(r, 3, 10, scale=5))], ["Y"],
+          note="what F.log_softmax(x, dim=1) exports to")
+    build("log_softmax_opset11", ["LogSoftmax"], [N("LogSoftmax", ["X"], ["Y"], axis=1)], [("X", f32(r, 2, 3, 4))], ["Y"],
+          opset=11, note="opset < 13: normalised over every axis from `axis` on")
+    build("prelu_channel", ["PRelu"], [N("PRelu", ["X", "S"], ["Y"])], [("X", f32(r, 2, 3, 4, 4))], ["Y"],
+          {"S": np.abs(f32(r, 3, 1, 1, scale=0.3))}, note="nn.PReLU(3): one slope per channel")
+    build("pad_constant", ["Pad"], [N("Pad", ["X", "p", "v"], ["Y"])], [("X", f32(r, 1, 2, 3, 4))], ["Y"],
+          {"p": i64([0, 0, 1, 2, 0, 0, 2, 1]), "v": np.array(0.5, np.float32)}, note="nn.ZeroPad2d-style, value 0.5")
+    build("pad_reflect", ["Pad"], [N("Pad", ["X", "p"], ["Y"], mode="reflect")], [("X", f32(r, 1, 2, 4, 5))], ["Y"],
+          {"p": i64([0, 0, 2, 1, 0, 0, 1, 3])})
+    build("pad_edge_crop", ["Pad"], [N("Pad", ["X", "p"], ["Y"], mode="edge")], [("X", f32(r, 2, 3, 5))], ["Y"],
+          {"p": i64([0, 0, 2, 0, -1, -1])}, note="negative pads crop")
+    build("pad_axes_opset18", ["Pad"], [N("Pad", ["X", "p", "", "a"], ["Y"])], [("X", f32(r, 2, 3, 5))], ["Y"],
+          {"p": i64([1, 2]), "a": i64([-1])}, opset=18, note="opset 18 axes input")
+    build("pad_opset2_attr", ["Pad"], [N("Pad", ["X"], ["Y"], pads=[0, 1, 0, 2], value=-1.0)], [("X", f32(r, 2, 3))],
+          ["Y"], opset=10, note="opset < 11: pads and value as attributes")
+
+    # Attention as torch exports it: Q·Kᵀ of two runtime tensors, scaled, softmax, ·V.
+    r = rng_for("attention")
+    build("attention_runtime_matmuls", ["MatMul", "Transpose", "Div", "Softmax"],
+          [N("MatMul", ["X", "Wq"], ["q"]), N("MatMul", ["X", "Wk"], ["k"]), N("MatMul", ["X", "Wv"], ["v"]),
+           N("Transpose", ["k"], ["kt"], perm=[0, 2, 1]), N("MatMul", ["q", "kt"], ["s"]),
+           N("Div", ["s", "scale"], ["ss"]), N("Softmax", ["ss"], ["p"], axis=-1), N("MatMul", ["p", "v"], ["Y"])],
+          [("X", f32(r, 2, 5, 8))], ["Y"],
+          {"Wq": f32(r, 8, 8, scale=0.4), "Wk": f32(r, 8, 8, scale=0.4), "Wv": f32(r, 8, 8, scale=0.4),
+           "scale": np.array(np.sqrt(8.0), np.float32)})
+
+
 # ----------------------------------------------------------------------------- bad models
 def bad_models():
     os.makedirs(BAD, exist_ok=True)
@@ -569,25 +714,15 @@ def bad_models():
             except onnx.checker.ValidationError:
                 pass
 
-    # Valid model with Erf (GELU): y = 0.5 * x * (1 + erf(x / sqrt(2)))
+    # Valid model with an operator Shrink does not run: Einsum (a matrix product written as one).
     r = rng_for("unsupported_op")
     x = f32(r, 2, 4)
     g = helper.make_graph(
-        [
-            N("Div", ["X", "sqrt2"], ["d"]),
-            N("Erf", ["d"], ["e"]),
-            N("Add", ["e", "one"], ["a"]),
-            N("Mul", ["X", "a"], ["m"]),
-            N("Mul", ["m", "half"], ["Y"]),
-        ],
-        "gelu_erf",
+        [N("Einsum", ["X", "W"], ["Y"], equation="ij,jk->ik")],
+        "einsum",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 4])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2, 4])],
-        initializer=[
-            numpy_helper.from_array(np.array(np.sqrt(2.0), np.float32), "sqrt2"),
-            numpy_helper.from_array(np.array(1.0, np.float32), "one"),
-            numpy_helper.from_array(np.array(0.5, np.float32), "half"),
-        ],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2, 3])],
+        initializer=[numpy_helper.from_array(f32(rng_for("unsupported_einsum"), 4, 3), "W")],
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8,
                           producer_name="shrink-fixtures")
@@ -622,6 +757,7 @@ def main():
     pool_cases()
     shape_cases()
     misc_cases()
+    model_op_cases()
     names = [c["case"] for c in MANIFEST]
     assert len(names) == len(set(names)), "duplicate case names"
     lines = ["  " + json.dumps(c, sort_keys=True) for c in MANIFEST]
