@@ -61,6 +61,9 @@ func naiveConv2D(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: [Int], pads: [I
         Case(x: [2, 4, 9, 9], w: [8, 1, 3, 3], stride: [2, 2], pads: [1, 0, 1, 0], dil: [1, 1], group: 4),   // depthwise ×2, stride 2
         Case(x: [3, 8, 5, 6], w: [7, 8, 1, 1], stride: [1, 1], pads: [0, 0, 0, 0], dil: [1, 1], group: 1),   // pointwise direct GEMM
         Case(x: [2, 8, 6, 6], w: [4, 8, 1, 1], stride: [2, 2], pads: [0, 0, 0, 0], dil: [1, 1], group: 1),   // strided 1×1 (im2col)
+        Case(x: [3, 5, 12, 12], w: [7, 5, 5, 5], stride: [1, 1], pads: [0, 0, 0, 0], dil: [1, 1], group: 1), // unpadded (LeNet conv2: 8-float rows)
+        Case(x: [2, 3, 13, 21], w: [4, 3, 3, 2], stride: [1, 1], pads: [0, 0, 0, 0], dil: [2, 3], group: 1), // unpadded, dilated, 18-float rows
+        Case(x: [2, 4, 9, 9], w: [4, 2, 3, 3], stride: [1, 1], pads: [0, 0, 0, 0], dil: [1, 1], group: 2),   // unpadded, grouped
     ]
 
     @Test(arguments: cases)

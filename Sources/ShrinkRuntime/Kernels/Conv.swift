@@ -160,6 +160,11 @@ func im2col(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePoin
         im2colSameWidth(src, p, dst, ld: ld)
         return
     }
+    if p.x.stride == 1 && p.y.stride == 1 && p.y.padBegin == 0 && p.x.padBegin == 0
+        && oh == p.h - p.y.dilation * (p.kh - 1) && ow == p.w - p.x.dilation * (p.kw - 1) {
+        im2colValid(src, p, dst, ld: ld)
+        return
+    }
     var row = 0
     for ci in 0..<p.cg {
         let plane = src + ci * p.h * p.w
@@ -190,6 +195,44 @@ func im2col(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePoin
                 row += 1
             }
         }
+    }
+}
+
+/// im2col for unpadded stride-1 convs (LeNet's 5×5s, the cores of Tucker-2): every tap reads
+/// inside the image, so each output row is a plain copy — no range checks, no zeroing — done
+/// eight floats at a time (the rows are short: 8 floats for conv2 of LeNet).
+func im2colValid(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePointer<Float>, ld: Int) {
+    let oh = p.y.output, ow = p.x.output, w = p.w, plane = p.h &* p.w
+    var row = 0
+    for ci in 0..<p.cg {
+        let base = src + ci &* plane
+        for ky in 0..<p.kh {
+            for kx in 0..<p.kw {
+                var from = base + (ky &* p.y.dilation) &* w + kx &* p.x.dilation
+                var to = dst + row &* ld
+                row &+= 1
+                for _ in 0..<oh {
+                    copyFloats(to, from, ow)
+                    from += w
+                    to += ow
+                }
+            }
+        }
+    }
+}
+
+/// Copies `count` floats, eight at a time while it can (unaligned vector loads and stores).
+@inline(__always)
+func copyFloats(_ to: UnsafeMutablePointer<Float>, _ from: UnsafePointer<Float>, _ count: Int) {
+    let d = UnsafeMutableRawPointer(to), s = UnsafeRawPointer(from)
+    var i = 0
+    while i &+ 8 <= count {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self), toByteOffset: i &* 4, as: SIMD8<Float>.self)
+        i &+= 8
+    }
+    while i < count {
+        to[i] = from[i]
+        i &+= 1
     }
 }
 
