@@ -347,9 +347,11 @@ extension Kernels {
             convDepthwise(x, w, o, p, finish)
         } else if p.isPointwise && p.group == 1 {
             for i in 0..<p.n {
+                let out = o + i * p.m * p.ohw
+                out.update(repeating: 0, count: p.m * p.ohw)  // β = 1 on zeros: no OpenBLAS β pass
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(p.m), Int32(p.ohw), Int32(p.c),
                             1, w, Int32(p.c), x + i * p.c * p.ohw, Int32(p.ohw),
-                            0, o + i * p.m * p.ohw, Int32(p.ohw))
+                            1, out, Int32(p.ohw))
                 finish(i, 1)
             }
         } else {
@@ -411,14 +413,19 @@ extension Kernels {
                     im2col(x + (i0 + j) * inImage + g * p.cg * p.h * p.w, p, col + j * ohw, ld: nb * ohw)
                 }
                 let wg = w + g * mg * k
+                // β = 1 on a zeroed output: the same sums as β = 0, but OpenBLAS skips its β pass
+                // over C, which cost more than a memset for these small GEMMs (6 % of a search).
                 if nb == 1 {
+                    let out = o + i0 * outImage + g * mg * ohw
+                    out.update(repeating: 0, count: mg * ohw)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(ohw), Int32(k),
-                                1, wg, Int32(k), col, Int32(ohw), 0, o + i0 * outImage + g * mg * ohw, Int32(ohw))
+                                1, wg, Int32(k), col, Int32(ohw), 1, out, Int32(ohw))
                 } else {
                     let t = tmp!
                     let cols = nb * ohw
+                    t.update(repeating: 0, count: mg * cols)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(cols), Int32(k),
-                                1, wg, Int32(k), col, Int32(cols), 0, t, Int32(cols))
+                                1, wg, Int32(k), col, Int32(cols), 1, t, Int32(cols))
                     // Scatter [M, nb·OHW] back to NCHW.
                     for ch in 0..<mg {
                         for j in 0..<nb {

@@ -55,7 +55,8 @@ extension Kernels {
                                         attrs.transB ? CblasTrans : CblasNoTrans,
                                         Int32(m), Int32(n), Int32(k), attrs.alpha,
                                         pa.baseAddress, Int32(a.shape[1]), pb.baseAddress, Int32(b.shape[1]),
-                                        beta, po.baseAddress, Int32(n))
+                                        // A zeroed output takes β = 1: the same sums, without OpenBLAS's β pass.
+                                        beta == 0 ? 1 : beta, po.baseAddress, Int32(n))
                         } else if beta != 1 {
                             for i in 0..<(m * n) { po[i] *= beta }
                         }
@@ -92,7 +93,7 @@ extension Kernels {
                             cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, B, Int32(n), A, 1, 0, O, 1)
                         } else {
                             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k),
-                                        1, A, Int32(k), B, Int32(n), 0, O, Int32(n))
+                                        1, A, Int32(k), B, Int32(n), 1, O, Int32(n))  // O is zeroed: β = 1 skips OpenBLAS's β pass
                         }
                     } else {
                         let nb = product(batch)
@@ -108,7 +109,7 @@ extension Kernels {
                                 if axB >= 0 && batchB[axB] != 1 { offB += idx * stB[axB] }
                             }
                             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                                        1, A + offA * m * k, Int32(k), B + offB * k * n, Int32(n), 0,
+                                        1, A + offA * m * k, Int32(k), B + offB * k * n, Int32(n), 1,
                                         O + bi * m * n, Int32(n))
                         }
                     }
