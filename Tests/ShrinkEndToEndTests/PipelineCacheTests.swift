@@ -1,4 +1,5 @@
 import Foundation
+import ShrinkGraph
 import Testing
 
 /// `shrink run` as a build tool: warm runs, incremental reruns, moved repositories, corruption,
@@ -175,5 +176,56 @@ import Testing
         let r = try box.run()
         #expect(r.status == 2)
         #expect(r.stderr.contains("evaluator command exited with 7"))
+    }
+}
+
+/// A model with an op Shrink's engine cannot run (Einsum): an external evaluator still searches
+/// and exports it; the built-in metrics refuse it with one clear message.
+@Suite(.serialized) struct UnsupportedOpModelTests {
+    static let pipeline = """
+    shrink: 1
+    name: e2e
+    model: ../model/model.onnx
+    data:
+      eval: ../model/val.npz
+    metric: { command: [sh, ../eval.sh], metric: accuracy }
+    accept: { max_drop: 0.01 }
+    rules:
+      - match: { name: fc1 }
+        method: svd
+        rank: search
+    export:
+      onnx: ../out/e2e.onnx
+      report: ../out/e2e.md
+    """
+
+    func box(_ pipeline: String) throws -> Sandbox {
+        let box = try Sandbox(pipeline: pipeline)
+        let model = packageRoot.appendingPathComponent("Tests/Fixtures/e2e/einsum-head.onnx")
+        try FileManager.default.removeItem(at: box.url("model/model.onnx"))
+        try FileManager.default.copyItem(at: model, to: box.url("model/model.onnx"))
+        try box.write("test -s \"$1\" || exit 3\necho '{\"accuracy\": 0.9}'\n", to: "eval.sh")
+        return box
+    }
+
+    @Test func externalEvaluatorSearchesAndExportsIt() throws {
+        let box = try box(Self.pipeline)
+        defer { box.remove() }
+        let r = try box.run()
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("cannot run this model") && r.stderr.contains("Einsum"), "\(r.stderr)")
+        let exported = try Graph.load(contentsOf: box.url("out/e2e.onnx").path)
+        #expect(exported.nodes.contains { $0.opType == "Einsum" })
+        // fc1 was decomposed (the evaluator sees no drop, so the search goes to the lowest rank).
+        #expect(exported.nodes.filter { $0.opType == "Gemm" || $0.opType == "MatMul" }.count > 2)
+    }
+
+    @Test func builtInMetricsRefuseItClearly() throws {
+        let box = try box(Self.pipeline.replacingOccurrences(of: "metric: { command: [sh, ../eval.sh], metric: accuracy }",
+                                                             with: "metric: top1"))
+        defer { box.remove() }
+        let r = try box.run()
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("Einsum") && r.stderr.contains("metric: { command"), "\(r.stderr)")
     }
 }

@@ -26,6 +26,9 @@ struct ModelSummary: Sendable, Hashable, Codable {
     var macs: Int
     /// Set when the model's input had symbolic dimensions besides the batch, fixed from the data.
     var pinnedInput: String?
+    /// Why Shrink's engine cannot run the model (an unsupported operator), if it cannot. Such a
+    /// model can still be decomposed and searched with an external `metric: { command: … }`.
+    var engineError: String?
 }
 
 /// What a decompose stage publishes beside its weights.

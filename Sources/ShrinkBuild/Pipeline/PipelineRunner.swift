@@ -125,7 +125,13 @@ public struct PipelineRunner: Sendable {
             }
             var summary = try LayerWork.summarize(graph)
             summary.pinnedInput = note
-            _ = try Session(graph: graph, options: SessionOptions(threads: 1))  // unsupported ops fail here, clearly
+            do {
+                _ = try Session(graph: graph, options: SessionOptions(threads: 1))
+            } catch let e as RuntimeError {
+                // Only targets that need the engine fail (addTarget): an external evaluator
+                // scores models whose ops Shrink cannot run.
+                summary.engineError = "\(e)"
+            }
             var out: StageOutputs = ["summary": try LayerWork.jsonEncoder.encode(summary)]
             out["model"] = .blob(modelDigest)
             out["original"] = .blob(digest)
@@ -202,6 +208,16 @@ public struct PipelineRunner: Sendable {
     func addTarget(name: String, spec: PipelineSpec, assigned: LayerAssignments, summary: ModelSummary, summaryDigest: Digest, model: Digest,
                    original: Digest, store: Store, graph: inout StageGraph, added: inout Set<String>, warnings: inout [String]) throws {
         let objective = CostObjective(rawValue: spec.search.objective.value.rawValue) ?? .macs
+        if let engineError = summary.engineError {
+            let fitted = assigned.assignments.filter { $0.fit == .activations && $0.method != .keep }.map(\.layer.name)
+            if case .command = spec.metric.value, fitted.isEmpty {
+                warnings.append("warning: \(spec.model.value.path): Shrink's engine cannot run this model (\(engineError)); the `command` metric evaluates every candidate")
+            } else {
+                let needs = fitted.isEmpty ? "metric `\(spec.metric.value.name)` needs Shrink's engine"
+                    : "`fit: activations` (\(fitted.sorted().joined(separator: ", "))) needs Shrink's engine"
+                throw PipelineError.invalidInput("\(spec.model.value.path): \(engineError). The \(name == "main" ? "pipeline" : "variant '\(name)'")'s \(needs); evaluate with your own runtime through `metric: { command: […] }` and fit to the weights")
+            }
+        }
         var needsStats = false
         var searchable: [SearchableLayer] = []
         var fixedParams: [DecomposeParameters] = []
