@@ -325,21 +325,10 @@ public final class Session: Sendable {
         setBLASThreads(1)
         let bounds = (0...chunks).map { min($0 * Session.chunkSamples, batch) }
         let workers = min(options.threads, chunks)
-        let results = Mutex<[Result<[Value], RuntimeError>?]>(Array(repeating: nil, count: chunks))
-        let (feedsByChunk, slotsOut) = (fed, outSlots)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            for c in stride(from: w, to: chunks, by: workers) {
-                let part = feedsByChunk.mapValues { Session.slice($0, bounds[c], bounds[c + 1]) }
-                let r: Result<[Value], RuntimeError>
-                do throws(RuntimeError) {
-                    r = .success(try execute(steps, lasts: lasts, plan: plan, fed: part, outSlots: slotsOut))
-                } catch {
-                    r = .failure(error)
-                }
-                results.withLock { $0[c] = r }
-            }
+        let whole = fed
+        let parts = try runParts(steps, lasts: lasts, plan: plan, outSlots: outSlots, count: chunks, workers: workers) { c in
+            whole.mapValues { Session.slice($0, bounds[c], bounds[c + 1]) }
         }
-        let parts = try results.withLock { rs in try rs.map { try $0!.get() } }
         var merged = [String: Value]()
         for (k, name) in wanted.enumerated() {
             do {
@@ -353,6 +342,26 @@ public final class Session: Sendable {
 
     /// Runs a model exported with a fixed batch size `piece` on `batch` samples: pieces of exactly
     /// `piece` samples (the last padded with zeros), spread over the workers, outputs joined on axis 0.
+    /// Runs `count` parts of a batch (the feeds of part k from `feeds(k)`) on `workers` threads,
+    /// worker w taking parts w, w + workers, …, and returns each part's outputs in order; the
+    /// first failure (by part) is thrown.
+    private func runParts(_ steps: [Step], lasts: [[Bool]], plan: Plan, outSlots: [Int], count: Int, workers: Int,
+                          feeds: @Sendable (Int) -> [Int: Value]) throws(RuntimeError) -> [[Value]] {
+        let results = Mutex<[Result<[Value], RuntimeError>?]>(Array(repeating: nil, count: count))
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for k in stride(from: w, to: count, by: workers) {
+                let r: Result<[Value], RuntimeError>
+                do throws(RuntimeError) {
+                    r = .success(try execute(steps, lasts: lasts, plan: plan, fed: feeds(k), outSlots: outSlots))
+                } catch {
+                    r = .failure(error)
+                }
+                results.withLock { $0[k] = r }
+            }
+        }
+        return try results.withLock { rs throws(RuntimeError) in try rs.map { r throws(RuntimeError) in try r!.get() } }
+    }
+
     private func runPieces(_ steps: [Step], lasts: [[Bool]], plan: Plan, fed: [Int: Value], outSlots: [Int],
                            wanted: [String], batch: Int, piece: Int) throws -> [String: Value] {
         let pieces = (batch + piece - 1) / piece
@@ -361,22 +370,10 @@ public final class Session: Sendable {
         let blas: Int32 = workers > 1 || options.reproducible ? 1 : Int32(clamping: options.threads)
         if previousThreads != blas { openblas_set_num_threads(blas) }
         defer { if openblas_get_num_threads() != previousThreads { openblas_set_num_threads(previousThreads) } }
-        let results = Mutex<[Result<[Value], RuntimeError>?]>(Array(repeating: nil, count: pieces))
-        let feeds = fed, slotsOut = outSlots
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            for k in stride(from: w, to: pieces, by: workers) {
-                let lo = k * piece, hi = min(lo + piece, batch)
-                let part = feeds.mapValues { Session.padded(Session.slice($0, lo, hi), to: piece) }
-                let r: Result<[Value], RuntimeError>
-                do throws(RuntimeError) {
-                    r = .success(try execute(steps, lasts: lasts, plan: plan, fed: part, outSlots: slotsOut))
-                } catch {
-                    r = .failure(error)
-                }
-                results.withLock { $0[k] = r }
-            }
+        let parts = try runParts(steps, lasts: lasts, plan: plan, outSlots: outSlots, count: pieces, workers: workers) { k in
+            let lo = k * piece, hi = min(lo + piece, batch)
+            return fed.mapValues { Session.padded(Session.slice($0, lo, hi), to: piece) }
         }
-        let parts = try results.withLock { rs in try rs.map { try $0!.get() } }
         var merged = [String: Value]()
         for (j, name) in wanted.enumerated() {
             var rows: [Value] = []
