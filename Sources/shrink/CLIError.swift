@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import ShrinkGraph
+import ShrinkRuntime
 
 /// Reporting failures from commands: one line on stderr, then the documented exit code
 /// (2 invalid input, 3 internal error; see `Shrink.configuration`).
@@ -24,5 +26,34 @@ enum CLI {
     /// `fail` with an error's description (`GraphError` and friends describe themselves for users).
     static func fail(_ error: any Error, code: Int32 = invalidInput) -> ExitCode {
         fail(String(describing: error), code: code)
+    }
+
+    /// Parses `--input-shape NAME=DIMS` options (`input=1x3x224x224`) into name → dimensions.
+    static func inputShapes(_ specs: [String]) throws -> [String: [Int]] {
+        var shapes: [String: [Int]] = [:]
+        for spec in specs {
+            let parts = spec.split(separator: "=", maxSplits: 1)
+            let dims = parts.count == 2 ? parts[1].split(separator: "x").map { Int($0) } : []
+            guard parts.count == 2, !dims.isEmpty, dims.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+                throw fail("--input-shape '\(spec)': expected NAME=DIMS such as input=1x3x224x224")
+            }
+            shapes[String(parts[0])] = dims.compactMap { $0 }
+        }
+        return shapes
+    }
+
+    /// Loads a model file; a failure is one `file: message` line and exit 2.
+    static func loadGraph(_ path: String) throws -> Graph {
+        do { return try Graph.load(contentsOf: path) } catch { throw fail(error.inFile(path)) }
+    }
+
+    /// Loads a model and prepares it to run on `threads` cores (default: all).
+    static func loadSession(_ path: String, threads: Int?) throws -> Session {
+        let graph = try loadGraph(path)
+        do {
+            return try Session(graph: graph, options: SessionOptions(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount))
+        } catch {
+            throw fail("\(path): \(error)")
+        }
     }
 }

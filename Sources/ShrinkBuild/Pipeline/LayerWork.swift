@@ -98,21 +98,21 @@ enum LayerWork {
         let refs = try GraphLayers.references(in: graph)
         var stats: [String: ActivationStatistics] = [:]
         var descriptors: [String: LayerDescriptor] = [:]
-        var inputs: [String: String] = [:]
+        var layerRefs: [String: LayerReference] = [:]
         for name in layers {
             let ref = try GraphLayers.reference(named: name, in: refs)
             let d = try GraphLayers.descriptor(ref, in: graph)
             descriptors[name] = d
-            inputs[name] = ref.input
+            layerRefs[name] = ref
             stats[name] = ActivationStatistics(dimension: d.weight.count / max(d.outputs, 1))
         }
         let session = try Session(graph: graph, options: SessionOptions(threads: threads, reproducible: true))
         let feed = try inputName(of: session)
-        let wanted = Array(Set(inputs.values)).sorted()
+        let wanted = Array(Set(layerRefs.values.map(\.input))).sorted()
         for batch in data.batches(size: 128) {
             let values = try session.run(from: [feed: batch.inputs], outputs: wanted)
             for name in layers {
-                let ref = try GraphLayers.reference(named: name, in: refs)
+                let ref = layerRefs[name]!
                 guard let input = values[ref.input] else {
                     throw PipelineError.internalError("the engine did not return \(name)'s input activations")
                 }

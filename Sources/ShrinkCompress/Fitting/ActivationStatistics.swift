@@ -1,5 +1,4 @@
 import ShrinkTensor
-import Synchronization
 
 /// The second moment of a layer's input vectors on calibration data: G = Σₙ xₙxₙᵀ.
 ///
@@ -107,30 +106,16 @@ public struct ActivationStatistics: Sendable {
         let delta = Mat.difference(w, a)
         let num = Mat.dot(try Mat.mul(delta, gram, layer: layer), delta)
         let g = gram
-        let den = try OutputEnergyMemo.shared.value(for: [w, g]) { () throws(DecompositionError) in
+        let den = try outputEnergyMemo.value(for: [w, g]) { () throws(DecompositionError) in
             Mat.dot(try Mat.mul(w, g, layer: layer), w)
         }
         return den > 0 ? (max(num, 0) / den).squareRoot() : 0
     }
 }
 
-/// tr(W G Wᵀ) of the last few (weight, statistics) pairs, by content: a rank search measures the
-/// error of one layer at many ranks, and this half of each measurement (a P×P GEMM) is the same
-/// every time. Inputs are compared in full on a hit.
-final class OutputEnergyMemo: Sendable {
-    static let shared = OutputEnergyMemo()
-    private let entries = Mutex<[(inputs: [Tensor], value: Double)]>([])
-
-    func value(for inputs: [Tensor], compute: () throws(DecompositionError) -> Double) throws(DecompositionError) -> Double {
-        if let hit = entries.withLock({ $0.first { $0.inputs == inputs }?.value }) { return hit }
-        let v = try compute()
-        entries.withLock { list in
-            list.insert((inputs, v), at: 0)
-            if list.count > 4 { list.removeLast(list.count - 4) }
-        }
-        return v
-    }
-}
+/// tr(W G Wᵀ) of the last few (weight, statistics) pairs: half of each rank's error measurement
+/// (a P×P GEMM), the same at every rank.
+let outputEnergyMemo = ContentMemo<Double>(capacity: 4)
 
 /// Patch extraction for convolutions (a copy, no arithmetic).
 enum Im2col {

@@ -1,38 +1,43 @@
 import Synchronization
 import ShrinkTensor
 
-/// Full SVDs (and the Cholesky factor of whitened ones) of the matrices factorised last, by
-/// content. A rank search factorises the same matrix at many ranks — 30 ranks of LeNet's fc1 cost
-/// 30 SVDs of a 500×800 matrix, half the search's time — and truncating a memoised SVD gives
-/// exactly what a fresh one would. Inputs are compared in full on a hit, never by hash alone.
-final class FactorMemo: Sendable {
-    static let shared = FactorMemo()
-    /// Entries kept (most recent first); each holds its inputs and an SVD of the same size.
-    let capacity = 4
-    private struct Entry {
-        var inputs: [Tensor]
-        var svd: SVDResult
-        var factor: Tensor?
-    }
-    private let entries = Mutex<[Entry]>([])
+/// The last few results computed from some tensors, keyed by those tensors' content (compared
+/// in full on a hit, never by hash alone). A rank search factorises or measures the same matrix
+/// at many ranks; these memos make every rank after the first reuse the rank-independent work.
+final class ContentMemo<Value: Sendable>: Sendable {
+    private let capacity: Int
+    private let entries = Mutex<[(inputs: [Tensor], value: Value)]>([])
 
-    func value(for inputs: [Tensor], compute: () throws(DecompositionError) -> (SVDResult, Tensor?))
-        throws(DecompositionError) -> (svd: SVDResult, factor: Tensor?) {
-        let hit = entries.withLock { list -> Entry? in
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// The memoised value for `inputs`, or `compute()`'s, which is then kept (most recent first).
+    func value(for inputs: [Tensor], compute: () throws(DecompositionError) -> Value) throws(DecompositionError) -> Value {
+        let hit = entries.withLock { list -> Value? in
             guard let i = list.firstIndex(where: { $0.inputs == inputs }) else { return nil }
             let e = list.remove(at: i)
             list.insert(e, at: 0)
-            return e
+            return e.value
         }
-        if let hit { return (hit.svd, hit.factor) }
-        let (svd, factor) = try compute()
+        if let hit { return hit }
+        let value = try compute()
         entries.withLock { list in
-            list.insert(Entry(inputs: inputs, svd: svd, factor: factor), at: 0)
+            list.insert((inputs, value), at: 0)
             if list.count > capacity { list.removeLast(list.count - capacity) }
         }
-        return (svd, factor)
+        return value
     }
 }
+
+/// A full SVD and, for a whitened one, the Cholesky factor it was whitened by.
+struct MemoisedSVD: Sendable {
+    var svd: SVDResult
+    var factor: Tensor?
+}
+
+/// Full SVDs of the matrices factorised last: 30 ranks of LeNet's fc1 cost 30 SVDs of a 500×800
+/// matrix (half the search's time) before this; truncating a memoised SVD gives exactly what a
+/// fresh one would.
+let factorMemo = ContentMemo<MemoisedSVD>(capacity: 4)
 
 /// A rank-R factorisation of a matrix, W ≈ left · right, with the singular values split
 /// evenly (√σ on each side) so both stages have similar scale — friendlier to later
@@ -50,9 +55,8 @@ struct LowRankPair {
 
     /// The best rank-R approximation of `w` in the Frobenius norm (truncated SVD).
     static func weightOnly(_ w: Tensor, rank: Int, layer: String) throws(DecompositionError) -> LowRankPair {
-        let svd = try FactorMemo.shared.value(for: [w]) { () throws(DecompositionError) in
-            let s = try numerics(layer) { () throws(LinearAlgebraError) in try w.svd() }
-            return (s, nil)
+        let svd = try factorMemo.value(for: [w]) { () throws(DecompositionError) in
+            MemoisedSVD(svd: try numerics(layer) { () throws(LinearAlgebraError) in try w.svd() }, factor: nil)
         }.svd
         let root = Mat.sqrtValues(Array(svd.s.prefix(rank)))
         return LowRankPair(left: Mat.scaleColumns(Mat.columns(svd.u, rank), root),
@@ -66,12 +70,12 @@ struct LowRankPair {
     /// SVD of W·L taken back through L⁻¹; the un-whitening is a triangular solve (`strsm`),
     /// never an explicit inverse.
     static func whitened(_ w: Tensor, covariance c: Tensor, rank: Int, layer: String) throws(DecompositionError) -> LowRankPair {
-        let (svd, factor) = try FactorMemo.shared.value(for: [w, c]) { () throws(DecompositionError) in
+        let memo = try factorMemo.value(for: [w, c]) { () throws(DecompositionError) in
             let l = try numerics(layer) { () throws(LinearAlgebraError) in try c.cholesky() }
             let wl = try Mat.mul(w, l, layer: layer)
-            return (try numerics(layer) { () throws(LinearAlgebraError) in try wl.svd() }, l)
+            return MemoisedSVD(svd: try numerics(layer) { () throws(LinearAlgebraError) in try wl.svd() }, factor: l)
         }
-        let l = factor!
+        let (svd, l) = (memo.svd, memo.factor!)
         let root = Mat.sqrtValues(Array(svd.s.prefix(rank)))
         let whiteRight = Mat.scaleRows(Mat.rows(svd.vt, rank), root)
         let right = try numerics(layer) { () throws(LinearAlgebraError) in

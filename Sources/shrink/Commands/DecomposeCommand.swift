@@ -94,22 +94,13 @@ struct DecomposeCommand: ParsableCommand {
         }
         guard multiple >= 1, samples >= 1 else { throw CLI.fail("--multiple and --samples must be at least 1") }
         guard ridge.isFinite, ridge > 0 else { throw CLI.fail("--ridge must be a positive number (XXᵀ is often singular)") }
-        var shapes: [String: [Int]] = [:]
-        for spec in inputShapes {
-            let parts = spec.split(separator: "=", maxSplits: 1)
-            let dims = parts.count == 2 ? parts[1].split(separator: "x").map { Int($0) } : []
-            guard parts.count == 2, !dims.isEmpty, dims.allSatisfy({ ($0 ?? -1) >= 0 }) else {
-                throw CLI.fail("--input-shape '\(spec)': expected NAME=DIMS such as input=1x3x224x224")
-            }
-            shapes[String(parts[0])] = dims.compactMap { $0 }
-        }
+        let shapes = try CLI.inputShapes(inputShapes)
 
         var choices: [LayerChoice] = []
         for text in layers {
             do { choices.append(try LayerChoice(parsing: text)) } catch { throw Self.fail(error) }
         }
-        let graph: Graph
-        do { graph = try Graph.load(contentsOf: model) } catch { throw CLI.fail(error.inFile(model)) }
+        let graph = try CLI.loadGraph(model)
 
         var statistics: [String: ActivationStatistics] = [:]
         var used = 0

@@ -56,14 +56,7 @@ struct EvalCommand: ParsableCommand {
             throw CLI.fail("--metric \(self.metric): expected one of \(Metric.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard batch >= 1 else { throw CLI.fail("--batch must be at least 1") }
-        let graph: Graph
-        do { graph = try Graph.load(contentsOf: model) } catch { throw CLI.fail(error.inFile(model)) }
-        let session: Session
-        do {
-            session = try Session(graph: graph, options: SessionOptions(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount))
-        } catch {
-            throw CLI.fail("\(model): \(error)")
-        }
+        let session = try CLI.loadSession(model, threads: threads)
         guard session.inputs.count == 1, let input = session.inputs.first else {
             throw CLI.fail("\(model): eval needs a model with one data input; it has \(session.inputs.count)")
         }

@@ -29,14 +29,7 @@ struct InferCommand: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        let graph: Graph
-        do { graph = try Graph.load(contentsOf: model) } catch { throw CLI.fail(error.inFile(model)) }
-        let session: Session
-        do {
-            session = try Session(graph: graph, options: SessionOptions(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount))
-        } catch {
-            throw CLI.fail("\(model): \(error)")
-        }
+        let session = try CLI.loadSession(model, threads: threads)
         let names = session.inputs.map(\.name)
         guard !inputs.isEmpty else {
             throw CLI.fail("give the model's inputs with --input (it takes \(names.map { "'\($0)'" }.joined(separator: ", ")))")

@@ -29,17 +29,8 @@ struct InspectCommand: ParsableCommand {
     var inputShapes: [String] = []
 
     func run() throws {
-        var shapes: [String: [Int]] = [:]
-        for spec in inputShapes {
-            let parts = spec.split(separator: "=", maxSplits: 1)
-            let dims = parts.count == 2 ? parts[1].split(separator: "x").map { Int($0) } : []
-            guard parts.count == 2, !dims.isEmpty, dims.allSatisfy({ ($0 ?? -1) >= 0 }) else {
-                throw CLI.fail("--input-shape '\(spec)': expected NAME=DIMS such as input=1x3x224x224")
-            }
-            shapes[String(parts[0])] = dims.compactMap { $0 }
-        }
-        let graph: Graph
-        do { graph = try Graph.load(contentsOf: model) } catch { throw CLI.fail(error.inFile(model)) }
+        let shapes = try CLI.inputShapes(inputShapes)
+        let graph = try CLI.loadGraph(model)
         let table: LayerTable
         do {
             table = try LayerTable(graph: graph, inputShapes: shapes)
