@@ -41,7 +41,7 @@ let package = Package(
             name: "ShrinkBuild",
             dependencies: [
                 "ShrinkTensor", "ShrinkGraph", "ShrinkRuntime", "ShrinkCompress", "ShrinkPipeline",
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
@@ -65,8 +65,7 @@ let package = Package(
         // The command line on real pipelines: caching, crashes, concurrency, exported accuracy. It runs
         // the `shrink` executable that `swift build --build-tests` builds beside the test bundle.
         .testTarget(name: "ShrinkEndToEndTests",
-                    dependencies: ["ShrinkBuild", "ShrinkTensor", "ShrinkRuntime", "ShrinkGraph",
-                                   .product(name: "Crypto", package: "swift-crypto")]),
+                    dependencies: ["ShrinkBuild", "ShrinkTensor", "ShrinkRuntime", "ShrinkGraph"]),
         // A toy pipeline ShrinkBuildTests runs as separate processes (concurrent runs, crashes, Ctrl-C);
         // `swift build --build-tests` builds it beside the test bundle like every root target.
         .executableTarget(name: "shrink-build-testtool", dependencies: ["ShrinkBuild"], path: "Tests/ShrinkBuildTestTool"),

@@ -7,26 +7,24 @@ import Synchronization
 
 /// How a `Session` uses the machine.
 public struct SessionOptions: Sendable, Equatable {
-    /// Cores to use: a batch of more than 32 samples is run as 32-sample chunks spread over this
-    /// many workers (one OpenBLAS thread each), so its result does not depend on this number; a
-    /// smaller batch, or one that cannot be split, gets this many OpenBLAS threads (unless
-    /// `reproducible`). Pass 1 when the caller already runs several sessions in parallel.
-    /// (OpenBLAS's thread count is process-wide; a run sets it for its duration and restores it,
-    /// so concurrent runs in one process should agree on it.)
+    /// Workers: a batch of more than 32 samples is run as 32-sample chunks spread over this many
+    /// Dispatch workers, so its result does not depend on this number. Pass 1 when the caller
+    /// already runs several sessions in parallel.
+    ///
+    /// OpenBLAS's own thread count is process-wide, so a session never changes it: it belongs to
+    /// whoever owns the process (`BLAS.setThreads`, set once — `shrink run` uses 1 and gets its
+    /// parallelism from stages and chunks; `eval`/`infer` give small batches the cores). A session
+    /// that changed it for the length of a call made every other thread's BLAS calls round
+    /// differently while it ran.
     public var threads: Int
     /// Fold BatchNormalization into Conv and fuse activations into Conv/Gemm/MatMul. Values that
     /// fusion removes are still available: asking for one (as output or feed) runs the unfused plan.
     public var fuse: Bool
-    /// Never give OpenBLAS more than one thread, so that results are bit-identical for every
-    /// `threads` (multi-threaded sgemm rounds differently): small or unsplittable batches then use
-    /// one core. Pipelines use this; `infer` and `eval` favour the latency of small batches.
-    public var reproducible: Bool
 
-    /// Defaults: every core, fusion on, small batches on multi-threaded BLAS.
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fuse: Bool = true, reproducible: Bool = false) {
+    /// Defaults: every core, fusion on.
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fuse: Bool = true) {
         self.threads = max(1, threads)
         self.fuse = fuse
-        self.reproducible = reproducible
     }
 }
 
@@ -46,7 +44,7 @@ struct Plan: Sendable {
 /// several threads at once.
 public final class Session: Sendable {
     /// Samples per chunk when a batch is split across cores (see `run(values:outputs:)`).
-    static let chunkSamples = 32
+    public static let chunkSamples = 32
 
     /// The graph's data inputs (initializers excluded), as declared.
     public let inputs: [ValueInfo]
@@ -313,16 +311,10 @@ public final class Session: Sendable {
                                  batch: batch, piece: fixed)
         }
 
-        // OpenBLAS's thread count is process-wide: set it only when it differs, and put it back.
-        let previousThreads = openblas_get_num_threads()
-        func setBLASThreads(_ n: Int32) { if openblas_get_num_threads() != n { openblas_set_num_threads(n) } }
-        defer { setBLASThreads(previousThreads) }
         if chunks == 1 {
-            setBLASThreads(options.reproducible ? 1 : Int32(clamping: options.threads))
             let result = try execute(steps, lasts: lasts, plan: plan, fed: fed, outSlots: outSlots)
             return Dictionary(uniqueKeysWithValues: zip(wanted, result))
         }
-        setBLASThreads(1)
         let bounds = (0...chunks).map { min($0 * Session.chunkSamples, batch) }
         let workers = min(options.threads, chunks)
         let whole = fed
@@ -366,10 +358,6 @@ public final class Session: Sendable {
                            wanted: [String], batch: Int, piece: Int) throws -> [String: Value] {
         let pieces = (batch + piece - 1) / piece
         let workers = min(options.threads, pieces)
-        let previousThreads = openblas_get_num_threads()
-        let blas: Int32 = workers > 1 || options.reproducible ? 1 : Int32(clamping: options.threads)
-        if previousThreads != blas { openblas_set_num_threads(blas) }
-        defer { if openblas_get_num_threads() != previousThreads { openblas_set_num_threads(previousThreads) } }
         let parts = try runParts(steps, lasts: lasts, plan: plan, outSlots: outSlots, count: pieces, workers: workers) { k in
             let lo = k * piece, hi = min(lo + piece, batch)
             return fed.mapValues { Session.padded(Session.slice($0, lo, hi), to: piece) }
@@ -446,7 +434,8 @@ public final class Session: Sendable {
     }
 
     /// Runs the whole batch in one piece (no splitting) and reports the time of every step
-    /// (thread CPU time when `threads` is 1, else wall time), to find where a model spends its time.
+    /// (thread CPU time when OpenBLAS runs on one thread, else wall time), to find where a model
+    /// spends its time.
     public func profile(inputs feeds: [String: Tensor]) throws -> [StepTiming] {
         var fed = [Int: Value]()
         for (name, v) in feeds {
@@ -458,12 +447,9 @@ public final class Session: Sendable {
                           consumable: [Bool](repeating: true, count: plan.slotCount))
         for (s, v) in plan.constants { frame.slots[s] = v; frame.consumable[s] = false }
         for (s, v) in fed { frame.slots[s] = v }
-        let previousThreads = openblas_get_num_threads()
-        defer { openblas_set_num_threads(previousThreads) }
-        openblas_set_num_threads(Int32(clamping: options.threads))
         var timings = [StepTiming]()
         // Thread CPU time when BLAS runs on this thread alone: robust on a machine shared with other jobs.
-        let clock = options.threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC
+        let clock = BLAS.threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC
         func now() -> Double {
             var t = timespec()
             clock_gettime(clock, &t)

@@ -5,10 +5,12 @@ import COpenBLAS
 /// The raw-pointer entry points exist for hot loops (CP-ALS, convolution kernels) that must
 /// not allocate; the `Tensor` entry points check shapes and throw instead of trapping.
 public enum BLAS {
-    /// Sets the number of threads OpenBLAS uses for subsequent calls (process wide).
+    /// Sets the number of threads OpenBLAS uses for subsequent calls, process wide.
     ///
-    /// When several stages run in parallel on Dispatch, give each one thread, or the two
-    /// cores of a small machine are oversubscribed and everything slows down.
+    /// Call it once, from whoever owns the process (the command line, a benchmark), never from a
+    /// library call: a change made while other threads run BLAS makes their results round
+    /// differently (multi-threaded sgemm splits its tiles differently). When several stages run
+    /// in parallel on Dispatch, give OpenBLAS one thread, or the cores are oversubscribed.
     public static func setThreads(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, count)))
     }
@@ -78,8 +80,6 @@ public enum BLAS {
     }
 }
 
-/// Sets OpenBLAS's thread count (see `BLAS.setThreads`).
-public func setBLASThreads(_ count: Int) { BLAS.setThreads(count) }
 
 extension Tensor {
     /// The matrix product `alpha · op(self) · op(other)` (`cblas_sgemm`).

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ShrinkGraph
 import ShrinkRuntime
+import ShrinkTensor
 
 /// Reporting failures from commands: one line on stderr, then the documented exit code
 /// (2 invalid input, 3 internal error; see `Shrink.configuration`).
@@ -45,6 +46,13 @@ enum CLI {
     /// Loads a model file; a failure is one `file: message` line and exit 2.
     static func loadGraph(_ path: String) throws -> Graph {
         do { return try Graph.load(contentsOf: path) } catch { throw fail(error.inFile(path)) }
+    }
+
+    /// Gives OpenBLAS its thread count for this process (sessions never change it): a batch the
+    /// engine splits into chunks runs one chunk per core on one BLAS thread each; a smaller batch
+    /// gets the cores as BLAS threads.
+    static func ownBLASThreads(cores: Int?, batch: Int) {
+        BLAS.setThreads(batch > Session.chunkSamples ? 1 : cores ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// Loads a model and prepares it to run on `threads` cores (default: all).

@@ -1,6 +1,8 @@
 import Foundation
-import Crypto
+import ShrinkGraph
+import ShrinkRuntime
 import ShrinkTensor
+import Testing
 
 /// The package root, from this file's location.
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -129,7 +131,39 @@ export:
   report: ../out/e2e.md
 """
 
-/// SHA-256 of bytes as lowercase hex.
-func sha256Hex(_ data: Data) -> String {
-    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+/// Shrink's engine on an exported model against onnxruntime's scores for the same samples
+/// (committed by the fixture scripts, measured on the export of the machine that made them).
+///
+/// Exports differ between CPUs in their last bits (OpenBLAS rounds differently per kernel), so the
+/// comparison is by value: every score within `1e-4 · max(1, max|reference|)`, and the predicted
+/// class the same except on near-ties (the reference's two best scores closer than twice that).
+struct ScoreComparison {
+    /// The largest |Shrink − onnxruntime| over all scores, and the tolerance it must stay within.
+    var maxDifference: Float, tolerance: Float
+    /// Samples whose predicted class differs, and how many of them are not near-ties.
+    var disagreements: Int, disagreementsOutsideTies: Int
+    /// Samples compared.
+    var samples: Int
+
+    /// Runs `model` on `inputs` and compares its scores output with `reference` ([samples, classes]).
+    init(model: URL, inputs: Tensor, reference: Tensor) throws {
+        let session = try Session(graph: try Graph.load(contentsOf: model.path), options: SessionOptions(threads: 2))
+        let scores = try #require(try session.run(from: [session.inputs[0].name: inputs], outputs: [session.scoresOutput])[session.scoresOutput])
+        try #require(scores.shape == reference.shape, "scores \(scores.shape), onnxruntime \(reference.shape)")
+        let n = reference.shape[0], classes = reference.shape[1]
+        tolerance = 1e-4 * max(1, reference.scalars.map(abs).max() ?? 0)
+        maxDifference = zip(scores.scalars, reference.scalars).map { abs($0 - $1) }.max() ?? 0
+        samples = n
+        disagreements = 0
+        disagreementsOutsideTies = 0
+        for i in 0..<n {
+            let a = Array(scores.scalars[(i * classes)..<((i + 1) * classes)]), r = Array(reference.scalars[(i * classes)..<((i + 1) * classes)])
+            let best = r.indices.max { r[$0] < r[$1] || (r[$0] == r[$1] && $0 > $1) }!
+            let mine = a.indices.max { a[$0] < a[$1] || (a[$0] == a[$1] && $0 > $1) }!
+            guard best != mine else { continue }
+            disagreements += 1
+            let second = r.indices.filter { $0 != best }.map { r[$0] }.max() ?? -.infinity
+            if r[best] - second > 2 * tolerance { disagreementsOutsideTies += 1 }
+        }
+    }
 }

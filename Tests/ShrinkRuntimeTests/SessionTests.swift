@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ShrinkGraph
 import ShrinkTensor
 import Testing
@@ -33,6 +34,27 @@ import Testing
             #expect(worstRelativeError(one.scalars, row) <= 1e-5)
             #expect(argmaxRows(one) == argmaxRows(Tensor(shape: [1, 10], scalars: row)))
         }
+    }
+
+    /// OpenBLAS's thread count is process-wide: a session that set it for the length of a call
+    /// made other threads' BLAS calls (a CP decomposition in another test) round differently while
+    /// it ran. Sampled from another thread while sessions run small and chunked batches with 2
+    /// workers, it never moves from what the process set.
+    @Test func sessionsNeverChangeTheBLASThreadCount() throws {
+        let graph = try Graph.load(contentsOf: Self.lenet)
+        let process = BLAS.threads
+        let seen = Mutex<Set<Int>>([])
+        let done = Mutex(false)
+        let watcher = Thread {
+            while !done.withLock({ $0 }) { let n = BLAS.threads; seen.withLock { _ = $0.insert(n) } }
+        }
+        watcher.start()
+        let session = try Session(graph: graph, options: SessionOptions(threads: 2))
+        for n in [1, 8, 100, 1, 100] { _ = try session.run(inputs: ["input": try valInputs(n)]) }
+        done.withLock { $0 = true }
+        while !watcher.isFinished { usleep(1000) }
+        #expect(seen.withLock { $0 }.subtracting([process]).isEmpty, "seen \(seen.withLock { $0 }) while the process set \(process)")
+        #expect(BLAS.threads == process)
     }
 
     func argmaxRows(_ t: Tensor) -> [Int] {

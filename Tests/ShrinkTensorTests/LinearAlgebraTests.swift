@@ -55,13 +55,6 @@ private func naiveMatmul(_ a: Tensor, _ b: Tensor) -> Tensor {
             #expect(error.kind == .shapeMismatch)
         }
     }
-
-    @Test func threadsCanBeSet() {
-        let before = BLAS.threads
-        setBLASThreads(1)
-        #expect(BLAS.threads == 1)
-        BLAS.setThreads(before)
-    }
 }
 
 @Suite struct SVDTests {

@@ -106,7 +106,7 @@ enum LayerWork {
             layerRefs[name] = ref
             stats[name] = ActivationStatistics(dimension: d.weight.count / max(d.outputs, 1))
         }
-        let session = try Session(graph: graph, options: SessionOptions(threads: threads, reproducible: true))
+        let session = try Session(graph: graph, options: SessionOptions(threads: threads))
         let feed = try inputName(of: session)
         let wanted = Array(Set(layerRefs.values.map(\.input))).sorted()
         for batch in data.batches(size: 128) {

@@ -5,13 +5,13 @@ import ShrinkTensor
 
 extension PipelineRunner {
     /// Runs the pipeline: stages, exports, lock file.
+    ///
+    /// Parallelism comes from the job slots (parallel stages; evaluations split their batch over
+    /// idle slots), so the process owner should give OpenBLAS one thread (`BLAS.setThreads(1)`, as
+    /// `shrink run` does): more BLAS threads under parallel stages oversubscribed the cores (the
+    /// select stage of the LeNet pipeline ran 5× slower), and idle BLAS threads spin in
+    /// sched_yield (≈ 20 % of a run's CPU time).
     public func run() throws -> RunOutcome {
-        // OpenBLAS's thread count is process-wide. It stays 1 for the whole run: parallelism
-        // comes from the job slots (parallel stages; evaluations split their batch over idle
-        // slots), and results do not depend on --jobs. More BLAS threads under parallel stages
-        // oversubscribed the cores (the select stage of the LeNet pipeline ran 5× slower), and
-        // idle BLAS threads spin in sched_yield (≈ 20 % of a run's CPU time).
-        ShrinkTensor.setBLASThreads(1)
         let store = try openStore()
         let resolved = try resolve(store: store, execute: true)
         for w in resolved.warnings { options.log(w) }
@@ -30,11 +30,11 @@ extension PipelineRunner {
             outcome.reasons[r.identity] = r.reasons.map(\.description)
         }
         let exporter = Exporter(store: store)
-        var lockTargets: [LockFile.Target] = []
+        var decisions: [String: LockFile.Target] = [:]
         for t in resolved.targets {
             guard let select = summary.results[t.select], let report = summary.results[t.report],
                   let export = summary.results[t.export] else { continue }
-            let selection = try JSONDecoder().decode(Selection.self, from: try store.read(try select.digest("selection")))
+            let (selection, layers) = try decided(select, store: store)
             var exported: [String] = []
             func put(_ digest: Digest, _ url: URL) throws {
                 let o = try exporter.export(digest, to: url)
@@ -54,27 +54,73 @@ extension PipelineRunner {
             for (name, digest) in report.outputs where name.hasSuffix(".svg") {
                 try put(digest, dir.appendingPathComponent("\(stem).\(name)"))
             }
-            var layers: [String: String] = [:]
-            for r in selection.decompositions {
-                let info = try JSONDecoder().decode(DecompositionInfo.self, from: try store.read(r.info))
-                layers[r.layer] = "\(info.method):\(info.rank.map(String.init).joined(separator: ","))"
-            }
             outcome.targets.append(TargetOutcome(
                 target: t.name, passed: selection.passed, baseline: selection.baseline, metric: selection.metric,
                 paramsReduction: Double(selection.before.params) / Double(max(selection.after.params, 1)),
                 macsReduction: Double(selection.before.macs) / Double(max(selection.after.macs, 1)),
                 exported: exported, layers: layers))
-            lockTargets.append(LockFile.Target(name: t.name, selection: selection, layers: layers,
-                                               onnx: selection.passed ? try export.digest("onnx").hex : nil,
-                                               report: try report.digest("md").hex))
+            decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value)
         }
         if options.variant == nil {
-            let lock = LockFile(pipeline: resolved.loaded.spec.name.value, model: resolved.model.hex,
-                                sources: resolved.loaded.files.map { ($0.git == nil ? relativePath($0.url, from: root) : $0.url.lastPathComponent, $0.digest) },
-                                targets: lockTargets)
-            try lock.write(to: lockURL)
+            let lock = LockFile(pipeline: resolved.loaded.spec.name.value, engine: StageVersion.engine,
+                                inputs: try lockInputs(resolved.loaded), targets: decisions)
+            // A rerun on another CPU measures within the tolerance and decides the same: keep the
+            // checked-in file as it is rather than churn its last digits.
+            let recorded = (try? String(contentsOf: lockURL, encoding: .utf8)).flatMap { try? LockFile.parse($0).get() }
+            if recorded.map({ lock.differences(from: $0, decisions: true).isEmpty }) != true {
+                try lock.write(to: lockURL)
+            }
         }
         return outcome
+    }
+
+    /// The selection a select stage stored, and its layers as `method:rank[,rank]`.
+    func decided(_ select: StageResult, store: Store) throws -> (Selection, [String: String]) {
+        let selection = try JSONDecoder().decode(Selection.self, from: try store.read(try select.digest("selection")))
+        var layers: [String: String] = [:]
+        for r in selection.decompositions {
+            let info = try JSONDecoder().decode(DecompositionInfo.self, from: try store.read(r.info))
+            layers[r.layer] = "\(info.method):\(info.rank.map(String.init).joined(separator: ","))"
+        }
+        return (selection, layers)
+    }
+
+    static func lockTarget(_ s: Selection, layers: [String: String], metric: MetricSpec) -> LockFile.Target {
+        LockFile.Target(passed: s.passed,
+                        metric: .init(name: metric.name, original: s.baseline, final: s.metric, samples: s.samples,
+                                      tolerance: LockFile.tolerance(metric: metric.name, value: s.metric, samples: s.samples)),
+                        params: .init(before: s.before.params, after: s.after.params),
+                        macs: .init(before: s.before.macs, after: s.after.macs), layers: layers)
+    }
+
+    /// Content digests of everything a run reads, by path relative to the repository root: the
+    /// pipeline and its imports (a git recipe by URL, commit and path), the model, every data file
+    /// and the files an external evaluator names. Hashes files; computes nothing.
+    func lockInputs(_ loaded: LoadedPipeline) throws -> [String: String] {
+        var inputs: [String: String] = [:]
+        for f in loaded.files {
+            let name = f.git.map { "git:\($0.url)@\($0.rev):\($0.path)" } ?? relativePath(f.url, from: root)
+            inputs[name] = "sha256:\(f.digest)"
+        }
+        func add(_ url: URL) throws {
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw PipelineError.invalidInput("\(relativePath(url, from: root)): file not found")
+            }
+            inputs[relativePath(url, from: root)] = "sha256:\(try Digest.ofFile(at: url).hex)"
+        }
+        for spec in loaded.allSpecs {
+            try add(spec.model.value)
+            for set in [spec.data.eval, spec.data.effectiveSearch, spec.data.effectiveCalibration] {
+                for url in set.files { try add(url) }
+            }
+            if case .command(let c) = spec.metric.value {
+                for (word, digest) in MetricRef.files(named: c) {
+                    let url = word.hasPrefix("/") ? URL(fileURLWithPath: word) : c.workingDirectory.appendingPathComponent(word)
+                    inputs[relativePath(url, from: root)] = "sha256:\(digest)"
+                }
+            }
+        }
+        return inputs
     }
 
     /// `pipelines/NAME.lock` beside the pipeline file.
@@ -140,30 +186,43 @@ extension PipelineRunner {
         return out
     }
 
-    /// Whether the lock file matches what a run would produce now: every stage cached and the
-    /// lock's content equal. Runs nothing.
+    /// Whether the lock file is up to date, without computing anything: the inputs it pins (the
+    /// pipeline, imports, model, data, evaluator files) and the engine must be what the checkout
+    /// has now; when the local cache holds this pipeline's results, the decisions must be the same
+    /// and the metrics within the recorded tolerance. A fresh clone checks the first part only.
     public func status() throws -> (upToDate: Bool, reasons: [String]) {
-        let lines = try plan()
-        let stale = lines.filter { $0.status != "cached" }
-        if !stale.isEmpty {
-            return (false, stale.map { "\($0.stage) would run: \($0.reasons.joined(separator: "; "))" })
+        guard let text = try? String(contentsOf: lockURL, encoding: .utf8) else {
+            return (false, ["\(lockURL.lastPathComponent) is missing; run `shrink run \(relativePath(file, from: root))` and commit it"])
         }
-        guard FileManager.default.fileExists(atPath: lockURL.path) else { return (false, ["\(lockURL.lastPathComponent) is missing"]) }
-        // Everything is cached, so a run is cheap and exact: produce the lock text in memory.
-        var quiet = self
-        quiet.options.log = { _ in }
-        quiet.options.observer = nil
-        let before = try Data(contentsOf: lockURL)
-        let tmp = lockURL.appendingPathExtension("check")
-        defer { try? FileManager.default.removeItem(at: tmp) }
-        try FileManager.default.copyItem(at: lockURL, to: tmp)
-        _ = try quiet.run()
-        let after = try Data(contentsOf: lockURL)
-        if before != after {
-            try before.write(to: lockURL, options: .atomic)
-            return (false, ["\(lockURL.lastPathComponent) differs from what the pipeline produces"])
+        let recorded: LockFile
+        switch LockFile.parse(text) {
+        case .success(let l): recorded = l
+        case .failure(let e): return (false, ["\(lockURL.lastPathComponent): \(e.reason)"])
         }
-        return (true, [])
+        let loaded = try loadPipeline()
+        var now = LockFile(pipeline: loaded.spec.name.value, engine: StageVersion.engine, inputs: try lockInputs(loaded),
+                           targets: recorded.targets)
+        let changed = now.differences(from: recorded, decisions: false)
+        if !changed.isEmpty { return (false, changed) }
+        // Decisions: only from what this machine already has; a fresh clone has nothing to compare
+        // (and gets no `.shrink/` created by checking).
+        guard FileManager.default.fileExists(atPath: root.appendingPathComponent(".shrink/cache").path) else { return (true, []) }
+        let store = try openStore()
+        guard let resolved = try? resolve(store: store, execute: false),
+              let planned = try? Scheduler(store: store, options: SchedulerOptions(jobs: 1)).plan(resolved.graph) else { return (true, []) }
+        var keys: [String: StageKey] = [:]
+        for p in planned { if case .cached(let key) = p.status { keys[p.identity] = key } }
+        var decisions: [String: LockFile.Target] = [:]
+        for t in resolved.targets {
+            guard let key = keys[t.select], let record = store.record(for: key) else { return (true, []) }
+            let result = StageResult(identity: t.select, kind: "select", key: key, outputs: record.outputs.mapValues(\.digest),
+                                     status: .cached, reasons: [], elapsed: 0)
+            let (selection, layers) = try decided(result, store: store)
+            decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value)
+        }
+        now.targets = decisions
+        let differs = now.differences(from: recorded, decisions: true)
+        return (differs.isEmpty, differs)
     }
 }
 

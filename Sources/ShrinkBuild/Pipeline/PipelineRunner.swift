@@ -77,11 +77,14 @@ public struct PipelineRunner: Sendable {
         try Store(repositoryRoot: root, warn: options.log)
     }
 
+    /// Where git recipes are cached: `.shrink/recipes` beside the store.
+    var recipeCache: URL { root.appendingPathComponent(".shrink/recipes") }
+
     /// Loads and validates the pipeline, printing warnings through `log`.
-    func loadPipeline(store: Store) throws -> LoadedPipeline {
+    func loadPipeline() throws -> LoadedPipeline {
         let loaded: LoadedPipeline
         do {
-            loaded = try PipelineLoader(gitCache: store.directory.deletingLastPathComponent().appendingPathComponent("recipes")).load(file: file)
+            loaded = try PipelineLoader(gitCache: recipeCache).load(file: file)
         } catch {
             throw PipelineError.invalidInput(error.formatted(relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)))
         }
@@ -141,7 +144,7 @@ public struct PipelineRunner: Sendable {
 
     /// Phase A (load) then the per-layer graph of phase B.
     func resolve(store: Store, execute: Bool) throws -> Resolved {
-        let loaded = try loadPipeline(store: store)
+        let loaded = try loadPipeline()
         let modelURL = loaded.spec.model.value
         guard FileManager.default.fileExists(atPath: modelURL.path) else {
             throw PipelineError.invalidInput("\(modelURL.path): model file not found")

@@ -11,6 +11,11 @@ enum StageVersion {
     /// The select stage runs decompose and evaluate sub-stages whose results it embeds, so its
     /// key must change when theirs do.
     static var select: String { "select\(search)-decompose\(decompose)-evaluate\(evaluate)" }
+    /// Digest of every stage kind and version, for the lock file: a Shrink whose stages compute
+    /// differently would decide differently, so its locks are not interchangeable.
+    static var engine: String {
+        Digest.of("load\(load) calibrate\(calibrate) \(select) export\(export) report\(report)").hex
+    }
 }
 
 /// Parameters of a decompose stage (fixed or a search candidate).

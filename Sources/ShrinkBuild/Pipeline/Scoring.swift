@@ -85,7 +85,7 @@ enum Scoring {
         if metric.kind == "command", let command = metric.command {
             return Score(value: try ExternalEvaluator.run(command, graph: candidate), samples: data.count)
         }
-        let session = try Session(graph: candidate, options: SessionOptions(threads: threads, reproducible: true))
+        let session = try Session(graph: candidate, options: SessionOptions(threads: threads))
         let input = try LayerWork.inputName(of: session)
         try data.check(fits: session, input: input)
         let feeds = try prefixFeeds(candidate: candidate, original: original, originalKey: originalKey,
@@ -151,7 +151,7 @@ enum Scoring {
         let key = "cut:\(originalKey):\(dataKey):\(names.joined(separator: ","))"
         let feeds = try ArtifactMemo.shared.tensors(key) {
             let session = try ArtifactMemo.shared.session(originalKey, threads: threads) {
-                try Session(graph: original, options: SessionOptions(threads: threads, reproducible: true))
+                try Session(graph: original, options: SessionOptions(threads: threads))
             }
             let input = try LayerWork.inputName(of: session)
             var parts: [String: [Tensor]] = [:]
@@ -185,7 +185,7 @@ enum Scoring {
     static func referenceOutputs(original: Graph, originalKey: String, data: Dataset, dataKey: String,
                                  threads: Int) throws -> Tensor {
         let out = try ArtifactMemo.shared.tensors("ref:\(originalKey):\(dataKey)") {
-            let session = try Session(graph: original, options: SessionOptions(threads: threads, reproducible: true))
+            let session = try Session(graph: original, options: SessionOptions(threads: threads))
             let input = try LayerWork.inputName(of: session)
             let name = session.outputNames[0]
             var parts: [Tensor] = []

@@ -75,6 +75,7 @@ struct EvalCommand: ParsableCommand {
         } catch {
             throw CLI.fail(error)
         }
+        CLI.ownBLASThreads(cores: threads, batch: min(batch, dataset.count))
         var acc = MetricAccumulator(metric)
         var seconds = 0.0
         do {

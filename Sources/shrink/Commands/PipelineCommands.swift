@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ShrinkTensor
 import ShrinkBuild
 
 /// Options every pipeline command shares.
@@ -50,6 +51,8 @@ struct RunCommand: ParsableCommand {
         let options = RunOptions(jobs: common.jobs, keepGoing: keepGoing, variant: common.variant,
                                  log: { CLI.printError($0) }, observer: reporter)
         let outcome: RunOutcome
+        // Parallelism comes from job slots; OpenBLAS gets one thread (see PipelineRunner.run).
+        BLAS.setThreads(1)
         do {
             outcome = try PipelineRunner(file: common.url, options: options).run()
             reporter.finish()

@@ -2,14 +2,16 @@
 
 Lays out the same sandbox the Swift test uses (model, full held-out set, calibration set), runs the
 built `shrink` binary on the pipeline, then checks the exported ONNX with onnx.checker (full_check)
-and measures its top-1 accuracy with onnxruntime. Writes `ort_results.json` (committed): the exported
-model's sha256, onnxruntime's accuracy and Shrink's reported accuracy. The Swift test
-(ShrinkEndToEndTests/ExportedModelTests) reruns the pipeline and asserts the same model comes out and
-that its accuracy equals onnxruntime's.
+and measures it with onnxruntime. Writes (committed) `ort_results.json` — the chosen ranks, the sizes,
+onnxruntime's top-1 and Shrink's reported top-1 — and `ort_logits.npy`, onnxruntime's logits for every
+held-out image. The Swift test (ShrinkEndToEndTests/ExportedModelTests) reruns the pipeline and asserts
+the same ranks and sizes come out and that Shrink's engine gives onnxruntime's logits within 1e-4
+(relative to the largest logit) on its own export. No digest of the exported bytes is kept: OpenBLAS
+rounds differently on other CPUs, so those bytes differ in their last bits from machine to machine.
 
 Run from the repository root after `swift build`:  python3 Tests/Fixtures/e2e/check_exported.py
 """
-import hashlib, json, os, shutil, subprocess, sys, tempfile
+import json, os, shutil, subprocess, sys, tempfile
 
 import numpy as np
 import onnx
@@ -40,8 +42,9 @@ try:
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     logits = sess.run(None, {sess.get_inputs()[0].name: data["x"]})[0]
     accuracy = float((logits.argmax(axis=1) == data["y"]).mean())
+    np.save(os.path.join(here, "ort_logits.npy"), logits.astype(np.float32))
     result = {
-        "model_sha256": hashlib.sha256(open(path, "rb").read()).hexdigest(),
+        "ranks": {l["name"]: f"{l['method']}:{','.join(map(str, l['rank']))}" for l in report.get("layers", []) if l.get("rank")},
         "onnxruntime_top1": accuracy,
         "shrink_reported_top1": report["final"],
         "baseline_top1": report["baseline"],
