@@ -83,8 +83,8 @@ extension PipelineSpec {
     /// Assigns each layer to the first rule that matches it; unmatched layers are kept.
     ///
     /// A rule of the pipeline (or of this variant) that matches no layer is an error at the rule,
-    /// as is a method that cannot rewrite a matched layer; for a rule imported from a recipe both
-    /// are warnings, because a shared recipe is written for many models. A layer whose rule's
+    /// as is a method that cannot rewrite a matched layer; for a rule imported from a recipe, which
+    /// is written for many models, the first is a note and the second a warning. A layer whose rule's
     /// method does not apply is kept.
     public func assign(layers: [LayerDescription]) -> LayerAssignments {
         let outcome = matchRules(layers: layers)
@@ -175,8 +175,12 @@ extension PipelineSpec {
 
     func unmatchedDiagnostic(ruleIndex: Int, layers: [LayerDescription], outcome: MatchOutcome) -> Diagnostic {
         let rule = rules[ruleIndex]
+        // A shared recipe is written for many models, and a pipeline overrides its rules by
+        // placing its own first: an imported rule that matches nothing here is a note, not a
+        // warning on every run.
+        let severity: Severity = rule.origin.isRecipe ? .note : severity(for: rule.origin)
         if outcome.shadowed.contains(ruleIndex) {
-            return Diagnostic(severity(for: rule.origin), "rule matches no layer: every layer it selects is taken by an earlier rule",
+            return Diagnostic(severity, "rule matches no layer: every layer it selects is taken by an earlier rule",
                               at: rule.location, hint: "move it above the rule that takes its layers, or remove it")
         }
         var hint: String?
@@ -188,7 +192,7 @@ extension PipelineSpec {
                 hint = "no layer name matches `\(glob.value)`; names include \(shown)"
             }
         }
-        return Diagnostic(severity(for: rule.origin), "rule matches no layer", at: rule.location, hint: hint)
+        return Diagnostic(severity, "rule matches no layer", at: rule.location, hint: hint)
     }
 }
 

@@ -191,8 +191,14 @@ public enum RuleOrigin: Sendable, Hashable, Codable {
     case pipeline
     /// A variant of the pipeline: matching nothing is an error.
     case variant(String)
-    /// An imported recipe: matching nothing is a warning (recipes are written for many models).
+    /// An imported recipe: matching nothing is a note (recipes are written for many models).
     case recipe(URL)
+
+    /// Whether the rule came from an imported recipe.
+    public var isRecipe: Bool {
+        if case .recipe = self { return true }
+        return false
+    }
 }
 
 /// One rule: which layers, which method, which rank.

@@ -194,3 +194,21 @@ import Testing
         #expect(typePlainScalar(text) == expected)
     }
 }
+
+/// The complete example of docs/pipeline-reference.md is a real pipeline: saved where the page
+/// says, it loads without an error or a warning against the repository's own files.
+@Suite struct DocumentationExampleTests {
+    @Test func completeExampleLoads() throws {
+        let repo = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let page = try String(contentsOf: repo.appendingPathComponent("docs/pipeline-reference.md"), encoding: .utf8)
+        let section = try #require(page.range(of: "## A complete example"))
+        let rest = page[section.upperBound...]
+        let open = try #require(rest.range(of: "```yaml\n"))
+        let close = try #require(rest[open.upperBound...].range(of: "```"))
+        let yaml = String(rest[open.upperBound..<close.lowerBound])
+        let loaded = try Fixtures.loader().load(source: yaml, file: repo.appendingPathComponent("pipelines/lenet-digits.yaml"))
+        #expect(loaded.diagnostics.filter { $0.severity != .note }.isEmpty, "\(loaded.diagnostics)")
+        #expect(loaded.variants.map(\.variant) == ["strict"])
+        #expect(FileManager.default.fileExists(atPath: loaded.spec.model.value.path))
+    }
+}

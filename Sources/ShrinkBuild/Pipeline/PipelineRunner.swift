@@ -182,7 +182,8 @@ public struct PipelineRunner: Sendable {
             let errors = assignment.diagnostics
             throw PipelineError.invalidInput(errors.formatted(relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)))
         }
-        var warnings = (loaded.diagnostics + assignment.diagnostics).map {
+        // Notes (an imported recipe's rule that matches no layer here) are for `plan`, not every run.
+        var warnings = (loaded.diagnostics + assignment.diagnostics).filter { $0.severity != .note }.map {
             $0.formatted(relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
         }
         if let note = summary.pinnedInput { warnings.append("warning: \(note)") }
