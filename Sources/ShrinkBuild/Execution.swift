@@ -18,6 +18,8 @@ final class Execution: Sendable {
         var outstanding = 0
         var stopping = false
         var cancelled = false
+        var cancelledAt: DispatchTime?
+        var signal: Int32?
         var finishedSignalled = false
         var running = Set<String>()
         var completed = 0
@@ -25,7 +27,8 @@ final class Execution: Sendable {
     }
 
     private let state = Mutex(State())
-    private let finished = DispatchSemaphore(value: 0)
+    /// Signalled when the run is over and when it is cancelled, to wake `waitUntilFinished`.
+    private let wake = DispatchSemaphore(value: 0)
 
     init(graph: StageGraph, store: Store, options: SchedulerOptions, observer: (any SchedulerObserver)?) {
         self.graph = graph
@@ -55,7 +58,21 @@ final class Execution: Sendable {
         for identity in ready { pool.submit(.normal) { self.runNode(identity) } }
     }
 
-    func waitUntilFinished() { finished.wait() }
+    /// Returns when every queued or running stage has ended, or — once cancelled — when they have
+    /// or the grace period is over. Timed here, on the waiting thread: a Dispatch timer could be
+    /// held up behind stages busy in BLAS, and an interrupt must end the run promptly.
+    func waitUntilFinished() {
+        while true {
+            let (done, cancelledAt) = state.withLock { ($0.finishedSignalled, $0.cancelledAt) }
+            if done { return }
+            if let cancelledAt {
+                let deadline = cancelledAt + options.cancellationGrace
+                if wake.wait(timeout: deadline) == .timedOut { return }
+            } else {
+                wake.wait()
+            }
+        }
+    }
 
     private func runNode(_ identity: String) {
         guard let stage = graph.stage(identity), !state.withLock({ $0.stopping }) else {
@@ -110,29 +127,32 @@ final class Execution: Sendable {
     private func signalFinished(_ state: inout State) {
         guard !state.finishedSignalled else { return }
         state.finishedSignalled = true
-        finished.signal()
+        wake.signal()
     }
 
-    func cancel() {
+    /// Stops the run: no new stages; running ones publish nothing more. `signal` is the signal
+    /// that asked for it, if any.
+    func cancel(signal: Int32?) {
         let first: Bool = state.withLock { state in
             defer {
                 state.cancelled = true
                 state.stopping = true
             }
-            return !state.cancelled
+            guard !state.cancelled else { return false }
+            state.cancelledAt = .now()
+            state.signal = signal
+            return true
         }
         guard first else { return }
+        wake.signal()
         observer?.schedulerEvent(.interrupted)
-        // Stages notice cancellation only at their checks; the run does not wait for them forever.
-        DispatchQueue.global().asyncAfter(deadline: .now() + options.cancellationGrace) {
-            self.state.withLock { self.signalFinished(&$0) }
-        }
     }
 
     func summary() -> RunSummary {
         state.withLock { state in
             var summary = state.summary
             summary.interrupted = state.cancelled
+            summary.interruptSignal = state.signal
             if state.cancelled {
                 for identity in state.running.sorted() where !summary.abandoned.contains(identity) {
                     summary.abandoned.append(identity)
