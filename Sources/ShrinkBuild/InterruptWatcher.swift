@@ -11,7 +11,8 @@ import Darwin
 ///
 /// Dispatch signal sources are unreliable here: on Linux they read a `signalfd`, which only sees
 /// a signal that is blocked in *every* thread, and an ignored signal is dropped before any thread
-/// sees it (a run ignored Ctrl-C entirely). This watcher uses the self-pipe pattern instead: a
+/// sees it (a run ignored Ctrl-C entirely). A process may also start with the signals blocked
+/// (spawned from a thread that blocks them); the watching thread unblocks them for itself. This watcher uses the self-pipe pattern instead: a
 /// process-wide `sigaction` handler, which runs on whichever thread the kernel picks, writes the
 /// signal number into a pipe (`write` is async-signal-safe), and a dedicated thread — never a
 /// Dispatch worker that BLAS work could keep busy — reads the pipe and acts:
@@ -73,6 +74,15 @@ public final class InterruptWatcher: Sendable {
             sigemptyset(&action.sa_mask)
             sigaction(number, &action, nil)
         }
+        Self.unblockSignals()
+    }
+
+    /// Unblocks SIGINT and SIGTERM in the calling thread.
+    private static func unblockSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for number in signals { sigaddset(&set, number) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     /// Calls `onSignal` with the signal number at the first SIGINT/SIGTERM until the returned
@@ -98,6 +108,10 @@ public final class InterruptWatcher: Sendable {
     }
 
     private func watch(_ fd: Int32) {
+        // This thread takes the signals even when the process started with them blocked (a child
+        // of a thread that blocks signals, as Dispatch and Swift concurrency workers do, inherits
+        // that mask, and a blocked signal never reaches a handler).
+        Self.unblockSignals()
         var byte: UInt8 = 0
         while true {
             let n = read(fd, &byte, 1)

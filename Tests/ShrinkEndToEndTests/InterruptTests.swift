@@ -35,7 +35,7 @@ import Testing
 
     @Test(arguments: [SIGINT, SIGTERM])
     func signalStopsTheRunWithinTwoSecondsAndTheCacheStaysSound(signal: Int32) throws {
-        let box = try Sandbox(pipeline: Self.pipeline, evalSamples: 1000, calibration: true)
+        let box = try Sandbox(pipeline: Self.pipeline, evalSamples: 400, calibration: true)
         defer { box.remove() }
         let (process, out, err) = try Shrink.start(["run", "pipelines/p.yaml", "--jobs", "2"], cwd: box.root)
         let stderr = StreamCollector(err)
@@ -74,7 +74,7 @@ import Testing
     }
 
     @Test func secondSignalExitsAtOnce() throws {
-        let box = try Sandbox(pipeline: Self.pipeline, evalSamples: 1000, calibration: true)
+        let box = try Sandbox(pipeline: Self.pipeline, evalSamples: 400, calibration: true)
         defer { box.remove() }
         let (process, out, err) = try Shrink.start(["run", "pipelines/p.yaml", "--jobs", "2"], cwd: box.root)
         let stderr = StreamCollector(err)
