@@ -24,6 +24,9 @@ final class Execution: Sendable {
         var running = Set<String>()
         var completed = 0
         var total = 0
+        var graphDone = 0
+        var nextBatch = 0
+        var batches: [Int: (parent: String, done: Int, total: Int, started: ContinuousClock.Instant)] = [:]
     }
 
     private let state = Mutex(State())
@@ -80,7 +83,7 @@ final class Execution: Sendable {
             return
         }
         do {
-            finishNode(identity, .success(try execute(stage, parent: nil)))
+            finishNode(identity, .success(try execute(stage, parent: nil, batch: nil)))
         } catch {
             finishNode(identity, .failure(error))
         }
@@ -173,13 +176,19 @@ final class Execution: Sendable {
     func runSubstages(_ stages: [any Stage], parent: String) throws -> [StageResult] {
         if isCancelled { throw SchedulerError.cancelled }
         guard !stages.isEmpty else { return [] }
-        state.withLock { $0.total += stages.count }
+        let batch = state.withLock { state -> Int in
+            state.total += stages.count
+            state.nextBatch += 1
+            state.batches[state.nextBatch] = (parent, 0, stages.count, ContinuousClock.now)
+            return state.nextBatch
+        }
+        defer { _ = state.withLock { $0.batches.removeValue(forKey: batch) } }
         let group = DispatchGroup()
         let outcomes = Collector<Result<StageResult, any Error>>(count: stages.count)
         for (index, stage) in stages.enumerated() {
             group.enter()
             pool.submit(.urgent) {
-                let outcome = Result { try self.execute(stage, parent: parent) }
+                let outcome = Result { try self.execute(stage, parent: parent, batch: batch) }
                 outcomes.set(index, outcome)
                 switch outcome {
                 case .success(let result):
@@ -212,20 +221,20 @@ final class Execution: Sendable {
 
     /// Resolves inputs, derives the key, and either reads the cache or runs and publishes — under
     /// the key's lock, so concurrent runs compute each key once. Runs on a worker holding a slot.
-    private func execute(_ stage: some Stage, parent: String?) throws -> StageResult {
+    private func execute(_ stage: some Stage, parent: String?, batch: Int?) throws -> StageResult {
         let began = ContinuousClock.now
         do {
-            return try executeUnreported(stage, parent: parent, began: began)
+            return try executeUnreported(stage, parent: parent, batch: batch, began: began)
         } catch {
             if !isCancelled {
-                emit(.failed("\(error)"), stage, parent: parent, elapsed: seconds(ContinuousClock.now - began),
+                emit(.failed("\(error)"), stage, parent: parent, batch: batch, elapsed: seconds(ContinuousClock.now - began),
                      reasons: [], finished: true)
             }
             throw error
         }
     }
 
-    private func executeUnreported(_ stage: some Stage, parent: String?, began: ContinuousClock.Instant) throws -> StageResult {
+    private func executeUnreported(_ stage: some Stage, parent: String?, batch: Int?, began: ContinuousClock.Instant) throws -> StageResult {
         let identity = stage.identity
         if isCancelled { throw SchedulerError.cancelled }
         let clock = ContinuousClock()
@@ -235,7 +244,7 @@ final class Execution: Sendable {
             kind: stage.kind, version: stage.version, parameters: stage.parameters, inputs: inputs)
         let previous = store.lastEntry(forIdentity: identity)
 
-        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, since: began) {
+        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, batch: batch, since: began) {
             return hit
         }
         let lock: FileLock
@@ -247,7 +256,7 @@ final class Execution: Sendable {
             lock = try pool.lendSlot { try store.lockAction(key) }
         }
         defer { lock.release() }
-        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, since: began) {
+        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, batch: batch, since: began) {
             return hit
         }
         if isCancelled { throw SchedulerError.cancelled }
@@ -256,7 +265,7 @@ final class Execution: Sendable {
         if reasons.isEmpty { reasons = [.outputsMissing] }
         state.withLock { _ = $0.running.insert(identity) }
         defer { state.withLock { _ = $0.running.remove(identity) } }
-        emit(.started, stage, parent: parent, elapsed: 0, reasons: reasons, finished: false)
+        emit(.started, stage, parent: parent, batch: batch, elapsed: 0, reasons: reasons, finished: false)
 
         let runStart = clock.now
         let context = StageContext(identity: identity, key: key, inputs: inputs, store: store, execution: self)
@@ -282,7 +291,7 @@ final class Execution: Sendable {
             key: key, kind: stage.kind, identity: identity, outputs: recorded, components: components,
             created: Date(), elapsed: elapsed))
         store.updateIndex(IndexEntry(identity: identity, key: key, components: components))
-        emit(.executed, stage, parent: parent, elapsed: elapsed, reasons: reasons, finished: true)
+        emit(.executed, stage, parent: parent, batch: batch, elapsed: elapsed, reasons: reasons, finished: true)
         return StageResult(
             identity: identity, kind: stage.kind, key: key, outputs: recorded.mapValues(\.digest),
             status: .executed, reasons: reasons, elapsed: elapsed)
@@ -290,13 +299,13 @@ final class Execution: Sendable {
 
     private func cachedResult(
         _ stage: some Stage, key: StageKey, components: KeyComponents, previous: IndexEntry?, parent: String?,
-        since began: ContinuousClock.Instant
+        batch: Int?, since began: ContinuousClock.Instant
     ) -> StageResult? {
         guard let record = store.lookup(key) else { return nil }
         let entry = IndexEntry(identity: stage.identity, key: key, components: components)
         if entry != previous { store.updateIndex(entry) }  // a warm run writes nothing
         let elapsed = seconds(ContinuousClock.now - began)
-        emit(.cached, stage, parent: parent, elapsed: elapsed, reasons: [], finished: true)
+        emit(.cached, stage, parent: parent, batch: batch, elapsed: elapsed, reasons: [], finished: true)
         return StageResult(
             identity: stage.identity, kind: stage.kind, key: key, outputs: record.outputDigests,
             status: .cached, reasons: [], elapsed: elapsed)
@@ -333,19 +342,26 @@ final class Execution: Sendable {
     private enum EventKind { case started, executed, cached, failed(String) }
 
     private func emit(
-        _ kind: EventKind, _ stage: some Stage, parent: String?, elapsed: Double, reasons: [KeyChange], finished: Bool
+        _ kind: EventKind, _ stage: some Stage, parent: String?, batch: Int?, elapsed: Double, reasons: [KeyChange],
+        finished: Bool
     ) {
-        guard let observer else {
-            if finished { state.withLock { $0.completed += 1 } }
-            return
+        let (completed, total, stagesDone, batchProgress) = state.withLock { state -> (Int, Int, Int, SubstageBatch?) in
+            if finished {
+                state.completed += 1
+                if batch == nil { state.graphDone += 1 } else if let id = batch { state.batches[id]?.done += 1 }
+            }
+            let progress = batch.flatMap { id in
+                state.batches[id].map {
+                    SubstageBatch(id: id, parent: $0.parent, done: $0.done, total: $0.total,
+                                  elapsed: seconds(ContinuousClock.now - $0.started))
+                }
+            }
+            return (state.completed, state.total, state.graphDone, progress)
         }
-        let (completed, total) = state.withLock { state -> (Int, Int) in
-            if finished { state.completed += 1 }
-            return (state.completed, state.total)
-        }
+        guard let observer else { return }
         let progress = StageProgress(
             identity: stage.identity, kind: stage.kind, parent: parent, elapsed: elapsed, reasons: reasons,
-            completed: completed, total: total)
+            completed: completed, total: total, stagesDone: stagesDone, stagesTotal: graph.count, batch: batchProgress)
         switch kind {
         case .started: observer.schedulerEvent(.started(progress))
         case .executed: observer.schedulerEvent(.executed(progress))

@@ -622,7 +622,8 @@ private final class LoadSession {
             var owner = ""
             for output in [spec.export.onnx.value, spec.export.report.value] {
                 let path = output.standardizedFileURL.path
-                if let previous = owners[path] {
+                // A variant's `onnx` and `report` on one path is the output check's to report.
+                if let previous = owners[path], previous != "variant `\(spec.variant ?? "")`" {
                     clashes.append("`\(relativePath(output, from: rootDirectory))`")
                     owner = previous
                 } else {

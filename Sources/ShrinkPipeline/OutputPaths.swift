@@ -101,9 +101,17 @@ struct OutputPathCheck {
         var owners: [String: PlannedOutput] = [:]
         let lock = PlannedOutput(url: lockFile, what: "the lock file", variant: nil, location: lockLocation, primary: false)
         owners[realPath(lockFile).path] = lock
+        // A file derived from `export.report` (the JSON report, the plots) is not reported again
+        // when the report's own path is already wrong.
+        var troubled = Set<String>()
         for output in specs.flatMap(\.plannedOutputs) {
-            let written = relativePath(output.url, from: base)
+            let entry = "\(output.variant ?? "")|\(output.location)"
+            if !output.primary && troubled.contains(entry) { continue }
+            let before = found.count
+            defer { if found.count > before { troubled.insert(entry) } }
             let real = realPath(output.url)
+            let written = relativeInside(real, root) != nil || relativeInside(output.url.standardizedFileURL, root) != nil
+                ? relativePath(output.url, from: base) : output.url.standardizedFileURL.path
             let owner = output.variant.map { " of variant `\($0)`" } ?? ""
             let subject = "\(output.what)\(owner) (`\(written)`)"
             guard let inside = relativeInside(real, root) else {
@@ -111,7 +119,7 @@ struct OutputPathCheck {
                 found.append(Diagnostic(
                     .error, "\(subject) resolves\(via) outside the \(isRepository ? "repository" : "pipeline's folder"); Shrink writes only inside it",
                     at: output.location,
-                    hint: isRepository ? "write below the repository, e.g. `out/NAME.onnx`"
+                    hint: isRepository ? "write it below the repository; relative paths start at the pipeline file's folder"
                         : "no git repository holds the pipeline, so outputs stay below its folder (or run `git init` above it)"))
                 continue
             }
@@ -130,7 +138,10 @@ struct OutputPathCheck {
             }
             if let previous = owners[real.path] {
                 // Two variants naming the same `export` file are reported by the variant check.
-                if previous.primary && output.primary && previous.variant != output.variant { continue }
+                if previous.primary && output.primary && previous.variant != output.variant {
+                    troubled.insert(entry)
+                    continue
+                }
                 let other = previous.what + (previous.variant.map { " of variant `\($0)`" } ?? "")
                 found.append(Diagnostic(.error, "\(subject) is the same file as \(other); two outputs may not share a path",
                                         at: output.location))

@@ -50,8 +50,9 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let started = Date()
         let reporter = ProgressReporter()
+        // Log lines go through the reporter, which clears its status line before printing them.
         let options = RunOptions(jobs: common.jobs, keepGoing: keepGoing, variant: common.variant,
-                                 log: { CLI.printError($0) }, observer: reporter)
+                                 log: { reporter.warning($0) }, observer: reporter)
         let outcome: RunOutcome
         do {
             outcome = try PipelineRunner(file: common.url, options: options).run()
