@@ -121,9 +121,12 @@ final class Execution: Sendable {
                     if !options.keepGoing { state.stopping = true }
                 }
             }
+        }
+        // Reported before the run is declared over, so they precede whatever the caller prints next.
+        for (identity, reason) in skippedNow { observer?.schedulerEvent(.skipped(identity: identity, reason: reason)) }
+        state.withLock { state in
             if state.outstanding == 0 { signalFinished(&state) }
         }
-        for (identity, reason) in skippedNow { observer?.schedulerEvent(.skipped(identity: identity, reason: reason)) }
         for identity in toStart { pool.submit(.normal) { self.runNode(identity) } }
     }
 

@@ -19,6 +19,9 @@ final class DataOrigins: Sendable {
         origins.withLock { if $0[digest] == nil { $0[digest] = Origin(file: file, location: location) } }
     }
 
+    /// The origin of a data blob.
+    func origin(of digest: Digest) -> Origin? { origins.withLock { $0[digest] } }
+
     /// The origin of a blob named in a message as its object path or object file name
     /// (`.shrink/cache/objects/ab/cdef…` or `cdef…`).
     func origin(forObjectName name: String) -> Origin? {
@@ -43,6 +46,11 @@ extension PipelineRunner {
         switch error {
         case let e as PipelineError: return e
         case let e as PipelineInterrupted: return e
+        case let e as DataContentError:
+            if let origin = dataOrigins.origin(of: e.blob) {
+                return PipelineError.invalid("data file `\(origin.file)`: \(e.message)", at: origin.location)
+            }
+            return PipelineError.invalidInput("\(identity): \(e)")
         case let e as DatasetError:
             if let file = e.file, let origin = dataOrigins.origin(forObjectName: file) {
                 return PipelineError.invalid("data file `\(origin.file)`: \(e.message)", at: origin.location)

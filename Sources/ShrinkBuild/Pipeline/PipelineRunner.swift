@@ -269,7 +269,7 @@ public struct PipelineRunner: Sendable {
                     let g = try ArtifactMemo.shared.graph(try ctx.digest(of: "model"), store: ctx.store)
                     let data = try ArtifactMemo.shared.dataset(calib, store: ctx.store)
                     let arrays = try ctx.withIdleCores { cores in
-                        try LayerWork.calibrate(g, layers: layers, data: data, threads: cores)
+                        try calib.attributing { try LayerWork.calibrate(g, layers: layers, data: data, threads: cores) }
                     }
                     return ["stats": try NPZ.encode(arrays)]
                 })

@@ -219,9 +219,9 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
             // The batch is split over every core that is idle now: one core per candidate when
             // the policy scores many at once, all of them for a lone candidate.
             let score = try ctx.withIdleCores { cores in
-                try Scoring.score(candidate: candidate, original: original, originalKey: modelDigest.hex,
+                try dataRef.attributing { try Scoring.score(candidate: candidate, original: original, originalKey: modelDigest.hex,
                                   changedLayers: p.layers, layerInputs: layerInputs, data: dataset,
-                                  dataKey: dataRef.cacheKey, metric: p.metric, threads: cores)
+                                  dataKey: dataRef.cacheKey, metric: p.metric, threads: cores) }
             }
             return ["score": try LayerWork.jsonEncoder.encode(score)]
         }
