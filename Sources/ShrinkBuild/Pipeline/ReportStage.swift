@@ -35,7 +35,7 @@ extension StageFactory {
                     return LayerReport(name: l.name, op: l.op, method: "keep", rank: nil, fit: "—", relativeError: nil,
                                        before: cost, after: cost, note: nil)
                 }
-                let note = (i.warnings + (i.relativeOutputError.map { [String(format: "output error %.4f on calibration data", $0)] } ?? []))
+                let note = (i.warnings + (i.relativeOutputError.map { [String(format: "relative output error %.2f %% on the calibration data", $0 * 100)] } ?? []))
                 return LayerReport(name: l.name, op: l.op, method: i.method, rank: i.rank, fit: i.fit, relativeError: i.relativeWeightError,
                                    before: i.before, after: i.after, note: note.isEmpty ? nil : note.joined(separator: "; "))
             }

@@ -135,8 +135,8 @@ public struct SVGPlot: Sendable {
         return out + "</svg>\n"
     }
 
-    /// About five round tick values (multiples of 1, 2 or 5 × 10ᵏ) covering [low, high], and their step.
-    static func niceTicks(_ low: Double, _ high: Double, count: Int = 5) -> (values: [Double], step: Double) {
+    /// About `count` round tick values (multiples of 1, 2 or 5 × 10ᵏ) covering [low, high], and their step.
+    static func niceTicks(_ low: Double, _ high: Double, count: Int = 6) -> (values: [Double], step: Double) {
         guard high > low, low.isFinite, high.isFinite else { return ([low], 1) }
         let raw = (high - low) / Double(max(count - 1, 1))
         let magnitude = pow(10, floor(log10(raw)))
