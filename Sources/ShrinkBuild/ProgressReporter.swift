@@ -33,6 +33,7 @@ public final class ProgressReporter: SchedulerObserver, Sendable {
         /// Sub-stages per parent: how many ran, how many came from the cache.
         var substages: [String: (ran: Int, cached: Int)] = [:]
         var statusShown = false
+        var lastDrawn: ContinuousClock.Instant?
         var timer: (any DispatchSourceTimer)?
         var finished = false
     }
@@ -40,18 +41,21 @@ public final class ProgressReporter: SchedulerObserver, Sendable {
     private let isTerminal: Bool
     private let width: Int
     private let heartbeat: Double
+    private let redrawInterval: Duration
     private let output: @Sendable (String) -> Void
     private let state = Mutex(State())
 
     /// Creates a reporter. By default it writes to standard error and updates a line in place only
     /// when standard error is a terminal; tests pass their own `output`. `heartbeat` is the
-    /// interval of progress lines when not on a terminal.
+    /// interval of progress lines when not on a terminal; `redrawInterval` the least time between
+    /// two drawings of the status line for sub-stage events (a search finishes hundreds a second).
     public init(
-        isTerminal: Bool = isatty(STDERR_FILENO) == 1, heartbeat: Double = 30,
+        isTerminal: Bool = isatty(STDERR_FILENO) == 1, heartbeat: Double = 30, redrawInterval: Double = 0.1,
         output: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
     ) {
         self.isTerminal = isTerminal
         self.heartbeat = heartbeat
+        self.redrawInterval = .milliseconds(Int(redrawInterval * 1000))
         self.output = output
         let columns = ProcessInfo.processInfo.environment["COLUMNS"].flatMap { Int($0) } ?? 80
         width = max(20, columns - 1)
@@ -68,17 +72,17 @@ public final class ProgressReporter: SchedulerObserver, Sendable {
                 }
                 if state.timer == nil && !state.finished { state.timer = makeTimer() }
             }
-            if isTerminal { redraw() }
+            if isTerminal { redraw(throttled: progress.parent != nil) }
         case .executed(let progress):
             let counts = finished(progress, cached: false)
             if !isTerminal, progress.parent == nil {
                 let reason = progress.reasons.first.flatMap { $0 == .firstRun ? nil : " (\($0))" } ?? ""
                 line("\(counter(progress)) \(progress.identity) \(format(progress.elapsed))\(reason)\(Self.substageNote(counts))")
             }
-            if isTerminal { redraw() }
+            if isTerminal { redraw(throttled: progress.parent != nil) }
         case .cached(let progress):
             _ = finished(progress, cached: true)
-            if isTerminal { redraw() }
+            if isTerminal { redraw(throttled: progress.parent != nil) }
         case .failed(let progress, let message):
             _ = finished(progress, cached: false)
             line("\(counter(progress)) \(progress.identity) failed after \(format(progress.elapsed)): \(message)")
@@ -193,8 +197,16 @@ public final class ProgressReporter: SchedulerObserver, Sendable {
         }
     }
 
-    private func redraw() {
-        guard let text = status() else { return }
+    /// Draws the status line; for a sub-stage event (`throttled`) at most every `redrawInterval` —
+    /// the timer draws the latest state anyway.
+    private func redraw(throttled: Bool = false) {
+        let due = state.withLock { state -> Bool in
+            let now = ContinuousClock.now
+            if throttled, state.statusShown, let last = state.lastDrawn, now - last < redrawInterval { return false }
+            state.lastDrawn = now
+            return true
+        }
+        guard due, let text = status() else { return }
         state.withLock { $0.statusShown = true }
         output("\r\u{1B}[K" + String(text.prefix(width)))
     }

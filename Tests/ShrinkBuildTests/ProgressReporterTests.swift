@@ -76,7 +76,7 @@ final class Output: Sendable {
     /// submits candidates — and a round of candidates shows done/total and an ETA.
     @Test func stableTotalAndETAOnATerminal() {
         let output = Output()
-        let reporter = ProgressReporter(isTerminal: true, output: { output.write($0) })
+        let reporter = ProgressReporter(isTerminal: true, redrawInterval: 0, output: { output.write($0) })
         reporter.schedulerEvent(.started(StageProgress(identity: "p/select", kind: "select", parent: nil, elapsed: 0, reasons: [],
                                                        completed: 2, total: 7, stagesDone: 2, stagesTotal: 7)))
         for i in 1...10 {
@@ -99,5 +99,20 @@ final class Output: Sendable {
         reporter.warning("p/search: budget: measuring 12 single-layer sensitivities")
         reporter.finish()
         #expect(output.all.contains("\r\u{1B}[Kp/search: budget: measuring 12 single-layer sensitivities\n"))
+    }
+
+    /// Hundreds of candidates a second do not flood the terminal: sub-stage events redraw at most
+    /// every `redrawInterval`.
+    @Test func substageEventsAreThrottledOnATerminal() {
+        let output = Output()
+        let reporter = ProgressReporter(isTerminal: true, redrawInterval: 60, output: { output.write($0) })
+        reporter.schedulerEvent(.started(StageProgress(identity: "p/select", kind: "select", parent: nil, elapsed: 0, reasons: [],
+                                                       completed: 2, total: 7, stagesDone: 2, stagesTotal: 7)))
+        for i in 1...200 {
+            reporter.schedulerEvent(.executed(substage("evaluate:search:fc1=\(i)", parent: "p/select", batch: 1, done: i, of: 400,
+                                                       after: 1, completed: 2 + i, known: 407)))
+        }
+        reporter.finish()
+        #expect(output.all.components(separatedBy: "[2/7] p/select").count - 1 == 1)
     }
 }

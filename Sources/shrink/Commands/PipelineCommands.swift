@@ -37,7 +37,7 @@ func pipelineFailure(_ error: any Error) -> ExitCode {
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run a pipeline: decompose, search ranks, verify, export.",
-        discussion: "Exit codes: 0 every target met its bound, 1 some target could not, 2 invalid input, 3 internal error, 130 interrupted.")
+        discussion: "Exit codes: 0 every target met its bound, 1 some target could not, 2 invalid input, 3 internal error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).")
 
     @OptionGroup var common: PipelineOptions
 
