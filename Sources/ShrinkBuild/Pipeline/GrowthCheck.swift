@@ -50,6 +50,7 @@ extension PipelineRunner {
             let original = layer.cost
             let grows = CostObjective.allCases.filter { cost[$0] >= original[$0] }
             guard !grows.isEmpty else { continue }
+            let verb = grows.contains { cost[$0] > original[$0] } ? "it would grow" : "it would save nothing"
             let growth = grows.map { o in
                 "\(o == .params ? "parameters" : "MACs") \(grouped(original[o])) → \(grouped(cost[o]))"
                     + " (\(String(format: "%.2f", Double(cost[o]) / Double(max(original[o], 1))))×)"
@@ -64,7 +65,7 @@ extension PipelineRunner {
             found.append(Diagnostic(
                 .error,
                 "rank \(rankWords(asked)) is at or above the break-even of layer `\(c.layer)` (\(c.method.rawValue)): "
-                    + "it would grow, \(growth); \(limitText)",
+                    + "\(verb), \(growth); \(limitText)",
                 at: location,
                 hint: "lower the rank\(limit.map { " to at most \(rankWords($0))" } ?? "") or use `rank: search`; "
                     + "to accept a bigger layer, add `allow_growth: true` to this rule"))
