@@ -69,7 +69,10 @@ public enum CanonicalJSON {
     }
 
     /// Flattens a value into leaf paths (`rank`, `rules[0].method`) → canonical text of the leaf, so
-    /// that two parameter sets can be compared entry by entry to explain what changed.
+    /// that two parameter sets can be compared entry by entry to explain what changed. Elements of
+    /// a list of objects that each name a distinct `layer` (or `name`) are labelled by it —
+    /// `searchable[conv1].max`, not `searchable[0].max` — so an explanation names the layer, and
+    /// adding a layer does not shift every later index.
     /// Empty arrays and objects are leaves (`[]`, `{}`); a top-level scalar has the path `""`.
     public static func flatten(_ value: Value) -> [String: String] {
         var result = [String: String]()
@@ -80,7 +83,11 @@ public enum CanonicalJSON {
     private static func flatten(_ value: Value, path: String, into result: inout [String: String]) {
         switch value {
         case .array(let items) where !items.isEmpty:
-            for (i, item) in items.enumerated() { flatten(item, path: "\(path)[\(i)]", into: &result) }
+            if let labels = elementLabels(items) {
+                for (label, item) in zip(labels, items) { flatten(item, path: "\(path)[\(label)]", into: &result) }
+            } else {
+                for (i, item) in items.enumerated() { flatten(item, path: "\(path)[\(i)]", into: &result) }
+            }
         case .object(let members) where !members.isEmpty:
             for (key, member) in members {
                 flatten(member, path: path.isEmpty ? key : "\(path).\(key)", into: &result)
@@ -88,6 +95,21 @@ public enum CanonicalJSON {
         default:
             result[path] = string(value)
         }
+    }
+
+    /// The `layer` (else `name`) string of every element, when all elements have a distinct one
+    /// made of characters that read well inside `[…]`.
+    private static func elementLabels(_ items: [Value]) -> [String]? {
+        for key in ["layer", "name"] {
+            var labels: [String] = []
+            for item in items {
+                guard case .object(let members) = item, case .string(let label)? = members[key], !label.isEmpty,
+                      !label.contains(where: { "[].".contains($0) }) else { labels = []; break }
+                labels.append(label)
+            }
+            if labels.count == items.count, Set(labels).count == labels.count { return labels }
+        }
+        return nil
     }
 
     private static func write(_ value: Value, to out: inout [UInt8]) {

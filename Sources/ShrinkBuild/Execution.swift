@@ -18,14 +18,20 @@ final class Execution: Sendable {
         var outstanding = 0
         var stopping = false
         var cancelled = false
+        var cancelledAt: DispatchTime?
+        var signal: Int32?
         var finishedSignalled = false
         var running = Set<String>()
         var completed = 0
         var total = 0
+        var graphDone = 0
+        var nextBatch = 0
+        var batches: [Int: (parent: String, done: Int, total: Int, started: ContinuousClock.Instant)] = [:]
     }
 
     private let state = Mutex(State())
-    private let finished = DispatchSemaphore(value: 0)
+    /// Signalled when the run is over and when it is cancelled, to wake `waitUntilFinished`.
+    private let wake = DispatchSemaphore(value: 0)
 
     init(graph: StageGraph, store: Store, options: SchedulerOptions, observer: (any SchedulerObserver)?) {
         self.graph = graph
@@ -55,7 +61,21 @@ final class Execution: Sendable {
         for identity in ready { pool.submit(.normal) { self.runNode(identity) } }
     }
 
-    func waitUntilFinished() { finished.wait() }
+    /// Returns when every queued or running stage has ended, or — once cancelled — when they have
+    /// or the grace period is over. Timed here, on the waiting thread: a Dispatch timer could be
+    /// held up behind stages busy in BLAS, and an interrupt must end the run promptly.
+    func waitUntilFinished() {
+        while true {
+            let (done, cancelledAt) = state.withLock { ($0.finishedSignalled, $0.cancelledAt) }
+            if done { return }
+            if let cancelledAt {
+                let deadline = cancelledAt + options.cancellationGrace
+                if wake.wait(timeout: deadline) == .timedOut { return }
+            } else {
+                wake.wait()
+            }
+        }
+    }
 
     private func runNode(_ identity: String) {
         guard let stage = graph.stage(identity), !state.withLock({ $0.stopping }) else {
@@ -63,7 +83,7 @@ final class Execution: Sendable {
             return
         }
         do {
-            finishNode(identity, .success(try execute(stage, parent: nil)))
+            finishNode(identity, .success(try execute(stage, parent: nil, batch: nil)))
         } catch {
             finishNode(identity, .failure(error))
         }
@@ -101,38 +121,44 @@ final class Execution: Sendable {
                     if !options.keepGoing { state.stopping = true }
                 }
             }
+        }
+        // Reported before the run is declared over, so they precede whatever the caller prints next.
+        for (identity, reason) in skippedNow { observer?.schedulerEvent(.skipped(identity: identity, reason: reason)) }
+        state.withLock { state in
             if state.outstanding == 0 { signalFinished(&state) }
         }
-        for (identity, reason) in skippedNow { observer?.schedulerEvent(.skipped(identity: identity, reason: reason)) }
         for identity in toStart { pool.submit(.normal) { self.runNode(identity) } }
     }
 
     private func signalFinished(_ state: inout State) {
         guard !state.finishedSignalled else { return }
         state.finishedSignalled = true
-        finished.signal()
+        wake.signal()
     }
 
-    func cancel() {
+    /// Stops the run: no new stages; running ones publish nothing more. `signal` is the signal
+    /// that asked for it, if any.
+    func cancel(signal: Int32?) {
         let first: Bool = state.withLock { state in
             defer {
                 state.cancelled = true
                 state.stopping = true
             }
-            return !state.cancelled
+            guard !state.cancelled else { return false }
+            state.cancelledAt = .now()
+            state.signal = signal
+            return true
         }
         guard first else { return }
+        wake.signal()
         observer?.schedulerEvent(.interrupted)
-        // Stages notice cancellation only at their checks; the run does not wait for them forever.
-        DispatchQueue.global().asyncAfter(deadline: .now() + options.cancellationGrace) {
-            self.state.withLock { self.signalFinished(&$0) }
-        }
     }
 
     func summary() -> RunSummary {
         state.withLock { state in
             var summary = state.summary
             summary.interrupted = state.cancelled
+            summary.interruptSignal = state.signal
             if state.cancelled {
                 for identity in state.running.sorted() where !summary.abandoned.contains(identity) {
                     summary.abandoned.append(identity)
@@ -153,13 +179,19 @@ final class Execution: Sendable {
     func runSubstages(_ stages: [any Stage], parent: String) throws -> [StageResult] {
         if isCancelled { throw SchedulerError.cancelled }
         guard !stages.isEmpty else { return [] }
-        state.withLock { $0.total += stages.count }
+        let batch = state.withLock { state -> Int in
+            state.total += stages.count
+            state.nextBatch += 1
+            state.batches[state.nextBatch] = (parent, 0, stages.count, ContinuousClock.now)
+            return state.nextBatch
+        }
+        defer { _ = state.withLock { $0.batches.removeValue(forKey: batch) } }
         let group = DispatchGroup()
         let outcomes = Collector<Result<StageResult, any Error>>(count: stages.count)
         for (index, stage) in stages.enumerated() {
             group.enter()
             pool.submit(.urgent) {
-                let outcome = Result { try self.execute(stage, parent: parent) }
+                let outcome = Result { try self.execute(stage, parent: parent, batch: batch) }
                 outcomes.set(index, outcome)
                 switch outcome {
                 case .success(let result):
@@ -192,20 +224,20 @@ final class Execution: Sendable {
 
     /// Resolves inputs, derives the key, and either reads the cache or runs and publishes — under
     /// the key's lock, so concurrent runs compute each key once. Runs on a worker holding a slot.
-    private func execute(_ stage: some Stage, parent: String?) throws -> StageResult {
+    private func execute(_ stage: some Stage, parent: String?, batch: Int?) throws -> StageResult {
         let began = ContinuousClock.now
         do {
-            return try executeUnreported(stage, parent: parent, began: began)
+            return try executeUnreported(stage, parent: parent, batch: batch, began: began)
         } catch {
             if !isCancelled {
-                emit(.failed("\(error)"), stage, parent: parent, elapsed: seconds(ContinuousClock.now - began),
+                emit(.failed("\(error)"), stage, parent: parent, batch: batch, elapsed: seconds(ContinuousClock.now - began),
                      reasons: [], finished: true)
             }
             throw error
         }
     }
 
-    private func executeUnreported(_ stage: some Stage, parent: String?, began: ContinuousClock.Instant) throws -> StageResult {
+    private func executeUnreported(_ stage: some Stage, parent: String?, batch: Int?, began: ContinuousClock.Instant) throws -> StageResult {
         let identity = stage.identity
         if isCancelled { throw SchedulerError.cancelled }
         let clock = ContinuousClock()
@@ -215,7 +247,7 @@ final class Execution: Sendable {
             kind: stage.kind, version: stage.version, parameters: stage.parameters, inputs: inputs)
         let previous = store.lastEntry(forIdentity: identity)
 
-        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, since: began) {
+        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, batch: batch, since: began) {
             return hit
         }
         let lock: FileLock
@@ -227,7 +259,7 @@ final class Execution: Sendable {
             lock = try pool.lendSlot { try store.lockAction(key) }
         }
         defer { lock.release() }
-        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, since: began) {
+        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, batch: batch, since: began) {
             return hit
         }
         if isCancelled { throw SchedulerError.cancelled }
@@ -236,7 +268,7 @@ final class Execution: Sendable {
         if reasons.isEmpty { reasons = [.outputsMissing] }
         state.withLock { _ = $0.running.insert(identity) }
         defer { state.withLock { _ = $0.running.remove(identity) } }
-        emit(.started, stage, parent: parent, elapsed: 0, reasons: reasons, finished: false)
+        emit(.started, stage, parent: parent, batch: batch, elapsed: 0, reasons: reasons, finished: false)
 
         let runStart = clock.now
         let context = StageContext(identity: identity, key: key, inputs: inputs, store: store, execution: self)
@@ -262,7 +294,7 @@ final class Execution: Sendable {
             key: key, kind: stage.kind, identity: identity, outputs: recorded, components: components,
             created: Date(), elapsed: elapsed))
         store.updateIndex(IndexEntry(identity: identity, key: key, components: components))
-        emit(.executed, stage, parent: parent, elapsed: elapsed, reasons: reasons, finished: true)
+        emit(.executed, stage, parent: parent, batch: batch, elapsed: elapsed, reasons: reasons, finished: true)
         return StageResult(
             identity: identity, kind: stage.kind, key: key, outputs: recorded.mapValues(\.digest),
             status: .executed, reasons: reasons, elapsed: elapsed)
@@ -270,13 +302,13 @@ final class Execution: Sendable {
 
     private func cachedResult(
         _ stage: some Stage, key: StageKey, components: KeyComponents, previous: IndexEntry?, parent: String?,
-        since began: ContinuousClock.Instant
+        batch: Int?, since began: ContinuousClock.Instant
     ) -> StageResult? {
         guard let record = store.lookup(key) else { return nil }
         let entry = IndexEntry(identity: stage.identity, key: key, components: components)
         if entry != previous { store.updateIndex(entry) }  // a warm run writes nothing
         let elapsed = seconds(ContinuousClock.now - began)
-        emit(.cached, stage, parent: parent, elapsed: elapsed, reasons: [], finished: true)
+        emit(.cached, stage, parent: parent, batch: batch, elapsed: elapsed, reasons: [], finished: true)
         return StageResult(
             identity: stage.identity, kind: stage.kind, key: key, outputs: record.outputDigests,
             status: .cached, reasons: [], elapsed: elapsed)
@@ -313,19 +345,26 @@ final class Execution: Sendable {
     private enum EventKind { case started, executed, cached, failed(String) }
 
     private func emit(
-        _ kind: EventKind, _ stage: some Stage, parent: String?, elapsed: Double, reasons: [KeyChange], finished: Bool
+        _ kind: EventKind, _ stage: some Stage, parent: String?, batch: Int?, elapsed: Double, reasons: [KeyChange],
+        finished: Bool
     ) {
-        guard let observer else {
-            if finished { state.withLock { $0.completed += 1 } }
-            return
+        let (completed, total, stagesDone, batchProgress) = state.withLock { state -> (Int, Int, Int, SubstageBatch?) in
+            if finished {
+                state.completed += 1
+                if batch == nil { state.graphDone += 1 } else if let id = batch { state.batches[id]?.done += 1 }
+            }
+            let progress = batch.flatMap { id in
+                state.batches[id].map {
+                    SubstageBatch(id: id, parent: $0.parent, done: $0.done, total: $0.total,
+                                  elapsed: seconds(ContinuousClock.now - $0.started))
+                }
+            }
+            return (state.completed, state.total, state.graphDone, progress)
         }
-        let (completed, total) = state.withLock { state -> (Int, Int) in
-            if finished { state.completed += 1 }
-            return (state.completed, state.total)
-        }
+        guard let observer else { return }
         let progress = StageProgress(
             identity: stage.identity, kind: stage.kind, parent: parent, elapsed: elapsed, reasons: reasons,
-            completed: completed, total: total)
+            completed: completed, total: total, stagesDone: stagesDone, stagesTotal: graph.count, batch: batchProgress)
         switch kind {
         case .started: observer.schedulerEvent(.started(progress))
         case .executed: observer.schedulerEvent(.executed(progress))

@@ -91,6 +91,19 @@ public struct Exporter: Sendable {
         return ExportOutcome(url: url, digest: digest, action: action)
     }
 
+    /// Removes the file at `url` — an export the current result no longer stands behind, such as
+    /// the model of an earlier passing run when this one failed its bound — and forgets it.
+    /// Returns whether a file was removed.
+    @discardableResult
+    public func withdraw(_ url: URL) throws -> Bool {
+        let memory = memoryURL(for: url)
+        try? FileManager.default.removeItem(at: memory)
+        var info = stat()
+        guard lstat(url.path, &info) == 0 else { return false }
+        guard unlink(url.path) == 0 else { throw StoreError.io("cannot remove \(url.path)", errno) }
+        return true
+    }
+
     private func write(_ digest: Digest, to url: URL) throws {
         let source = try store.verifiedURL(for: digest)
         let folder = url.deletingLastPathComponent()

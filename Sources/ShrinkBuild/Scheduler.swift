@@ -9,16 +9,18 @@ public struct SchedulerOptions: Sendable {
     /// After a failure, keep running stages that do not depend on it (`--keep-going`); otherwise
     /// no new stage starts, running ones finish and are kept.
     public var keepGoing: Bool
-    /// Trap SIGINT/SIGTERM during the run: the first stops scheduling and ends the run as
-    /// interrupted, a second exits at once with status 130. For the command line; tests leave it off.
+    /// Trap SIGINT/SIGTERM during the run (`InterruptWatcher`): the first stops scheduling and ends
+    /// the run as interrupted, a second exits at once with status 128 + signal (130, 143). For the
+    /// command line; tests leave it off.
     public var handlesSignals: Bool
-    /// Seconds an interrupted run waits for running stages to notice before it returns without them.
+    /// Seconds an interrupted run waits for running stages to notice before it returns without them
+    /// (they publish nothing after the interrupt either way).
     public var cancellationGrace: Double
 
     /// Creates options; `jobs` defaults to the number of active processors.
     public init(
         jobs: Int = ProcessInfo.processInfo.activeProcessorCount, keepGoing: Bool = false,
-        handlesSignals: Bool = false, cancellationGrace: Double = 2
+        handlesSignals: Bool = false, cancellationGrace: Double = 1
     ) {
         self.jobs = max(1, jobs)
         self.keepGoing = keepGoing
@@ -68,7 +70,7 @@ public enum SchedulerError: Error, CustomStringConvertible {
 
 /// The outcome of a run.
 public struct RunSummary: Sendable {
-    /// The exit status of an interrupted run, as for a shell job ended by Ctrl-C.
+    /// The exit status of a run interrupted by Ctrl-C, as for a shell job (SIGTERM: 143).
     public static let interruptedExitCode: Int32 = 130
 
     /// Results of graph stages that completed, by identity.
@@ -81,6 +83,10 @@ public struct RunSummary: Sendable {
     public var skipped: [String: String] = [:]
     /// Whether the run was interrupted.
     public var interrupted = false
+    /// The signal that interrupted it (SIGINT, SIGTERM); nil when not interrupted by a signal.
+    public var interruptSignal: Int32?
+    /// The exit status an interrupted run ends with: 128 + signal (130 for Ctrl-C or `cancel()`).
+    public var interruptedExitStatus: Int32 { InterruptWatcher.exitStatus(for: interruptSignal ?? SIGINT) }
     /// Stages still running when an interrupted run returned; nothing of theirs was published.
     public var abandoned: [String] = []
 
@@ -128,8 +134,9 @@ public final class Scheduler: Sendable {
         active.withLock { $0[id] = execution }
         defer { active.withLock { _ = $0.removeValue(forKey: id) } }
 
-        let trap = options.handlesSignals ? SignalTrap(execution: execution) : nil
-        defer { trap?.remove() }
+        let registration = options.handlesSignals
+            ? InterruptWatcher.shared.register { execution.cancel(signal: $0) } : nil
+        defer { registration?.remove() }
         execution.start()
         execution.waitUntilFinished()
         return execution.summary()
@@ -138,31 +145,6 @@ public final class Scheduler: Sendable {
     /// Interrupts every run in progress, as Ctrl-C does: no new stages, running ones abandoned
     /// unpublished, everything already published kept.
     public func cancel() {
-        for execution in active.withLock({ Array($0.values) }) { execution.cancel() }
-    }
-}
-
-/// Turns SIGINT/SIGTERM into a cancellation for the duration of a run.
-private final class SignalTrap {
-    private var sources: [any DispatchSourceSignal] = []
-    private static let signals: [Int32] = [SIGINT, SIGTERM]
-
-    init(execution: Execution) {
-        for number in Self.signals {
-            // Ignored first, so the default action (death) does not win the race with the source.
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                if execution.isCancelled { _exit(RunSummary.interruptedExitCode) }
-                execution.cancel()
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    func remove() {
-        for source in sources { source.cancel() }
-        for number in Self.signals { signal(number, SIG_DFL) }
+        for execution in active.withLock({ Array($0.values) }) { execution.cancel(signal: nil) }
     }
 }

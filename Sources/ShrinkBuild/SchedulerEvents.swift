@@ -37,4 +37,25 @@ public struct StageProgress: Sendable {
     public let completed: Int
     /// Stages known so far; grows as dynamic stages submit sub-stages.
     public let total: Int
+    /// Graph stages of this run finished so far (sub-stages not counted).
+    public var stagesDone: Int = 0
+    /// Graph stages of this run: fixed when the run starts, so it never grows.
+    public var stagesTotal: Int = 0
+    /// For a sub-stage: the batch its parent submitted it in, and where that batch stands.
+    public var batch: SubstageBatch? = nil
+}
+
+/// Sub-stages a stage submitted together (one round of search candidates): a fixed total, so
+/// progress within it can show done/total and an estimate of the time left.
+public struct SubstageBatch: Sendable, Hashable {
+    /// Unique within the run.
+    public var id: Int
+    /// The stage that submitted it.
+    public var parent: String
+    /// Sub-stages of the batch finished so far.
+    public var done: Int
+    /// Sub-stages in the batch.
+    public var total: Int
+    /// Seconds since the batch was submitted.
+    public var elapsed: Double
 }

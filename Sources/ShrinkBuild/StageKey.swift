@@ -89,11 +89,40 @@ public struct KeyComponents: Codable, Sendable, Equatable {
         for name in Set(previous.inputs.keys).union(inputs.keys).sorted() where previous.inputs[name] != inputs[name] {
             result.append(.inputChanged(name: name, from: previous.inputs[name], to: inputs[name]))
         }
+        var changed: [KeyChange] = []
         for path in Set(previous.parameters.keys).union(parameters.keys).sorted()
         where previous.parameters[path] != parameters[path] {
-            result.append(.parameterChanged(path: path, from: previous.parameters[path], to: parameters[path]))
+            changed.append(.parameterChanged(path: path, from: previous.parameters[path], to: parameters[path]))
         }
-        return result
+        return result + Self.coalescingElements(changed, previous: previous.parameters, current: parameters)
+    }
+
+    /// A labelled list element (`searchable[fc1]`) that appeared or disappeared whole is one change,
+    /// not one per field.
+    private static func coalescingElements(_ changes: [KeyChange], previous: [String: String], current: [String: String]) -> [KeyChange] {
+        func element(_ path: String) -> String? {
+            guard let close = path.firstIndex(of: "]"), path[..<close].contains("[") else { return nil }
+            let head = String(path[...close])
+            return Int(head[head.index(after: head.lastIndex(of: "[")!)..<head.index(before: head.endIndex)]) == nil ? head : nil
+        }
+        var out: [KeyChange] = []
+        var done = Set<String>()
+        for change in changes {
+            guard case .parameterChanged(let path, let from, let to) = change, let head = element(path), from == nil || to == nil else {
+                out.append(change)
+                continue
+            }
+            let inPrevious = previous.keys.contains { $0.hasPrefix(head) }, inCurrent = current.keys.contains { $0.hasPrefix(head) }
+            guard inPrevious != inCurrent else {
+                out.append(change)
+                continue
+            }
+            guard done.insert(head).inserted else { continue }
+            let fields = (inCurrent ? current : previous).filter { $0.key.hasPrefix(head) }
+                .map { "\($0.key.dropFirst(head.count).drop { $0 == "." })=\($0.value)" }.sorted().joined(separator: ", ")
+            out.append(.parameterChanged(path: head, from: inCurrent ? nil : fields, to: inCurrent ? fields : nil))
+        }
+        return out
     }
 }
 

@@ -40,7 +40,7 @@ enum Keys {
     static let data = ["eval", "search_subset", "search", "calibration"]
     static let npz = ["path", "x_key", "y_key", "scale"]
     static let npy = ["x", "y", "scale"]
-    static let rule = ["match", "method", "rank", "fit"]
+    static let rule = ["match", "method", "rank", "fit", "allow_growth"]
     static let match = ["name", "op", "kernel", "min_params", "min_macs"]
     static let rankSearch = ["min", "max", "step", "multiple_of"]
     static let metricMapping = ["topk", "command", "metric", "goal"]
@@ -309,9 +309,20 @@ struct FileDecoder {
         if let fit, fit.value == .activations, method.value == .keep {
             sink.warning("`fit` means nothing for `keep`; it is ignored", at: fit.location)
         }
+        var allowGrowth: Located<Bool>?
+        if let node = fields["allow_growth"] {
+            guard let flag = boolean(node, "`allow_growth`") else { return nil }
+            allowGrowth = flag
+            if flag.value, method.value == .keep {
+                sink.warning("`allow_growth` means nothing for `keep`; it is ignored", at: flag.location)
+            } else if flag.value, case .search? = rank?.value {
+                sink.warning("`allow_growth` only concerns a fixed rank; the search never lets a layer grow", at: flag.location)
+            }
+        }
         guard matchOK, rankOK else { return nil }
         return Rule(match: match, method: method, rank: rank,
-                    fit: fit ?? Located(.weights, at: method.location), origin: origin, location: fields.location)
+                    fit: fit ?? Located(.weights, at: method.location), origin: origin, location: fields.location,
+                    allowGrowth: allowGrowth)
     }
 
     func ruleMatch(_ node: Node) -> RuleMatch? {
@@ -531,6 +542,21 @@ struct FileDecoder {
         // A number in a string position keeps its spelling (`1.50` stays `1.50`).
         if case .string = value {} else if !scalar.string.contains("$") { text = scalar.string }
         return Located(text, at: where_)
+    }
+
+    /// `true` or `false`.
+    func boolean(_ node: Node, _ what: String) -> Located<Bool>? {
+        let where_ = location(node)
+        guard case .scalar(let scalar) = node else {
+            sink.error("\(what) must be `true` or `false`, found \(describe(node))", at: where_)
+            return nil
+        }
+        guard let value = scalarValue(scalar, at: where_) else { return nil }
+        guard case .bool(let flag) = value else {
+            sink.error("\(what) must be `true` or `false`, found \(describe(node))", at: where_)
+            return nil
+        }
+        return Located(flag, at: where_)
     }
 
     func integer(_ node: Node, _ what: String, minimum: Int) -> Located<Int>? {

@@ -222,6 +222,17 @@ private final class LoadSession {
         }
         guard let variantSpecs = variants(order: order, baseVars: baseVars, basePartials: basePartials) else { return nil }
         checkDistinctOutputs(base: base, variants: variantSpecs)
+        if !isValidPipelineName(base.name.value) {
+            sink.error("`name` must be letters, digits, `-`, `_` and `.`, starting with a letter or digit (it names output files and stages); found `\(base.name.value)`",
+                       at: base.name.location)
+        }
+        let outputCheck = OutputPathCheck(repository: repositoryRoot, base: rootDirectory,
+                                          isRepository: findRepositoryRoot(from: rootDirectory) != nil)
+        for diagnostic in outputCheck.diagnostics(specs: [base] + variantSpecs.map(\.spec), sources: sources,
+                                                  lockFile: rootURL.deletingPathExtension().appendingPathExtension("lock"),
+                                                  lockLocation: fields.location) {
+            sink.add(diagnostic)
+        }
         if base.rules.isEmpty, !files.values.contains(where: { writesRules($0.fields) }) {
             sink.warning("the pipeline has no rules, so every layer is kept", at: fields.location,
                          hint: "add `rules:` or import a recipe")
@@ -611,7 +622,8 @@ private final class LoadSession {
             var owner = ""
             for output in [spec.export.onnx.value, spec.export.report.value] {
                 let path = output.standardizedFileURL.path
-                if let previous = owners[path] {
+                // A variant's `onnx` and `report` on one path is the output check's to report.
+                if let previous = owners[path], previous != "variant `\(spec.variant ?? "")`" {
                     clashes.append("`\(relativePath(output, from: rootDirectory))`")
                     owner = previous
                 } else {

@@ -211,6 +211,9 @@ public struct Rule: Sendable, Hashable, Codable {
     public var rank: Located<RankSpec>?
     /// What the factors are fitted to.
     public var fit: Located<FitMode>
+    /// `allow_growth: true`: a fixed rank may make the layer bigger (otherwise a fixed rank at or
+    /// above the layer's break-even is an error at the rule).
+    public var allowGrowth: Located<Bool>?
     /// Which file the rule came from.
     public var origin: RuleOrigin
     /// Where the rule starts (its `-` item).
@@ -219,17 +222,24 @@ public struct Rule: Sendable, Hashable, Codable {
     /// Creates a rule.
     public init(
         match: RuleMatch, method: Located<MethodName>, rank: Located<RankSpec>?, fit: Located<FitMode>,
-        origin: RuleOrigin, location: SourceLocation
+        origin: RuleOrigin, location: SourceLocation, allowGrowth: Located<Bool>? = nil
     ) {
         self.match = match
         self.method = method
         self.rank = rank
         self.fit = fit
+        self.allowGrowth = allowGrowth
         self.origin = origin
         self.location = location
     }
 
-    private enum CodingKeys: String, CodingKey { case match, method, rank, fit }
+    /// Whether the rule accepts a layer that grows.
+    public var allowsGrowth: Bool { allowGrowth?.value ?? false }
+
+    private enum CodingKeys: String, CodingKey {
+        case match, method, rank, fit
+        case allowGrowth = "allow_growth"
+    }
 
     /// Decodes a rule without position or origin (see `Located`).
     public init(from decoder: any Decoder) throws {
@@ -238,6 +248,7 @@ public struct Rule: Sendable, Hashable, Codable {
         method = try c.decode(Located<MethodName>.self, forKey: .method)
         rank = try c.decodeIfPresent(Located<RankSpec>.self, forKey: .rank)
         fit = try c.decode(Located<FitMode>.self, forKey: .fit)
+        allowGrowth = try c.decodeIfPresent(Located<Bool>.self, forKey: .allowGrowth)
         origin = .pipeline
         location = .unknown
     }
@@ -249,6 +260,7 @@ public struct Rule: Sendable, Hashable, Codable {
         try c.encode(method, forKey: .method)
         try c.encodeIfPresent(rank, forKey: .rank)
         try c.encode(fit, forKey: .fit)
+        try c.encodeIfPresent(allowGrowth, forKey: .allowGrowth)
     }
 }
 

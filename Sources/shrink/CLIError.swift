@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ShrinkGraph
+import ShrinkBuild
 import ShrinkRuntime
 import ShrinkTensor
 
@@ -27,6 +28,16 @@ enum CLI {
     /// `fail` with an error's description (`GraphError` and friends describe themselves for users).
     static func fail(_ error: any Error, code: Int32 = invalidInput) -> ExitCode {
         fail(String(describing: error), code: code)
+    }
+
+    /// Ends an interrupted run: one line on stderr, then exit 130 (SIGINT) or 143 (SIGTERM) at
+    /// once. `_exit`, not `exit`: stages abandoned by the interrupt may still be running on other
+    /// threads, and must not race the library destructors `exit` runs. Nothing of theirs is
+    /// published, so this leaves the cache as a kill would.
+    static func interrupted(_ error: PipelineInterrupted) -> Never {
+        printError(error.description)
+        fflush(nil)
+        _exit(error.exitStatus)
     }
 
     /// Parses `--input-shape NAME=DIMS` options (`input=1x3x224x224`) into name → dimensions.

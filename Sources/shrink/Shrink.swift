@@ -12,7 +12,7 @@ struct Shrink: ParsableCommand {
         discussion: """
         Exit codes: 0 success; 1 the pipeline ran but the accuracy bound could not be met; \
         2 invalid input (pipeline, model, data, command-line usage); 3 internal error; \
-        4 `status --check` found the lock file out of date; 130 interrupted.
+        4 `status --check` found the lock file out of date; 130 interrupted by Ctrl-C, 143 by SIGTERM.
         """,
         version: version,
         subcommands: Shrink.allSubcommands

@@ -110,7 +110,7 @@ do {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))
-    exit(summary.interrupted ? RunSummary.interruptedExitCode : (summary.succeeded ? 0 : 3))
+    exit(summary.interrupted ? summary.interruptedExitStatus : (summary.succeeded ? 0 : 3))
 } catch {
     FileHandle.standardError.write(Data("shrink-build-testtool: \(error)\n".utf8))
     exit(3)

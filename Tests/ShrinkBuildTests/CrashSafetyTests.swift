@@ -50,7 +50,9 @@ private func uninterruptedOutputs() throws -> [String: [String: String]] { try r
         #expect(rerun.outputs == (try uninterruptedOutputs()))
     }
 
-    @Test func interruptExitsWith130AndKeepsWhatWasPublished() throws {
+    /// Ctrl-C (SIGINT) and SIGTERM stop the run promptly with 130 and 143; what was published stays.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func interruptExitsWith128PlusSignalAndKeepsWhatWasPublished(signal: Int32) throws {
         let scratch = try Scratch()
         let arguments = ["--root", scratch.url.path, "--jobs", "1", "--sleep-ms", "300", "--signals"]
         let (process, out, err) = try TestTool.start(arguments)
@@ -60,9 +62,13 @@ private func uninterruptedOutputs() throws -> [String: [String: String]] { try r
               ((try? FileManager.default.contentsOfDirectory(atPath: actions.path)) ?? []).filter({ !$0.hasPrefix(".") }).count < 2 {
             usleep(10_000)
         }
-        process.interrupt()
+        let sent = Date()
+        kill(process.processIdentifier, signal)
         let outcome = TestTool.finish(process, out, err)
-        #expect(outcome.status == RunSummary.interruptedExitCode, "\(outcome.stderr)")
+        let seconds = Date().timeIntervalSince(sent)
+        #expect(!outcome.killedBySignal, "\(outcome.stderr)")
+        #expect(outcome.status == 128 + signal, "\(outcome.stderr)")
+        #expect(seconds < 2, "exited \(seconds) s after the signal")
         let report = try #require(outcome.report)
         #expect(report.interrupted)
         #expect(report.executed.count >= 2 && report.executed.count < 10)

@@ -45,4 +45,22 @@ struct DecomposeParameters: Encodable, Sendable { var method = "cp"; var rank = 
         #expect(new.changes(since: nil) == [.firstRun])
         #expect(new.changes(since: new).isEmpty)
     }
+
+    /// `plan` names the layer whose setting changed, not its position in a list (`searchable[0]`),
+    /// and a layer added to the list is one change, not one per field or a shift of every index.
+    @Test func explanationsNameLayersNotListPositions() throws {
+        struct Searchable: Encodable { var layer: String; var method: String; var max: Int? }
+        struct Select: Encodable { var searchable: [Searchable] }
+        let old = try StageKey.derive(kind: "select", version: 1, parameters: Select(searchable: [
+            Searchable(layer: "conv2", method: "tucker2", max: nil), Searchable(layer: "fc1", method: "svd", max: 8),
+        ]), inputs: [:]).components
+        let new = try StageKey.derive(kind: "select", version: 1, parameters: Select(searchable: [
+            Searchable(layer: "conv1", method: "tucker2", max: nil), Searchable(layer: "conv2", method: "tucker2", max: 4),
+            Searchable(layer: "fc1", method: "svd", max: 8),
+        ]), inputs: [:]).components
+        #expect(new.changes(since: old).map(\.description) == [
+            "parameter `searchable[conv1]` added: layer=\"conv1\", method=\"tucker2\"",
+            "parameter `searchable[conv2].max` added: 4",
+        ])
+    }
 }

@@ -224,3 +224,16 @@ let allPolicies: [any SearchPolicy] = [IncrementalPolicy(), BinaryPolicy(), Gree
         #expect(c == Configuration(["conv2": 6, "fc1": 4]))
     }
 }
+
+/// Notes and logs show a candidate in ranks (`conv1=6,1`), never as positions on the rank ladder.
+@Test func configurationsAreDescribedInRanks() {
+    let space = SearchSpace(layers: [
+        SearchLayer(name: "conv1", original: LayerCost(params: 520, macs: 288_000),
+                    options: [RankOption(rank: [5, 1], cost: LayerCost(params: 200, macs: 100_000)),
+                              RankOption(rank: [6, 1], cost: LayerCost(params: 240, macs: 120_000))]),
+        SearchLayer(name: "fc1", original: LayerCost(params: 400_500, macs: 400_000),
+                    options: [RankOption(rank: [32], cost: LayerCost(params: 41_000, macs: 40_000))]),
+    ], fixedCost: LayerCost(params: 0, macs: 0))
+    #expect(space.describe(Configuration(["conv1": 1, "fc1": 0])) == "conv1=6,1 fc1=32")
+    #expect(space.describe(.original) == "original")
+}

@@ -60,6 +60,7 @@ import Testing
         #expect(spec.rules[0].match.minParams?.value == 1000)
         #expect(spec.rules[1].rank?.value == .search(RankSearchRange(min: 2, max: 32, step: 2, multipleOf: 2)))
         #expect(spec.rules[2].method.value == .keep && spec.rules[2].rank == nil)
+        #expect(spec.rules[3].allowsGrowth && !spec.rules[0].allowsGrowth)
         #expect(spec.search.policy.value == .greedy && spec.search.target?.value == 4 && spec.search.jobs?.value == 2)
         #expect(spec.accept.value == .maxDrop(0.01), "the pipeline overrides the recipe's accept")
 

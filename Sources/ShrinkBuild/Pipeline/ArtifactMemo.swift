@@ -89,13 +89,33 @@ struct DataRef: Sendable, Hashable, Codable {
     func load(store: Store) throws -> Dataset {
         let xURL = try store.verifiedURL(for: x)
         var d: Dataset
-        if format == "npz" {
-            d = try Dataset.load(npz: xURL.path, inputKey: xKey, targetKey: yKey, scale: scale.map(Float.init))
-        } else {
-            let yURL = try y.map { try store.verifiedURL(for: $0) }
-            d = try Dataset.load(inputs: xURL.path, targets: yURL?.path, scale: scale.map(Float.init))
+        do {
+            if format == "npz" {
+                d = try Dataset.load(npz: xURL.path, inputKey: xKey, targetKey: yKey, scale: scale.map(Float.init))
+            } else {
+                let yURL = try y.map { try store.verifiedURL(for: $0) }
+                d = try Dataset.load(inputs: xURL.path, targets: yURL?.path, scale: scale.map(Float.init))
+            }
+        } catch let e as DatasetError {
+            throw DataContentError(blob: x, message: e.message)
         }
         if let limit { d = d.prefix(limit) }
         return d
     }
+
+    /// Runs `body`, turning a data-content error it throws into one that names this data set.
+    func attributing<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as DatasetError { throw DataContentError(blob: x, message: e.message) }
+    }
+}
+
+/// A data set's content is wrong for the pipeline (a missing array, a shape the model does not
+/// take). Names the data by its blob, which the runner maps back to the `data:` entry that gave it.
+struct DataContentError: Error, CustomStringConvertible {
+    /// The inputs blob of the data set.
+    var blob: Digest
+    /// What is wrong.
+    var message: String
+
+    var description: String { "data: \(message)" }
 }

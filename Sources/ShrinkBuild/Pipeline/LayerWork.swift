@@ -108,6 +108,7 @@ enum LayerWork {
         }
         let session = try Session(graph: graph, options: SessionOptions(threads: threads))
         let feed = try inputName(of: session)
+        try data.check(fits: session, input: feed)
         let wanted = Array(Set(layerRefs.values.map(\.input))).sorted()
         for batch in data.batches(size: 128) {
             let values = try session.run(from: [feed: batch.inputs], outputs: wanted)

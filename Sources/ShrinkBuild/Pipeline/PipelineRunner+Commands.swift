@@ -15,15 +15,10 @@ extension PipelineRunner {
         let store = try openStore()
         let resolved = try resolve(store: store, execute: true)
         for w in resolved.warnings { options.log(w) }
-        let scheduler = Scheduler(store: store, options: SchedulerOptions(jobs: options.jobs, keepGoing: options.keepGoing,
-                                                                          handlesSignals: true),
-                                  observer: options.observer)
+        let scheduler = Scheduler(store: store, options: schedulerOptions, observer: options.observer)
         let summary = try scheduler.run(resolved.graph)
-        if summary.interrupted { throw PipelineInterrupted() }
-        if let failure = summary.failures.first {
-            if let e = failure.error as? PipelineError { throw e }
-            throw PipelineError.invalidInput("\(failure.identity): \(failure.error)")
-        }
+        if summary.interrupted { throw PipelineInterrupted(signal: summary.interruptSignal) }
+        if let failure = summary.failures.first { throw explain(failure, specs: resolved.loaded.allSpecs) }
         var outcome = RunOutcome(executed: summary.executedCount + (resolved.phaseA?.executedCount ?? 0),
                                  cached: summary.cachedCount + (resolved.phaseA?.cachedCount ?? 0), targets: [], reasons: [:])
         for r in summary.executed + (resolved.phaseA?.executed ?? []) where !r.reasons.isEmpty {
@@ -44,10 +39,15 @@ extension PipelineRunner {
             let reportURL = t.spec.export.report.value
             let dir = reportURL.deletingLastPathComponent()
             let stem = reportURL.deletingPathExtension().lastPathComponent
+            let onnxPath = relativePath(t.spec.export.onnx.value, from: root)
             if selection.passed {
                 try put(try export.digest("onnx"), t.spec.export.onnx.value)
+            } else if try exporter.withdraw(t.spec.export.onnx.value) {
+                // An earlier run's model next to a report that says FAILED (and a lock without a
+                // model) would pass for this run's result: it goes.
+                options.log("\(t.name): the bound could not be met; removed \(onnxPath), an earlier export that this run's report and lock file no longer describe")
             } else {
-                options.log("\(t.name): the bound could not be met; \(relativePath(t.spec.export.onnx.value, from: root)) was not written")
+                options.log("\(t.name): the bound could not be met; \(onnxPath) was not written")
             }
             try put(try report.digest("md"), reportURL)
             try put(try report.digest("json"), t.spec.export.reportJSON)
@@ -55,7 +55,9 @@ extension PipelineRunner {
                 try put(digest, dir.appendingPathComponent("\(stem).\(name)"))
             }
             outcome.targets.append(TargetOutcome(
-                target: t.name, passed: selection.passed, baseline: selection.baseline, metric: selection.metric,
+                target: t.name, passed: selection.passed,
+                grew: selection.after.params > selection.before.params || selection.after.macs > selection.before.macs,
+                baseline: selection.baseline, metric: selection.metric,
                 paramsReduction: Double(selection.before.params) / Double(max(selection.after.params, 1)),
                 macsReduction: Double(selection.before.macs) / Double(max(selection.after.macs, 1)),
                 exported: exported, layers: layers))
@@ -147,7 +149,7 @@ extension PipelineRunner {
             return e.stages.map(Self.line) + [PlanLine(stage: "decompose/select/export/report", status: "run",
                                                         reasons: ["per-layer stages are known once `load` has run"])]
         }
-        return [PlanLine(stage: "load", status: "cached", reasons: [])] + (try scheduler.plan(resolved.graph)).map(Self.line)
+        return [PlanLine(stage: resolved.loadIdentity, status: "cached", reasons: [])] + (try scheduler.plan(resolved.graph)).map(Self.line)
     }
 
     static func line(_ p: PlannedStage) -> PlanLine {
@@ -164,11 +166,12 @@ extension PipelineRunner {
         var edges: [(String, String)] = []
         var nodes: [String] = ["load"]
         if let resolved = try? resolve(store: store, execute: false) {
+            nodes = [resolved.loadIdentity]
             for id in try resolved.graph.topologicalOrder() {
                 nodes.append(id)
                 let deps = resolved.graph.dependencies(of: id)
                 for d in deps { edges.append((d, id)) }
-                if deps.isEmpty { edges.append(("load", id)) }
+                if deps.isEmpty { edges.append((nodes[0], id)) }
             }
         }
         func q(_ s: String) -> String { "\"\(s)\"" }
@@ -224,10 +227,4 @@ extension PipelineRunner {
         let differs = now.differences(from: recorded, decisions: true)
         return (differs.isEmpty, differs)
     }
-}
-
-/// The run was interrupted (Ctrl-C); what finished is in the cache.
-public struct PipelineInterrupted: Error, CustomStringConvertible {
-    /// The message.
-    public var description: String { "interrupted; everything finished so far is cached and the next run resumes from it" }
 }

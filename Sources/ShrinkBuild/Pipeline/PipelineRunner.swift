@@ -35,6 +35,9 @@ public struct TargetOutcome: Sendable, Codable {
     public var target: String
     /// Whether the final model meets the bound on the whole evaluation set.
     public var passed: Bool
+    /// Whether the final model is bigger than the original in parameters or MACs (only a rule
+    /// with `allow_growth: true` lets that happen); such a model is never called "passed".
+    public var grew: Bool
     /// Original and final metric.
     public var baseline: Double, metric: Double
     /// Reductions.
@@ -63,6 +66,9 @@ public struct PipelineRunner: Sendable {
     public var file: URL
     /// Options.
     public var options: RunOptions
+    /// Which pipeline entry each data blob came from, so data-content errors raised inside stages
+    /// point at the `data:` entry (file:line:col), not at a cache object.
+    let dataOrigins = DataOrigins()
 
     /// A runner.
     public init(file: URL, options: RunOptions = RunOptions()) {
@@ -72,6 +78,13 @@ public struct PipelineRunner: Sendable {
 
     /// The repository root (nearest folder above the pipeline holding `.git`).
     public var root: URL { RepositoryRoot.find(from: file.deletingLastPathComponent()) }
+
+    /// How the run's stages are scheduled: Ctrl-C and SIGTERM stop the run, and stages still
+    /// running are abandoned (unpublished) after half a second, so the process ends well within
+    /// two seconds of the signal however long their BLAS calls take.
+    var schedulerOptions: SchedulerOptions {
+        SchedulerOptions(jobs: options.jobs, keepGoing: options.keepGoing, handlesSignals: true, cancellationGrace: 0.5)
+    }
 
     func openStore() throws -> Store {
         try Store(repositoryRoot: root, warn: options.log)
@@ -86,7 +99,7 @@ public struct PipelineRunner: Sendable {
         do {
             loaded = try PipelineLoader(gitCache: recipeCache).load(file: file)
         } catch {
-            throw PipelineError.invalidInput(error.formatted(relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)))
+            throw PipelineError.diagnostics(error.diagnostics)
         }
         return loaded
     }
@@ -94,6 +107,7 @@ public struct PipelineRunner: Sendable {
     /// Everything a run needs, resolved before any stage runs.
     struct Resolved {
         var loaded: LoadedPipeline
+        var loadIdentity: String { PipelineRunner.loadIdentity(loaded.spec) }
         var store: Store
         var model: Digest
         var summaryDigest: Digest
@@ -107,10 +121,10 @@ public struct PipelineRunner: Sendable {
     /// Reads the model; `data` (the evaluation set) fixes input dimensions the model leaves
     /// symbolic besides the batch. Outputs `model` (with those fixed; what every later stage reads),
     /// `original` (as given; what the export keeps the interface of) and `summary`.
-    func loadStage(_ modelURL: URL, data: DataRef) -> FunctionStage<DataRef> {
+    func loadStage(_ modelURL: URL, data: DataRef, identity: String) -> FunctionStage<DataRef> {
         var inputs = data.inputs
         inputs["model"] = .file(modelURL)
-        return FunctionStage(kind: "load", version: StageVersion.load, identity: "load", parameters: data,
+        return FunctionStage(kind: "load", version: StageVersion.load, identity: identity, parameters: data,
                              inputs: inputs) { ctx, data in
             let digest = try ctx.digest(of: "model")
             var graph = try ArtifactMemo.shared.graph(digest, store: ctx.store)
@@ -147,27 +161,30 @@ public struct PipelineRunner: Sendable {
         let loaded = try loadPipeline()
         let modelURL = loaded.spec.model.value
         guard FileManager.default.fileExists(atPath: modelURL.path) else {
-            throw PipelineError.invalidInput("\(modelURL.path): model file not found")
+            throw PipelineError.invalid("model file not found: \(relativePath(modelURL, from: file.deletingLastPathComponent()))",
+                                        at: loaded.spec.model.location)
         }
+        // Named after the pipeline, like every other stage: `plan` explains a stage by comparing it
+        // with the last run of the same identity, which must be this pipeline's, not another's.
+        let loadIdentity = Self.loadIdentity(loaded.spec)
         var phaseA = StageGraph()
-        try phaseA.add(loadStage(modelURL, data: try dataRef(loaded.spec.data.eval, limit: nil, store: store)))
-        let scheduler = Scheduler(store: store, options: SchedulerOptions(jobs: options.jobs, keepGoing: options.keepGoing,
-                                                                          handlesSignals: true),
-                                  observer: options.observer)
+        try phaseA.add(loadStage(modelURL, data: try dataRef(loaded.spec.data.eval, limit: nil, store: store), identity: loadIdentity))
+        let scheduler = Scheduler(store: store, options: schedulerOptions, observer: options.observer)
         var summaryA: RunSummary?
         let loadResult: StageResult
         if execute {
             let s = try scheduler.run(phaseA)
             summaryA = s
-            if let f = s.failures.first { throw f.error }
-            guard let r = s.results["load"] else { throw PipelineError.internalError("load stage did not finish") }
+            if s.interrupted { throw PipelineInterrupted(signal: s.interruptSignal) }
+            if let f = s.failures.first { throw explain(f, specs: loaded.allSpecs) }
+            guard let r = s.results[loadIdentity] else { throw PipelineError.internalError("load stage did not finish") }
             loadResult = r
         } else {
             let planned = try scheduler.plan(phaseA)
             guard case .cached(let key) = planned[0].status, let record = store.record(for: key) else {
                 throw PlanIncomplete(stages: planned)
             }
-            loadResult = StageResult(identity: "load", kind: "load", key: key, outputs: record.outputs.mapValues(\.digest), status: .cached,
+            loadResult = StageResult(identity: loadIdentity, kind: "load", key: key, outputs: record.outputs.mapValues(\.digest), status: .cached,
                                      reasons: [], elapsed: 0)
         }
         let model = try loadResult.digest("model")
@@ -179,8 +196,7 @@ public struct PipelineRunner: Sendable {
         }
         let assignment = loaded.assign(layers: layers)
         if assignment.hasErrors {
-            let errors = assignment.diagnostics
-            throw PipelineError.invalidInput(errors.formatted(relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)))
+            throw PipelineError.diagnostics(assignment.diagnostics)
         }
         // Notes (an imported recipe's rule that matches no layer here) are for `plan`, not every run.
         var warnings = (loaded.diagnostics + assignment.diagnostics).filter { $0.severity != .note }.map {
@@ -195,6 +211,8 @@ public struct PipelineRunner: Sendable {
                 guard let name = v.variant, let a = assignment.variants[name] else { return nil }
                 return (name, v, a)
             }
+        let growth = try growthDiagnostics(specs.map { ($0.1, $0.2) }, summary: summary, model: model, store: store)
+        if !growth.isEmpty { throw PipelineError.diagnostics(growth) }
         for (name, spec, assigned) in specs where options.variant == nil || options.variant == name || (options.variant == "main" && name == "main") {
             try addTarget(name: name, spec: spec, assigned: assigned, summary: summary, summaryDigest: try loadResult.digest("summary"), model: model, original: original, store: store,
                           graph: &graph, added: &added, warnings: &warnings)
@@ -219,7 +237,8 @@ public struct PipelineRunner: Sendable {
             } else {
                 let needs = fitted.isEmpty ? "metric `\(spec.metric.value.name)` needs Shrink's engine"
                     : "`fit: activations` (\(fitted.sorted().joined(separator: ", "))) needs Shrink's engine"
-                throw PipelineError.invalidInput("\(spec.model.value.path): \(engineError). The \(name == "main" ? "pipeline" : "variant '\(name)'")'s \(needs); evaluate with your own runtime through `metric: { command: […] }` and fit to the weights")
+                throw PipelineError.invalid("\(engineError). The \(name == "main" ? "pipeline" : "variant '\(name)'")'s \(needs); evaluate with your own runtime through `metric: { command: […] }` and fit to the weights",
+                                            at: spec.model.location)
             }
         }
         var needsStats = false
@@ -254,7 +273,7 @@ public struct PipelineRunner: Sendable {
                     let g = try ArtifactMemo.shared.graph(try ctx.digest(of: "model"), store: ctx.store)
                     let data = try ArtifactMemo.shared.dataset(calib, store: ctx.store)
                     let arrays = try ctx.withIdleCores { cores in
-                        try LayerWork.calibrate(g, layers: layers, data: data, threads: cores)
+                        try calib.attributing { try LayerWork.calibrate(g, layers: layers, data: data, threads: cores) }
                     }
                     return ["stats": try NPZ.encode(arrays)]
                 })
@@ -293,10 +312,14 @@ public struct PipelineRunner: Sendable {
         let boundText = bound == "absolute" ? "absolute drop ≤ \(boundValue)" : "relative drop ≤ \(boundValue)"
         let report = ReportParameters(pipeline: spec.name.value, variant: name == "main" ? nil : name,
                                       model: relativePath(spec.model.value, from: base), metric: spec.metric.value.name,
-                                      bound: boundText, stem: spec.export.report.value.deletingPathExtension().lastPathComponent)
+                                      bound: boundText, stem: spec.export.report.value.deletingPathExtension().lastPathComponent,
+                                      boundKind: bound, boundValue: boundValue, higherIsBetter: metric.higherIsBetter)
         try graph.add(factory.report(identity: "\(prefix)report", select: "\(prefix)select", export: "\(prefix)export",
                                      parameters: report))
     }
+
+    /// `lenet-mnist/load`: the load stage, shared by the pipeline's variants.
+    static func loadIdentity(_ spec: PipelineSpec) -> String { "\(spec.name.value)/load" }
 
     /// `lenet-mnist/` or `lenet-mnist[loose]/`: stage names say which pipeline and target they serve.
     static func stagePrefix(spec: PipelineSpec, target: String) -> String {
@@ -323,11 +346,14 @@ public struct PipelineRunner: Sendable {
 
     /// A data set as store blobs (files are copied into the store so stages read what was hashed).
     func dataRef(_ spec: DataSetSpec, limit: Int?, store: Store) throws -> DataRef {
+        let base = file.deletingLastPathComponent()
         func put(_ url: URL) throws -> Digest {
             guard FileManager.default.fileExists(atPath: url.path) else {
-                throw PipelineError.invalidInput("\(url.path): data file not found")
+                throw PipelineError.invalid("data file not found: \(relativePath(url, from: base))", at: spec.location)
             }
-            return try store.putFile(at: url)
+            let digest = try store.putFile(at: url)
+            dataOrigins.record(digest, file: relativePath(url, from: base), at: spec.location)
+            return digest
         }
         switch spec.source {
         case .npz(let url, let x, let y):

@@ -7,7 +7,7 @@ import ShrinkTensor
 
 /// Stage versions: bump one when its outputs for the same inputs would change.
 enum StageVersion {
-    static let load = 4, calibrate = 1, decompose = 2, evaluate = 3, search = 1, export = 1, report = 1
+    static let load = 4, calibrate = 1, decompose = 2, evaluate = 3, search = 2, export = 1, report = 2
     /// The select stage runs decompose and evaluate sub-stages whose results it embeds, so its
     /// key must change when theirs do.
     static var select: String { "select\(search)-decompose\(decompose)-evaluate\(evaluate)" }
@@ -144,6 +144,17 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
 
     static func rankText(_ rank: [Int]) -> String { rank.map(String.init).joined(separator: ",") }
 
+    /// `conv1=6,1 fc1=32`: a candidate in ranks (stage names and progress lines), not in the
+    /// search's option indices.
+    func label(_ configuration: Configuration) -> String {
+        guard !configuration.choices.isEmpty else { return "original" }
+        return configuration.choices.keys.sorted().map { layer in
+            let index = configuration.choices[layer]!
+            guard let option = options[layer], option.indices.contains(index) else { return "\(layer)=#\(index)" }
+            return "\(layer)=\(Self.rankText(option[index].rank))"
+        }.joined(separator: " ")
+    }
+
     func parameters(_ layer: String, _ option: Int) -> DecomposeParameters {
         let s = searchable[layer]!
         return DecomposeParameters(layer: layer, method: s.method, rank: Self.rankText(options[layer]![option].rank),
@@ -173,7 +184,7 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
         _ = try decompositions(for: pairs)
         let stages: [any Stage] = try configurations.map { c in
             let refs = try decompositions(for: c.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-            return evaluateStage(refs: fixed + refs, set: set, label: c.description)
+            return evaluateStage(refs: fixed + refs, set: set, label: label(c))
         }
         return try scores(try context.run(substages: stages))
     }
@@ -185,7 +196,7 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
     /// The certified score of the chosen configuration, with its sample count.
     func score(_ configuration: Configuration, on set: EvaluationSet) throws -> Scoring.Score {
         let refs = try decompositions(for: configuration.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-        let r = try context.run(substages: [evaluateStage(refs: fixed + refs, set: set, label: configuration.description)])
+        let r = try context.run(substages: [evaluateStage(refs: fixed + refs, set: set, label: label(configuration))])
         return try JSONDecoder().decode(Scoring.Score.self, from: try context.store.read(try r[0].digest("score")))
     }
 
@@ -213,9 +224,9 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
             // The batch is split over every core that is idle now: one core per candidate when
             // the policy scores many at once, all of them for a lone candidate.
             let score = try ctx.withIdleCores { cores in
-                try Scoring.score(candidate: candidate, original: original, originalKey: modelDigest.hex,
+                try dataRef.attributing { try Scoring.score(candidate: candidate, original: original, originalKey: modelDigest.hex,
                                   changedLayers: p.layers, layerInputs: layerInputs, data: dataset,
-                                  dataKey: dataRef.cacheKey, metric: p.metric, threads: cores)
+                                  dataKey: dataRef.cacheKey, metric: p.metric, threads: cores) }
             }
             return ["score": try LayerWork.jsonEncoder.encode(score)]
         }

@@ -9,6 +9,10 @@ struct ReportParameters: Encodable, Sendable {
     var metric: String
     var bound: String
     var stem: String
+    /// `absolute` or `relative`, and its value; with the direction they give the threshold.
+    var boundKind: String
+    var boundValue: Double
+    var higherIsBetter: Bool
 }
 
 extension StageFactory {
@@ -31,14 +35,18 @@ extension StageFactory {
                     return LayerReport(name: l.name, op: l.op, method: "keep", rank: nil, fit: "—", relativeError: nil,
                                        before: cost, after: cost, note: nil)
                 }
-                let note = (i.warnings + (i.relativeOutputError.map { [String(format: "output error %.4f on calibration data", $0)] } ?? []))
+                let note = (i.warnings + (i.relativeOutputError.map { [String(format: "relative output error %.2f %% on the calibration data", $0 * 100)] } ?? []))
                 return LayerReport(name: l.name, op: l.op, method: i.method, rank: i.rank, fit: i.fit, relativeError: i.relativeWeightError,
                                    before: i.before, after: i.after, note: note.isEmpty ? nil : note.joined(separator: "; "))
             }
             let run = RunReport(pipeline: p.pipeline, variant: p.variant, model: p.model, modelDigest: model.hex, metric: p.metric,
                                 bound: p.bound, baseline: selection.baseline, final: selection.metric, samples: selection.samples,
                                 passed: selection.passed, before: selection.before, after: selection.after, layers: layers,
-                                search: selection.search, exportedDigest: selection.passed ? try ctx.digest(of: "onnx").hex : nil)
+                                search: selection.search, exportedDigest: selection.passed ? try ctx.digest(of: "onnx").hex : nil,
+                                threshold: Acceptance(bound: p.boundKind == "relative" ? .relative(p.boundValue) : .absolute(p.boundValue),
+                                                      direction: p.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
+                                    .threshold(baseline: selection.baseline),
+                                higherIsBetter: p.higherIsBetter)
             let md = MarkdownReport(report: run, stem: p.stem)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]

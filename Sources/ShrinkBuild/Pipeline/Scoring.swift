@@ -222,6 +222,13 @@ extension Dataset {
     }
 }
 
+/// The `metric: { command: … }` evaluator failed or printed no usable number; reported at the
+/// pipeline's `metric` entry.
+struct EvaluatorCommandError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
 /// Runs a user's evaluator command on a candidate model and reads its metric from the JSON it prints.
 enum ExternalEvaluator {
     static func run(_ command: CommandMetric, graph: Graph) throws -> Double {
@@ -250,17 +257,17 @@ enum ExternalEvaluator {
         let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw PipelineError.invalidInput("evaluator command exited with \(process.terminationStatus): \(errText.suffix(500))")
+            throw EvaluatorCommandError(message: "evaluator command exited with \(process.terminationStatus): \(errText.suffix(500))")
         }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         if command.metric == nil, let v = Double(text) { return v }
         guard let last = text.split(separator: "\n").last,
               let obj = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] else {
-            throw PipelineError.invalidInput("evaluator command printed no JSON object on its last line: \(text.suffix(200))")
+            throw EvaluatorCommandError(message: "evaluator command printed no JSON object on its last line: \(text.suffix(200))")
         }
         let key = command.metric ?? "metric"
         guard let v = (obj[key] as? NSNumber)?.doubleValue else {
-            throw PipelineError.invalidInput("evaluator JSON has no number under \"\(key)\" (keys: \(obj.keys.sorted().joined(separator: ", ")))")
+            throw EvaluatorCommandError(message: "evaluator JSON has no number under \"\(key)\" (keys: \(obj.keys.sorted().joined(separator: ", ")))")
         }
         return v
     }

@@ -126,11 +126,16 @@ public struct RunReport: Sendable, Hashable, Codable {
     public var search: SearchReport?
     /// The exported model's SHA-256 (nil when nothing was exported because the check failed).
     public var exportedDigest: String?
+    /// The metric value at the acceptance bound (the worst value that passes), when known.
+    public var threshold: Double?
+    /// Whether higher metric values are better (accuracy) or lower (error); nil when unknown.
+    public var higherIsBetter: Bool?
 
     /// A report.
     public init(pipeline: String, variant: String?, model: String, modelDigest: String, metric: String, bound: String,
                 baseline: Double, final: Double, samples: Int, passed: Bool, before: LayerCost, after: LayerCost,
-                layers: [LayerReport], search: SearchReport?, exportedDigest: String?) {
+                layers: [LayerReport], search: SearchReport?, exportedDigest: String?,
+                threshold: Double? = nil, higherIsBetter: Bool? = nil) {
         self.pipeline = pipeline
         self.variant = variant
         self.model = model
@@ -146,10 +151,14 @@ public struct RunReport: Sendable, Hashable, Codable {
         self.layers = layers
         self.search = search
         self.exportedDigest = exportedDigest
+        self.threshold = threshold
+        self.higherIsBetter = higherIsBetter
     }
 
     /// Original ÷ final parameters.
     public var paramsReduction: Double { Double(before.params) / Double(max(after.params, 1)) }
     /// Original ÷ final MACs.
     public var macsReduction: Double { Double(before.macs) / Double(max(after.macs, 1)) }
+    /// Whether the final model is bigger than the original in parameters or in MACs.
+    public var grew: Bool { after.params > before.params || after.macs > before.macs }
 }

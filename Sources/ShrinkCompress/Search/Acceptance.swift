@@ -40,6 +40,11 @@ public struct Acceptance: Sendable, Hashable, Codable {
         }
     }
 
+    /// The worst metric value that still passes: `baseline − allowed drop` (or `+` for error-like metrics).
+    public func threshold(baseline: Double) -> Double {
+        direction == .higherIsBetter ? baseline - allowedDrop(baseline: baseline) : baseline + allowedDrop(baseline: baseline)
+    }
+
     /// Whether `value` is within the bound of `baseline`. A tiny epsilon absorbs float noise in
     /// the metric so that exactly-at-the-bound candidates pass.
     public func accepts(baseline: Double, value: Double) -> Bool {

@@ -153,7 +153,7 @@ public struct BudgetPolicy: SearchPolicy {
             let here = cost(config, session)
             let candidates = zip(moves, drops).map { (config: $0.0, drop: $0.1, added: max(cost($0.0, session) - here, 1)) }
             if let pass = candidates.filter({ $0.drop <= allowed + 1e-12 }).min(by: { $0.added < $1.added }) {
-                session.log("budget: repair step passes: \(pass.config)")
+                session.log("budget: repair step passes: \(session.space.describe(pass.config))")
                 return pass.config
             }
             let improving = candidates.filter { $0.drop < drop }
@@ -163,7 +163,7 @@ public struct BudgetPolicy: SearchPolicy {
             } ?? candidates.min { $0.added < $1.added }!
             config = step.config
             drop = step.drop
-            session.log("budget: repair step (drop \(fmt(drop))): \(config)")
+            session.log("budget: repair step (drop \(fmt(drop))): \(session.space.describe(config))")
         }
         return config
     }

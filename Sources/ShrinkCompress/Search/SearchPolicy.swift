@@ -51,7 +51,7 @@ public struct RankSearch: Sendable {
     public func run(_ session: SearchSession) throws -> SearchResult {
         var notes: [String] = []
         var config = try policy.propose(session)
-        notes.append("\(policy.name) proposed: \(config) (\(fmt(session.space.reduction(of: config, session.objective)))× \(session.objective.rawValue))")
+        notes.append("\(policy.name) proposed: \(session.space.describe(config)) (\(fmt(session.space.reduction(of: config, session.objective)))× \(session.objective.rawValue))")
         for set in [EvaluationSet.search, .full] {
             var steps = 0
             while try !session.passes(config, on: set) {
@@ -59,8 +59,8 @@ public struct RankSearch: Sendable {
                 let drop = try session.drops([config], on: set)[0]
                 config = try Self.backOff(config, on: set, session: session)
                 steps += 1
-                notes.append("\(set.rawValue) check failed (drop \(fmt(drop))); backed off to: \(config)")
-                session.log("back-off \(steps) on \(set.rawValue) data: \(config)")
+                notes.append("\(set.rawValue) check failed (drop \(fmt(drop))); backed off to: \(session.space.describe(config))")
+                session.log("back-off \(steps) on \(set.rawValue) data: \(session.space.describe(config))")
             }
         }
         let baseline = try session.baseline(.full)

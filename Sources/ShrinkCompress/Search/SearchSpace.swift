@@ -76,6 +76,19 @@ public struct SearchSpace: Sendable, Hashable, Codable {
         layers.reduce(fixedCost) { $0 + $1.cost(configuration.choices[$1.name]) }
     }
 
+    /// A configuration in ranks, as a person reads it: `conv1=6,1 fc1=32` (layers kept are not
+    /// listed; `original` when every layer is kept). `Configuration.description` shows option
+    /// indices, which mean nothing outside the search.
+    public func describe(_ configuration: Configuration) -> String {
+        let byName = Dictionary(layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        guard !configuration.choices.isEmpty else { return "original" }
+        return configuration.choices.keys.sorted().map { name in
+            let index = configuration.choices[name]!
+            guard let options = byName[name]?.options, options.indices.contains(index) else { return "\(name)=#\(index)" }
+            return "\(name)=" + options[index].rank.map(String.init).joined(separator: ",")
+        }.joined(separator: " ")
+    }
+
     /// The whole-model cost with every layer kept.
     public var originalCost: LayerCost { cost(of: .original) }
 

@@ -21,11 +21,14 @@ struct PipelineOptions: ParsableArguments {
     }
 }
 
-/// Maps engine errors to the documented exit codes.
+/// Maps engine errors to the documented exit codes. Diagnostics print as they are
+/// (`file:line:col: error: message`); an interrupted run ends the process here.
 func pipelineFailure(_ error: any Error) -> ExitCode {
     switch error {
-    case let e as PipelineError: return CLI.fail(e.description, code: e.exitCode)
-    case let e as PipelineInterrupted: return CLI.fail(e.description, code: 130)
+    case let e as PipelineError:
+        CLI.printError(e.printed)
+        return ExitCode(e.exitCode)
+    case let e as PipelineInterrupted: CLI.interrupted(e)
     case let e as ExitCode: return e
     default: return CLI.fail(String(describing: error))
     }
@@ -35,7 +38,7 @@ func pipelineFailure(_ error: any Error) -> ExitCode {
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run a pipeline: decompose, search ranks, verify, export.",
-        discussion: "Exit codes: 0 every target met its bound, 1 some target could not, 2 invalid input, 3 internal error, 130 interrupted.")
+        discussion: "Exit codes: 0 every target met its bound, 1 some target could not, 2 invalid input, 3 internal error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).")
 
     @OptionGroup var common: PipelineOptions
 
@@ -48,8 +51,9 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let started = Date()
         let reporter = ProgressReporter()
+        // Log lines go through the reporter, which clears its status line before printing them.
         let options = RunOptions(jobs: common.jobs, keepGoing: keepGoing, variant: common.variant,
-                                 log: { CLI.printError($0) }, observer: reporter)
+                                 log: { reporter.warning($0) }, observer: reporter)
         let outcome: RunOutcome
         // Parallelism comes from job slots; OpenBLAS gets one thread (see PipelineRunner.run).
         BLAS.setThreads(1)
@@ -78,13 +82,25 @@ struct RunCommand: ParsableCommand {
                 }
             }
             for t in outcome.targets {
-                let verdict = t.passed ? "passed" : "FAILED (bound not met)"
-                print(String(format: "%@: %@ — metric %.4f → %.4f, params %.2f× smaller, MACs %.2f× smaller",
-                             t.target, verdict, t.baseline, t.metric, t.paramsReduction, t.macsReduction))
+                print(Self.verdictLine(t))
                 for l in t.layers.keys.sorted() { print("  \(l): \(t.layers[l]!)") }
             }
         }
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+    }
+}
+
+extension RunCommand {
+    /// `main: passed — metric 0.9830 → 0.9790, params 13.90× smaller, MACs 7.60× smaller`. A model
+    /// that grew is never "passed": the line says it grew and by how much.
+    static func verdictLine(_ t: TargetOutcome) -> String {
+        let verdict = !t.passed ? "FAILED (bound not met)" : t.grew ? "bound met, but the model GREW" : "passed"
+        func change(_ name: String, _ reduction: Double) -> String {
+            reduction >= 1 ? String(format: "%@ %.2f× smaller", name, reduction)
+                : String(format: "%@ %.2f× LARGER", name, 1 / max(reduction, 1e-12))
+        }
+        return "\(t.target): \(verdict) — metric \(String(format: "%.4f", t.baseline)) → \(String(format: "%.4f", t.metric)), "
+            + "\(change("params", t.paramsReduction)), \(change("MACs", t.macsReduction))"
     }
 }
 

@@ -30,6 +30,7 @@ SEMANTIC = {
     "missing-import.yaml": "file existence",
     "missing-model.yaml": "file existence",
     "outside-repository.yaml": "the repository boundary is a property of the file system",
+    "bad-outputs.yaml": "where an output lands (inputs, the repository, .git, symlinks) is a property of the file system",
     "recipe-problems.yaml": "the problems are in an imported recipe",
     "unknown-variable.yaml": "variables are resolved across files",
 }
