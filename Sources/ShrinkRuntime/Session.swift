@@ -78,6 +78,7 @@ public final class Session: Sendable {
         self.options = options
         let order: [Int]
         do { order = try graph.topologicalOrder() } catch { throw .invalidModel(message: error.message) }
+        do { try graph.validateArity() } catch { throw .invalidModel(message: error.message) }
         let opset = graph.opsetVersion(domain: "") ?? graph.opsetVersion(domain: "ai.onnx") ?? 13
 
         // Slots: data inputs, initializers, then node outputs in order.
