@@ -130,16 +130,16 @@ struct ZipReader {
     /// its CRC-32.
     func contents(of member: Member, limit: Int) throws(Failure) -> Data {
         guard member.uncompressedSize <= UInt64(limit) else {
-            throw Failure("'\(member.name)' declares \(member.uncompressedSize) bytes, more than the \(limit) it may hold")
+            throw Failure("member '\(member.name)' declares \(member.uncompressedSize) bytes, more than the \(limit) it may hold")
         }
         let bound = Int(member.uncompressedSize)
         let out = try read(member, limit: bound, prefix: false)
         guard out.count == bound else {
-            throw Failure("'\(member.name)' holds \(out.count) bytes but its directory entry declares \(bound)")
+            throw Failure("member '\(member.name)' holds \(out.count) bytes but its directory entry declares \(bound)")
         }
         let crc = ZipCRC32.of(out)
         guard crc == member.crc32 else {
-            throw Failure("'\(member.name)' fails its CRC-32 check (stored \(hex(member.crc32)), computed \(hex(crc))); the archive is damaged")
+            throw Failure("member '\(member.name)' fails its CRC-32 check (stored \(hex(member.crc32)), computed \(hex(crc))); the archive is damaged")
         }
         return out
     }
@@ -150,7 +150,7 @@ struct ZipReader {
     }
 
     private func read(_ member: Member, limit: Int, prefix: Bool) throws(Failure) -> Data {
-        guard member.flags & 1 == 0 else { throw Failure("'\(member.name)' is encrypted") }
+        guard member.flags & 1 == 0 else { throw Failure("member '\(member.name)' is encrypted") }
         let d = data
         let local = try Self.offset(member.localHeaderOffset, in: d, "'\(member.name)'")
         guard try Self.u32(d, local) == 0x0403_4B50 else { throw Failure("damaged archive (bad local header of '\(member.name)')") }
@@ -175,15 +175,15 @@ struct ZipReader {
             case .failure(let error):
                 switch error {
                 case .tooLarge:
-                    throw Failure("'\(member.name)' inflates to more than the \(limit) bytes its directory entry declares")
+                    throw Failure("member '\(member.name)' inflates to more than the \(limit) bytes its directory entry declares")
                 case .truncated:
-                    throw Failure("'\(member.name)' is truncated (its compressed data ends early)")
+                    throw Failure("member '\(member.name)' is truncated (its compressed data ends early)")
                 case .corrupt(let why):
-                    throw Failure("'\(member.name)' is corrupt (\(why))")
+                    throw Failure("member '\(member.name)' is corrupt (\(why))")
                 }
             }
         default:
-            throw Failure("'\(member.name)' uses compression method \(member.method); only stored and deflated members are read")
+            throw Failure("member '\(member.name)' uses compression method \(member.method); only stored and deflated members are read")
         }
     }
 
