@@ -35,6 +35,9 @@ extension PipelineRunner {
             guard let select = summary.results[t.select], let report = summary.results[t.report],
                   let export = summary.results[t.export] else { continue }
             let selection = try JSONDecoder().decode(Selection.self, from: try store.read(try select.digest("selection")))
+            if let n = selection.nonFinite, n > 0 {
+                options.log("warning: \(t.name): the chosen model gives NaN or infinite outputs on \(n) of \(selection.samples) samples; they count as wrong")
+            }
             var exported: [String] = []
             func put(_ digest: Digest, _ url: URL) throws {
                 let o = try exporter.export(digest, to: url)

@@ -323,7 +323,10 @@ public struct PipelineRunner: Sendable {
             guard FileManager.default.fileExists(atPath: url.path) else {
                 throw PipelineError.invalidInput("\(url.path): data file not found")
             }
-            return try store.putFile(at: url)
+            let digest = try store.putFile(at: url)
+            ArtifactMemo.shared.setName(relativePath(url, from: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)),
+                                        for: digest)
+            return digest
         }
         switch spec.source {
         case .npz(let url, let x, let y):
