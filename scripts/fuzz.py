@@ -24,6 +24,7 @@ import io
 import os
 import random
 import re
+import resource
 import shutil
 import struct
 import subprocess
@@ -74,6 +75,8 @@ def parse(b):
     while i < len(b):
         key, i = read_varint(b, i)
         field, wire = key >> 3, key & 7
+        if wire in (1, 5) and i + (8 if wire == 1 else 4) > len(b):
+            raise ValueError("truncated fixed field")
         if wire == 0:
             v, i = read_varint(b, i)
         elif wire == 1:
@@ -522,12 +525,22 @@ class Stats:
         self.slowest = collections.defaultdict(float)
 
 
+MEMORY_LIMIT = 4 << 30
+
+
+def limit_memory():
+    # An address-space limit, so a model asking for a huge tensor meets shrink's own budget check
+    # (MemoryBudget reads this limit) instead of the machine's other users' memory.
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
 def run(stats, kind, args, cwd, keep, files, timeout):
     """Runs shrink; returns the exit code (None for a timeout) and records it."""
     stats.runs[kind] += 1
     started = time.time()
     try:
-        p = subprocess.run(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        p = subprocess.run(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                           preexec_fn=limit_memory)
         code = p.returncode
         err = p.stderr.decode(errors="replace")
     except subprocess.TimeoutExpired:
@@ -566,7 +579,10 @@ def main():
     ap.add_argument("--run-every", type=int, default=25, help="also `shrink run` every n-th pipeline")
     ap.add_argument("--keep", default=os.path.join(tempfile.gettempdir(), "shrink-fuzz-findings"))
     ap.add_argument("--progress", type=int, default=500)
+    ap.add_argument("--memory-gb", type=float, default=4, help="address-space limit of each shrink process")
     a = ap.parse_args()
+    global MEMORY_LIMIT
+    MEMORY_LIMIT = int(a.memory_gb * (1 << 30))
     global R
     R = random.Random(a.seed)
     shrink = os.path.abspath(a.shrink)

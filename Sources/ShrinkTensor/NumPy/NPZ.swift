@@ -28,7 +28,7 @@ public enum NPZ {
             throw NumPyError(file: name, message: "not a readable .npz (zip) archive: \(error.message)")
         }
         // Members may not claim more memory than the machine has, together.
-        let budget = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        let budget = MemoryBudget.bytes
         var claimed = 0
         var out: [String: NumPyArray] = [:]
         for member in zip.members where !member.isDirectory {
@@ -39,7 +39,7 @@ public enum NPZ {
             guard out[key] == nil else { throw fail("appears twice in the archive") }
             claimed = claimed &+ Int(clamping: member.uncompressedSize)
             guard claimed >= 0, claimed <= budget else {
-                throw fail("declares \(member.uncompressedSize) bytes; with the members before it that is more than this machine's \(budget) bytes of memory")
+                throw fail("declares \(member.uncompressedSize) bytes; with the members before it that is more than the \(budget) bytes of memory this process may use")
             }
             func unzip(_ body: () throws(ZipReader.Failure) -> Data) throws(NumPyError) -> Data {
                 do { return try body() } catch { throw NumPyError(file: name, message: error.message) }
