@@ -108,18 +108,22 @@ struct FuzzRandom: RandomNumberGenerator {
         }
     }
 
+    /// How far a mutant got: 0 refused at load, 1 refused by the runtime, 2 run (output or error).
+    enum Reach: Int { case load, compile, run }
+
     /// What `inspect` and `infer` do with a model file.
-    static func exercise(model data: Data, feeds: [String: Value]) {
+    @discardableResult
+    static func exercise(model data: Data, feeds: [String: Value]) -> Reach {
         let graph: Graph
         do { graph = try Graph(serializedData: data, file: "mutant.onnx") } catch {
             #expect(!error.message.isEmpty)
-            return
+            return .load
         }
         _ = try? LayerTable(graph: graph)
         let session: Session
         do { session = try Session(graph: graph, options: SessionOptions(threads: 1)) } catch {
             #expect(!error.description.isEmpty)
-            return
+            return .compile
         }
         do {
             for (_, v) in try session.run(values: feeds) {
@@ -128,6 +132,7 @@ struct FuzzRandom: RandomNumberGenerator {
         } catch {
             #expect(!"\(error)".isEmpty)
         }
+        return .run
     }
 
     static func flipBytes(_ data: Data, _ rng: inout FuzzRandom) -> Data {
@@ -147,27 +152,32 @@ struct FuzzRandom: RandomNumberGenerator {
     @Test func mutatedOpModelsNeverCrash() throws {
         var rng = FuzzRandom("op-models")
         #expect(Self.opSeeds.count > 100)
-        for round in 0..<240 {
+        var reached = [Reach: Int]()
+        for round in 0..<600 {
             let seed = Self.opSeeds[(round * 37) % Self.opSeeds.count]
             var graph = try Graph.load(contentsOf: repoPath("Tests/Fixtures/onnx-ops/\(seed).onnx"))
             for _ in 0..<Int.random(in: 1...3, using: &rng) { Self.mutate(&graph, &rng) }
             var data = try graph.serializedData()
             if round % 4 == 0 { data = Self.flipBytes(data, &rng) }
-            Self.exercise(model: data, feeds: Self.feeds(seed))
+            reached[Self.exercise(model: data, feeds: Self.feeds(seed)), default: 0] += 1
         }
+        // The mutants must get past loading often enough for the fuzz to mean something.
+        #expect(reached[.run, default: 0] >= 100, "\(reached)")
     }
 
     @Test func mutatedLeNetNeverCrashes() throws {
         var rng = FuzzRandom("lenet")
         let lenet = try Graph.load(contentsOf: repoPath("Examples/lenet-mnist/model.onnx"))
         let x = try Dataset.load(npz: repoPath("Tests/Fixtures/npy/bad/lenet_ok.npz")).prefix(2).inputs
-        for round in 0..<40 {
+        var reached = [Reach: Int]()
+        for round in 0..<100 {
             var graph = lenet
             for _ in 0..<Int.random(in: 1...3, using: &rng) { Self.mutate(&graph, &rng) }
             var data = try graph.serializedData()
             if round % 5 == 0 { data = Self.flipBytes(data, &rng) }
-            Self.exercise(model: data, feeds: ["input": .float(x)])
+            reached[Self.exercise(model: data, feeds: ["input": .float(x)]), default: 0] += 1
         }
+        #expect(reached[.run, default: 0] >= 15, "\(reached)")
     }
 
     // MARK: arrays
