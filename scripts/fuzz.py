@@ -137,7 +137,8 @@ EXTREME = [0, 1, -1, 2, 3, 7, 255, 65536, 1 << 31, (1 << 31) - 1, 1 << 32, 1 << 
 
 
 def extreme():
-    return R.choice(EXTREME) if R.random() < 0.7 else R.randint(-10, 50)
+    r = R.random()
+    return R.choice(EXTREME) if r < 0.6 else (R.choice([1 << 62, (1 << 63) - 1, -(1 << 63)]) if r < 0.7 else R.randint(-10, 50))
 
 
 def mutate_node(node):
@@ -231,26 +232,42 @@ def mutate_graph(graph):
             edit(vi, 2, typ)
         edit(graph, R.choice([11, 12, 13]), shape)
     elif choice <= 8:
-        # A new node fed by a graph value and an int64 constant of extreme values; its output
-        # becomes a graph output, so `infer` computes it.
+        # A new node fed by a graph value (often one a previous new node wrote, so they chain)
+        # and a constant of extreme values; its output becomes a graph output, so `infer`
+        # computes it.
         values = [b"input"]
+        fresh = []
         for k in nodes:
             for f in parse(graph[k][2]):
                 if f[0] == 2:
                     values.append(f[2])
+                    if f[2].startswith(b"o"):
+                        fresh.append(f[2])
         n = R.randrange(1 << 30)
         const = ("c%d" % n).encode()
         out = ("o%d" % n).encode()
-        graph.append([5, 2, tensor_int64(const, [extreme() for _ in range(R.randint(0, 4))])])
-        op = R.choice(["Reshape", "Expand", "Tile", "ConstantOfShape", "Range", "Slice", "Gather", "Pad", "Unsqueeze",
-                       "Squeeze", "Split", "ReduceSum", "Transpose", "Concat", "Add", "Mul", "Flatten", "Softmax"])
-        ins = {"ConstantOfShape": [const], "Range": [const, const, const], "Slice": [R.choice(values), const, const]}.get(
-            op, [R.choice(values), const])
-        node = [[1, 2, i] for i in ins] + [[2, 2, out], [4, 2, string(op)]]
+        x = R.choice(fresh) if fresh and R.random() < 0.5 else R.choice(values)
+        if R.random() < 0.3:
+            floats = [R.choice([float("nan"), float("inf"), float("-inf"), 1e30, -1e30, 0.0, 1.0, -1.0, 3.5])
+                      for _ in range(R.randint(1, 3))]
+            graph.append([5, 2, serialize([[1, 0, len(floats)], [2, 0, 1], [8, 2, const],
+                                           [9, 2, b"".join(struct.pack("<f", v) for v in floats)]])])
+            op = R.choice(["Range", "Clip", "Pad", "Add", "Mul", "Div", "Pow", "Expand", "Where", "Max"])
+        else:
+            graph.append([5, 2, tensor_int64(const, [extreme() for _ in range(R.randint(0, 4))])])
+            op = R.choice(["Reshape", "Expand", "Tile", "ConstantOfShape", "Range", "Slice", "Gather", "Pad",
+                           "Unsqueeze", "Squeeze", "Split", "ReduceSum", "Transpose", "Concat", "Add", "Mul",
+                           "Flatten", "Softmax", "Cast", "Shape"])
+        ins = {"ConstantOfShape": [const], "Range": [const, const, const], "Clip": [x, const, const],
+               "Where": [const, x, const], "Slice": [x, const, const] + ([const] * R.randint(0, 2))}.get(op, [x, const])
+        outputs = [out] + ([out + b"b"] if op == "Split" and R.random() < 0.5 else [])
+        node = [[1, 2, i] for i in ins] + [[2, 2, o] for o in outputs] + [[4, 2, string(op)]]
         if R.random() < 0.5:
-            node.append([5, 2, serialize([[1, 2, R.choice([b"axis", b"axes", b"perm"])], [3, 0, extreme()], [20, 0, 2]])])
+            node.append([5, 2, serialize([[1, 2, R.choice([b"axis", b"axes", b"perm", b"to", b"mode"])], [3, 0, extreme()],
+                                          [20, 0, 2]])])
         graph.append([1, 2, serialize(node)])
-        graph.append([12, 2, serialize([[1, 2, out]])])
+        for o in outputs:
+            graph.append([12, 2, serialize([[1, 2, o]])])
     else:
         outs = [k for k, f in enumerate(graph) if f[0] == 12]
         if outs and R.random() < 0.5:

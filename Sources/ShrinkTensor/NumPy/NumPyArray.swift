@@ -114,8 +114,9 @@ public struct NumPyArray: Sendable, Equatable {
         case .int64: return load(Int64.self)
         case .int32: return load(Int32.self).map { Int64($0) }
         case .uint8, .bool: return bytes.map { Int64($0) }
-        case .float32: return load(Float.self).map { Int64($0) }
-        case .float64: return load(Double.self).map { Int64($0) }
+        // Not reached for float arrays (callers branch on dtype first); saturating all the same.
+        case .float32: return load(Float.self).map { Int64(exactly: $0.rounded(.towardZero)) ?? ($0 > 0 ? .max : .min) }
+        case .float64: return load(Double.self).map { Int64(exactly: $0.rounded(.towardZero)) ?? ($0 > 0 ? .max : .min) }
         }
     }
 
