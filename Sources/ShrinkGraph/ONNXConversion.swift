@@ -349,6 +349,7 @@ extension Graph {
         self.initializerTemplates = templates
         self.modelTemplate = template
         self.reservedNames = []
+        try validateArity()
     }
 
     /// The graph as an ONNX model, carrying over every field of the model it was loaded from

@@ -60,9 +60,23 @@ extension Graph {
         for name in Set(inputShapes.keys).union(inputValues.keys) where !dataInputs.contains(where: { $0.name == name }) {
             throw GraphError(.notFound, "the model has no data input named '\(name)'")
         }
+        for input in dataInputs {
+            if let s = ctx.shapes[input.name], !ShapeContext.isAddressable(s) {
+                throw GraphError(.invalidModel, "graph input '\(input.name)' has shape \(s), too large to address",
+                                 hint: "give dimensions below 2^31")
+            }
+        }
         for i in try topologicalOrder() {
             let node = nodes[i]
             let known = try ctx.infer(node, opset: opsetVersion(domain: node.domain) ?? opsetVersion() ?? 13)
+            // Dimensions stay below 2^31 with a product that fits an Int, so the arithmetic of the
+            // next nodes (a dimension times an attribute, sums of dimensions) cannot overflow.
+            for o in node.outputs where !o.isEmpty {
+                if let s = ctx.shapes[o], !ShapeContext.isAddressable(s) {
+                    throw GraphError(.shapeInference,
+                                     "cannot infer shapes at node \(node.displayName) (\(node.opType)): its output '\(o)' would have shape \(s), too large to address")
+                }
+            }
             if !known {
                 ctx.skipped.append(node.displayName)
                 if !ctx.unsupported.contains(node.opType) { ctx.unsupported.append(node.opType) }
@@ -114,6 +128,11 @@ struct ShapeContext {
     var floatScalars: [String: Double] = [:]
     var skipped: [String] = []
     var unsupported: [String] = []
+
+    /// Every dimension in 0...2^31 and the element count representable.
+    static func isAddressable(_ shape: [Int]) -> Bool {
+        shape.allSatisfy { $0 >= 0 && $0 <= maxAttributeMagnitude } && checkedProduct(shape) != nil
+    }
 
     private func fail(_ node: Node, _ reason: String) -> GraphError {
         GraphError(.shapeInference, "cannot infer shapes at node \(node.displayName) (\(node.opType)): \(reason)")
@@ -476,7 +495,8 @@ struct ShapeContext {
                 var left = s[ax]
                 sizes = (0..<outs).map { _ in let c = min(chunk, left); left -= c; return c }
             }
-            guard let sizes, sizes.count == outs, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == s[ax] else {
+            guard let sizes, sizes.count == outs, sizes.allSatisfy({ $0 >= 0 && $0 <= maxAttributeMagnitude }),
+                  sizes.reduce(0, +) == s[ax] else {
                 throw fail(node, "split sizes do not add up to axis \(ax) of \(s)")
             }
             for (k, n) in sizes.enumerated() {
@@ -537,15 +557,15 @@ struct ShapeContext {
             let v = (0..<3).map { floatScalars[node.input($0)!]! }
             guard v[2] != 0 else { throw fail(node, "delta is 0") }
             let steps = ((v[1] - v[0]) / v[2]).rounded(.up)
-            guard steps < Double(maxAttributeMagnitude) else { throw fail(node, "range of \(steps) elements") }
-            set(node, [max(0, Int(steps))], type: .float)
+            guard steps.isFinite, steps < Double(maxAttributeMagnitude) else { throw fail(node, "range of \(steps) elements") }
+            set(node, [Int(max(0, steps))], type: .float)
 
         case "Range":
             guard let start = intConstant(node, 0)?.first, let limit = intConstant(node, 1)?.first,
                   let delta = intConstant(node, 2)?.first, delta != 0 else { throw Unknown.value }
             let steps = (Double(limit) - Double(start)) / Double(delta)
             guard steps < Double(maxAttributeMagnitude) else { throw fail(node, "range of \(steps) elements") }
-            let n = max(0, Int(steps.rounded(.up)))
+            let n = Int(max(0, steps.rounded(.up)))
             set(node, [n])
             if n <= Self.foldLimit {
                 setConstant(node, [n], (0..<n).map { Int64(start &+ $0 &* delta) })

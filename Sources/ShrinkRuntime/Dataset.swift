@@ -47,12 +47,17 @@ public struct Dataset: Sendable {
     public var inputs: Tensor
     /// Targets, aligned with the inputs.
     public var targets: DatasetTargets
+    /// The key the targets came from (`y`, or `targets` for a separate `.npy`), for messages.
+    public var targetName: String
+    /// The file the targets came from when it is not `source` (a separate `.npy`).
+    public var targetFile: String?
 
     /// Number of samples.
     public var count: Int { inputs.shape.first ?? 0 }
 
     /// A dataset from tensors already in memory.
-    public init(inputs: Tensor, targets: DatasetTargets = .none, source: String = "data", inputName: String = "x") throws(DatasetError) {
+    public init(inputs: Tensor, targets: DatasetTargets = .none, source: String = "data", inputName: String = "x",
+                targetName: String = "y") throws(DatasetError) {
         guard inputs.rank >= 1 else { throw DatasetError(file: source, message: "\(inputName) must have a leading sample axis, got a scalar") }
         let n = inputs.shape[0]
         switch targets {
@@ -63,6 +68,8 @@ public struct Dataset: Sendable {
         default: break
         }
         self.inputs = inputs; self.targets = targets; self.source = source; self.inputName = inputName
+        self.targetName = targetName
+        self.targetFile = nil
     }
 
     /// Reads an `.npz` with inputs under `inputKey` and targets under `targetKey` (nil: none).
@@ -85,7 +92,7 @@ public struct Dataset: Sendable {
             targets = try Self.targets(y, source: name, key: targetKey)
         }
         return try Dataset(inputs: try Self.inputs(x, source: name, key: inputKey, scale: scale), targets: targets,
-                           source: name, inputName: inputKey)
+                           source: name, inputName: inputKey, targetName: targetKey ?? "y")
     }
 
     /// Reads inputs and (optionally) targets from two `.npy` files.
@@ -97,10 +104,13 @@ public struct Dataset: Sendable {
         }
         let name = (inputPath as NSString).lastPathComponent
         let x = try Self.inputs(try read(inputPath), source: name, key: "inputs", scale: scale)
+        let targetFile = targetPath.map { ($0 as NSString).lastPathComponent }
         let t = try targetPath.map { p throws(DatasetError) in
-            try Self.targets(try read(p), source: (p as NSString).lastPathComponent, key: "targets")
+            try Self.targets(try read(p), source: targetFile ?? p, key: "targets")
         } ?? DatasetTargets.none
-        return try Dataset(inputs: x, targets: t, source: name, inputName: "inputs")
+        var d = try Dataset(inputs: x, targets: t, source: name, inputName: "inputs", targetName: "targets")
+        d.targetFile = targetFile
+        return d
     }
 
     static func reason(_ error: Error) -> String {
@@ -131,9 +141,47 @@ public struct Dataset: Sendable {
             t = Tensor(shape: a.shape, scalars: v.map { Float($0) })
         }
         if let scale {
+            guard scale.isFinite else { throw DatasetError(file: source, message: "the scale \(scale) is not a finite number") }
             t.scalars.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] *= scale } }
         }
+        try requireFinite(t, source: source, key: key, converted: a.dtype == .float64 || scale != nil)
         return t
+    }
+
+    /// Throws unless every element of `t` is finite: a NaN or infinity in the data would make
+    /// every output NaN, and every comparison with it false. The message names the first one.
+    public static func requireFinite(_ t: Tensor, source: String, key: String, converted: Bool = false) throws(DatasetError) {
+        guard let bad = t.scalars.firstIndex(where: { !$0.isFinite }) else { return }
+        let total = t.scalars.count(where: { !$0.isFinite })
+        let value = t.scalars[bad]
+        let what = value.isNaN ? "NaN" : value > 0 ? "+inf" : "-inf"
+        let more = total > 1 ? " (and \(total - 1) more non-finite value\(total == 2 ? "" : "s"))" : ""
+        let origin = converted && !value.isNaN ? " after conversion to float32" : ""
+        throw DatasetError(file: source, message: "\(key)\(indexText(bad, shape: t.shape)) is \(what)\(origin)\(more); "
+            + "the data must be finite numbers — fix or drop those samples")
+    }
+
+    /// `[i, j, k]` for flat index `flat` of an array of `shape` (C order).
+    static func indexText(_ flat: Int, shape: [Int]) -> String {
+        guard !shape.isEmpty, !shape.contains(0) else { return "[\(flat)]" }
+        var rest = flat
+        var index = [Int](repeating: 0, count: shape.count)
+        for axis in shape.indices.reversed() {
+            index[axis] = rest % shape[axis]
+            rest /= shape[axis]
+        }
+        return "[" + index.map(String.init).joined(separator: ", ") + "]"
+    }
+
+    /// Throws unless every class label is in `0..<classes` (the model's score count). The
+    /// message names the file, the labels array, the first bad index and its value.
+    public func checkLabels(classes: Int) throws(DatasetError) {
+        guard case .classes(let labels) = targets else { return }
+        guard let i = labels.firstIndex(where: { $0 < 0 || $0 >= Int64(classes) }) else { return }
+        let total = labels.count(where: { $0 < 0 || $0 >= Int64(classes) })
+        let more = total > 1 ? " (\(total) of the \(labels.count) labels are out of range)" : ""
+        throw DatasetError(file: targetFile ?? source, message: "\(targetName)[\(i)] is \(labels[i]), but the model scores \(classes) "
+            + "class\(classes == 1 ? "" : "es") (labels 0…\(max(classes - 1, 0)))\(more); check that the labels belong to this model")
     }
 
     static func targets(_ a: NumPyArray, source: String, key: String) throws(DatasetError) -> DatasetTargets {
@@ -144,7 +192,9 @@ public struct Dataset: Sendable {
             }
             return .classes(a.integersIfIntegral() ?? [])
         case .float32:
-            return .values(a.tensor())
+            let t = a.tensor()
+            try requireFinite(t, source: source, key: key, converted: false)
+            return .values(t)
         default:
             throw DatasetError(file: source, message: "\(key) has dtype \(a.dtype); labels must be int64, int32 or uint8 (or float32 reference outputs)")
         }

@@ -40,6 +40,10 @@ extension Step {
     }
 
     private func value(_ frame: inout Frame, _ i: Int, _ last: [Bool]) throws -> Value {
+        // Arity is validated at load and compile; this keeps a malformed node an error, never a trap.
+        guard i < inputs.count, inputs[i] >= 0, inputs[i] < frame.slots.count, i < last.count else {
+            throw KernelError("input \(i + 1) is not given (the node has \(inputs.count) input\(inputs.count == 1 ? "" : "s"))")
+        }
         let slot = inputs[i]
         guard let v = frame.slots[slot] else { throw KernelError("input \(i) is missing") }
         if last[i] && frame.consumable[slot] && !inputs[(i + 1)...].contains(slot) && !inputs[..<i].contains(slot) {

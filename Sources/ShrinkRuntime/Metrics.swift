@@ -16,15 +16,19 @@ public enum Metric: String, Sendable, CaseIterable, Codable {
 /// Metric arithmetic over [N, classes] (or [N, …]) output tensors.
 public enum Metrics {
     /// Number of rows of `logits` whose label is among the `k` best scores. Ties are broken
-    /// towards the lower class index, like NumPy's `argmax`.
+    /// towards the lower class index, like NumPy's `argmax`. A row holding a NaN or infinity
+    /// counts as wrong (NaN compares false with everything, so it would otherwise rank first),
+    /// and so does a label outside the classes (`Dataset.checkLabels` reports those).
     public static func topKCorrect<C: Collection>(logits: Tensor, labels: C, k: Int) -> Int where C.Element == Int64 {
         let n = logits.shape.first ?? 0
         let classes = n > 0 ? logits.count / n : 0
         var correct = 0
         logits.scalars.withUnsafeBufferPointer { p in
+            guard let base = p.baseAddress else { return }
             for (i, label) in zip(0..<n, labels) {
-                guard label >= 0 && Int(label) < classes else { continue }
-                let row = p.baseAddress! + i * classes
+                guard label >= 0 && label < Int64(classes) else { continue }
+                let row = base + i * classes
+                if UnsafeBufferPointer(start: row, count: classes).contains(where: { !$0.isFinite }) { continue }
                 let l = Int(label), s = row[l]
                 // Classes ranked strictly before the label: higher score, or equal score and lower index.
                 var before = 0
@@ -33,6 +37,18 @@ public enum Metrics {
             }
         }
         return correct
+    }
+
+    /// Number of samples (rows along the first axis) of `outputs` holding a NaN or infinity.
+    public static func nonFiniteRows(_ outputs: Tensor) -> Int {
+        let n = outputs.shape.first ?? (outputs.count > 0 ? 1 : 0)
+        guard n > 0 else { return 0 }
+        let per = outputs.count / n
+        var bad = 0
+        outputs.scalars.withUnsafeBufferPointer { p in
+            for i in 0..<n where p[(i * per)..<((i + 1) * per)].contains(where: { !$0.isFinite }) { bad += 1 }
+        }
+        return bad
     }
 
     /// Checks that `outputs` are class scores, [samples, classes]: a top-k over anything else
@@ -61,9 +77,11 @@ public enum Metrics {
         return s
     }
 
-    /// Mean squared error over all elements.
+    /// Mean squared error over all elements; +inf when any output is not finite (a NaN would
+    /// compare false with every bound and pass as "no worse").
     public static func meanSquaredError(_ a: Tensor, _ reference: Tensor) -> Double {
-        a.count == 0 ? 0 : squaredErrorSum(a, reference) / Double(a.count)
+        if a.scalars.contains(where: { !$0.isFinite }) { return .infinity }
+        return a.count == 0 ? 0 : squaredErrorSum(a, reference) / Double(a.count)
     }
 }
 
@@ -73,6 +91,8 @@ public struct MetricAccumulator: Sendable {
     public let metric: Metric
     /// Samples seen so far.
     public private(set) var samples = 0
+    /// Samples whose outputs held a NaN or infinity: wrong for top-k, and they make mse +inf.
+    public private(set) var nonFiniteSamples = 0
     private var correct = 0
     private var squaredError = 0.0
     private var elements = 0
@@ -89,10 +109,17 @@ public struct MetricAccumulator: Sendable {
                 throw DatasetError(file: nil, message: "\(labels.count) labels for \(n) outputs")
             }
             try Metrics.requireScores(outputs)
+            let classes = outputs.shape[1]
+            if let i = labels.firstIndex(where: { $0 < 0 || $0 >= Int64(classes) }) {
+                throw DatasetError(file: nil, message: "label \(labels[i]) of sample \(samples + i) is outside the model's \(classes) classes (0…\(max(classes - 1, 0)))")
+            }
             correct += Metrics.topKCorrect(logits: outputs, labels: labels, k: metric == .top1 ? 1 : 5)
         case (.mse, .values(let reference)):
             guard reference.count == outputs.count else {
                 throw DatasetError(file: nil, message: "reference outputs of shape \(reference.shape) do not match model outputs \(outputs.shape)")
+            }
+            if reference.scalars.contains(where: { !$0.isFinite }) {
+                throw DatasetError(file: nil, message: "the reference outputs hold a NaN or infinity (samples \(samples)…\(samples + n - 1))")
             }
             squaredError += Metrics.squaredErrorSum(outputs, reference)
             elements += outputs.count
@@ -103,14 +130,24 @@ public struct MetricAccumulator: Sendable {
         case (_, .none):
             throw DatasetError(file: nil, message: "the \(metric.rawValue) metric needs targets, and the data has none")
         }
+        nonFiniteSamples += Metrics.nonFiniteRows(outputs)
         samples += n
     }
 
-    /// The metric so far (0 before any sample).
+    /// The metric so far (0 before any sample); mse is +inf once any output was not finite.
     public var value: Double {
         switch metric {
         case .top1, .top5: return samples == 0 ? 0 : Double(correct) / Double(samples)
-        case .mse: return elements == 0 ? 0 : squaredError / Double(elements)
+        case .mse:
+            if nonFiniteSamples > 0 { return .infinity }
+            return elements == 0 ? 0 : squaredError / Double(elements)
         }
+    }
+
+    /// A warning for the user when some outputs were not finite, nil otherwise.
+    public var nonFiniteWarning: String? {
+        guard nonFiniteSamples > 0 else { return nil }
+        let effect = metric == .mse ? "so the mse is +inf" : "they count as wrong"
+        return "\(nonFiniteSamples) of \(samples) samples gave NaN or infinite outputs; \(effect)"
     }
 }

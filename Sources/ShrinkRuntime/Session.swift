@@ -76,6 +76,7 @@ public final class Session: Sendable {
         self.options = options
         let order: [Int]
         do { order = try graph.topologicalOrder() } catch { throw .invalidModel(message: error.message) }
+        do { try graph.validateArity() } catch { throw .invalidModel(message: error.message) }
         let opset = graph.opsetVersion(domain: "") ?? graph.opsetVersion(domain: "ai.onnx") ?? 13
 
         // Slots: data inputs, initializers, then node outputs in order.
@@ -491,7 +492,7 @@ public final class Session: Sendable {
         switch (info.elementType, v) {
         case (.some(.int64), .float(let t)), (.some(.int32), .float(let t)):
             // Integer inputs fed as floats (run(inputs:) takes Tensors): exact for integral values.
-            guard t.scalars.allSatisfy({ $0 == $0.rounded() }) else {
+            guard t.scalars.allSatisfy({ $0 == $0.rounded() && Swift.abs($0) < 9.2e18 }) else {
                 throw .inputTypeMismatch(name: name, expected: "int64", got: "non-integral float")
             }
             return .int64(IntTensor(shape: t.shape, values: t.scalars.map { Int64($0) }))

@@ -102,9 +102,10 @@ func normalizedAxis(_ axis: Int, rank: Int, what: String = "axis") throws -> Int
 @inline(__always)
 func product<C: Collection>(_ c: C) -> Int where C.Element == Int { c.reduce(1, *) }
 
-/// The most elements one tensor may have (2^34 floats = 64 GiB): larger sizes come from
-/// malformed or hostile models and are refused instead of trapping on overflow or allocation.
-let maximumElementCount = 1 << 34
+/// The most elements one tensor may have: a quarter of the memory the process may use, in int64
+/// elements (`MemoryBudget`). Larger sizes come from malformed or hostile models (a
+/// ConstantOfShape of [2^31, 8]) and are refused instead of aborting on allocation.
+let maximumElementCount = min(1 << 34, MemoryBudget.bytesPerArray / 8)
 
 /// The element count of `shape`, or an error when it overflows or exceeds `maximumElementCount`.
 func checkedCount(_ shape: [Int], _ what: String = "result") throws -> Int {
@@ -113,7 +114,7 @@ func checkedCount(_ shape: [Int], _ what: String = "result") throws -> Int {
         guard d >= 0 else { throw KernelError("\(what) shape \(shape) has a negative dimension") }
         let (m, overflow) = n.multipliedReportingOverflow(by: d)
         guard !overflow, m <= maximumElementCount else {
-            throw KernelError("\(what) shape \(shape) is too large")
+            throw KernelError("\(what) shape \(shape) is too large (more than \(maximumElementCount) elements, a quarter of the memory this process may use)")
         }
         n = m
     }

@@ -15,6 +15,14 @@ final class ArtifactMemo: Sendable {
     private let sessions = Mutex<[String: Session]>([:])
     private let tensors = Mutex<[String: [String: Tensor]]>([:])
     private let statistics = Mutex<[String: ActivationStatistics?]>([:])
+    private let names = Mutex<[Digest: String]>([:])
+
+    /// Remembers that blob `digest` came from the user's file `name`, so that messages about
+    /// its contents name that file rather than the blob.
+    func setName(_ name: String, for digest: Digest) { names.withLock { $0[digest] = name } }
+
+    /// The user's name of blob `digest`, if this process put it in the store.
+    func name(of digest: Digest) -> String? { names.withLock { $0[digest] } }
 
     /// The graph stored under `digest`.
     func graph(_ digest: Digest, store: Store) throws -> Graph {
@@ -88,17 +96,21 @@ struct DataRef: Sendable, Hashable, Codable {
 
     func load(store: Store) throws -> Dataset {
         let xURL = try store.verifiedURL(for: x)
+        let yURL = try y.map { try store.verifiedURL(for: $0) }
+        // Messages name the user's files, not the blobs they were read from.
+        let xName = ArtifactMemo.shared.name(of: x), yName = y.flatMap { ArtifactMemo.shared.name(of: $0) }
         var d: Dataset
         do {
             if format == "npz" {
                 d = try Dataset.load(npz: xURL.path, inputKey: xKey, targetKey: yKey, scale: scale.map(Float.init))
             } else {
-                let yURL = try y.map { try store.verifiedURL(for: $0) }
                 d = try Dataset.load(inputs: xURL.path, targets: yURL?.path, scale: scale.map(Float.init))
             }
-        } catch let e as DatasetError {
-            throw DataContentError(blob: x, message: e.message)
+        } catch {
+            throw DataContentError(blob: x, message: error.message)
         }
+        if let xName { d.source = xName }
+        if let yName { d.targetFile = yName }
         if let limit { d = d.prefix(limit) }
         return d
     }

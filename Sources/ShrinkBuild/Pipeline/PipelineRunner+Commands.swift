@@ -30,6 +30,9 @@ extension PipelineRunner {
             guard let select = summary.results[t.select], let report = summary.results[t.report],
                   let export = summary.results[t.export] else { continue }
             let (selection, layers) = try decided(select, store: store)
+            if let n = selection.nonFinite, n > 0 {
+                options.log("warning: \(t.name): the chosen model gives NaN or infinite outputs on \(n) of \(selection.samples) samples; they count as wrong")
+            }
             var exported: [String] = []
             func put(_ digest: Digest, _ url: URL) throws {
                 let o = try exporter.export(digest, to: url)

@@ -353,6 +353,8 @@ public struct PipelineRunner: Sendable {
             }
             let digest = try store.putFile(at: url)
             dataOrigins.record(digest, file: relativePath(url, from: base), at: spec.location)
+            ArtifactMemo.shared.setName(relativePath(url, from: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)),
+                                        for: digest)
             return digest
         }
         switch spec.source {

@@ -7,7 +7,7 @@ import ShrinkTensor
 
 /// Stage versions: bump one when its outputs for the same inputs would change.
 enum StageVersion {
-    static let load = 4, calibrate = 1, decompose = 2, evaluate = 3, search = 2, export = 1, report = 2
+    static let load = 4, calibrate = 1, decompose = 2, evaluate = 4, search = 2, export = 1, report = 2
     /// The select stage runs decompose and evaluate sub-stages whose results it embeds, so its
     /// key must change when theirs do.
     static var select: String { "select\(search)-decompose\(decompose)-evaluate\(evaluate)" }
@@ -59,6 +59,8 @@ struct Selection: Sendable, Codable {
     var before: LayerCost
     var after: LayerCost
     var search: SearchReport?
+    /// Samples on which the chosen model's outputs held NaN or infinity (counted as wrong).
+    var nonFinite: Int?
 }
 
 /// Builds the stages of a pipeline run.
@@ -227,6 +229,10 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
                 try dataRef.attributing { try Scoring.score(candidate: candidate, original: original, originalKey: modelDigest.hex,
                                   changedLayers: p.layers, layerInputs: layerInputs, data: dataset,
                                   dataKey: dataRef.cacheKey, metric: p.metric, threads: cores) }
+            }
+            if sorted.isEmpty, let n = score.nonFinite, n > 0 {
+                // Scores of a model whose own outputs are NaN mean nothing: every candidate "keeps" them.
+                throw PipelineError.invalidInput("\(dataset.source): the original model gives NaN or infinite outputs on \(n) of \(score.samples) samples; fix the model (or the data) before compressing it")
             }
             return ["score": try LayerWork.jsonEncoder.encode(score)]
         }

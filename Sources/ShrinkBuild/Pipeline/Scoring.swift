@@ -77,6 +77,8 @@ enum Scoring {
     struct Score: Sendable, Codable, Hashable {
         var value: Double
         var samples: Int
+        /// Samples whose outputs held NaN or infinity (scored as wrong; mse +inf).
+        var nonFinite: Int?
     }
 
     static func score(candidate: Graph, original: Graph, originalKey: String, changedLayers: [String],
@@ -95,7 +97,7 @@ enum Scoring {
             ? try referenceOutputs(original: original, originalKey: originalKey, data: data, dataKey: dataKey, threads: threads)
             : nil
         var acc = MetricAccumulator(metric.kind == "mse" ? .mse : (metric.k == 5 ? .top5 : .top1))
-        var correct = 0, seen = 0
+        var correct = 0, seen = 0, nonFinite = 0
         let outputName = metric.kind == "topk" ? session.scoresOutput : session.outputNames[0]
         for batch in data.batches(size: 256) {
             let fed: [String: Tensor]
@@ -111,7 +113,9 @@ enum Scoring {
                     throw PipelineError.invalidInput("\(data.source): the metric needs integer labels (y)")
                 }
                 do { try Metrics.requireScores(out, name: outputName) } catch { throw PipelineError.invalidInput(error.message) }
+                if batch.range.lowerBound == 0 { try data.checkLabels(classes: out.shape[1]) }
                 correct += Metrics.topKCorrect(logits: out, labels: labels, k: metric.k ?? 1)
+                nonFinite += Metrics.nonFiniteRows(out)
                 seen += batch.range.count
             default:
                 if let reference {
@@ -121,8 +125,10 @@ enum Scoring {
                 }
             }
         }
-        if metric.kind == "topk" { return Score(value: Double(correct) / Double(max(seen, 1)), samples: seen) }
-        return Score(value: acc.value, samples: acc.samples)
+        if metric.kind == "topk" {
+            return Score(value: Double(correct) / Double(max(seen, 1)), samples: seen, nonFinite: nonFinite)
+        }
+        return Score(value: acc.value, samples: acc.samples, nonFinite: acc.nonFiniteSamples)
     }
 
     /// The original model's activations at the cut before the first changed layer, for all of

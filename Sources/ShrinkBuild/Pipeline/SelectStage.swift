@@ -127,7 +127,7 @@ extension StageFactory {
             let selection = Selection(passed: result.passed, baseline: result.baseline, metric: final.value,
                                       samples: final.samples, decompositions: fixedRefs + chosen,
                                       before: LayerCost(params: table.modelParams, macs: table.totalMACs),
-                                      after: result.cost, search: report)
+                                      after: result.cost, search: report, nonFinite: final.nonFinite)
             return ["selection": try LayerWork.jsonEncoder.encode(selection)]
         }
     }

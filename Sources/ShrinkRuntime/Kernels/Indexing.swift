@@ -83,9 +83,10 @@ extension Kernels {
             let a = try normalizedAxis(Int(axes?[k] ?? Int64(k)), rank: r, what: "Slice axis")
             guard seen.insert(a).inserted else { throw KernelError("Slice axes \(axes ?? []) repeat") }
             let dim = Int64(shape[a])
-            let st = steps?[k] ?? 1
-            guard st != 0 else { throw KernelError("Slice step 0") }
             func clamp(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { Swift.min(Swift.max(v, lo), hi) }
+            // Steps beyond the dimension take one element; clamping keeps `e - b + st` from overflowing.
+            let st = clamp(steps?[k] ?? 1, -Int64(Int32.max), Int64(Int32.max))
+            guard st != 0 else { throw KernelError("Slice step 0") }
             var b = starts[k] < 0 ? starts[k] &+ dim : starts[k]
             var e = ends[k] < 0 ? ends[k] &+ dim : ends[k]
             let n: Int64
@@ -96,7 +97,7 @@ extension Kernels {
                 b = clamp(b, -1, dim - 1); e = clamp(e, -1, dim - 1)
                 n = b > e ? (b - e + (-st) - 1) / (-st) : 0
             }
-            begin[a] = Int(b); step[a] = Int(clamp(st, -Int64(Int32.max), Int64(Int32.max))); outShape[a] = Int(n)
+            begin[a] = Int(b); step[a] = Int(st); outShape[a] = Int(n)
         }
         let total = try checkedCount(outShape, "Slice output")
         let st = Tensor.strides(for: shape)
@@ -131,7 +132,7 @@ extension Kernels {
     public static func split(_ x: Value, axis: Int, sizes: [Int]) throws -> [Value] {
         let shape = x.shape
         let a = try normalizedAxis(axis, rank: shape.count, what: "Split axis")
-        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == shape[a] else {
+        guard sizes.allSatisfy({ $0 >= 0 && $0 <= shape[a] }), sizes.reduce(0, +) == shape[a] else {
             throw KernelError("Split sizes \(sizes) do not add up to axis \(a) of \(shape)")
         }
         var out: [Value] = []
@@ -170,7 +171,12 @@ extension Kernels {
         guard repeats.count == s.count, repeats.allSatisfy({ $0 >= 0 }) else {
             throw KernelError("Tile repeats \(repeats) must be \(s.count) non-negative counts")
         }
-        let out = zip(s, repeats).map { $0 * Int($1) }
+        var out: [Int] = []
+        for (d, r) in zip(s, repeats) {
+            let (n, overflow) = d.multipliedReportingOverflow(by: Int(r))
+            guard !overflow else { throw KernelError("Tile repeats \(repeats) of shape \(s) overflow") }
+            out.append(n)
+        }
         let total = try checkedCount(out, "Tile output")
         let st = Tensor.strides(for: s)
         var src = [Int](repeating: 0, count: total)
@@ -248,6 +254,18 @@ extension Kernels {
         }
     }
 
+    /// The element count of `Range(a, b, c)`, checked before converting (a NaN, an infinity or a
+    /// count beyond `Int` would trap in `Int(_:)`).
+    static func rangeCount(_ a: Double, _ b: Double, _ c: Double) throws -> Int {
+        let q = ((b - a) / c).rounded(.up)
+        guard !q.isNaN, a.isFinite, b.isFinite, c.isFinite else {
+            throw KernelError("Range(\(a), \(b), \(c)) has no finite length")
+        }
+        guard q > 0 else { return 0 }
+        guard q <= Double(maximumElementCount) else { throw KernelError("Range(\(a), \(b), \(c)) has \(q) elements, too many") }
+        return Int(q)
+    }
+
     /// `Range(start, limit, delta)` of either element type.
     public static func range(_ start: Value, _ limit: Value, _ delta: Value) throws -> Value {
         switch (start, limit, delta) {
@@ -255,16 +273,14 @@ extension Kernels {
             guard let a = s.values.first, let b = l.values.first, let c = d.values.first, c != 0 else {
                 throw KernelError("Range needs scalar start, limit and a non-zero delta")
             }
-            let n = Swift.max(0, Int(((Double(b) - Double(a)) / Double(c)).rounded(.up)))
-            _ = try checkedCount([n], "Range output")
+            let n = try rangeCount(Double(a), Double(b), Double(c))
             return .int64(IntTensor(shape: [n], values: (0..<n).map { a &+ Int64($0) &* c }))
         default:
             guard let a = start.asFloat.scalars.first, let b = limit.asFloat.scalars.first,
                   let c = delta.asFloat.scalars.first, c != 0 else {
                 throw KernelError("Range needs scalar start, limit and a non-zero delta")
             }
-            let n = Swift.max(0, Int(((Double(b) - Double(a)) / Double(c)).rounded(.up)))
-            _ = try checkedCount([n], "Range output")
+            let n = try rangeCount(Double(a), Double(b), Double(c))
             return .float(Tensor(shape: [n], scalars: (0..<n).map { a + Float($0) * c }))
         }
     }
@@ -290,6 +306,10 @@ extension Kernels {
         let r = shape.count
         let ax = try (axes ?? (0..<Int64(r)).map { $0 }).map { try normalizedAxis(Int($0), rank: r, what: "Pad axis") }
         guard pads.count == 2 * ax.count else { throw KernelError("Pad pads \(pads) should have \(2 * ax.count) values") }
+        // Larger pads would overflow the index arithmetic below (and no tensor is that large).
+        guard pads.allSatisfy({ Swift.abs($0) <= Int64(maximumElementCount) }) else {
+            throw KernelError("Pad pads \(pads) are out of range")
+        }
         var begin = [Int](repeating: 0, count: r), end = [Int](repeating: 0, count: r)
         for (k, a) in ax.enumerated() { begin[a] = Int(pads[k]); end[a] = Int(pads[k + ax.count]) }
         let out = try (0..<r).map { a -> Int in

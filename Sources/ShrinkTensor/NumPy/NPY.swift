@@ -5,7 +5,7 @@ public enum NPY {
     private static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
 
     /// Reads an `.npy` file.
-    public static func read(_ url: URL) throws -> NumPyArray {
+    public static func read(_ url: URL) throws(NumPyError) -> NumPyArray {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw NumPyError(file: url.path, message: "cannot read file (\(error.localizedDescription))")
@@ -13,10 +13,14 @@ public enum NPY {
         return try decode(data, name: url.path)
     }
 
-    /// Decodes the bytes of an `.npy` file; `name` is used in error messages.
-    public static func decode(_ data: Data, name: String) throws -> NumPyArray {
+    /// The longest header Shrink reads (NumPy itself refuses more than 10 kB by default).
+    static let maxHeaderLength = 1 << 20
+
+    /// The number of bytes from the start of an `.npy` file to the end of its header, from its
+    /// first 12 bytes (fewer if the file is shorter).
+    static func headerEnd(_ prefix: Data, name: String) throws(NumPyError) -> Int {
         func fail(_ m: String) -> NumPyError { NumPyError(file: name, message: m) }
-        let bytes = [UInt8](data.prefix(12))
+        let bytes = [UInt8](prefix.prefix(12))
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
             throw fail("not a NumPy .npy file (bad magic bytes)")
         }
@@ -33,14 +37,32 @@ public enum NPY {
         default:
             throw fail("unsupported .npy format version \(major)")
         }
-        guard data.count >= headerStart + headerLength else { throw fail("truncated header") }
-        let base = data.startIndex
-        let headerData = data[(base + headerStart)..<(base + headerStart + headerLength)]
-        guard let header = String(data: headerData, encoding: major == 3 ? .utf8 : .isoLatin1) else {
-            throw fail("header is not text")
+        guard headerLength <= maxHeaderLength else {
+            throw fail("the header claims \(headerLength) bytes, more than the \(maxHeaderLength) Shrink reads; the file is damaged")
         }
-        let parsed = try NPYHeader.parse(header, name: name)
-        let payload = data[(base + headerStart + headerLength)...]
+        return headerStart + headerLength
+    }
+
+    /// The header of an `.npy` file from its first bytes (at least `headerEnd` of them), and the
+    /// total size in bytes the file must have for the array it declares.
+    static func header(_ prefix: Data, name: String) throws(NumPyError) -> (header: NPYHeader, fileSize: Int) {
+        let end = try headerEnd(prefix, name: name)
+        guard prefix.count >= end else { throw NumPyError(file: name, message: "truncated header") }
+        let start = prefix.startIndex + (prefix[prefix.startIndex + 6] == 1 ? 10 : 12)
+        let headerData = prefix[start..<(prefix.startIndex + end)]
+        guard let text = String(data: headerData, encoding: prefix[prefix.startIndex + 6] == 3 ? .utf8 : .isoLatin1) else {
+            throw NumPyError(file: name, message: "header is not text")
+        }
+        let parsed = try NPYHeader.parse(text, name: name)
+        let (size, overflow) = end.addingReportingOverflow(try parsed.byteCount(name: name))
+        guard !overflow else { throw NumPyError(file: name, message: "shape \(parsed.shape) is too large to address") }
+        return (parsed, size)
+    }
+
+    /// Decodes the bytes of an `.npy` file; `name` is used in error messages.
+    public static func decode(_ data: Data, name: String) throws(NumPyError) -> NumPyArray {
+        let (parsed, _) = try header(data, name: name)
+        let payload = data[(data.startIndex + (try headerEnd(data, name: name)))...]
         return try parsed.array(from: Data(payload), name: name)
     }
 
@@ -87,9 +109,9 @@ struct NPYHeader {
     var shape: [Int]
 
     /// Parses `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`.
-    static func parse(_ text: String, name: String) throws -> NPYHeader {
+    static func parse(_ text: String, name: String) throws(NumPyError) -> NPYHeader {
         func fail(_ m: String) -> NumPyError { NumPyError(file: name, message: "bad .npy header: \(m)") }
-        func value(after key: String) throws -> Substring {
+        func value(after key: String) throws(NumPyError) -> Substring {
             guard let r = text.range(of: "'\(key)'") ?? text.range(of: "\"\(key)\""),
                   let colon = text[r.upperBound...].firstIndex(of: ":") else { throw fail("no '\(key)' entry") }
             return text[text.index(after: colon)...].drop { $0 == " " }
@@ -120,21 +142,38 @@ struct NPYHeader {
         return NPYHeader(descr: descr, fortranOrder: fortran, shape: shape)
     }
 
-    /// The array these header fields describe over `payload`.
-    func array(from payload: Data, name: String) throws -> NumPyArray {
+    /// The element type, or an error naming the supported ones.
+    func dtype(name: String) throws(NumPyError) -> NumPyDType {
         func fail(_ m: String) -> NumPyError { NumPyError(file: name, message: m) }
         if descr.hasPrefix("|O") || descr == "O" {
             throw fail("object arrays are not supported (they need pickle); save a numeric array, e.g. x.astype(np.float32)")
-        }
-        if fortranOrder {
-            throw fail("Fortran-order arrays are not supported; save with np.ascontiguousarray(x)")
         }
         guard let order = descr.first, "<>|=".contains(order),
               let dtype = NumPyDType(rawValue: String(descr.dropFirst())) else {
             let list = NumPyDType.allCases.map { "\($0)" }.joined(separator: ", ")
             throw fail("unsupported dtype '\(descr)'; supported: \(list)")
         }
-        let needed = shape.reduce(1, *) * dtype.itemSize
+        return dtype
+    }
+
+    /// Bytes of data the header declares: elements × item size, checked for overflow.
+    func byteCount(name: String) throws(NumPyError) -> Int {
+        let type = try dtype(name: name)
+        guard let n = NumPyArray.byteCount(shape: shape, itemSize: type.itemSize) else {
+            throw NumPyError(file: name, message: "shape \(shape) of \(type) is too large to address (its size overflows)")
+        }
+        return n
+    }
+
+    /// The array these header fields describe over `payload`.
+    func array(from payload: Data, name: String) throws(NumPyError) -> NumPyArray {
+        func fail(_ m: String) -> NumPyError { NumPyError(file: name, message: m) }
+        let dtype = try dtype(name: name)
+        if fortranOrder {
+            throw fail("Fortran-order arrays are not supported; save with np.ascontiguousarray(x)")
+        }
+        let needed = try byteCount(name: name)
+        let order = descr.first
         guard payload.count >= needed else {
             throw fail("truncated data: shape \(shape) of \(dtype) needs \(needed) bytes, file has \(payload.count)")
         }

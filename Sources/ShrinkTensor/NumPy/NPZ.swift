@@ -4,37 +4,59 @@ import ZIPFoundation
 /// Reading and writing NumPy `.npz` archives (zip files of `.npy` members, stored or deflated).
 public enum NPZ {
     /// Reads every array of an `.npz` file, keyed by member name without the `.npy` suffix.
-    public static func read(_ url: URL) throws -> [String: NumPyArray] {
-        guard FileManager.default.fileExists(atPath: url.path) else {
+    ///
+    /// Every member is checked before it is used: its CRC-32, and its size — the size its `.npy`
+    /// header declares must equal the size the zip directory declares, and no member is inflated
+    /// past it, so a small archive cannot expand into gigabytes of memory.
+    public static func read(_ url: URL) throws(NumPyError) -> [String: NumPyArray] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw NumPyError(file: url.path, message: "no such file")
         }
-        let archive: Archive
-        do { archive = try Archive(url: url, accessMode: .read) } catch {
-            throw NumPyError(file: url.path, message: "not a readable .npz (zip) archive: \(error)")
+        guard !isDirectory.boolValue else { throw NumPyError(file: url.path, message: "is a directory, expected an .npz file") }
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
+            throw NumPyError(file: url.path, message: "cannot read file (\(error.localizedDescription))")
         }
-        return try members(of: archive, name: url.path)
+        return try decode(data, name: url.path)
     }
 
     /// Reads every array of `.npz` bytes held in memory; `name` is what errors call them.
-    public static func decode(_ data: Data, name: String) throws -> [String: NumPyArray] {
-        let archive: Archive
-        do { archive = try Archive(data: data, accessMode: .read) } catch {
-            throw NumPyError(file: name, message: "not a readable .npz (zip) archive: \(error)")
+    public static func decode(_ data: Data, name: String) throws(NumPyError) -> [String: NumPyArray] {
+        let zip: ZipReader
+        do { zip = try ZipReader(data) } catch {
+            throw NumPyError(file: name, message: "not a readable .npz (zip) archive: \(error.message)")
         }
-        return try members(of: archive, name: name)
-    }
-
-    private static func members(of archive: Archive, name: String) throws -> [String: NumPyArray] {
+        // Members may not claim more memory than the machine has, together.
+        let budget = MemoryBudget.bytes
+        var claimed = 0
         var out: [String: NumPyArray] = [:]
-        for entry in archive where entry.type == .file {
-            var data = Data()
-            do {
-                _ = try archive.extract(entry, skipCRC32: false) { data.append($0) }
-            } catch {
-                throw NumPyError(file: name, message: "member '\(entry.path)' is corrupt: \(error)")
+        for member in zip.members where !member.isDirectory {
+            let key = member.name.hasSuffix(".npy") ? String(member.name.dropLast(4)) : member.name
+            func fail(_ m: String) -> NumPyError {
+                NumPyError(file: name, message: "member '\(member.name)'\(m.hasPrefix(":") ? "" : " ")\(m)")
             }
-            let key = entry.path.hasSuffix(".npy") ? String(entry.path.dropLast(4)) : entry.path
-            out[key] = try NPY.decode(data, name: "\(name)[\(key)]")
+            guard out[key] == nil else { throw fail("appears twice in the archive") }
+            claimed = claimed &+ Int(clamping: member.uncompressedSize)
+            guard claimed >= 0, claimed <= budget else {
+                throw fail("declares \(member.uncompressedSize) bytes; with the members before it that is more than the \(budget) bytes of memory this process may use")
+            }
+            func unzip(_ body: () throws(ZipReader.Failure) -> Data) throws(NumPyError) -> Data {
+                do { return try body() } catch { throw NumPyError(file: name, message: error.message) }
+            }
+            func npy<T>(_ body: () throws(NumPyError) -> T) throws(NumPyError) -> T {
+                do { return try body() } catch { throw fail(": \(error.message)") }
+            }
+            // The header first (a few bytes inflated), to bound the rest by the array it declares.
+            let start = try unzip { () throws(ZipReader.Failure) in try zip.prefix(of: member, count: 12) }
+            let headerEnd = try npy { () throws(NumPyError) in try NPY.headerEnd(start, name: name) }
+            let head = try unzip { () throws(ZipReader.Failure) in try zip.prefix(of: member, count: headerEnd) }
+            let (header, declared) = try npy { () throws(NumPyError) in try NPY.header(head, name: name) }
+            guard UInt64(declared) == member.uncompressedSize else {
+                throw fail("holds an array of shape \(header.shape) (\(declared) bytes with its header), but the zip directory declares \(member.uncompressedSize) bytes; the archive is damaged")
+            }
+            let bytes = try unzip { () throws(ZipReader.Failure) in try zip.contents(of: member, limit: declared) }
+            out[key] = try npy { () throws(NumPyError) in try NPY.decode(bytes, name: name) }
         }
         return out
     }

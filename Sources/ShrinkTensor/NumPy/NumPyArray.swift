@@ -30,12 +30,27 @@ public struct NumPyArray: Sendable, Equatable {
     public var bytes: Data
 
     /// Number of elements.
-    public var count: Int { shape.reduce(1, *) }
+    public var count: Int { bytes.count / dtype.itemSize }
+
+    /// Elements × `itemSize` bytes of an array of `shape`; nil if a dimension is negative or the
+    /// product overflows `Int` (shapes come from files, so this must not trap).
+    public static func byteCount(shape: [Int], itemSize: Int) -> Int? {
+        var n = itemSize
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            n = p
+        }
+        return n
+    }
 
     /// An array from raw little-endian bytes; the byte count must fit `dtype` and `shape`.
-    public init(dtype: NumPyDType, shape: [Int], bytes: Data) throws {
-        let expected = shape.reduce(1, *) * dtype.itemSize
-        guard shape.allSatisfy({ $0 >= 0 }), bytes.count == expected else {
+    public init(dtype: NumPyDType, shape: [Int], bytes: Data) throws(NumPyError) {
+        guard let expected = Self.byteCount(shape: shape, itemSize: dtype.itemSize) else {
+            throw NumPyError(file: nil, message: "array of \(dtype) \(shape): the shape is negative or too large to address")
+        }
+        guard bytes.count == expected else {
             throw NumPyError(file: nil, message: "array of \(dtype) \(shape) needs \(expected) bytes, got \(bytes.count)")
         }
         self.dtype = dtype
@@ -99,8 +114,9 @@ public struct NumPyArray: Sendable, Equatable {
         case .int64: return load(Int64.self)
         case .int32: return load(Int32.self).map { Int64($0) }
         case .uint8, .bool: return bytes.map { Int64($0) }
-        case .float32: return load(Float.self).map { Int64($0) }
-        case .float64: return load(Double.self).map { Int64($0) }
+        // Not reached for float arrays (callers branch on dtype first); saturating all the same.
+        case .float32: return load(Float.self).map { Int64(exactly: $0.rounded(.towardZero)) ?? ($0 > 0 ? .max : .min) }
+        case .float64: return load(Double.self).map { Int64(exactly: $0.rounded(.towardZero)) ?? ($0 > 0 ? .max : .min) }
         }
     }
 

@@ -147,10 +147,14 @@ struct DecomposeCommand: ParsableCommand {
                 guard let out = session.outputNames.first else { throw CLI.fail("\(model): the model has no output") }
                 for batch in dataset.batches(size: 256) {
                     guard let logits = try session.run(from: [inputName: batch.inputs], outputs: [out])[out] else { continue }
+                    if batch.range.lowerBound == 0, logits.rank == 2 { try dataset.checkLabels(classes: logits.shape[1]) }
                     try acc.add(outputs: logits, targets: batch.targets)
                 }
+                if let warning = acc.nonFiniteWarning { CLI.printError("warning: \(data): \(warning)") }
             } catch let e as ExitCode {
                 throw e
+            } catch let e as DatasetError {
+                throw CLI.fail(e)
             } catch {
                 throw CLI.fail("\(data): evaluating failed: \(error)")
             }

@@ -13,8 +13,10 @@ struct EvalCommand: ParsableCommand {
         --data is an .npz with inputs under "x" and targets under "y" (see --x-key, --y-key), or an
         .npy of inputs with --labels PATH.npy. Targets are integer class labels for top1/top5 and
         float32 reference outputs for mse. uint8 inputs need --scale (e.g. 0.00392156862745098).
-        With --json, prints exactly one object: {"metric", "value", "samples", "images_per_second"}.
-        images_per_second counts model execution only (not loading).
+        With --json, prints exactly one object: {"metric", "value", "samples", "non_finite",
+        "images_per_second"}. images_per_second counts model execution only (not loading).
+        Samples whose outputs hold NaN or infinity count as wrong (mse: the value is +inf, null in
+        JSON); their number is "non_finite", and a warning on stderr.
         """
     )
 
@@ -84,6 +86,10 @@ struct EvalCommand: ParsableCommand {
                 let out = try session.run(from: [input.name: b.inputs], outputs: [outputName])
                 seconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 guard let y = out[outputName] else { throw CLI.fail("model produced no '\(outputName)'", code: CLI.internalError) }
+                if metric != .mse, b.range.lowerBound == 0, y.rank == 2 {
+                    // Labels are checked against the model's class count once it is known.
+                    try dataset.checkLabels(classes: y.shape[1])
+                }
                 try acc.add(outputs: y, targets: b.targets)
             }
         } catch let e as ExitCode {
@@ -96,8 +102,11 @@ struct EvalCommand: ParsableCommand {
             throw CLI.fail("\(model): \(error)")
         }
         let rate = seconds > 0 ? Double(acc.samples) / seconds : 0
+        if let warning = acc.nonFiniteWarning { CLI.printError("warning: \(model): \(warning)") }
         if json {
-            print("{\"metric\": \"\(metric.rawValue)\", \"value\": \(acc.value), \"samples\": \(acc.samples), \"images_per_second\": \(String(format: "%.1f", rate))}")
+            // JSON has no infinity; an mse made infinite by non-finite outputs is written as null.
+            let value = acc.value.isFinite ? "\(acc.value)" : "null"
+            print("{\"metric\": \"\(metric.rawValue)\", \"value\": \(value), \"samples\": \(acc.samples), \"non_finite\": \(acc.nonFiniteSamples), \"images_per_second\": \(String(format: "%.1f", rate))}")
         } else {
             let value = metric == .mse ? String(format: "%.6g", acc.value) : String(format: "%.4f", acc.value)
             print("\(metric.rawValue) \(value) on \(acc.samples) samples (\(String(format: "%.0f", rate)) images/s)")

@@ -51,10 +51,13 @@ struct InferCommand: ParsableCommand {
             guard feeds[name] == nil else { throw CLI.fail("--input: '\(name)' is given twice") }
             let array: NumPyArray
             do { array = try NPY.read(URL(fileURLWithPath: path)) } catch {
-                throw CLI.fail("\(path): \(error is NumPyError ? (error as! NumPyError).message : "\(error)")")
+                throw CLI.fail("\(path): \(error.message)")
             }
             switch array.dtype {
-            case .float32: feeds[name] = .float(array.tensor())
+            case .float32:
+                let t = array.tensor()
+                do { try Dataset.requireFinite(t, source: path, key: name, converted: false) } catch { throw CLI.fail(error) }
+                feeds[name] = .float(t)
             case .int64, .int32: feeds[name] = .int64(IntTensor(shape: array.shape, values: array.integersIfIntegral() ?? []))
             default:
                 throw CLI.fail("\(path): dtype \(array.dtype) is not accepted; inputs must be float32 (or int64/int32 for integer inputs)")
@@ -69,7 +72,12 @@ struct InferCommand: ParsableCommand {
         var arrays = [String: NumPyArray]()
         for (name, v) in outputs {
             switch v {
-            case .float(let t): arrays[name] = NumPyArray(t)
+            case .float(let t):
+                let bad = Metrics.nonFiniteRows(t)
+                if bad > 0 {
+                    CLI.printError("warning: \(model): output '\(name)' holds NaN or infinite values in \(bad) of \(t.shape.first ?? 1) samples")
+                }
+                arrays[name] = NumPyArray(t)
             case .int64(let t): arrays[name] = NumPyArray(integers: t.values, shape: t.shape, dtype: .int64)
             }
         }
