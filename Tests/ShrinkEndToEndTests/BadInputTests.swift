@@ -86,7 +86,8 @@ private let lenet = "Examples/lenet-mnist/model.onnx"
         try FileManager.default.copyItem(at: packageRoot.appendingPathComponent(bad + fixture), to: box.url("model/val.npz"))
         let o = try box.run()
         #expect(o.status == 2, "\(o.stderr)")
-        #expect(o.stderr.contains("error: ") && o.stderr.contains("model/val.npz: \(fragment)"), "\(o.stderr)")
+        // At the pipeline's `data:` entry, naming the user's file, the array and the first bad index.
+        #expect(o.stderr.contains("pipelines/p.yaml:5:9: error: data file `../model/val.npz`: \(fragment)"), "\(o.stderr)")
         #expect(!FileManager.default.fileExists(atPath: box.url("out/e2e.onnx").path))
     }
 
