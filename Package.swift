@@ -36,18 +36,22 @@ let package = Package(
         .target(name: "ShrinkPipeline", dependencies: [
             .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        // Content-addressed store, scheduler, stages, exporters, reports.
+        // The build engine: content-addressed store, stage keys and descriptions, the DAG
+        // scheduler, executors. Knows nothing about models.
+        .target(name: "ShrinkBuild", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // The compression application: typed stage kinds, calibration, evaluation, scoring, lock
+        // files, reports, exporters.
         .target(
-            name: "ShrinkBuild",
+            name: "ShrinkWorkflow",
             dependencies: [
-                "ShrinkTensor", "ShrinkGraph", "ShrinkRuntime", "ShrinkCompress", "ShrinkPipeline",
-                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
+                "ShrinkTensor", "ShrinkGraph", "ShrinkRuntime", "ShrinkCompress", "ShrinkPipeline", "ShrinkBuild",
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
             name: "shrink",
             dependencies: [
-                "ShrinkTensor", "ShrinkGraph", "ShrinkRuntime", "ShrinkCompress", "ShrinkPipeline", "ShrinkBuild",
+                "ShrinkTensor", "ShrinkGraph", "ShrinkRuntime", "ShrinkCompress", "ShrinkPipeline", "ShrinkBuild", "ShrinkWorkflow",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -61,11 +65,12 @@ let package = Package(
         .testTarget(name: "ShrinkRuntimeTests", dependencies: ["ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkCompressTests", dependencies: ["ShrinkCompress", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkPipelineTests", dependencies: ["ShrinkPipeline"]),
-        .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild", "ShrinkPipeline"]),
+        .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild"]),
+        .testTarget(name: "ShrinkWorkflowTests", dependencies: ["ShrinkWorkflow", "ShrinkBuild", "ShrinkPipeline", "ShrinkCompress"]),
         // The command line on real pipelines: caching, crashes, concurrency, exported accuracy. It runs
         // the `shrink` executable that `swift build --build-tests` builds beside the test bundle.
         .testTarget(name: "ShrinkEndToEndTests",
-                    dependencies: ["ShrinkBuild", "ShrinkTensor", "ShrinkRuntime", "ShrinkGraph"]),
+                    dependencies: ["ShrinkWorkflow", "ShrinkBuild", "ShrinkTensor", "ShrinkRuntime", "ShrinkGraph"]),
         // A toy pipeline ShrinkBuildTests runs as separate processes (concurrent runs, crashes, Ctrl-C);
         // `swift build --build-tests` builds it beside the test bundle like every root target.
         .executableTarget(name: "shrink-build-testtool", dependencies: ["ShrinkBuild"], path: "Tests/ShrinkBuildTestTool"),

@@ -99,10 +99,11 @@ final class TemporaryFile {
     deinit { discard() }
 }
 
-/// Whole-file atomic writes.
-enum AtomicFile {
-    /// Writes `data` to `url` through a temporary file and a rename.
-    static func write(_ data: Data, to url: URL, publishPoint: Bool = false, durable: Bool = true) throws {
+/// Whole-file atomic writes: readers see all of a file or none of it.
+public enum AtomicFile {
+    /// Writes `data` to `url` through a temporary file beside it and a rename (fsynced, with its
+    /// folder, unless `durable` is false).
+    public static func write(_ data: Data, to url: URL, publishPoint: Bool = false, durable: Bool = true) throws {
         let temp = try TemporaryFile(in: url.deletingLastPathComponent())
         try temp.append(data)
         try temp.commit(to: url, publishPoint: publishPoint, durable: durable)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ShrinkGraph
 import ShrinkBuild
+import ShrinkWorkflow
 import ShrinkRuntime
 import ShrinkTensor
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ShrinkTensor
 import ShrinkBuild
+import ShrinkWorkflow
 
 /// Options every pipeline command shares.
 struct PipelineOptions: ParsableArguments {

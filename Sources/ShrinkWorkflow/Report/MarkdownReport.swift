@@ -1,4 +1,5 @@
 import Foundation
+import ShrinkBuild
 import ShrinkCompress
 
 /// Renders a `RunReport` as Markdown plus SVG plots: what a reviewer reads in the pull request.

@@ -1,4 +1,5 @@
 import Foundation
+import ShrinkBuild
 import ShrinkCompress
 import ShrinkGraph
 import ShrinkPipeline
@@ -170,7 +171,7 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
         if !missing.isEmpty {
             var seen = Set<String>()
             let unique = missing.filter { seen.insert($0.1).inserted }
-            let stages: [any Stage] = unique.map { factory.decompose(parameters($0.0.0, $0.0.1), stats: stats) }
+            let stages: [any ShrinkBuild.Stage] = unique.map { factory.decompose(parameters($0.0.0, $0.0.1), stats: stats) }
             let results = try context.run(substages: stages)
             known.withLock {
                 for (m, r) in zip(unique, results) {
@@ -184,7 +185,7 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
     func evaluate(_ configurations: [Configuration], on set: EvaluationSet) throws -> [Double] {
         let pairs = configurations.flatMap { c in c.choices.map { ($0.key, $0.value) } }
         _ = try decompositions(for: pairs)
-        let stages: [any Stage] = try configurations.map { c in
+        let stages: [any ShrinkBuild.Stage] = try configurations.map { c in
             let refs = try decompositions(for: c.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
             return evaluateStage(refs: fixed + refs, set: set, label: label(c))
         }

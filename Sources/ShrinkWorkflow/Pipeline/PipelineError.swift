@@ -1,4 +1,5 @@
 import Foundation
+import ShrinkBuild
 import ShrinkPipeline
 
 /// A pipeline that cannot run, with the exit code the command line maps it to.

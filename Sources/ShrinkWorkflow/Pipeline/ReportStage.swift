@@ -1,4 +1,5 @@
 import Foundation
+import ShrinkBuild
 import ShrinkCompress
 
 /// Parameters of a report stage: the names a report shows (never absolute paths).

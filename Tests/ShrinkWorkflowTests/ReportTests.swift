@@ -1,7 +1,7 @@
 import Foundation
 import ShrinkCompress
 import Testing
-@testable import ShrinkBuild
+@testable import ShrinkWorkflow
 
 /// The Markdown report and its plots, as a reviewer reads them.
 @Suite struct ReportTests {

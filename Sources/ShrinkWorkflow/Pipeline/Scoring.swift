@@ -1,4 +1,5 @@
 import Foundation
+import ShrinkBuild
 import ShrinkGraph
 import ShrinkPipeline
 import ShrinkRuntime

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import ShrinkBuild
+@testable import ShrinkWorkflow
 
 /// The lock file pins inputs and decisions; its text round-trips whatever the names hold.
 @Suite struct LockFileTests {

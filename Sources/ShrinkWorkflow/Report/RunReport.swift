@@ -1,3 +1,5 @@
+import Foundation
+import ShrinkBuild
 import ShrinkCompress
 
 /// What happened to one layer, for the report and the lock file.

@@ -1,4 +1,5 @@
 import Foundation
+import ShrinkBuild
 
 /// A minimal, dependency-free SVG chart: lines and scatter points on linear or log axes.
 /// Reports must render anywhere a Markdown file does, so plots are plain SVG files.
