@@ -424,3 +424,125 @@ private struct SingleContainer: SingleValueEncodingContainer {
         try encodeValue(value, into: node, codingPath: codingPath)
     }
 }
+
+extension CanonicalJSON {
+    /// Parses JSON text into a `Value`, keeping each number's literal text, so that canonical text
+    /// read back serializes to the same bytes (and a stored stage description to the same key).
+    /// `nil` for anything that is not one complete JSON value.
+    public static func parse(_ data: Data) -> Value? {
+        var parser = Parser(bytes: [UInt8](data))
+        guard let value = parser.value(depth: 0) else { return nil }
+        parser.skipSpace()
+        return parser.index == parser.bytes.count ? value : nil
+    }
+
+    private struct Parser {
+        let bytes: [UInt8]
+        var index = 0
+
+        mutating func skipSpace() {
+            while index < bytes.count, [0x20, 0x0a, 0x0d, 0x09].contains(bytes[index]) { index += 1 }
+        }
+
+        mutating func literal(_ word: String) -> Bool {
+            let w = Array(word.utf8)
+            guard index + w.count <= bytes.count, Array(bytes[index..<index + w.count]) == w else { return false }
+            index += w.count
+            return true
+        }
+
+        mutating func value(depth: Int) -> Value? {
+            guard depth < 256 else { return nil }
+            skipSpace()
+            guard index < bytes.count else { return nil }
+            switch bytes[index] {
+            case UInt8(ascii: "n"): return literal("null") ? .null : nil
+            case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
+            case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
+            case UInt8(ascii: "\""): return string().map(Value.string)
+            case UInt8(ascii: "["):
+                index += 1
+                var items: [Value] = []
+                skipSpace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+                while true {
+                    guard let item = value(depth: depth + 1) else { return nil }
+                    items.append(item)
+                    skipSpace()
+                    guard index < bytes.count else { return nil }
+                    if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                    if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+                    return nil
+                }
+            case UInt8(ascii: "{"):
+                index += 1
+                var members: [String: Value] = [:]
+                skipSpace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+                while true {
+                    skipSpace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
+                    skipSpace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+                    index += 1
+                    guard let member = value(depth: depth + 1) else { return nil }
+                    members[key] = member
+                    skipSpace()
+                    guard index < bytes.count else { return nil }
+                    if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                    if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+                    return nil
+                }
+            default:
+                let start = index
+                while index < bytes.count, "+-.0123456789eE".utf8.contains(bytes[index]) { index += 1 }
+                guard index > start else { return nil }
+                let text = String(decoding: bytes[start..<index], as: UTF8.self)
+                return Double(text) == nil ? nil : .number(text)
+            }
+        }
+
+        /// A string literal starting at `index` (which holds the opening quote).
+        mutating func string() -> String? {
+            index += 1
+            var out = [UInt8]()
+            while index < bytes.count {
+                let b = bytes[index]
+                index += 1
+                switch b {
+                case UInt8(ascii: "\""): return String(decoding: out, as: UTF8.self)
+                case UInt8(ascii: "\\"):
+                    guard index < bytes.count else { return nil }
+                    let e = bytes[index]
+                    index += 1
+                    switch e {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+                    case UInt8(ascii: "n"): out.append(0x0a)
+                    case UInt8(ascii: "r"): out.append(0x0d)
+                    case UInt8(ascii: "t"): out.append(0x09)
+                    case UInt8(ascii: "b"): out.append(0x08)
+                    case UInt8(ascii: "f"): out.append(0x0c)
+                    case UInt8(ascii: "u"):
+                        guard let unit = hex4() else { return nil }
+                        var scalar: Unicode.Scalar? = Unicode.Scalar(unit)
+                        if (0xD800..<0xDC00).contains(unit) {
+                            guard literal("\\u"), let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
+                            scalar = Unicode.Scalar(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
+                        }
+                        guard let scalar else { return nil }
+                        out.append(contentsOf: Array(String(Character(scalar)).utf8))
+                    default: return nil
+                    }
+                default: out.append(b)
+                }
+            }
+            return nil
+        }
+
+        mutating func hex4() -> UInt32? {
+            guard index + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else { return nil }
+            index += 4
+            return v
+        }
+    }
+}

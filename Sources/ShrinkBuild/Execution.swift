@@ -250,15 +250,17 @@ final class Execution: Sendable {
         if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, batch: batch, since: began) {
             return hit
         }
-        let lock: FileLock
-        if let free = try FileLock.tryAcquire(store.actionLockPath(key), mode: .exclusive) {
+        var lock: FileLock?
+        if !options.locksKeys {
+            lock = nil
+        } else if let free = try FileLock.tryAcquire(store.actionLockPath(key), mode: .exclusive) {
             lock = free
         } else {
             // Another run (or thread) is computing this key: wait without holding a job slot,
             // then take its result below.
             lock = try pool.lendSlot { try store.lockAction(key) }
         }
-        defer { lock.release() }
+        defer { lock?.release() }
         if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, batch: batch, since: began) {
             return hit
         }
@@ -272,8 +274,25 @@ final class Execution: Sendable {
 
         let runStart = clock.now
         let context = StageContext(identity: identity, key: key, inputs: inputs, store: store, execution: self)
-        let outputs = try stage.run(context)
+        // The description goes into the store first, so any process with the store can run the
+        // stage by key (an executor's subprocess, a cluster job).
+        let description = try StageDescription(stage, inputs: inputs)
+        try store.putDescription(description)
+        let outputs: StageOutputs
+        if stage.runsInDriver {
+            outputs = try stage.run(context)
+        } else {
+            // The slot stays taken while a subprocess computes: it uses this machine's cores too.
+            outputs = try options.executor.compute(StageWork(stage: stage, description: description, context: context))
+        }
         let elapsed = seconds(clock.now - runStart)
+        // An executor that ran the stage elsewhere has published it already.
+        if !(options.executor is InProcessExecutor), !stage.runsInDriver, let record = store.lookup(key) {
+            store.updateIndex(IndexEntry(identity: identity, key: key, components: components))
+            emit(.executed, stage, parent: parent, batch: batch, elapsed: elapsed, reasons: reasons, finished: true)
+            return StageResult(identity: identity, kind: stage.kind, key: key, outputs: record.outputDigests,
+                               status: .executed, reasons: reasons, elapsed: elapsed)
+        }
 
         // Publish: blobs first, then the record. An interrupted run publishes nothing more.
         var recorded = [String: ActionRecord.Output]()

@@ -16,16 +16,23 @@ public struct SchedulerOptions: Sendable {
     /// Seconds an interrupted run waits for running stages to notice before it returns without them
     /// (they publish nothing after the interrupt either way).
     public var cancellationGrace: Double
+    /// Where stages that miss the cache are computed (stages that run in the driver aside).
+    public var executor: any Executor
+    /// Take each key's lock before computing it, so concurrent runs compute a key once. Off only
+    /// in a process a driver started for a key whose lock the driver holds.
+    public var locksKeys: Bool
 
     /// Creates options; `jobs` defaults to the number of active processors.
     public init(
         jobs: Int = ProcessInfo.processInfo.activeProcessorCount, keepGoing: Bool = false,
-        handlesSignals: Bool = false, cancellationGrace: Double = 1
+        handlesSignals: Bool = false, cancellationGrace: Double = 1, executor: any Executor = InProcessExecutor()
     ) {
         self.jobs = max(1, jobs)
         self.keepGoing = keepGoing
         self.handlesSignals = handlesSignals
         self.cancellationGrace = cancellationGrace
+        self.executor = executor
+        self.locksKeys = true
     }
 }
 

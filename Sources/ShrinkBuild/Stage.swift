@@ -7,7 +7,8 @@ import Foundation
 /// on a miss. `run` must depend on nothing else — not on paths, clocks or the job count — or a
 /// cached result would differ from a fresh one.
 public protocol Stage: Sendable {
-    /// Parameters, encoded canonically into the key. Use `EmptyParameters` for none.
+    /// Parameters, encoded canonically into the key (and into the stage's stored description,
+    /// which a `DescribableStage` decodes to rebuild it). Use `EmptyParameters` for none.
     associatedtype Parameters: Encodable & Sendable
 
     /// The stage kind (`load`, `decompose`, …): one implementation, many instances.
@@ -24,9 +25,24 @@ public protocol Stage: Sendable {
     /// make the stage depend on the named stage.
     var inputs: [String: StageInput] { get }
 
+    /// A folder outside the store the stage needs (a user's evaluator command runs in it); nil for
+    /// stages that read only the store. Recorded in the description, not in the key.
+    var checkout: URL? { get }
+    /// Whether the stage must run in the driving process, whatever the executor: a dynamic stage
+    /// (a search whose policy decides as results arrive) that sends its own sub-stages to the
+    /// executor.
+    var runsInDriver: Bool { get }
+
     /// Computes the outputs. Runs on a scheduler worker thread; may block, may call
     /// `context.run(substages:)`, and should call `context.checkCancellation()` in long loops.
     func run(_ context: StageContext) throws -> StageOutputs
+}
+
+extension Stage {
+    /// Stages read only the store unless they say otherwise.
+    public var checkout: URL? { nil }
+    /// Stages may run in any process unless they say otherwise.
+    public var runsInDriver: Bool { false }
 }
 
 /// Where an input's content comes from. The key sees only the content digest.
@@ -47,7 +63,7 @@ public enum StageInput: Sendable, Hashable {
 }
 
 /// No parameters.
-public struct EmptyParameters: Encodable, Sendable, Hashable {
+public struct EmptyParameters: Codable, Sendable, Hashable {
     /// Creates the empty parameter set.
     public init() {}
 }

@@ -32,6 +32,18 @@ public struct StageKey: Hashable, Comparable, Sendable, Codable, CustomStringCon
     /// Encodes as a bare digest string.
     public func encode(to encoder: any Encoder) throws { try digest.encode(to: encoder) }
 
+    /// What a key hashes: the schema, kind, version, parameters and input digests.
+    static func canonicalTree(kind: String, version: Int, parameters: CanonicalJSON.Value,
+                              inputs: [String: Digest]) -> CanonicalJSON.Value {
+        .object([
+            "schema": .number(String(schema)),
+            "kind": .string(kind),
+            "version": .number(String(version)),
+            "parameters": parameters,
+            "inputs": .object(inputs.mapValues { .string($0.hex) }),
+        ])
+    }
+
     /// Derives the key of a stage and keeps its components for explanations.
     ///
     /// - Parameters:
@@ -43,13 +55,7 @@ public struct StageKey: Hashable, Comparable, Sendable, Codable, CustomStringCon
         kind: String, version: Int, parameters: some Encodable, inputs: [String: Digest]
     ) throws -> (key: StageKey, components: KeyComponents) {
         let parameterTree = try CanonicalJSON.makeValue(parameters)
-        let whole: CanonicalJSON.Value = .object([
-            "schema": .number(String(schema)),
-            "kind": .string(kind),
-            "version": .number(String(version)),
-            "parameters": parameterTree,
-            "inputs": .object(inputs.mapValues { .string($0.hex) }),
-        ])
+        let whole = canonicalTree(kind: kind, version: version, parameters: parameterTree, inputs: inputs)
         let key = StageKey(Digest.of(CanonicalJSON.serialize(whole)))
         let components = KeyComponents(
             kind: kind, version: version, parameters: CanonicalJSON.flatten(parameterTree), inputs: inputs)

@@ -23,6 +23,7 @@ public final class Store: Sendable {
     let actionsDirectory: URL
     let indexDirectory: URL
     let locksDirectory: URL
+    let descriptionsDirectory: URL
     private let warnHandler: @Sendable (String) -> Void
     /// Blobs hashed once by this instance; re-hashing on every read would make warm runs pay for
     /// every byte of every model again.
@@ -44,8 +45,9 @@ public final class Store: Sendable {
         actionsDirectory = self.directory.appendingPathComponent("actions", isDirectory: true)
         indexDirectory = self.directory.appendingPathComponent("index", isDirectory: true)
         locksDirectory = self.directory.appendingPathComponent("locks", isDirectory: true)
+        descriptionsDirectory = self.directory.appendingPathComponent("descriptions", isDirectory: true)
         warnHandler = warn
-        for dir in [objectsDirectory, actionsDirectory, indexDirectory, locksDirectory] { try makeDirectory(dir) }
+        for dir in [objectsDirectory, actionsDirectory, indexDirectory, locksDirectory, descriptionsDirectory] { try makeDirectory(dir) }
     }
 
     /// The default warning sink: a line on standard error.
@@ -219,6 +221,29 @@ public final class Store: Sendable {
         }
         let data = try ActionRecord.encoder().encode(record)
         try AtomicFile.write(data, to: actionURL(for: record.key), publishPoint: true, durable: false)
+    }
+
+    // MARK: Stage descriptions
+
+    func descriptionURL(for key: StageKey) -> URL { descriptionsDirectory.appendingPathComponent(key.hex + ".json") }
+
+    /// Stores a stage's description under its key (once; the same key always has the same one),
+    /// so any process with this store can run the stage by key.
+    public func putDescription(_ description: StageDescription) throws {
+        let url = descriptionURL(for: description.key)
+        if FileManager.default.fileExists(atPath: url.path) { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(try encoder.encode(description), to: url, durable: false)
+    }
+
+    /// The description stored under `key`, checked to hash to it.
+    public func description(for key: StageKey) throws -> StageDescription {
+        guard let data = try? Data(contentsOf: descriptionURL(for: key)) else { throw StageDescriptionError.unknownKey(key) }
+        guard let d = try? JSONDecoder().decode(StageDescription.self, from: data), d.key == key else {
+            throw StageDescriptionError.mismatchedKey(key)
+        }
+        return d
     }
 
     /// Removes a record (its blobs stay until gc).

@@ -55,6 +55,14 @@ enum CLI {
         return shapes
     }
 
+    /// This executable's path, for commands that start more of it (`--executor process`).
+    static func executablePath() throws -> String {
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        let arg = CommandLine.arguments[0]
+        guard arg.contains("/") else { throw fail("cannot tell where this shrink executable is; run it by its path", code: internalError) }
+        return URL(fileURLWithPath: arg).standardizedFileURL.path
+    }
+
     /// Loads a model file; a failure is one `file: message` line and exit 2.
     static func loadGraph(_ path: String) throws -> Graph {
         do { return try Graph.load(contentsOf: path) } catch { throw fail(error.inFile(path)) }

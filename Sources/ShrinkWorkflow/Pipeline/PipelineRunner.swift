@@ -18,6 +18,9 @@ public struct RunOptions: Sendable {
     public var log: @Sendable (String) -> Void
     /// Stage events (progress line).
     public var observer: (any SchedulerObserver)?
+    /// Where stages that miss the cache are computed (`--executor`); the search itself stays in
+    /// this process and sends its candidates there.
+    public var executor: any Executor = InProcessExecutor()
 
     /// Options.
     public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, keepGoing: Bool = false, variant: String? = nil,
@@ -84,7 +87,8 @@ public struct PipelineRunner: Sendable {
     /// running are abandoned (unpublished) after half a second, so the process ends well within
     /// two seconds of the signal however long their BLAS calls take.
     var schedulerOptions: SchedulerOptions {
-        SchedulerOptions(jobs: options.jobs, keepGoing: options.keepGoing, handlesSignals: true, cancellationGrace: 0.5)
+        SchedulerOptions(jobs: options.jobs, keepGoing: options.keepGoing, handlesSignals: true, cancellationGrace: 0.5,
+                         executor: options.executor)
     }
 
     func openStore() throws -> Store {
@@ -122,39 +126,10 @@ public struct PipelineRunner: Sendable {
     /// Reads the model; `data` (the evaluation set) fixes input dimensions the model leaves
     /// symbolic besides the batch. Outputs `model` (with those fixed; what every later stage reads),
     /// `original` (as given; what the export keeps the interface of) and `summary`.
-    func loadStage(_ modelURL: URL, data: DataRef, identity: String) -> FunctionStage<DataRef> {
+    func loadStage(_ modelURL: URL, data: DataRef, identity: String) -> WorkflowStage<LoadStage> {
         var inputs = data.inputs
         inputs["model"] = .file(modelURL)
-        return FunctionStage(kind: "load", version: StageVersion.load, identity: identity, parameters: data,
-                             inputs: inputs) { ctx, data in
-            let digest = try ctx.digest(of: "model")
-            var graph = try ArtifactMemo.shared.graph(digest, store: ctx.store)
-            var modelDigest = digest
-            var note: String?
-            let symbolic = graph.dataInputs.count == 1 && (graph.dataInputs[0].shape?.dropFirst().contains { $0.fixed == nil } ?? false)
-            if symbolic, let d = try? ArtifactMemo.shared.dataset(data, store: ctx.store),
-               let (pinned, text) = LayerWork.pinningSymbolicInput(graph, sampleShape: Array(d.inputs.shape.dropFirst())) {
-                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).onnx")
-                try pinned.save(to: tmp.path)
-                defer { try? FileManager.default.removeItem(at: tmp) }
-                modelDigest = try ctx.putFile(at: tmp)
-                graph = pinned
-                note = text
-            }
-            var summary = try LayerWork.summarize(graph)
-            summary.pinnedInput = note
-            do {
-                _ = try Session(graph: graph, options: SessionOptions(threads: 1))
-            } catch let e as RuntimeError {
-                // Only targets that need the engine fail (addTarget): an external evaluator
-                // scores models whose ops Shrink cannot run.
-                summary.engineError = "\(e)"
-            }
-            var out: StageOutputs = ["summary": try LayerWork.jsonEncoder.encode(summary)]
-            out["model"] = .blob(modelDigest)
-            out["original"] = .blob(digest)
-            return out
-        }
+        return WorkflowStage(identity: identity, parameters: data, inputs: inputs)
     }
 
     /// Phase A (load) then the per-layer graph of phase B.
@@ -269,19 +244,12 @@ public struct PipelineRunner: Sendable {
             if added.insert(identity).inserted {
                 var inputs = calib.inputs
                 inputs["model"] = .blob(model)
-                try graph.add(FunctionStage(kind: "calibrate", version: StageVersion.calibrate, identity: identity,
-                                            parameters: layersNeeding, inputs: inputs) { ctx, layers in
-                    let g = try ArtifactMemo.shared.graph(try ctx.digest(of: "model"), store: ctx.store)
-                    let data = try ArtifactMemo.shared.dataset(calib, store: ctx.store)
-                    let arrays = try ctx.withIdleCores { cores in
-                        try calib.attributing { try LayerWork.calibrate(g, layers: layers, data: data, threads: cores) }
-                    }
-                    return ["stats": try NPZ.encode(arrays)]
-                })
+                try graph.add(WorkflowStage<CalibrateStage>(identity: identity, parameters: CalibrateParameters(layers: layersNeeding, data: calib),
+                                                            inputs: inputs))
             }
             statsInput = .output(of: identity, named: "stats")
         }
-        let factory = StageFactory(model: model, original: original, summary: summaryDigest, statsStage: nil, objective: objective)
+        let factory = StageFactory(model: model, original: original, summary: summaryDigest, objective: objective)
         var fixed: [String: String] = [:]
         for p in fixedParams {
             let stage = factory.decompose(p, stats: statsInput)
@@ -300,13 +268,14 @@ public struct PipelineRunner: Sendable {
         }()
         let metric = MetricRef(spec.metric.value)
         let prefix = Self.stagePrefix(spec: spec, target: name)
+        let layerInputs = Dictionary(uniqueKeysWithValues: summary.layers.map { ($0.name, $0.input) })
         let params = SelectParameters(policy: spec.search.policy.value.rawValue, objective: objective.rawValue,
                                       target: spec.search.target?.value, bound: bound, boundValue: boundValue, metric: metric,
-                                      searchLimit: subset, searchable: searchable, fixedLayers: fixedParams.map(\.layer).sorted())
-        let layerInputs = Dictionary(uniqueKeysWithValues: summary.layers.map { ($0.name, $0.input) })
+                                      searchLimit: subset, searchable: searchable, fixedLayers: fixedParams.map(\.layer).sorted(),
+                                      data: [EvaluationSet.full.rawValue: full, EvaluationSet.search.rawValue: searchRef],
+                                      layerInputs: layerInputs)
         let log = options.log
-        try graph.add(factory.select(identity: "\(prefix)select", parameters: params, fixed: fixed,
-                                     data: [.full: full, .search: searchRef], layerInputs: layerInputs, stats: statsInput,
+        try graph.add(factory.select(identity: "\(prefix)select", parameters: params, fixed: fixed, stats: statsInput,
                                      log: { log("\(prefix)search: \($0)") }))
         try graph.add(factory.export(identity: "\(prefix)export", select: "\(prefix)select"))
         let base = file.deletingLastPathComponent()

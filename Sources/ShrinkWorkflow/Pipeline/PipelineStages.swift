@@ -20,7 +20,7 @@ enum StageVersion {
 }
 
 /// Parameters of a decompose stage (fixed or a search candidate).
-struct DecomposeParameters: Encodable, Sendable, Hashable {
+struct DecomposeParameters: Codable, Sendable, Hashable {
     var layer: String
     var method: String
     var rank: String
@@ -37,7 +37,7 @@ struct SearchableLayer: Sendable, Hashable, Codable {
 }
 
 /// Parameters of the select (search) stage.
-struct SelectParameters: Encodable, Sendable {
+struct SelectParameters: Codable, Sendable {
     var implementation = StageVersion.select
     var policy: String
     var objective: String
@@ -48,6 +48,10 @@ struct SelectParameters: Encodable, Sendable {
     var searchLimit: Int?
     var searchable: [SearchableLayer]
     var fixedLayers: [String]
+    /// `search` and `full` → the data set (its blobs are the `SET.data.*` inputs).
+    var data: [String: DataRef]
+    /// Layer → the value it reads (for reusing the original's activations).
+    var layerInputs: [String: String]
 }
 
 /// What the select stage decided and measured.
@@ -72,8 +76,6 @@ struct StageFactory: Sendable {
     var original: Digest
     /// The load stage's summary blob (layer table).
     var summary: Digest
-    /// The calibration statistics stage output, when any layer fits to activations.
-    var statsStage: String?
     var objective: CostObjective
 
     /// A decompose stage identity: unique per parameter set, readable in progress lines.
@@ -81,39 +83,81 @@ struct StageFactory: Sendable {
         "decompose:\(p.layer)@\(p.method):\(p.rank)\(p.fit == "activations" ? "+act" : "")"
     }
 
-    func decompose(_ p: DecomposeParameters, stats: StageInput?) -> FunctionStage<DecomposeParameters> {
+    func decompose(_ p: DecomposeParameters, stats: StageInput?) -> WorkflowStage<DecomposeStage> {
         var inputs: [String: StageInput] = ["model": .blob(model)]
         if p.fit == "activations", let stats { inputs["stats"] = stats }
-        let objective = self.objective
-        return FunctionStage(kind: "decompose", version: StageVersion.decompose, identity: Self.decomposeIdentity(p),
-                             parameters: p, inputs: inputs) { ctx, p in
-            let graph = try ArtifactMemo.shared.graph(try ctx.digest(of: "model"), store: ctx.store)
-            var statistics: ActivationStatistics?
-            if ctx.inputs["stats"] != nil {
-                statistics = try ArtifactMemo.shared.statistics(try ctx.digest(of: "stats"), layer: p.layer) {
-                    try LayerWork.statistics(try NPZ.read(try ctx.fileURL("stats")), layer: p.layer)
-                }
-            }
-            guard let method = ShrinkCompress.MethodName(rawValue: p.method) else {
-                throw PipelineError.invalidInput("unknown method \(p.method)")
-            }
-            let rank = try ShrinkCompress.RankSpec(parsing: p.rank)
-            // One BLAS thread (the run's setting), whatever --jobs: LAPACK's results may change in
-            // the last bits with the thread count, and a factorisation must not depend on it.
-            let (arrays, info) = try LayerWork.decompose(graph, layer: p.layer, method: method, rank: rank,
-                                                         fitToActivations: p.fit == "activations",
-                                                         statistics: statistics, objective: objective)
-            return ["info": try LayerWork.jsonEncoder.encode(info), "factors": try NPZ.encode(arrays)]
-        }
+        return WorkflowStage(identity: Self.decomposeIdentity(p), parameters: p, inputs: inputs)
     }
 }
 
-/// Parameters of an evaluate sub-stage. The decompositions are inputs (by content).
-struct EvaluateParameters: Encodable, Sendable {
+/// One layer rewritten by one method at one rank (fitted to activation statistics or to the weights).
+enum DecomposeStage: WorkflowStageKind {
+    static var name: String { "decompose" }
+    static var version: Int { StageVersion.decompose }
+
+    static func run(_ p: DecomposeParameters, context ctx: StageContext, environment: StageEnvironment) throws -> StageOutputs {
+        let objective = CostObjective(rawValue: p.objective) ?? .macs
+        let graph = try ArtifactMemo.shared.graph(try ctx.digest(of: "model"), store: ctx.store)
+        var statistics: ActivationStatistics?
+        if ctx.inputs["stats"] != nil {
+            statistics = try ArtifactMemo.shared.statistics(try ctx.digest(of: "stats"), layer: p.layer) {
+                try LayerWork.statistics(try NPZ.read(try ctx.fileURL("stats")), layer: p.layer)
+            }
+        }
+        guard let method = ShrinkCompress.MethodName(rawValue: p.method) else {
+            throw PipelineError.invalidInput("unknown method \(p.method)")
+        }
+        let rank = try ShrinkCompress.RankSpec(parsing: p.rank)
+        // One BLAS thread (the run's setting), whatever --jobs: LAPACK's results may change in
+        // the last bits with the thread count, and a factorisation must not depend on it.
+        let (arrays, info) = try LayerWork.decompose(graph, layer: p.layer, method: method, rank: rank,
+                                                     fitToActivations: p.fit == "activations",
+                                                     statistics: statistics, objective: objective)
+        return ["info": try LayerWork.jsonEncoder.encode(info), "factors": try NPZ.encode(arrays)]
+    }
+}
+
+/// Parameters of an evaluate sub-stage. The model and the decompositions are inputs (by content).
+struct EvaluateParameters: Codable, Sendable {
     var set: String
     var metric: MetricRef
     var limit: Int?
+    /// The decomposed layers (inputs `factors.L` and `info.L` each).
     var layers: [String]
+    /// The data set (its blobs are the `data.*` inputs).
+    var data: DataRef
+    /// Layer → the value it reads, to reuse the original's activations up to the first change.
+    var layerInputs: [String: String]
+}
+
+/// The metric of one candidate (the original model with some layers decomposed) on one data set.
+enum EvaluateStage: WorkflowStageKind {
+    static var name: String { "evaluate" }
+    static var version: Int { StageVersion.evaluate }
+    static func checkout(of p: EvaluateParameters) -> URL? { p.metric.command?.workingDirectory }
+
+    static func run(_ p: EvaluateParameters, context ctx: StageContext, environment: StageEnvironment) throws -> StageOutputs {
+        let modelDigest = try ctx.digest(of: "model")
+        let refs = try p.layers.map { l in
+            DecompositionRef(layer: l, factors: try ctx.digest(of: "factors.\(l)"), info: try ctx.digest(of: "info.\(l)"))
+        }
+        let original = try ArtifactMemo.shared.graph(modelDigest, store: ctx.store)
+        let candidate = try LayerWork.apply(refs, to: original, store: ctx.store)
+        let dataset = try ArtifactMemo.shared.dataset(p.data, store: ctx.store)
+        let metric = p.metric.running(in: environment.checkout)
+        // The batch is split over every core that is idle now: one core per candidate when the
+        // policy scores many at once, all of them for a lone candidate.
+        let score = try ctx.withIdleCores { cores in
+            try p.data.attributing { try Scoring.score(candidate: candidate, original: original, originalKey: modelDigest.hex,
+                                  changedLayers: p.layers, layerInputs: p.layerInputs, data: dataset,
+                                  dataKey: p.data.cacheKey, metric: metric, threads: cores) }
+        }
+        if refs.isEmpty, let n = score.nonFinite, n > 0 {
+            // Scores of a model whose own outputs are NaN mean nothing: every candidate "keeps" them.
+            throw PipelineError.invalidInput("\(dataset.source): the original model gives NaN or infinite outputs on \(n) of \(score.samples) samples; fix the model (or the data) before compressing it")
+        }
+        return ["score": try LayerWork.jsonEncoder.encode(score)]
+    }
 }
 
 /// The `Evaluator` the search policies call: each candidate's decompositions and its score are
@@ -207,7 +251,7 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
         try results.map { try JSONDecoder().decode(Scoring.Score.self, from: try context.store.read(try $0.digest("score"))).value }
     }
 
-    func evaluateStage(refs: [DecompositionRef], set: EvaluationSet, label: String) -> FunctionStage<EvaluateParameters> {
+    func evaluateStage(refs: [DecompositionRef], set: EvaluationSet, label: String) -> WorkflowStage<EvaluateStage> {
         let dataRef = data[set]!
         var inputs: [String: StageInput] = dataRef.inputs
         inputs["model"] = .blob(factory.model)
@@ -216,27 +260,9 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
             inputs["factors.\(r.layer)"] = .blob(r.factors)
             inputs["info.\(r.layer)"] = .blob(r.info)
         }
-        let params = EvaluateParameters(set: set.rawValue, metric: metric, limit: dataRef.limit, layers: sorted.map(\.layer))
-        let layerInputs = self.layerInputs
-        let modelDigest = factory.model
-        return FunctionStage(kind: "evaluate", version: StageVersion.evaluate,
-                             identity: "evaluate:\(set.rawValue):\(label)", parameters: params, inputs: inputs) { ctx, p in
-            let original = try ArtifactMemo.shared.graph(modelDigest, store: ctx.store)
-            let candidate = try LayerWork.apply(sorted, to: original, store: ctx.store)
-            let dataset = try ArtifactMemo.shared.dataset(dataRef, store: ctx.store)
-            // The batch is split over every core that is idle now: one core per candidate when
-            // the policy scores many at once, all of them for a lone candidate.
-            let score = try ctx.withIdleCores { cores in
-                try dataRef.attributing { try Scoring.score(candidate: candidate, original: original, originalKey: modelDigest.hex,
-                                  changedLayers: p.layers, layerInputs: layerInputs, data: dataset,
-                                  dataKey: dataRef.cacheKey, metric: p.metric, threads: cores) }
-            }
-            if sorted.isEmpty, let n = score.nonFinite, n > 0 {
-                // Scores of a model whose own outputs are NaN mean nothing: every candidate "keeps" them.
-                throw PipelineError.invalidInput("\(dataset.source): the original model gives NaN or infinite outputs on \(n) of \(score.samples) samples; fix the model (or the data) before compressing it")
-            }
-            return ["score": try LayerWork.jsonEncoder.encode(score)]
-        }
+        let params = EvaluateParameters(set: set.rawValue, metric: metric, limit: dataRef.limit, layers: sorted.map(\.layer),
+                                        data: dataRef, layerInputs: layerInputs)
+        return WorkflowStage(identity: "evaluate:\(set.rawValue):\(label)", parameters: params, inputs: inputs)
     }
 }
 

@@ -3,7 +3,7 @@ import ShrinkBuild
 import ShrinkCompress
 
 /// Parameters of a report stage: the names a report shows (never absolute paths).
-struct ReportParameters: Encodable, Sendable {
+struct ReportParameters: Codable, Sendable {
     var pipeline: String
     var variant: String?
     var model: String
@@ -18,44 +18,50 @@ struct ReportParameters: Encodable, Sendable {
 
 extension StageFactory {
     /// The report stage: Markdown, JSON and SVG plots from the selection.
-    func report(identity: String, select: String, export: String, parameters: ReportParameters) -> FunctionStage<ReportParameters> {
-        let model = self.model, summary = self.summary
-        return FunctionStage(kind: "report", version: StageVersion.report, identity: identity, parameters: parameters,
-                             inputs: ["selection": .output(of: select, named: "selection"),
-                                      "summary": .blob(summary),
-                                      "onnx": .output(of: export, named: "onnx")]) { ctx, p in
-            let selection = try JSONDecoder().decode(Selection.self, from: try ctx.data("selection"))
-            let summary = try JSONDecoder().decode(ModelSummary.self, from: try ctx.data("summary"))
-            var infos: [String: DecompositionInfo] = [:]
-            for r in selection.decompositions {
-                infos[r.layer] = try JSONDecoder().decode(DecompositionInfo.self, from: try ctx.store.read(r.info))
-            }
-            let layers = summary.layers.map { l -> LayerReport in
-                let cost = LayerCost(params: l.params, macs: l.macs)
-                guard let i = infos[l.name] else {
-                    return LayerReport(name: l.name, op: l.op, method: "keep", rank: nil, fit: "—", relativeError: nil,
-                                       before: cost, after: cost, note: nil)
-                }
-                let note = (i.warnings + (i.relativeOutputError.map { [String(format: "relative output error %.2f %% on the calibration data", $0 * 100)] } ?? []))
-                return LayerReport(name: l.name, op: l.op, method: i.method, rank: i.rank, fit: i.fit, relativeError: i.relativeWeightError,
-                                   before: i.before, after: i.after, note: note.isEmpty ? nil : note.joined(separator: "; "))
-            }
-            let run = RunReport(pipeline: p.pipeline, variant: p.variant, model: p.model, modelDigest: model.hex, metric: p.metric,
-                                bound: p.bound, baseline: selection.baseline, final: selection.metric, samples: selection.samples,
-                                passed: selection.passed, before: selection.before, after: selection.after, layers: layers,
-                                search: selection.search, exportedDigest: selection.passed ? try ctx.digest(of: "onnx").hex : nil,
-                                threshold: Acceptance(bound: p.boundKind == "relative" ? .relative(p.boundValue) : .absolute(p.boundValue),
-                                                      direction: p.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
-                                    .threshold(baseline: selection.baseline),
-                                higherIsBetter: p.higherIsBetter)
-            let md = MarkdownReport(report: run, stem: p.stem)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            var out: StageOutputs = ["md": Data(md.render().utf8), "json": try encoder.encode(run)]
-            for (name, svg) in md.plots() {
-                out[name.replacingOccurrences(of: "\(p.stem).", with: "")] = .data(Data(svg.utf8))
-            }
-            return out
+    func report(identity: String, select: String, export: String, parameters: ReportParameters) -> WorkflowStage<ReportStage> {
+        WorkflowStage(identity: identity, parameters: parameters,
+                      inputs: ["selection": .output(of: select, named: "selection"), "summary": .blob(summary),
+                               "model": .blob(model), "onnx": .output(of: export, named: "onnx")])
+    }
+}
+
+/// Markdown, JSON and SVG plots from a selection.
+enum ReportStage: WorkflowStageKind {
+    static var name: String { "report" }
+    static var version: Int { StageVersion.report }
+
+    static func run(_ p: ReportParameters, context ctx: StageContext, environment: StageEnvironment) throws -> StageOutputs {
+        let selection = try JSONDecoder().decode(Selection.self, from: try ctx.data("selection"))
+        let summary = try JSONDecoder().decode(ModelSummary.self, from: try ctx.data("summary"))
+        var infos: [String: DecompositionInfo] = [:]
+        for r in selection.decompositions {
+            infos[r.layer] = try JSONDecoder().decode(DecompositionInfo.self, from: try ctx.store.read(r.info))
         }
+        let layers = summary.layers.map { l -> LayerReport in
+            let cost = LayerCost(params: l.params, macs: l.macs)
+            guard let i = infos[l.name] else {
+                return LayerReport(name: l.name, op: l.op, method: "keep", rank: nil, fit: "—", relativeError: nil,
+                                   before: cost, after: cost, note: nil)
+            }
+            let note = (i.warnings + (i.relativeOutputError.map { [String(format: "relative output error %.2f %% on the calibration data", $0 * 100)] } ?? []))
+            return LayerReport(name: l.name, op: l.op, method: i.method, rank: i.rank, fit: i.fit, relativeError: i.relativeWeightError,
+                               before: i.before, after: i.after, note: note.isEmpty ? nil : note.joined(separator: "; "))
+        }
+        let run = RunReport(pipeline: p.pipeline, variant: p.variant, model: p.model, modelDigest: try ctx.digest(of: "model").hex, metric: p.metric,
+                            bound: p.bound, baseline: selection.baseline, final: selection.metric, samples: selection.samples,
+                            passed: selection.passed, before: selection.before, after: selection.after, layers: layers,
+                            search: selection.search, exportedDigest: selection.passed ? try ctx.digest(of: "onnx").hex : nil,
+                            threshold: Acceptance(bound: p.boundKind == "relative" ? .relative(p.boundValue) : .absolute(p.boundValue),
+                                                  direction: p.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
+                                .threshold(baseline: selection.baseline),
+                            higherIsBetter: p.higherIsBetter)
+        let md = MarkdownReport(report: run, stem: p.stem)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        var out: StageOutputs = ["md": Data(md.render().utf8), "json": try encoder.encode(run)]
+        for (name, svg) in md.plots() {
+            out[name.replacingOccurrences(of: "\(p.stem).", with: "")] = .data(Data(svg.utf8))
+        }
+        return out
     }
 }

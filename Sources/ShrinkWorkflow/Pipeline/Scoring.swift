@@ -6,7 +6,7 @@ import ShrinkRuntime
 import ShrinkTensor
 
 /// The metric of a pipeline in the form stages carry in their parameters.
-struct MetricRef: Sendable, Hashable, Encodable {
+struct MetricRef: Sendable, Hashable, Codable {
     /// `topk`, `mse` or `command`.
     var kind: String
     /// k for top-k.
@@ -66,6 +66,32 @@ struct MetricRef: Sendable, Hashable, Encodable {
             try c.encode(command.goal.rawValue, forKey: .goal)
             try c.encode(commandFiles, forKey: .files)
         }
+    }
+
+    /// Decodes what `encode(to:)` wrote. The evaluator's working directory is not in it (nor in
+    /// the key): a stage rebuilt by key gets it from its description (`running(in:)`).
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        kind = try c.decode(String.self, forKey: .kind)
+        k = try c.decodeIfPresent(Int.self, forKey: .k)
+        if c.contains(.command) {
+            let line: CommandLineSpec
+            if let argv = try? c.decode([String].self, forKey: .command) { line = .argv(argv) } else {
+                line = .shell(try c.decode(String.self, forKey: .command))
+            }
+            let goal = MetricGoal(rawValue: try c.decode(String.self, forKey: .goal)) ?? .maximize
+            command = CommandMetric(command: line, metric: try c.decodeIfPresent(String.self, forKey: .metric), goal: goal,
+                                    workingDirectory: URL(fileURLWithPath: "/", isDirectory: true))
+            commandFiles = try c.decode([String: String].self, forKey: .files)
+        }
+    }
+
+    /// This metric with its evaluator running in `checkout` (when given).
+    func running(in checkout: URL?) -> MetricRef {
+        guard let checkout, command != nil else { return self }
+        var copy = self
+        copy.command!.workingDirectory = checkout
+        return copy
     }
 
     var higherIsBetter: Bool { kind == "topk" || (command?.goal ?? .maximize) == .maximize && kind == "command" }

@@ -56,100 +56,124 @@ enum RankLadder {
 extension StageFactory {
     /// The select stage: runs the rank search (or just certifies fixed choices) and publishes the
     /// chosen decompositions with the verified metric.
-    func select(identity: String, parameters: SelectParameters, fixed: [String: String], data: [EvaluationSet: DataRef],
-                layerInputs: [String: String], stats: StageInput?, log: @escaping @Sendable (String) -> Void)
-        -> FunctionStage<SelectParameters> {
+    func select(identity: String, parameters: SelectParameters, fixed: [String: String], stats: StageInput?,
+                log: @escaping @Sendable (String) -> Void) -> WorkflowStage<SelectStage> {
         var inputs: [String: StageInput] = ["model": .blob(model)]
-        for (k, v) in data[.full]!.inputs { inputs["full.\(k)"] = v }
-        for (k, v) in data[.search]!.inputs { inputs["search.\(k)"] = v }
+        for (set, ref) in parameters.data {
+            for (k, v) in ref.inputs { inputs["\(set).\(k)"] = v }
+        }
         if let stats { inputs["stats"] = stats }
         for (layer, stage) in fixed {
             inputs["fixed.factors.\(layer)"] = .output(of: stage, named: "factors")
             inputs["fixed.info.\(layer)"] = .output(of: stage, named: "info")
         }
-        let factory = self
-        return FunctionStage(kind: "select", version: StageVersion.search, identity: identity,
-                             parameters: parameters, inputs: inputs) { ctx, p in
-            let graph = try ArtifactMemo.shared.graph(factory.model, store: ctx.store)
-            let refs = try GraphLayers.references(in: graph)
-            let table = try GraphLayers.table(of: graph)
-            var options: [String: [RankOption]] = [:]
-            var layers: [SearchLayer] = []
-            for s in p.searchable {
-                let d = try GraphLayers.descriptor(try GraphLayers.reference(named: s.layer, in: refs), in: graph)
-                let opts = try RankLadder.options(for: s, layer: d, objective: factory.objective)
-                options[s.layer] = opts
-                if !opts.isEmpty { layers.append(SearchLayer(name: s.layer, original: d.cost, options: opts)) }
-            }
-            let fixedRefs = try p.fixedLayers.map { l in
-                DecompositionRef(layer: l, factors: try ctx.digest(of: "fixed.factors.\(l)"), info: try ctx.digest(of: "fixed.info.\(l)"))
-            }
-            var fixedCost = LayerCost(params: table.modelParams, macs: table.totalMACs)
-            for l in layers { fixedCost = fixedCost - l.original }
-            for r in fixedRefs {
-                let info = try JSONDecoder().decode(DecompositionInfo.self, from: try ctx.store.read(r.info))
-                fixedCost = fixedCost - info.before + info.after
-            }
-            let space = SearchSpace(layers: layers, fixedCost: fixedCost)
-            let evaluator = PipelineEvaluator(context: ctx, factory: factory, searchable: p.searchable, options: options,
-                                              fixed: fixedRefs, data: data, metric: p.metric, layerInputs: layerInputs,
-                                              stats: stats)
-            let acceptance = Acceptance(bound: p.bound == "relative" ? .relative(p.boundValue) : .absolute(p.boundValue),
-                                        direction: p.metric.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
-            let session = SearchSession(space: space, acceptance: acceptance, objective: factory.objective,
-                                        evaluator: evaluator, log: log)
-            let policy: any ShrinkCompress.SearchPolicy
-            switch p.policy {
-            case "greedy": policy = GreedyPolicy(target: p.target)
-            case "binary": policy = BinaryPolicy()
-            case "incremental": policy = IncrementalPolicy()
-            default: policy = BudgetPolicy()
-            }
-            let result = try RankSearch(policy: policy).run(session)
-            let chosen = try evaluator.decompositions(for: result.configuration.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-            let final = try evaluator.score(result.configuration, on: .full)
-            var report: SearchReport?
-            if !layers.isEmpty {
-                var sensitivity: [String: [SensitivityPoint]] = [:]
-                for (layer, curve) in result.sensitivity {
-                    let opts = options[layer] ?? []
-                    sensitivity[layer] = curve.keys.sorted().map { i in
-                        SensitivityPoint(rank: opts[i].rank, cost: opts[i].cost[factory.objective], drop: curve[i]!)
-                    }
-                }
-                let visited = result.visited.map { v in
-                    TradeoffPoint(set: v.set.rawValue, macs: v.cost.macs, params: v.cost.params, metric: v.metric,
-                                  chosen: v.configuration == result.configuration)
-                }
-                report = SearchReport(policy: p.policy, objective: factory.objective.rawValue,
-                                      evaluations: result.evaluations, sensitivity: sensitivity, visited: visited,
-                                      notes: result.notes)
-            }
-            let selection = Selection(passed: result.passed, baseline: result.baseline, metric: final.value,
-                                      samples: final.samples, decompositions: fixedRefs + chosen,
-                                      before: LayerCost(params: table.modelParams, macs: table.totalMACs),
-                                      after: result.cost, search: report, nonFinite: final.nonFinite)
-            return ["selection": try LayerWork.jsonEncoder.encode(selection)]
-        }
+        return WorkflowStage(identity: identity, parameters: parameters, inputs: inputs, log: log)
     }
 
     /// The export stage: the chosen decompositions applied to the model, as ONNX bytes.
-    func export(identity: String, select: String) -> FunctionStage<EmptyParameters> {
-        let model = self.model, original = self.original
+    func export(identity: String, select: String) -> WorkflowStage<ExportStage> {
         var inputs: [String: StageInput] = ["model": .blob(model), "selection": .output(of: select, named: "selection")]
         if original != model { inputs["original"] = .blob(original) }
-        return FunctionStage(kind: "export", version: StageVersion.export, identity: identity, parameters: EmptyParameters(),
-                             inputs: inputs) { ctx, _ in
-            let selection = try JSONDecoder().decode(Selection.self, from: try ctx.data("selection"))
-            var graph = try LayerWork.apply(selection.decompositions, to: try ArtifactMemo.shared.graph(model, store: ctx.store),
-                                            store: ctx.store)
-            // Keep the input declarations (symbolic dimensions) of the model as given.
-            if original != model { graph.inputs = try ArtifactMemo.shared.graph(original, store: ctx.store).inputs }
-            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).onnx")
-            try graph.save(to: tmp.path)
-            defer { try? FileManager.default.removeItem(at: tmp) }
-            let digest = try ctx.putFile(at: tmp)
-            return ["onnx": try ctx.store.read(digest)]
+        return WorkflowStage(identity: identity, parameters: EmptyParameters(), inputs: inputs)
+    }
+}
+
+/// The rank search (or the certification of fixed choices): runs in the driver, where its policy
+/// decides as scores arrive; its candidate decompositions and evaluations are sub-stages that go
+/// through the run's executor.
+enum SelectStage: WorkflowStageKind {
+    static var name: String { "select" }
+    static var version: Int { StageVersion.search }
+    static var runsInDriver: Bool { true }
+    static func checkout(of p: SelectParameters) -> URL? { p.metric.command?.workingDirectory }
+
+    static func run(_ p: SelectParameters, context ctx: StageContext, environment: StageEnvironment) throws -> StageOutputs {
+        let model = try ctx.digest(of: "model")
+        let objective = CostObjective(rawValue: p.objective) ?? .macs
+        let factory = StageFactory(model: model, original: model, summary: model, objective: objective)
+        let stats: StageInput? = ctx.inputs["stats"].map { .blob($0) }
+        var data: [EvaluationSet: DataRef] = [:]
+        for (set, ref) in p.data { if let s = EvaluationSet(rawValue: set) { data[s] = ref } }
+        let metric = p.metric.running(in: environment.checkout)
+        let graph = try ArtifactMemo.shared.graph(model, store: ctx.store)
+        let refs = try GraphLayers.references(in: graph)
+        let table = try GraphLayers.table(of: graph)
+        var options: [String: [RankOption]] = [:]
+        var layers: [SearchLayer] = []
+        for s in p.searchable {
+            let d = try GraphLayers.descriptor(try GraphLayers.reference(named: s.layer, in: refs), in: graph)
+            let opts = try RankLadder.options(for: s, layer: d, objective: factory.objective)
+            options[s.layer] = opts
+            if !opts.isEmpty { layers.append(SearchLayer(name: s.layer, original: d.cost, options: opts)) }
         }
+        let fixedRefs = try p.fixedLayers.map { l in
+            DecompositionRef(layer: l, factors: try ctx.digest(of: "fixed.factors.\(l)"), info: try ctx.digest(of: "fixed.info.\(l)"))
+        }
+        var fixedCost = LayerCost(params: table.modelParams, macs: table.totalMACs)
+        for l in layers { fixedCost = fixedCost - l.original }
+        for r in fixedRefs {
+            let info = try JSONDecoder().decode(DecompositionInfo.self, from: try ctx.store.read(r.info))
+            fixedCost = fixedCost - info.before + info.after
+        }
+        let space = SearchSpace(layers: layers, fixedCost: fixedCost)
+        let evaluator = PipelineEvaluator(context: ctx, factory: factory, searchable: p.searchable, options: options,
+                                          fixed: fixedRefs, data: data, metric: metric, layerInputs: p.layerInputs,
+                                          stats: stats)
+        let acceptance = Acceptance(bound: p.bound == "relative" ? .relative(p.boundValue) : .absolute(p.boundValue),
+                                    direction: p.metric.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
+        let session = SearchSession(space: space, acceptance: acceptance, objective: factory.objective,
+                                    evaluator: evaluator, log: environment.log)
+        let policy: any ShrinkCompress.SearchPolicy
+        switch p.policy {
+        case "greedy": policy = GreedyPolicy(target: p.target)
+        case "binary": policy = BinaryPolicy()
+        case "incremental": policy = IncrementalPolicy()
+        default: policy = BudgetPolicy()
+        }
+        let result = try RankSearch(policy: policy).run(session)
+        let chosen = try evaluator.decompositions(for: result.configuration.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        let final = try evaluator.score(result.configuration, on: .full)
+        var report: SearchReport?
+        if !layers.isEmpty {
+            var sensitivity: [String: [SensitivityPoint]] = [:]
+            for (layer, curve) in result.sensitivity {
+                let opts = options[layer] ?? []
+                sensitivity[layer] = curve.keys.sorted().map { i in
+                    SensitivityPoint(rank: opts[i].rank, cost: opts[i].cost[factory.objective], drop: curve[i]!)
+                }
+            }
+            let visited = result.visited.map { v in
+                TradeoffPoint(set: v.set.rawValue, macs: v.cost.macs, params: v.cost.params, metric: v.metric,
+                              chosen: v.configuration == result.configuration)
+            }
+            report = SearchReport(policy: p.policy, objective: factory.objective.rawValue,
+                                  evaluations: result.evaluations, sensitivity: sensitivity, visited: visited,
+                                  notes: result.notes)
+        }
+        let selection = Selection(passed: result.passed, baseline: result.baseline, metric: final.value,
+                                  samples: final.samples, decompositions: fixedRefs + chosen,
+                                  before: LayerCost(params: table.modelParams, macs: table.totalMACs),
+                                  after: result.cost, search: report, nonFinite: final.nonFinite)
+        return ["selection": try LayerWork.jsonEncoder.encode(selection)]
+    }
+}
+
+/// The chosen decompositions applied to the model, as ONNX bytes.
+enum ExportStage: WorkflowStageKind {
+    static var name: String { "export" }
+    static var version: Int { StageVersion.export }
+
+    static func run(_ p: EmptyParameters, context ctx: StageContext, environment: StageEnvironment) throws -> StageOutputs {
+        let selection = try JSONDecoder().decode(Selection.self, from: try ctx.data("selection"))
+        let model = try ctx.digest(of: "model"), original = ctx.inputs["original"] ?? model
+        var graph = try LayerWork.apply(selection.decompositions, to: try ArtifactMemo.shared.graph(model, store: ctx.store),
+                                        store: ctx.store)
+        // Keep the input declarations (symbolic dimensions) of the model as given.
+        if original != model { graph.inputs = try ArtifactMemo.shared.graph(original, store: ctx.store).inputs }
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).onnx")
+        try graph.save(to: tmp.path)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let digest = try ctx.putFile(at: tmp)
+        return ["onnx": try ctx.store.read(digest)]
     }
 }

@@ -49,12 +49,16 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .long, help: "End with one JSON summary object on stdout.")
     var json = false
 
+    @Option(name: .long, help: "Where stages run: `local` (this process, the default) or `process` (each stage in a fresh `shrink exec-stage` process; the search stays here).")
+    var executor: ExecutorChoice = .local
+
     func run() throws {
         let started = Date()
         let reporter = ProgressReporter()
         // Log lines go through the reporter, which clears its status line before printing them.
-        let options = RunOptions(jobs: common.jobs, keepGoing: keepGoing, variant: common.variant,
+        var options = RunOptions(jobs: common.jobs, keepGoing: keepGoing, variant: common.variant,
                                  log: { reporter.warning($0) }, observer: reporter)
+        options.executor = try executor.make()
         let outcome: RunOutcome
         // Parallelism comes from job slots; OpenBLAS gets one thread (see PipelineRunner.run).
         BLAS.setThreads(1)
