@@ -169,6 +169,17 @@ import Testing
         #expect((again.json?["targets"] as? [[String: Any]])?.first?["metric"] as? Double == 0.91)
     }
 
+    /// An evaluator that logs a lot to stderr before printing its result: reading stdout to the
+    /// end before stderr deadlocked once stderr filled its pipe (64 KiB); the run hung forever.
+    @Test func chattyEvaluatorDoesNotDeadlock() throws {
+        let box = try Sandbox(pipeline: Self.pipeline)
+        defer { box.remove() }
+        try box.write("head -c 1048576 /dev/zero | tr '\\0' x >&2\necho '{\"accuracy\": 0.9}'\n", to: "eval.sh")
+        let r = try box.run()
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect((r.json?["targets"] as? [[String: Any]])?.first?["metric"] as? Double == 0.9)
+    }
+
     @Test func failingEvaluatorIsAClearError() throws {
         let box = try Sandbox(pipeline: Self.pipeline)
         defer { box.remove() }

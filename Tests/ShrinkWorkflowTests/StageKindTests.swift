@@ -1,5 +1,6 @@
 import Foundation
 import ShrinkBuild
+import ShrinkCompress
 import ShrinkPipeline
 import Testing
 @testable import ShrinkWorkflow
@@ -14,11 +15,11 @@ import Testing
                                                           goal: .maximize, workingDirectory: URL(fileURLWithPath: "/tmp/checkout"))))
 
     static func evaluator(metric: MetricRef) -> [(String, any ShrinkBuild.Stage)] {
-        let p = SelectParameters(policy: "budget", objective: "macs", target: nil, bound: "absolute", boundValue: 0.005,
+        let p = SelectParameters(policy: .budget, objective: .macs, target: nil, bound: .absolute, boundValue: 0.005,
                                  metric: metric, searchLimit: 100,
-                                 searchable: [SearchableLayer(layer: "fc1", method: "svd", fit: "activations", min: 2, max: nil, step: nil, multipleOf: nil)],
+                                 searchable: [SearchableLayer(layer: "fc1", method: .svd, fit: .activations, min: 2, max: nil, step: nil, multipleOf: nil)],
                                  fixedLayers: ["conv2"], data: ["full": ref, "search": ref], layerInputs: ["fc1": "/Flatten_output_0"])
-        let decompose = factory.decompose(DecomposeParameters(layer: "fc1", method: "svd", rank: "18", fit: "activations", objective: "macs"),
+        let decompose = factory.decompose(DecomposeParameters(layer: "fc1", method: .svd, rank: .exact(Rank(18)), fit: .activations, objective: .macs),
                                           stats: .blob(Digest.of("stats")))
         let evaluate = WorkflowStage<EvaluateStage>(
             identity: "evaluate:search:fc1=18",
@@ -33,7 +34,7 @@ import Testing
             ("select", factory.select(identity: "p/select", parameters: p, fixed: [:], stats: nil, log: { _ in })),
             ("report", WorkflowStage<ReportStage>(identity: "p/report",
                                                   parameters: ReportParameters(pipeline: "p", variant: nil, model: "m.onnx", metric: "top1", bound: "≤ 0.005",
-                                                                               stem: "p", boundKind: "absolute", boundValue: 0.005, higherIsBetter: true),
+                                                                               stem: "p", boundKind: .absolute, boundValue: 0.005, higherIsBetter: true),
                                                   inputs: ["model": .blob(model)])),
             ("export", WorkflowStage<ExportStage>(identity: "p/export", parameters: EmptyParameters(), inputs: ["model": .blob(model)])),
         ]

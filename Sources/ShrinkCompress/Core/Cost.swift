@@ -1,5 +1,5 @@
 /// What a rank is chosen to save: stored parameters or multiply-accumulates.
-public enum CostObjective: String, Sendable, Hashable, CaseIterable {
+public enum CostObjective: String, Sendable, Hashable, Codable, CaseIterable {
     /// Stored weights and biases.
     case params
     /// Multiply-accumulates per sample.

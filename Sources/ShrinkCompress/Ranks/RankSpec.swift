@@ -5,7 +5,7 @@ import Foundation
 /// Text forms (command line and pipelines): `16` or `16,8` (exact; `Rout,Rin` for tucker2),
 /// `0.25` (a fraction of full rank, 0 < f ≤ 1, written with a decimal point), `e0.95` (the
 /// smallest rank keeping 95 % of the spectral energy Σσ², 0 < e ≤ 1).
-public enum RankSpec: Sendable, Hashable, CustomStringConvertible {
+public enum RankSpec: Sendable, Hashable, Codable, CustomStringConvertible {
     /// This rank, as given.
     case exact(Rank)
     /// Each component is round(f · full rank component), at least 1.

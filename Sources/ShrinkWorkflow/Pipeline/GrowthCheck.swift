@@ -13,8 +13,8 @@ extension PipelineRunner {
                            model: Digest, store: Store) throws -> [Diagnostic] {
         struct Candidate {
             var layer: String
-            var method: ShrinkPipeline.MethodName
-            var rank: String
+            var method: ShrinkCompress.MethodName
+            var rank: Rank
             var rule: Rule
         }
         let byName = Dictionary(summary.layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -29,9 +29,10 @@ extension PipelineRunner {
                 case .fraction, .energy, .search: continue
                 }
                 guard !rule.allowsGrowth else { continue }
-                let text = Self.rankText(rank, layer: byName[a.layer.name])
-                guard seen.insert("\(rule.location)|\(a.layer.name)|\(a.method.rawValue)|\(text)").inserted else { continue }
-                candidates.append(Candidate(layer: a.layer.name, method: a.method, rank: text, rule: rule))
+                guard case .exact(let fixed)? = ShrinkCompress.RankSpec(rank, layer: byName[a.layer.name]) else { continue }
+                let method = ShrinkCompress.MethodName(a.method)
+                guard seen.insert("\(rule.location)|\(a.layer.name)|\(method)|\(fixed)").inserted else { continue }
+                candidates.append(Candidate(layer: a.layer.name, method: method, rank: fixed, rule: rule))
             }
         }
         guard !candidates.isEmpty else { return [] }
@@ -39,11 +40,10 @@ extension PipelineRunner {
         let refs = try GraphLayers.references(in: graph)
         var found: [Diagnostic] = []
         for c in candidates {
-            guard let name = ShrinkCompress.MethodName(rawValue: c.method.rawValue),
-                  case .exact(let asked)? = try? ShrinkCompress.RankSpec(parsing: c.rank),
-                  let ref = try? GraphLayers.reference(named: c.layer, in: refs),
+            let asked = c.rank
+            guard let ref = try? GraphLayers.reference(named: c.layer, in: refs),
                   let layer = try? GraphLayers.descriptor(ref, in: graph) else { continue }
-            let method = name.method
+            let method = c.method.method
             guard (try? method.check(layer)) != nil, method.rankArity == asked.values.count else { continue }
             let full = method.fullRank(of: layer)
             let rank = Rank(zip(asked.values, full.values).map { min($0, $1) })

@@ -205,7 +205,7 @@ public struct PipelineRunner: Sendable {
     /// Adds the stages of one target; stages with identical parameters are shared across targets.
     func addTarget(name: String, spec: PipelineSpec, assigned: LayerAssignments, summary: ModelSummary, summaryDigest: Digest, model: Digest,
                    original: Digest, store: Store, graph: inout StageGraph, added: inout Set<String>, warnings: inout [String]) throws {
-        let objective = CostObjective(rawValue: spec.search.objective.value.rawValue) ?? .macs
+        let objective = CostObjective(spec.search.objective.value)
         if let engineError = summary.engineError {
             let fitted = assigned.assignments.filter { $0.fit == .activations && $0.method != .keep }.map(\.layer.name)
             if case .command = spec.metric.value, fitted.isEmpty {
@@ -222,17 +222,14 @@ public struct PipelineRunner: Sendable {
         var fixedParams: [DecomposeParameters] = []
         let byName = Dictionary(uniqueKeysWithValues: summary.layers.map { ($0.name, $0) })
         for a in assigned.assignments where a.method != .keep {
-            let fit = a.fit.rawValue
             if a.fit == .activations { needsStats = true }
-            switch a.rank {
-            case .none, .search:
-                var s = SearchableLayer(layer: a.layer.name, method: a.method.rawValue, fit: fit)
+            let method = ShrinkCompress.MethodName(a.method)
+            if let given = a.rank, let rank = ShrinkCompress.RankSpec(given, layer: byName[a.layer.name]) {
+                fixedParams.append(DecomposeParameters(layer: a.layer.name, method: method, rank: rank, fit: a.fit, objective: objective))
+            } else {
+                var s = SearchableLayer(layer: a.layer.name, method: method, fit: a.fit)
                 if case .search(let r) = a.rank { s.min = r.min; s.max = r.max; s.step = r.step; s.multipleOf = r.multipleOf }
                 searchable.append(s)
-            case .some(let rank):
-                fixedParams.append(DecomposeParameters(layer: a.layer.name, method: a.method.rawValue,
-                                                       rank: Self.rankText(rank, layer: byName[a.layer.name]),
-                                                       fit: fit, objective: objective.rawValue))
             }
         }
         let calibration = spec.data.effectiveCalibration
@@ -260,16 +257,16 @@ public struct PipelineRunner: Sendable {
         let subset = spec.data.searchSubset?.value
         let search = spec.data.search.map { try? dataRef($0, limit: subset, store: store) } ?? nil
         let searchRef = try search ?? dataRef(spec.data.eval, limit: subset, store: store)
-        let (bound, boundValue): (String, Double) = {
+        let (bound, boundValue): (BoundKind, Double) = {
             switch spec.accept.value {
-            case .maxDrop(let d): return ("absolute", d)
-            case .maxRelativeDrop(let r): return ("relative", r)
+            case .maxDrop(let d): return (.absolute, d)
+            case .maxRelativeDrop(let r): return (.relative, r)
             }
         }()
         let metric = MetricRef(spec.metric.value)
         let prefix = Self.stagePrefix(spec: spec, target: name)
         let layerInputs = Dictionary(uniqueKeysWithValues: summary.layers.map { ($0.name, $0.input) })
-        let params = SelectParameters(policy: spec.search.policy.value.rawValue, objective: objective.rawValue,
+        let params = SelectParameters(policy: SearchPolicyName(spec.search.policy.value), objective: objective,
                                       target: spec.search.target?.value, bound: bound, boundValue: boundValue, metric: metric,
                                       searchLimit: subset, searchable: searchable, fixedLayers: fixedParams.map(\.layer).sorted(),
                                       data: [EvaluationSet.full.rawValue: full, EvaluationSet.search.rawValue: searchRef],
@@ -279,7 +276,7 @@ public struct PipelineRunner: Sendable {
                                      log: { log("\(prefix)search: \($0)") }))
         try graph.add(factory.export(identity: "\(prefix)export", select: "\(prefix)select"))
         let base = file.deletingLastPathComponent()
-        let boundText = bound == "absolute" ? "absolute drop ≤ \(boundValue)" : "relative drop ≤ \(boundValue)"
+        let boundText = bound == .absolute ? "absolute drop ≤ \(boundValue)" : "relative drop ≤ \(boundValue)"
         let report = ReportParameters(pipeline: spec.name.value, variant: name == "main" ? nil : name,
                                       model: relativePath(spec.model.value, from: base), metric: spec.metric.value.name,
                                       bound: boundText, stem: spec.export.report.value.deletingPathExtension().lastPathComponent,
@@ -294,24 +291,6 @@ public struct PipelineRunner: Sendable {
     /// `lenet-mnist/` or `lenet-mnist[loose]/`: stage names say which pipeline and target they serve.
     static func stagePrefix(spec: PipelineSpec, target: String) -> String {
         target == "main" ? "\(spec.name.value)/" : "\(spec.name.value)[\(target)]/"
-    }
-
-    static func rankText(_ rank: ShrinkPipeline.RankSpec, layer: LayerInfo?) -> String {
-        switch rank {
-        case .count(let n): return "\(n)"
-        case .fraction(let f): return "\(f)"
-        case .energy(let e): return "e\(e)"
-        case .tucker(let o, let i):
-            let t = layer?.weightShape.first ?? 1, s = layer.map { $0.weightShape.count > 1 ? $0.weightShape[1] : 1 } ?? 1
-            func value(_ c: RankComponent, _ size: Int) -> Int {
-                switch c {
-                case .count(let n): return n
-                case .fraction(let f): return max(1, Int((Double(size) * f).rounded()))
-                }
-            }
-            return "\(value(o, t)),\(value(i, s))"
-        case .search: return "search"
-        }
     }
 
     /// A data set as store blobs (files are copied into the store so stages read what was hashed).

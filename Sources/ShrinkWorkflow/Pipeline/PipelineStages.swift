@@ -22,27 +22,27 @@ enum StageVersion {
 /// Parameters of a decompose stage (fixed or a search candidate).
 struct DecomposeParameters: Codable, Sendable, Hashable {
     var layer: String
-    var method: String
-    var rank: String
-    var fit: String
-    var objective: String
+    var method: ShrinkCompress.MethodName
+    var rank: ShrinkCompress.RankSpec
+    var fit: FitMode
+    var objective: CostObjective
 }
 
 /// One layer the search may change: method, fit and the range of ranks.
 struct SearchableLayer: Sendable, Hashable, Codable {
     var layer: String
-    var method: String
-    var fit: String
+    var method: ShrinkCompress.MethodName
+    var fit: FitMode
     var min: Int?, max: Int?, step: Int?, multipleOf: Int?
 }
 
 /// Parameters of the select (search) stage.
 struct SelectParameters: Codable, Sendable {
     var implementation = StageVersion.select
-    var policy: String
-    var objective: String
+    var policy: SearchPolicyName
+    var objective: CostObjective
     var target: Double?
-    var bound: String
+    var bound: BoundKind
     var boundValue: Double
     var metric: MetricRef
     var searchLimit: Int?
@@ -52,6 +52,14 @@ struct SelectParameters: Codable, Sendable {
     var data: [String: DataRef]
     /// Layer → the value it reads (for reusing the original's activations).
     var layerInputs: [String: String]
+}
+
+/// How the accept bound is measured.
+enum BoundKind: String, Codable, Sendable {
+    /// `max_drop`: an absolute drop in the metric.
+    case absolute
+    /// `max_relative_drop`: a drop relative to the original's value.
+    case relative
 }
 
 /// What the select stage decided and measured.
@@ -80,12 +88,12 @@ struct StageFactory: Sendable {
 
     /// A decompose stage identity: unique per parameter set, readable in progress lines.
     static func decomposeIdentity(_ p: DecomposeParameters) -> String {
-        "decompose:\(p.layer)@\(p.method):\(p.rank)\(p.fit == "activations" ? "+act" : "")"
+        "decompose:\(p.layer)@\(p.method):\(p.rank)\(p.fit == .activations ? "+act" : "")"
     }
 
     func decompose(_ p: DecomposeParameters, stats: StageInput?) -> WorkflowStage<DecomposeStage> {
         var inputs: [String: StageInput] = ["model": .blob(model)]
-        if p.fit == "activations", let stats { inputs["stats"] = stats }
+        if p.fit == .activations, let stats { inputs["stats"] = stats }
         return WorkflowStage(identity: Self.decomposeIdentity(p), parameters: p, inputs: inputs)
     }
 }
@@ -96,7 +104,6 @@ enum DecomposeStage: WorkflowStageKind {
     static var version: Int { StageVersion.decompose }
 
     static func run(_ p: DecomposeParameters, context ctx: StageContext, environment: StageEnvironment) throws -> StageOutputs {
-        let objective = CostObjective(rawValue: p.objective) ?? .macs
         let graph = try ArtifactMemo.shared.graph(try ctx.digest(of: "model"), store: ctx.store)
         var statistics: ActivationStatistics?
         if ctx.inputs["stats"] != nil {
@@ -104,15 +111,11 @@ enum DecomposeStage: WorkflowStageKind {
                 try LayerWork.statistics(try NPZ.read(try ctx.fileURL("stats")), layer: p.layer)
             }
         }
-        guard let method = ShrinkCompress.MethodName(rawValue: p.method) else {
-            throw PipelineError.invalidInput("unknown method \(p.method)")
-        }
-        let rank = try ShrinkCompress.RankSpec(parsing: p.rank)
         // One BLAS thread (the run's setting), whatever --jobs: LAPACK's results may change in
         // the last bits with the thread count, and a factorisation must not depend on it.
-        let (arrays, info) = try LayerWork.decompose(graph, layer: p.layer, method: method, rank: rank,
-                                                     fitToActivations: p.fit == "activations",
-                                                     statistics: statistics, objective: objective)
+        let (arrays, info) = try LayerWork.decompose(graph, layer: p.layer, method: p.method, rank: p.rank,
+                                                     fitToActivations: p.fit == .activations,
+                                                     statistics: statistics, objective: p.objective)
         return ["info": try LayerWork.jsonEncoder.encode(info), "factors": try NPZ.encode(arrays)]
     }
 }
@@ -204,8 +207,8 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
 
     func parameters(_ layer: String, _ option: Int) -> DecomposeParameters {
         let s = searchable[layer]!
-        return DecomposeParameters(layer: layer, method: s.method, rank: Self.rankText(options[layer]![option].rank),
-                                   fit: s.fit, objective: factory.objective.rawValue)
+        return DecomposeParameters(layer: layer, method: s.method, rank: .exact(Rank(options[layer]![option].rank)),
+                                   fit: s.fit, objective: factory.objective)
     }
 
     /// Decompositions for (layer, option) pairs, computed as sub-stages in one parallel batch.

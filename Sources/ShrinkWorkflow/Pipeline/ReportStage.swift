@@ -11,7 +11,7 @@ struct ReportParameters: Codable, Sendable {
     var bound: String
     var stem: String
     /// `absolute` or `relative`, and its value; with the direction they give the threshold.
-    var boundKind: String
+    var boundKind: BoundKind
     var boundValue: Double
     var higherIsBetter: Bool
 }
@@ -51,7 +51,7 @@ enum ReportStage: WorkflowStageKind {
                             bound: p.bound, baseline: selection.baseline, final: selection.metric, samples: selection.samples,
                             passed: selection.passed, before: selection.before, after: selection.after, layers: layers,
                             search: selection.search, exportedDigest: selection.passed ? try ctx.digest(of: "onnx").hex : nil,
-                            threshold: Acceptance(bound: p.boundKind == "relative" ? .relative(p.boundValue) : .absolute(p.boundValue),
+                            threshold: Acceptance(bound: p.boundKind == .relative ? .relative(p.boundValue) : .absolute(p.boundValue),
                                                   direction: p.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
                                 .threshold(baseline: selection.baseline),
                             higherIsBetter: p.higherIsBetter)

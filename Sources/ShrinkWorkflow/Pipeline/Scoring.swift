@@ -7,8 +7,18 @@ import ShrinkTensor
 
 /// The metric of a pipeline in the form stages carry in their parameters.
 struct MetricRef: Sendable, Hashable, Codable {
-    /// `topk`, `mse` or `command`.
-    var kind: String
+    /// How a metric is computed.
+    enum Kind: String, Codable, Sendable {
+        /// Top-k accuracy against integer labels.
+        case topk
+        /// Mean squared error against float targets or the original model's outputs.
+        case mse
+        /// A user's evaluator command.
+        case command
+    }
+
+    /// How it is computed.
+    var kind: Kind
     /// k for top-k.
     var k: Int?
     /// The external evaluator.
@@ -19,12 +29,12 @@ struct MetricRef: Sendable, Hashable, Codable {
 
     init(_ spec: MetricSpec) {
         switch spec {
-        case .top1: kind = "topk"; k = 1
-        case .top5: kind = "topk"; k = 5
-        case .topK(let n): kind = "topk"; k = n
-        case .mse: kind = "mse"
+        case .top1: kind = .topk; k = 1
+        case .top5: kind = .topk; k = 5
+        case .topK(let n): kind = .topk; k = n
+        case .mse: kind = .mse
         case .command(let c):
-            kind = "command"
+            kind = .command
             command = c
             commandFiles = Self.files(named: c)
         }
@@ -72,7 +82,7 @@ struct MetricRef: Sendable, Hashable, Codable {
     /// the key): a stage rebuilt by key gets it from its description (`running(in:)`).
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: Keys.self)
-        kind = try c.decode(String.self, forKey: .kind)
+        kind = try c.decode(Kind.self, forKey: .kind)
         k = try c.decodeIfPresent(Int.self, forKey: .k)
         if c.contains(.command) {
             let line: CommandLineSpec
@@ -94,7 +104,7 @@ struct MetricRef: Sendable, Hashable, Codable {
         return copy
     }
 
-    var higherIsBetter: Bool { kind == "topk" || (command?.goal ?? .maximize) == .maximize && kind == "command" }
+    var higherIsBetter: Bool { kind == .topk || (command?.goal ?? .maximize) == .maximize && kind == .command }
 }
 
 /// Scores a model on a data set, reusing the original model's activations up to the first
@@ -111,7 +121,7 @@ enum Scoring {
     static func score(candidate: Graph, original: Graph, originalKey: String, changedLayers: [String],
                       layerInputs: [String: String], data: Dataset, dataKey: String, metric: MetricRef,
                       threads: Int) throws -> Score {
-        if metric.kind == "command", let command = metric.command {
+        if metric.kind == .command, let command = metric.command {
             return Score(value: try ExternalEvaluator.run(command, graph: candidate), samples: data.count)
         }
         let session = try Session(graph: candidate, options: SessionOptions(threads: threads))
@@ -120,12 +130,12 @@ enum Scoring {
         let feeds = try prefixFeeds(candidate: candidate, original: original, originalKey: originalKey,
                                     changedLayers: changedLayers, layerInputs: layerInputs, data: data,
                                     dataKey: dataKey, threads: threads)
-        let reference = metric.kind == "mse" && !data.hasFloatTargets
+        let reference = metric.kind == .mse && !data.hasFloatTargets
             ? try referenceOutputs(original: original, originalKey: originalKey, data: data, dataKey: dataKey, threads: threads)
             : nil
-        var acc = MetricAccumulator(metric.kind == "mse" ? .mse : (metric.k == 5 ? .top5 : .top1))
+        var acc = MetricAccumulator(metric.kind == .mse ? .mse : (metric.k == 5 ? .top5 : .top1))
         var correct = 0, seen = 0, nonFinite = 0
-        let outputName = metric.kind == "topk" ? session.scoresOutput : session.outputNames[0]
+        let outputName = metric.kind == .topk ? session.scoresOutput : session.outputNames[0]
         for batch in data.batches(size: 256) {
             let fed: [String: Tensor]
             if let feeds {
@@ -135,7 +145,7 @@ enum Scoring {
             }
             let out = try session.run(from: fed, outputs: [outputName])[outputName]!
             switch metric.kind {
-            case "topk":
+            case .topk:
                 guard case .classes(let labels) = batch.targets else {
                     throw PipelineError.invalidInput("\(data.source): the metric needs integer labels (y)")
                 }
@@ -152,7 +162,7 @@ enum Scoring {
                 }
             }
         }
-        if metric.kind == "topk" {
+        if metric.kind == .topk {
             return Score(value: Double(correct) / Double(max(seen, 1)), samples: seen, nonFinite: nonFinite)
         }
         return Score(value: acc.value, samples: acc.samples, nonFinite: acc.nonFiniteSamples)
@@ -282,13 +292,20 @@ enum ExternalEvaluator {
             process.arguments = ["-c", text]
         }
         process.currentDirectoryURL = command.workingDirectory
-        let out = Pipe(), err = Pipe()
+        // stdout through a pipe read to the end; stderr into a file, so an evaluator that writes
+        // much to stderr cannot fill a pipe nobody reads yet and block forever.
+        let out = Pipe()
+        let errFile = dir.appendingPathComponent("stderr.txt")
+        _ = FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        let err = try FileHandle(forWritingTo: errFile)
         process.standardOutput = out
         process.standardError = err
+        process.standardInput = FileHandle.nullDevice
         try process.run()
+        try? err.close()
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        let errText = (try? String(contentsOf: errFile, encoding: .utf8)) ?? ""
         guard process.terminationStatus == 0 else {
             throw EvaluatorCommandError(message: "evaluator command exited with \(process.terminationStatus): \(errText.suffix(500))")
         }

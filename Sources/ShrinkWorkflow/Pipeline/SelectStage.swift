@@ -9,8 +9,7 @@ import ShrinkTensor
 /// break-even rank (or the range the pipeline gives), each cheaper than the layer itself.
 enum RankLadder {
     static func options(for s: SearchableLayer, layer: LayerDescriptor, objective: CostObjective) throws -> [RankOption] {
-        guard let name = ShrinkCompress.MethodName(rawValue: s.method) else { return [] }
-        let method = name.method
+        let method = s.method.method
         try method.check(layer)
         let full = method.fullRank(of: layer)
         let original = layer.cost
@@ -89,8 +88,7 @@ enum SelectStage: WorkflowStageKind {
 
     static func run(_ p: SelectParameters, context ctx: StageContext, environment: StageEnvironment) throws -> StageOutputs {
         let model = try ctx.digest(of: "model")
-        let objective = CostObjective(rawValue: p.objective) ?? .macs
-        let factory = StageFactory(model: model, original: model, summary: model, objective: objective)
+        let factory = StageFactory(model: model, original: model, summary: model, objective: p.objective)
         let stats: StageInput? = ctx.inputs["stats"].map { .blob($0) }
         var data: [EvaluationSet: DataRef] = [:]
         for (set, ref) in p.data { if let s = EvaluationSet(rawValue: set) { data[s] = ref } }
@@ -119,16 +117,16 @@ enum SelectStage: WorkflowStageKind {
         let evaluator = PipelineEvaluator(context: ctx, factory: factory, searchable: p.searchable, options: options,
                                           fixed: fixedRefs, data: data, metric: metric, layerInputs: p.layerInputs,
                                           stats: stats)
-        let acceptance = Acceptance(bound: p.bound == "relative" ? .relative(p.boundValue) : .absolute(p.boundValue),
+        let acceptance = Acceptance(bound: p.bound == .relative ? .relative(p.boundValue) : .absolute(p.boundValue),
                                     direction: p.metric.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
         let session = SearchSession(space: space, acceptance: acceptance, objective: factory.objective,
                                     evaluator: evaluator, log: environment.log)
         let policy: any ShrinkCompress.SearchPolicy
         switch p.policy {
-        case "greedy": policy = GreedyPolicy(target: p.target)
-        case "binary": policy = BinaryPolicy()
-        case "incremental": policy = IncrementalPolicy()
-        default: policy = BudgetPolicy()
+        case .greedy: policy = GreedyPolicy(target: p.target)
+        case .binary: policy = BinaryPolicy()
+        case .incremental: policy = IncrementalPolicy()
+        case .budget: policy = BudgetPolicy()
         }
         let result = try RankSearch(policy: policy).run(session)
         let chosen = try evaluator.decompositions(for: result.configuration.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
@@ -146,7 +144,7 @@ enum SelectStage: WorkflowStageKind {
                 TradeoffPoint(set: v.set.rawValue, macs: v.cost.macs, params: v.cost.params, metric: v.metric,
                               chosen: v.configuration == result.configuration)
             }
-            report = SearchReport(policy: p.policy, objective: factory.objective.rawValue,
+            report = SearchReport(policy: p.policy.rawValue, objective: factory.objective.rawValue,
                                   evaluations: result.evaluations, sensitivity: sensitivity, visited: visited,
                                   notes: result.notes)
         }
