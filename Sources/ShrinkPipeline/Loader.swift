@@ -62,9 +62,9 @@ public struct LoadedPipeline: Sendable {
     /// Assigns layers for the pipeline and every variant. A rule that matches nothing is reported
     /// once, and only if it matches nothing in every spec that contains it: a pipeline rule that a
     /// variant's own rules shadow is not a mistake.
-    public func assign(layers: [LayerDescription]) -> PipelineAssignment {
+    public func assign(layers: [LayerDescription], applicability: MethodApplicability = .dslDefault) -> PipelineAssignment {
         let specs = allSpecs
-        let outcomes = specs.map { $0.matchRules(layers: layers) }
+        let outcomes = specs.map { $0.matchRules(layers: layers, applicability: applicability) }
         var perSpec: [LayerAssignments] = []
         var diagnostics: [Diagnostic] = []
         var seen = Set<Diagnostic>()
@@ -76,7 +76,7 @@ public struct LoadedPipeline: Sendable {
             for index in outcome.unmatched { unmatched[spec.rules[index].location, default: 0] += 1 }
         }
         for (spec, outcome) in zip(specs, outcomes) {
-            let own = spec.assign(layers: layers)
+            let own = spec.assign(layers: layers, applicability: applicability)
             perSpec.append(own)
             var byRule = outcome.inapplicable
             for index in outcome.unmatched {

@@ -86,8 +86,8 @@ extension PipelineSpec {
     /// as is a method that cannot rewrite a matched layer; for a rule imported from a recipe, which
     /// is written for many models, the first is a note and the second a warning. A layer whose rule's
     /// method does not apply is kept.
-    public func assign(layers: [LayerDescription]) -> LayerAssignments {
-        let outcome = matchRules(layers: layers)
+    public func assign(layers: [LayerDescription], applicability: MethodApplicability = .dslDefault) -> LayerAssignments {
+        let outcome = matchRules(layers: layers, applicability: applicability)
         var byRule = outcome.inapplicable
         for index in outcome.unmatched {
             byRule.append((index, unmatchedDiagnostic(ruleIndex: index, layers: layers, outcome: outcome)))
@@ -107,10 +107,11 @@ extension PipelineSpec {
         var inapplicable: [(Int, Diagnostic)]
     }
 
-    func matchRules(layers: [LayerDescription]) -> MatchOutcome {
+    func matchRules(layers: [LayerDescription], applicability: MethodApplicability) -> MatchOutcome {
         var taken = Array(repeating: 0, count: rules.count)
         var selects = Array(repeating: false, count: rules.count)
         var refused: [Int: [String]] = [:]
+        var reasons: [Int: String] = [:]
         var refusedGrouped: [Int: [String]] = [:]
         var rewrites = Array(repeating: 0, count: rules.count)
         var assignments: [LayerAssignment] = []
@@ -129,14 +130,14 @@ extension PipelineSpec {
             if rule.method.value != .keep && layer.isGrouped {
                 refusedGrouped[index, default: []].append(layer.name)
                 assignments.append(LayerAssignment(layer: layer, ruleIndex: index, method: .keep, rank: nil, fit: .weights))
-            } else if rule.method.value.applies(toOp: layer.op, kernel: layer.kernel),
-                      !([.cp, .cp4].contains(rule.method.value) && layer.inputChannels == 1) {
+            } else if rule.method.value == .keep || applicability.refusal(rule.method.value, layer) == nil {
                 rewrites[index] += 1
                 let rank = rule.method.value == .keep ? nil : rule.rank?.value
                 assignments.append(LayerAssignment(
                     layer: layer, ruleIndex: index, method: rule.method.value, rank: rank, fit: rule.fit.value))
             } else {
                 refused[index, default: []].append(layer.name)
+                if reasons[index] == nil { reasons[index] = applicability.refusal(rule.method.value, layer) }
                 assignments.append(LayerAssignment(layer: layer, ruleIndex: index, method: .keep, rank: nil, fit: .weights))
             }
         }
@@ -147,7 +148,8 @@ extension PipelineSpec {
             let shown = names.prefix(5).map { "`\($0)`" }.joined(separator: ", ") + (names.count > 5 ? ", …" : "")
             let oneChannel = [.cp, .cp4].contains(method) && names.allSatisfy { n in layers.first { $0.name == n }?.inputChannels == 1 }
             let noConv = names.allSatisfy { n in layers.first { $0.name == n }?.op != LayerOp.conv.rawValue }
-            let why = oneChannel ? "it needs more than one input channel (use tucker2 with Rin = 1, or spatial-svd)"
+            let why = !applicability.isDefault ? (reasons[index] ?? requirement(of: method))
+                : oneChannel ? "it needs more than one input channel (use tucker2 with Rin = 1, or spatial-svd)"
                 : noConv && [.cp, .cp4, .tucker2, .spatialSVD].contains(method) ? "it needs a Conv layer" : requirement(of: method)
             inapplicable.append((index, Diagnostic(
                 severity(for: rule.origin),
@@ -211,4 +213,33 @@ func requirement(of method: MethodName) -> String {
     case .svd: "it needs a Gemm or MatMul layer, or a 1×1 Conv"
     case .keep: "it applies to every layer"
     }
+}
+
+/// Whether a method can rewrite a layer, asked by rule matching so that every refusal is reported
+/// at the rule (file:line:col). The application passes the decomposition library's own check (the
+/// one its stages run); `dslDefault` is what the DSL can tell from a layer's description alone.
+public struct MethodApplicability: Sendable {
+    /// nil when `method` applies to the layer, else why not (a clause: "it needs …").
+    public let refusal: @Sendable (MethodName, LayerDescription) -> String?
+    let isDefault: Bool
+
+    /// A check given by the caller.
+    public init(_ refusal: @escaping @Sendable (MethodName, LayerDescription) -> String?) {
+        self.refusal = refusal
+        isDefault = false
+    }
+
+    private init(default refusal: @escaping @Sendable (MethodName, LayerDescription) -> String?) {
+        self.refusal = refusal
+        isDefault = true
+    }
+
+    /// Op, kernel and input channels only (no weights): for checking a pipeline without its model.
+    public static let dslDefault = MethodApplicability(default: { method, layer in
+        if !method.applies(toOp: layer.op, kernel: layer.kernel) { return requirement(of: method) }
+        if [.cp, .cp4].contains(method) && layer.inputChannels == 1 {
+            return "it needs more than one input channel (use tucker2 with Rin = 1, or spatial-svd)"
+        }
+        return nil
+    })
 }

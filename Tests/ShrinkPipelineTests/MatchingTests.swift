@@ -43,6 +43,27 @@ import Testing
         #expect(loaded.assign(layers: lenetLayers).hasErrors)
     }
 
+    /// The application passes the methods' own check: its refusal (here: svd on a Gemm with one
+    /// output) is reported at the rule, and the layer is kept.
+    @Test func theCallersApplicabilityCheckDecidesAndIsReportedAtTheRule() throws {
+        let loaded = try load("""
+        rules:
+          - match: { op: Gemm }
+            method: svd
+        """)
+        let refuse = MethodApplicability { method, layer in
+            method == .svd && layer.name == "fc1" ? "a Gemm with one output has nothing to factor" : nil
+        }
+        let result = loaded.spec.assign(layers: lenetLayers, applicability: refuse)
+        #expect(result.first { $0.layer.name == "fc1" }?.method == .keep)
+        #expect(result.filter { $0.layer.op == "Gemm" && $0.layer.name != "fc1" }.allSatisfy { $0.method == .svd })
+        let d = try #require(result.diagnostics.first)
+        #expect(d.severity == .error && d.message == "method `svd` cannot rewrite `fc1`; a Gemm with one output has nothing to factor, so it is kept")
+        #expect(d.location.line == 8)
+        #expect(loaded.assign(layers: lenetLayers, applicability: refuse).hasErrors)
+        #expect(!loaded.assign(layers: lenetLayers).hasErrors)
+    }
+
     @Test func methodsThatCannotRewriteALayerKeepIt() throws {
         let loaded = try load("""
         rules:

@@ -170,7 +170,7 @@ public struct PipelineRunner: Sendable {
             LayerDescription(name: $0.name, op: $0.op, kernel: $0.kernel, params: $0.params, macs: $0.macs, group: $0.group,
                              inputChannels: $0.op == "Conv" && $0.weightShape.count > 1 ? $0.weightShape[1] * ($0.group ?? 1) : nil)
         }
-        let assignment = loaded.assign(layers: layers)
+        let assignment = loaded.assign(layers: layers, applicability: try Self.applicability(model: model, store: store))
         if assignment.hasErrors {
             throw PipelineError.diagnostics(assignment.diagnostics)
         }
@@ -283,6 +283,24 @@ public struct PipelineRunner: Sendable {
                                       boundKind: bound, boundValue: boundValue, higherIsBetter: metric.higherIsBetter)
         try graph.add(factory.report(identity: "\(prefix)report", select: "\(prefix)select", export: "\(prefix)export",
                                      parameters: report))
+    }
+
+    /// Rule matching asks the decomposition methods themselves — the same check their stages run —
+    /// whether they can rewrite a layer, so every refusal is reported at its rule.
+    static func applicability(model: Digest, store: Store) throws -> MethodApplicability {
+        let graph = try ArtifactMemo.shared.graph(model, store: store)
+        let refs = try GraphLayers.references(in: graph)
+        var descriptors: [String: LayerDescriptor] = [:]
+        for r in refs { if let d = try? GraphLayers.descriptor(r, in: graph) { descriptors[d.name] = d } }
+        return MethodApplicability { [descriptors] method, layer in
+            guard let d = descriptors[layer.name] else { return nil }
+            do {
+                try ShrinkCompress.MethodName(method).method.check(d)
+                return nil
+            } catch {
+                return (error as? DecompositionError)?.message ?? "\(error)"
+            }
+        }
     }
 
     /// `lenet-mnist/load`: the load stage, shared by the pipeline's variants.
