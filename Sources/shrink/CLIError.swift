@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
-import ShrinkGraph
 import ShrinkBuild
-import ShrinkWorkflow
+import ShrinkGraph
 import ShrinkRuntime
 import ShrinkTensor
+import ShrinkWorkflow
 
 /// Reporting failures from commands: one line on stderr, then the documented exit code
 /// (2 invalid input, 3 internal error; see `Shrink.configuration`).
@@ -54,6 +54,17 @@ enum CLI {
         }
         return shapes
     }
+
+    /// The documented exit code of a pipeline failure: 2 bad input, 3 internal.
+    static func exitCode(for error: PipelineError) -> Int32 {
+        switch error {
+        case .invalidInput, .diagnostics: return invalidInput
+        case .internalError: return internalError
+        }
+    }
+
+    /// The exit code of a finished run: 0 when every target met its bound, else 1.
+    static func exitCode(for outcome: RunOutcome) -> Int32 { outcome.allPassed ? 0 : 1 }
 
     /// This executable's path, for commands that start more of it (`--executor process`).
     static func executablePath() throws -> String {

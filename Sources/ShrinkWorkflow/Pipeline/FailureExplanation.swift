@@ -1,7 +1,10 @@
 import Foundation
 import ShrinkBuild
+import ShrinkCompress
+import ShrinkGraph
 import ShrinkPipeline
 import ShrinkRuntime
+import ShrinkTensor
 import Synchronization
 
 /// Which pipeline entry each data blob was read from (`data: { eval: … }`), recorded as the
@@ -60,8 +63,15 @@ extension PipelineRunner {
         case let e as EvaluatorCommandError:
             let spec = specs.first { identity.hasPrefix(Self.stagePrefix(spec: $0, target: $0.variant ?? "main")) } ?? specs[0]
             return PipelineError.invalid(e.message, at: spec.metric.location)
-        default:
+        case let e as DecompositionError where e.kind == .numerical:
+            // A factorisation that did not converge is not the user's input (as in `decompose`).
+            return PipelineError.internalError("\(identity): \(e)")
+        case is DecompositionError, is ShrinkGraph.GraphError, is RuntimeError, is NumPyError:
+            // The user's model or ranks: bad input.
             return PipelineError.invalidInput("\(identity): \(error)")
+        default:
+            // The store, the scheduler, an executor, LAPACK: not the user's input.
+            return PipelineError.internalError("\(identity): \(error)")
         }
     }
 }

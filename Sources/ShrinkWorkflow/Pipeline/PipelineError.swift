@@ -2,7 +2,8 @@ import Foundation
 import ShrinkBuild
 import ShrinkPipeline
 
-/// A pipeline that cannot run, with the exit code the command line maps it to.
+/// A pipeline that cannot run: bad input (with positions in pipeline files where known) or an
+/// internal failure. The command line maps each case to its documented exit code.
 public enum PipelineError: Error, CustomStringConvertible, Sendable {
     /// Bad input: pipeline, model or data (exit 2), with no position in a pipeline file.
     case invalidInput(String)
@@ -33,14 +34,6 @@ public enum PipelineError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .diagnostics: return description
         default: return "error: \(description)"
-        }
-    }
-
-    /// The documented exit code.
-    public var exitCode: Int32 {
-        switch self {
-        case .invalidInput, .diagnostics: return 2
-        case .internalError: return 3
         }
     }
 }

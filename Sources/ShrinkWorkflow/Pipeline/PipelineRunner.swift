@@ -60,8 +60,8 @@ public struct RunOutcome: Sendable, Codable {
     public var targets: [TargetOutcome]
     /// Why stages ran: identity → reasons.
     public var reasons: [String: [String]]
-    /// 0, or 1 when some target could not meet its bound.
-    public var exitCode: Int32 { targets.allSatisfy(\.passed) ? 0 : 1 }
+    /// Whether every target met its bound.
+    public var allPassed: Bool { targets.allSatisfy(\.passed) }
 }
 
 /// Turns a pipeline file into stages, runs them, exports the results and writes the lock file.

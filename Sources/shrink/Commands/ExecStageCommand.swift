@@ -52,7 +52,7 @@ struct ExecStageCommand: ParsableCommand {
         } catch let e as PipelineError {
             // The stage's own refusal (bad data, a failing evaluator): as in `shrink run`.
             CLI.printError(e.printed)
-            throw ExitCode(e.exitCode)
+            throw ExitCode(CLI.exitCode(for: e))
         } catch {
             throw CLI.fail("\(error)", code: CLI.internalError)
         }

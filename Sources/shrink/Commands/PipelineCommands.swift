@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import ShrinkTensor
 import ShrinkBuild
+import ShrinkTensor
 import ShrinkWorkflow
 
 /// Options every pipeline command shares.
@@ -28,7 +28,7 @@ func pipelineFailure(_ error: any Error) -> ExitCode {
     switch error {
     case let e as PipelineError:
         CLI.printError(e.printed)
-        return ExitCode(e.exitCode)
+        return ExitCode(CLI.exitCode(for: e))
     case let e as PipelineInterrupted: CLI.interrupted(e)
     case let e as ExitCode: return e
     default: return CLI.fail(String(describing: error))
@@ -75,7 +75,7 @@ struct RunCommand: ParsableCommand {
             encoder.outputFormatting = [.sortedKeys]
             var object = try JSONSerialization.jsonObject(with: try encoder.encode(outcome)) as? [String: Any] ?? [:]
             object["seconds"] = (elapsed * 1000).rounded() / 1000
-            object["exit_code"] = Int(outcome.exitCode)
+            object["exit_code"] = Int(CLI.exitCode(for: outcome))
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
             if outcome.executed == 0 {
@@ -91,7 +91,7 @@ struct RunCommand: ParsableCommand {
                 for l in t.layers.keys.sorted() { print("  \(l): \(t.layers[l]!)") }
             }
         }
-        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+        if !outcome.allPassed { throw ExitCode(CLI.exitCode(for: outcome)) }
     }
 }
 
