@@ -135,7 +135,7 @@ public struct Dataset: Sendable {
             // Token ids and other integer inputs: exact as float32 up to 2^24, converted back to
             // int64 for integer model inputs.
             let v = a.integersIfIntegral() ?? []
-            if let big = v.first(where: { Swift.abs($0) > 1 << 24 }) {
+            if let big = v.first(where: { $0 > 1 << 24 || $0 < -(1 << 24) }) {
                 throw DatasetError(file: source, message: "\(key) holds the integer \(big), beyond what Shrink carries exactly (|x| ≤ 2^24)")
             }
             t = Tensor(shape: a.shape, scalars: v.map { Float($0) })
