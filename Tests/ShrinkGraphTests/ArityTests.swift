@@ -111,3 +111,21 @@ import ShrinkTensor
         #expect(throws: GraphError.self) { _ = try g.inferShapes(inputShapes: ["x": [Int.max, 4]]) }
     }
 }
+
+extension ShapeArithmeticTests {
+    /// Before: two layers whose MACs saturate near Int.max overflowed the table's total (exit 132).
+    @Test func absurdLayerCostsAreErrors() throws {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 13)])
+        g.inputs = [ValueInfo(name: "x", shape: [.value(1), .value(1), .value(1 << 30), .value(1 << 30)])]
+        g.setInitializer("a.weight", .float(Tensor(shape: [4, 1, 1, 1], scalars: [1, 1, 1, 1])))
+        g.setInitializer("b.weight", .float(Tensor(shape: [4, 4, 1, 1], scalars: [Float](repeating: 1, count: 16))))
+        g.nodes = [Node(name: "a", opType: "Conv", inputs: ["x", "a.weight"], outputs: ["y"]),
+                   Node(name: "b", opType: "Conv", inputs: ["y", "b.weight"], outputs: ["z"])]
+        g.outputs = [ValueInfo(name: "z", shape: nil)]
+        #expect {
+            _ = try LayerTable(graph: g)
+        } throws: { error in
+            "\(error)".contains("more than 2^50 MACs per sample")
+        }
+    }
+}
