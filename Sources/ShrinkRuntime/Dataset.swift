@@ -82,12 +82,12 @@ public struct Dataset: Sendable {
         }
         let name = (path as NSString).lastPathComponent
         guard let x = arrays[inputKey] else {
-            throw DatasetError(file: name, message: "no array '\(inputKey)' (it holds \(arrays.keys.sorted().joined(separator: ", ")))")
+            throw DatasetError(file: name, message: "no array '\(inputKey)' (it holds \(Self.keyList(arrays)))")
         }
         var targets = DatasetTargets.none
         if let targetKey {
             guard let y = arrays[targetKey] else {
-                throw DatasetError(file: name, message: "no array '\(targetKey)' (it holds \(arrays.keys.sorted().joined(separator: ", ")))")
+                throw DatasetError(file: name, message: "no array '\(targetKey)' (it holds \(Self.keyList(arrays)))")
             }
             targets = try Self.targets(y, source: name, key: targetKey)
         }
@@ -111,6 +111,12 @@ public struct Dataset: Sendable {
         var d = try Dataset(inputs: x, targets: t, source: name, inputName: "inputs", targetName: "targets")
         d.targetFile = targetFile
         return d
+    }
+
+    /// The first keys of an archive, for messages (an archive may hold thousands).
+    static func keyList(_ arrays: [String: NumPyArray]) -> String {
+        let keys = arrays.keys.sorted()
+        return keys.prefix(20).joined(separator: ", ") + (keys.count > 20 ? ", … (\(keys.count) arrays)" : "")
     }
 
     static func reason(_ error: Error) -> String {
