@@ -221,3 +221,20 @@ import Testing
         #expect(try Kernels.range(Self.int(.max), Self.int(.min), Self.int(1)).shape == [0])
     }
 }
+
+extension KernelArithmeticTests {
+    /// Found by scripts/fuzz.py: a model declaring a fixed batch of 2^31 made `infer` pad 8 samples
+    /// to 2^31 (6.7 TB) and abort on the allocation.
+    @Test func hugeFixedBatchIsAnError() throws {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 13)])
+        g.inputs = [ValueInfo(name: "x", shape: [.value(1 << 31), .value(4)])]
+        g.outputs = [ValueInfo(name: "y", shape: nil)]
+        g.nodes = [Node(opType: "Relu", inputs: ["x"], outputs: ["y"])]
+        let session = try Session(graph: g, options: SessionOptions(threads: 1))
+        #expect {
+            _ = try session.run(inputs: ["x": Tensor(zeros: [8, 4])])
+        } throws: { error in
+            "\(error)".contains("fixed batch of 2147483648")
+        }
+    }
+}
