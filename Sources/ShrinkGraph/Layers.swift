@@ -59,6 +59,9 @@ public struct Layer: Sendable, Hashable, Codable {
     }
 }
 
+/// The most MACs per sample one layer may cost (see `LayerTable`).
+let maxLayerMACs = 1 << 50
+
 /// The layers of a graph with their costs, and the model's totals.
 public struct LayerTable: Sendable {
     /// The layers in node order.
@@ -153,7 +156,15 @@ public struct LayerTable: Sendable {
             modelParams += v.count
         }
         self.layers = layers
-        self.totalMACs = layers.reduce(0) { $0 + $1.macs }
+        // Every layer is below 2^50 MACs (checked in `cost`) and the total below 2^56, so the cost
+        // arithmetic of decompositions and searches built on them stays far from overflow.
+        var total = 0
+        for l in layers where total <= 1 << 56 { total += l.macs }  // stops long before overflowing
+        guard total <= 1 << 56 else {
+            throw GraphError(.shapeInference, "the model would cost more than 2^56 MACs per sample; the shapes are too large",
+                             hint: "check the model's input shape (or --input-shape)")
+        }
+        self.totalMACs = total
         self.layerParams = layers.reduce(0) { $0 + $1.params }
         self.modelParams = modelParams
         self.shapes = shapes
@@ -233,6 +244,13 @@ public struct LayerTable: Sendable {
                     }
                 }
             }
+        }
+        // 2^50 MACs per sample is ~1000 times the largest networks; beyond it the shapes are absurd
+        // (a hostile or mistyped --input-shape) and the arithmetic on costs would overflow.
+        guard macs <= maxLayerMACs else {
+            throw GraphError(.shapeInference,
+                             "layer node \(node.displayName) (\(node.opType)) would cost more than 2^50 MACs per sample (output \(outShape), weight \(w)); the shapes are too large",
+                             hint: "check the model's input shape (or --input-shape)")
         }
         return Layer(name: "", nodeName: node.name, nodeIndex: index, op: node.opType, weight: weight,
                      weightIsInitializer: isInitializer, bias: bias, biasNode: biasNode, weightShape: w,

@@ -521,7 +521,7 @@ struct ShapeContext {
                     for x in a { axes.append(try axis(node, x, rank: s.count)) }
                 }
             }
-            guard pads.count == 2 * axes.count, pads.allSatisfy({ abs($0) <= maxAttributeMagnitude }) else {
+            guard pads.count == 2 * axes.count, pads.allSatisfy({ $0 >= -maxAttributeMagnitude && $0 <= maxAttributeMagnitude }) else {
                 throw fail(node, "pads \(pads) should have \(2 * axes.count) values")
             }
             var out = s

@@ -82,12 +82,12 @@ public struct Dataset: Sendable {
         }
         let name = (path as NSString).lastPathComponent
         guard let x = arrays[inputKey] else {
-            throw DatasetError(file: name, message: "no array '\(inputKey)' (it holds \(arrays.keys.sorted().joined(separator: ", ")))")
+            throw DatasetError(file: name, message: "no array '\(inputKey)' (it holds \(Self.keyList(arrays)))")
         }
         var targets = DatasetTargets.none
         if let targetKey {
             guard let y = arrays[targetKey] else {
-                throw DatasetError(file: name, message: "no array '\(targetKey)' (it holds \(arrays.keys.sorted().joined(separator: ", ")))")
+                throw DatasetError(file: name, message: "no array '\(targetKey)' (it holds \(Self.keyList(arrays)))")
             }
             targets = try Self.targets(y, source: name, key: targetKey)
         }
@@ -113,6 +113,12 @@ public struct Dataset: Sendable {
         return d
     }
 
+    /// The first keys of an archive, for messages (an archive may hold thousands).
+    static func keyList(_ arrays: [String: NumPyArray]) -> String {
+        let keys = arrays.keys.sorted()
+        return keys.prefix(20).joined(separator: ", ") + (keys.count > 20 ? ", … (\(keys.count) arrays)" : "")
+    }
+
     static func reason(_ error: Error) -> String {
         if let e = error as? NumPyError { return e.message }
         return "\(error)"
@@ -135,7 +141,7 @@ public struct Dataset: Sendable {
             // Token ids and other integer inputs: exact as float32 up to 2^24, converted back to
             // int64 for integer model inputs.
             let v = a.integersIfIntegral() ?? []
-            if let big = v.first(where: { Swift.abs($0) > 1 << 24 }) {
+            if let big = v.first(where: { $0 > 1 << 24 || $0 < -(1 << 24) }) {
                 throw DatasetError(file: source, message: "\(key) holds the integer \(big), beyond what Shrink carries exactly (|x| ≤ 2^24)")
             }
             t = Tensor(shape: a.shape, scalars: v.map { Float($0) })

@@ -308,6 +308,15 @@ public final class Session: Sendable {
             && outSlots.allSatisfy { plan.batchSeparable[$0] }
         let chunks = separable ? (batch + Session.chunkSamples - 1) / Session.chunkSamples : 1
         if let fixed = fixedBatch, batch >= 1, batch != fixed, fed.values.allSatisfy({ $0.shape.first == batch }) {
+            // Pieces are padded to the model's batch: refuse a batch no memory could hold (a
+            // declared batch of 2^31) instead of aborting on the allocation.
+            for v in fed.values {
+                var shape = v.shape
+                shape[0] = fixed
+                do { _ = try checkedCount(shape, "a batch padded to the model's fixed batch") } catch {
+                    throw RuntimeError.invalidModel(message: "input '\(inputs.first?.name ?? "input")' declares a fixed batch of \(fixed); padding \(batch) samples to it would take more memory than this process may use")
+                }
+            }
             return try runPieces(steps, lasts: lasts, plan: plan, fed: fed, outSlots: outSlots, wanted: wanted,
                                  batch: batch, piece: fixed)
         }

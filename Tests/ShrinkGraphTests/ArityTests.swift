@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ShrinkTensor
 @testable import ShrinkGraph
 
 /// Node arity is checked when a model is loaded, so every command (inspect included) refuses a
@@ -56,5 +57,75 @@ import Testing
     ])
     func validFormsLoad(node: Node, opset: Int) throws {
         _ = try Graph(serializedData: try Self.model([node], opset: opset), file: "ok.onnx")
+    }
+}
+
+/// Shape inference (what `inspect` runs) on extreme attribute and constant values: errors, not traps.
+@Suite struct ShapeArithmeticTests {
+    static func graph(_ nodes: [Node], initializers: [String: TensorValue] = [:], opset: Int = 13) -> Graph {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: opset)])
+        g.inputs = [ValueInfo(name: "x", shape: [.value(4)])]
+        for (k, v) in initializers { g.setInitializer(k, v) }
+        g.nodes = nodes
+        g.outputs = [ValueInfo(name: nodes.last!.outputs[0], shape: nil)]
+        return g
+    }
+
+    /// Before: `sizes.reduce(0, +)` overflowed (exit 132).
+    @Test func splitSizesThatOverflowAreErrors() {
+        let g = Self.graph([Node(opType: "Split", inputs: ["x"], outputs: ["a", "b"],
+                                 attributes: [Attribute("split", .ints([Int.max, Int.max]))])], opset: 11)
+        #expect(throws: GraphError.self) { _ = try g.inferShapes() }
+    }
+
+    /// Before: three Tiles by 2^31 multiplied dimensions past Int.max (exit 132).
+    @Test func chainedTilesThatOverflowAreErrors() {
+        let tiles = (1...3).map { Node(opType: "Tile", inputs: [$0 == 1 ? "x" : "t\($0 - 1)", "r"], outputs: ["t\($0)"]) }
+        let g = Self.graph(tiles, initializers: ["r": .int64(shape: [1], values: [1 << 31])])
+        #expect {
+            _ = try g.inferShapes()
+        } throws: { error in
+            "\(error)".contains("too large to address")
+        }
+    }
+
+    /// Before: `Int(steps)` trapped on -inf and on counts below Int.min.
+    @Test(arguments: [(-Double.infinity, 0.0, 1.0), (0, .nan, 1), (0, 1e30, 1)])
+    func floatRangesWithoutAFiniteLengthAreErrors(start: Double, limit: Double, delta: Double) {
+        let inits: [String: TensorValue] = ["s": .float(Tensor(shape: [], scalars: [Float(start)])),
+                                            "l": .float(Tensor(shape: [], scalars: [Float(limit)])),
+                                            "d": .float(Tensor(shape: [], scalars: [Float(delta)]))]
+        let g = Self.graph([Node(opType: "Range", inputs: ["s", "l", "d"], outputs: ["y"])], initializers: inits)
+        #expect(throws: GraphError.self) { _ = try g.inferShapes() }
+    }
+
+    @Test func emptyIntRangeOfExtremeBoundsIsEmpty() throws {
+        let inits: [String: TensorValue] = ["s": .int64(shape: [], values: [.max]), "l": .int64(shape: [], values: [.min]),
+                                            "d": .int64(shape: [], values: [1])]
+        let g = Self.graph([Node(opType: "Range", inputs: ["s", "l", "d"], outputs: ["y"])], initializers: inits)
+        #expect(try g.inferShapes().shapes["y"] == [0])
+    }
+
+    @Test func inputShapesBeyondTwoToThe31AreErrors() {
+        let g = Self.graph([Node(opType: "Relu", inputs: ["x"], outputs: ["y"])])
+        #expect(throws: GraphError.self) { _ = try g.inferShapes(inputShapes: ["x": [Int.max, 4]]) }
+    }
+}
+
+extension ShapeArithmeticTests {
+    /// Before: two layers whose MACs saturate near Int.max overflowed the table's total (exit 132).
+    @Test func absurdLayerCostsAreErrors() throws {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 13)])
+        g.inputs = [ValueInfo(name: "x", shape: [.value(1), .value(1), .value(1 << 30), .value(1 << 30)])]
+        g.setInitializer("a.weight", .float(Tensor(shape: [4, 1, 1, 1], scalars: [1, 1, 1, 1])))
+        g.setInitializer("b.weight", .float(Tensor(shape: [4, 4, 1, 1], scalars: [Float](repeating: 1, count: 16))))
+        g.nodes = [Node(name: "a", opType: "Conv", inputs: ["x", "a.weight"], outputs: ["y"]),
+                   Node(name: "b", opType: "Conv", inputs: ["y", "b.weight"], outputs: ["z"])]
+        g.outputs = [ValueInfo(name: "z", shape: nil)]
+        #expect {
+            _ = try LayerTable(graph: g)
+        } throws: { error in
+            "\(error)".contains("more than 2^50 MACs per sample")
+        }
     }
 }

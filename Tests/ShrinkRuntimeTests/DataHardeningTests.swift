@@ -90,6 +90,24 @@ import Testing
         }
     }
 
+    /// Before: `abs(Int64.min)` trapped while checking integer inputs.
+    @Test(arguments: [Int64.min, Int64.max, -(1 << 24) - 1] as [Int64])
+    func integerInputsBeyondFloatPrecisionAreErrors(value: Int64) {
+        let x = NumPyArray(integers: [0, value], shape: [2], dtype: .int64)
+        #expect(throws: DatasetError.self) { _ = try Dataset.inputs(x, source: "ids.npy", key: "x", scale: nil) }
+    }
+
+    /// Before: a float 1e30 (or inf) fed to an int64 model input passed the "integral" check and trapped in `Int64(_:)`.
+    @Test(arguments: [1e30, .infinity, -.infinity] as [Float])
+    func hugeFloatsForIntegerInputsAreErrors(value: Float) throws {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 13)])
+        g.inputs = [ValueInfo(name: "ids", elementType: .int64, shape: [.value(2)])]
+        g.outputs = [ValueInfo(name: "y", shape: nil)]
+        g.nodes = [Node(opType: "Identity", inputs: ["ids"], outputs: ["y"])]
+        let session = try Session(graph: g)
+        #expect(throws: RuntimeError.self) { _ = try session.run(inputs: ["ids": Tensor(shape: [2], scalars: [1, value])]) }
+    }
+
     @Test func scaleMustBeFinite() {
         let x = NumPyArray(integers: [UInt8](repeating: 1, count: 4), shape: [4], dtype: .uint8)
         #expect(throws: DatasetError.self) { _ = try Dataset.inputs(x, source: "u8.npy", key: "x", scale: .infinity) }
@@ -158,5 +176,65 @@ import Testing
         #expect(problems.contains { $0.contains("node bad (Add) has 1 input; Add takes 2") })
         #expect(problems.contains { $0.contains("node r (Relu) has 0 inputs") })
         #expect(problems.contains { $0.contains("node m (MatMul) has 3 inputs; MatMul takes at most 2") })
+    }
+}
+
+/// Kernel arithmetic on values a model supplies (constants, attributes): extreme values are
+/// errors, never overflow traps.
+@Suite struct KernelArithmeticTests {
+    static let x = Value.float(Tensor(shape: [2, 4], scalars: (0..<8).map(Float.init)))
+    static func int(_ v: Int64) -> Value { .int64(IntTensor(shape: [], values: [v])) }
+    static func float(_ v: Float) -> Value { .float(Tensor(shape: [], scalars: [v])) }
+
+    @Test(arguments: [[Int.max, Int.max], [Int.max, 1], [-1, 5], [1 << 62, 1 << 62, 1 << 62, 1 << 62]])
+    func splitSizesThatOverflowAreErrors(sizes: [Int]) {
+        #expect(throws: KernelError.self) { _ = try Kernels.split(Self.x, axis: 1, sizes: sizes) }
+    }
+
+    @Test(arguments: [[Int64.max, 1], [1 << 62, 4], [2, Int64.max]] as [[Int64]])
+    func tileRepeatsThatOverflowAreErrors(repeats: [Int64]) {
+        #expect(throws: KernelError.self) { _ = try Kernels.tile(Self.x, repeats: repeats) }
+    }
+
+    @Test(arguments: [[Int64.min, 0, Int64.max, 0], [Int64.max, Int64.max, 0, 0], [0, -(1 << 62), 0, (1 << 62) + 1]] as [[Int64]])
+    func padsThatOverflowAreErrors(pads: [Int64]) {
+        #expect(throws: KernelError.self) { _ = try Kernels.pad(Self.x, pads: pads, axes: nil, mode: .constant, value: 0) }
+    }
+
+    /// Steps of any size slice like ONNX (one element when the step passes the end).
+    @Test(arguments: [(Int64.max, 1), (Int64.min, 1), (3, 2)] as [(Int64, Int)])
+    func extremeSliceStepsStillSlice(step: Int64, count: Int) throws {
+        let start: Int64 = step < 0 ? -1 : 0, end: Int64 = step < 0 ? Int64.min : Int64.max
+        let y = try Kernels.slice(Self.x, starts: [start], ends: [end], axes: [1], steps: [step])
+        #expect(y.shape == [2, count])
+    }
+
+    @Test(arguments: [
+        (int(.min), int(.max), int(1)), (int(0), int(.max), int(1)), (float(0), float(.infinity), float(1)),
+        (float(.nan), float(1), float(1)), (float(0), float(1), float(.leastNonzeroMagnitude)),
+    ])
+    func rangesWithoutAFiniteSmallLengthAreErrors(start: Value, limit: Value, delta: Value) {
+        #expect(throws: KernelError.self) { _ = try Kernels.range(start, limit, delta) }
+    }
+
+    @Test func emptyRangeOfExtremeBoundsIsEmpty() throws {
+        #expect(try Kernels.range(Self.int(.max), Self.int(.min), Self.int(1)).shape == [0])
+    }
+}
+
+extension KernelArithmeticTests {
+    /// Found by scripts/fuzz.py: a model declaring a fixed batch of 2^31 made `infer` pad 8 samples
+    /// to 2^31 (6.7 TB) and abort on the allocation.
+    @Test func hugeFixedBatchIsAnError() throws {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 13)])
+        g.inputs = [ValueInfo(name: "x", shape: [.value(1 << 31), .value(4)])]
+        g.outputs = [ValueInfo(name: "y", shape: nil)]
+        g.nodes = [Node(opType: "Relu", inputs: ["x"], outputs: ["y"])]
+        let session = try Session(graph: g, options: SessionOptions(threads: 1))
+        #expect {
+            _ = try session.run(inputs: ["x": Tensor(zeros: [8, 4])])
+        } throws: { error in
+            "\(error)".contains("fixed batch of 2147483648")
+        }
     }
 }

@@ -307,7 +307,8 @@ extension Kernels {
         let ax = try (axes ?? (0..<Int64(r)).map { $0 }).map { try normalizedAxis(Int($0), rank: r, what: "Pad axis") }
         guard pads.count == 2 * ax.count else { throw KernelError("Pad pads \(pads) should have \(2 * ax.count) values") }
         // Larger pads would overflow the index arithmetic below (and no tensor is that large).
-        guard pads.allSatisfy({ Swift.abs($0) <= Int64(maximumElementCount) }) else {
+        let limit = Int64(maximumElementCount)
+        guard pads.allSatisfy({ $0 >= -limit && $0 <= limit }) else {
             throw KernelError("Pad pads \(pads) are out of range")
         }
         var begin = [Int](repeating: 0, count: r), end = [Int](repeating: 0, count: r)

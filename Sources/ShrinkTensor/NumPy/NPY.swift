@@ -55,7 +55,9 @@ public enum NPY {
         }
         let parsed = try NPYHeader.parse(text, name: name)
         let (size, overflow) = end.addingReportingOverflow(try parsed.byteCount(name: name))
-        guard !overflow else { throw NumPyError(file: name, message: "shape \(parsed.shape) is too large to address") }
+        guard !overflow else {
+            throw NumPyError(file: name, message: "shape \(parsed.shape) is too large to address; the header is damaged — save the array again")
+        }
         return (parsed, size)
     }
 
@@ -160,7 +162,7 @@ struct NPYHeader {
     func byteCount(name: String) throws(NumPyError) -> Int {
         let type = try dtype(name: name)
         guard let n = NumPyArray.byteCount(shape: shape, itemSize: type.itemSize) else {
-            throw NumPyError(file: name, message: "shape \(shape) of \(type) is too large to address (its size overflows)")
+            throw NumPyError(file: name, message: "shape \(shape) of \(type) is too large to address (its size overflows); the header is damaged — save the array again")
         }
         return n
     }

@@ -25,7 +25,7 @@ public enum NPZ {
     public static func decode(_ data: Data, name: String) throws(NumPyError) -> [String: NumPyArray] {
         let zip: ZipReader
         do { zip = try ZipReader(data) } catch {
-            throw NumPyError(file: name, message: "not a readable .npz (zip) archive: \(error.message)")
+            throw NumPyError(file: name, message: "not a readable .npz (zip) archive: \(error.message) — write the file again (np.savez)")
         }
         // Members may not claim more memory than the machine has, together.
         let budget = MemoryBudget.bytes
@@ -42,7 +42,9 @@ public enum NPZ {
                 throw fail("declares \(member.uncompressedSize) bytes; with the members before it that is more than the \(budget) bytes of memory this process may use")
             }
             func unzip(_ body: () throws(ZipReader.Failure) -> Data) throws(NumPyError) -> Data {
-                do { return try body() } catch { throw NumPyError(file: name, message: error.message) }
+                do { return try body() } catch {
+                    throw NumPyError(file: name, message: error.message + " — write the file again (np.savez)")
+                }
             }
             func npy<T>(_ body: () throws(NumPyError) -> T) throws(NumPyError) -> T {
                 do { return try body() } catch { throw fail(": \(error.message)") }
@@ -53,7 +55,7 @@ public enum NPZ {
             let head = try unzip { () throws(ZipReader.Failure) in try zip.prefix(of: member, count: headerEnd) }
             let (header, declared) = try npy { () throws(NumPyError) in try NPY.header(head, name: name) }
             guard UInt64(declared) == member.uncompressedSize else {
-                throw fail("holds an array of shape \(header.shape) (\(declared) bytes with its header), but the zip directory declares \(member.uncompressedSize) bytes; the archive is damaged")
+                throw fail("holds an array of shape \(header.shape) (\(declared) bytes with its header), but the zip directory declares \(member.uncompressedSize) bytes; the archive is damaged — write the file again (np.savez)")
             }
             let bytes = try unzip { () throws(ZipReader.Failure) in try zip.contents(of: member, limit: declared) }
             out[key] = try npy { () throws(NumPyError) in try NPY.decode(bytes, name: name) }
