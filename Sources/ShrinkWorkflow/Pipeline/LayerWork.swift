@@ -96,32 +96,7 @@ enum LayerWork {
 
     /// The calibrate stage: Σxxᵀ of each named layer's inputs over the calibration data.
     static func calibrate(_ graph: Graph, layers: [String], data: Dataset, threads: Int) throws -> [String: NumPyArray] {
-        let refs = try GraphLayers.references(in: graph)
-        var stats: [String: ActivationStatistics] = [:]
-        var descriptors: [String: LayerDescriptor] = [:]
-        var layerRefs: [String: LayerReference] = [:]
-        for name in layers {
-            let ref = try GraphLayers.reference(named: name, in: refs)
-            let d = try GraphLayers.descriptor(ref, in: graph)
-            descriptors[name] = d
-            layerRefs[name] = ref
-            stats[name] = ActivationStatistics(dimension: d.weight.count / max(d.outputs, 1))
-        }
-        let session = try Session(graph: graph, options: SessionOptions(threads: threads))
-        let feed = try inputName(of: session)
-        try data.check(fits: session, input: feed)
-        let wanted = Array(Set(layerRefs.values.map(\.input))).sorted()
-        for batch in data.batches(size: 128) {
-            let values = try session.run(from: [feed: batch.inputs], outputs: wanted)
-            for name in layers {
-                let ref = layerRefs[name]!
-                guard let input = values[ref.input] else {
-                    throw PipelineError.internalError("the engine did not return \(name)'s input activations")
-                }
-                let act = GraphLayers.activationRows(input, of: ref)
-                try stats[name]!.add(layerInput: act, of: descriptors[name]!)
-            }
-        }
+        let stats = try Calibration.statistics(graph, layers: layers, data: data, threads: threads)
         var out: [String: NumPyArray] = [:]
         for (name, s) in stats {
             out["\(name).gram"] = NumPyArray(s.gram)

@@ -4,6 +4,7 @@ import ShrinkCompress
 import ShrinkGraph
 import ShrinkRuntime
 import ShrinkTensor
+import ShrinkWorkflow
 
 /// `shrink decompose MODEL.onnx --layer NAME=METHOD:RANK … -o OUT.onnx`: factorise chosen layers.
 struct DecomposeCommand: ParsableCommand {
@@ -141,15 +142,11 @@ struct DecomposeCommand: ParsableCommand {
         }
         var scores: [Double] = []
         for graph in [before, after] {
-            var acc = MetricAccumulator(.top1)
+            let acc: MetricAccumulator
             do {
                 let session = try Session(graph: graph)
                 guard let out = session.outputNames.first else { throw CLI.fail("\(model): the model has no output") }
-                for batch in dataset.batches(size: 256) {
-                    guard let logits = try session.run(from: [inputName: batch.inputs], outputs: [out])[out] else { continue }
-                    if batch.range.lowerBound == 0, logits.rank == 2 { try dataset.checkLabels(classes: logits.shape[1]) }
-                    try acc.add(outputs: logits, targets: batch.targets)
-                }
+                acc = try Evaluation.measure(session, input: inputName, output: out, data: dataset, metric: .top1, batch: 256).accumulator
                 if let warning = acc.nonFiniteWarning { CLI.printError("warning: \(data): \(warning)") }
             } catch let e as ExitCode {
                 throw e
@@ -172,39 +169,20 @@ struct DecomposeCommand: ParsableCommand {
             throw CLI.fail(error)
         }
         guard dataset.count > 0 else { throw CLI.fail("\(data): no samples") }
-        guard graph.dataInputs.count == 1, let inputName = graph.dataInputs.first?.name else {
+        guard graph.dataInputs.count == 1 else {
             throw CLI.fail("\(model): --data feeds one input, the model has \(graph.dataInputs.count)")
         }
-        let refs: [LayerReference]
-        do { refs = try GraphLayers.references(in: graph, inputShapes: inputShapes) } catch { throw Self.fail(error) }
-        var targets: [(LayerReference, LayerDescriptor)] = []
-        for choice in choices where choice.method != .keep {
-            do {
-                let ref = try GraphLayers.reference(named: choice.layer, in: refs)
-                targets.append((ref, try GraphLayers.descriptor(ref, in: graph)))
-            } catch {
-                throw Self.fail(error)
-            }
-        }
-        var stats: [String: ActivationStatistics] = [:]
-        for (ref, layer) in targets { stats[ref.name] = ActivationStatistics(dimension: layer.weightMatrix.shape[1]) }
-        let session: Session
-        do { session = try Session(graph: graph) } catch { throw CLI.fail("\(model): \(error)") }
-        // Distinct names: two layers may read the same activation.
-        let wanted = Array(Set(targets.map(\.0.input))).sorted()
-        for batch in dataset.batches(size: 64) {
-            let acts: [String: Tensor]
-            do { acts = try session.run(from: [inputName: batch.inputs], outputs: wanted) } catch {
-                throw CLI.fail("\(data): running \(model) on the calibration inputs failed: \(error)")
-            }
-            for (ref, layer) in targets {
-                guard let a = acts[ref.input] else { continue }
-                do {
-                    try stats[ref.name]?.add(layerInput: GraphLayers.activationRows(a, of: ref), of: layer)
-                } catch {
-                    throw Self.fail(error)
-                }
-            }
+        let layers = choices.filter { $0.method != .keep }.map(\.layer)
+        let stats: [String: ActivationStatistics]
+        do {
+            stats = try Calibration.statistics(graph, layers: layers, data: dataset, threads: ProcessInfo.processInfo.activeProcessorCount,
+                                               inputShapes: inputShapes)
+        } catch let e as DecompositionError {
+            throw Self.fail(e)
+        } catch let e as DatasetError {
+            throw CLI.fail(e)
+        } catch {
+            throw CLI.fail("\(data): running \(model) on the calibration inputs failed: \(error)")
         }
         return (stats, dataset.count)
     }

@@ -3,6 +3,7 @@ import Foundation
 import ShrinkGraph
 import ShrinkRuntime
 import ShrinkTensor
+import ShrinkWorkflow
 
 /// `shrink eval MODEL.onnx --data val.npz [--metric top1|top5|mse] [--batch N] [--json]`.
 struct EvalCommand: ParsableCommand {
@@ -78,29 +79,15 @@ struct EvalCommand: ParsableCommand {
             throw CLI.fail(error)
         }
         CLI.ownBLASThreads(cores: threads, batch: min(batch, dataset.count))
-        var acc = MetricAccumulator(metric)
-        var seconds = 0.0
+        let measured: Evaluation.Measurement
         do {
-            for b in dataset.batches(size: batch) {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let out = try session.run(from: [input.name: b.inputs], outputs: [outputName])
-                seconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-                guard let y = out[outputName] else { throw CLI.fail("model produced no '\(outputName)'", code: CLI.internalError) }
-                if metric != .mse, b.range.lowerBound == 0, y.rank == 2 {
-                    // Labels are checked against the model's class count once it is known.
-                    try dataset.checkLabels(classes: y.shape[1])
-                }
-                try acc.add(outputs: y, targets: b.targets)
-            }
-        } catch let e as ExitCode {
-            throw e
+            measured = try Evaluation.measure(session, input: input.name, output: outputName, data: dataset, metric: metric, batch: batch)
         } catch let e as DatasetError {
-            var e = e
-            e.file = e.file ?? dataset.source
             throw CLI.fail(e)
         } catch {
             throw CLI.fail("\(model): \(error)")
         }
+        let acc = measured.accumulator, seconds = measured.seconds
         let rate = seconds > 0 ? Double(acc.samples) / seconds : 0
         if let warning = acc.nonFiniteWarning { CLI.printError("warning: \(model): \(warning)") }
         if json {

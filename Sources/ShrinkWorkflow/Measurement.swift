@@ -1,0 +1,77 @@
+import Dispatch
+import Foundation
+import ShrinkCompress
+import ShrinkGraph
+import ShrinkRuntime
+import ShrinkTensor
+
+/// A model measured on a data set with Shrink's engine, batch by batch: the loop `shrink eval`,
+/// `shrink decompose --eval` and the pipeline's reference measurements share.
+public enum Evaluation {
+    /// The metric so far and the time the engine took.
+    public struct Measurement: Sendable {
+        /// Value, samples and non-finite outputs.
+        public var accumulator: MetricAccumulator
+        /// Seconds spent running the model (not loading data).
+        public var seconds: Double
+    }
+
+    /// Runs `session` on `data` in batches of `batch` and scores its output `output` with
+    /// `metric`. Labels are checked against the model's class count once it is known; a data
+    /// error names `data.source`.
+    public static func measure(_ session: Session, input: String, output: String, data: Dataset, metric: Metric,
+                               batch: Int) throws -> Measurement {
+        var acc = MetricAccumulator(metric)
+        var seconds = 0.0
+        do {
+            for b in data.batches(size: max(batch, 1)) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let out = try session.run(from: [input: b.inputs], outputs: [output])
+                seconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                guard let y = out[output] else { throw RuntimeError.missingInput(name: output) }
+                if metric != .mse, b.range.lowerBound == 0, y.rank == 2 { try data.checkLabels(classes: y.shape[1]) }
+                try acc.add(outputs: y, targets: b.targets)
+            }
+        } catch let e as DatasetError {
+            var e = e
+            e.file = e.file ?? data.source
+            throw e
+        }
+        return Measurement(accumulator: acc, seconds: seconds)
+    }
+}
+
+/// Activation statistics of layers' inputs (the Gram matrices data-aware fitting minimises the
+/// output error with), from running the original model on calibration data: what the pipeline's
+/// calibrate stage and `shrink decompose --fit activations` share.
+public enum Calibration {
+    /// Statistics for each of `layers` (by name) over every sample of `data`, on `threads` cores.
+    /// `inputShapes` fixes symbolic input dimensions for locating layers.
+    public static func statistics(_ graph: Graph, layers: [String], data: Dataset, threads: Int,
+                                  inputShapes: [String: [Int]] = [:]) throws -> [String: ActivationStatistics] {
+        let refs = try GraphLayers.references(in: graph, inputShapes: inputShapes)
+        var stats: [String: ActivationStatistics] = [:]
+        var targets: [(LayerReference, LayerDescriptor)] = []
+        for name in layers {
+            let ref = try GraphLayers.reference(named: name, in: refs)
+            let d = try GraphLayers.descriptor(ref, in: graph)
+            targets.append((ref, d))
+            stats[name] = ActivationStatistics(dimension: d.weight.count / max(d.outputs, 1))
+        }
+        let session = try Session(graph: graph, options: SessionOptions(threads: threads))
+        guard session.inputs.count == 1, let feed = session.inputs.first?.name else {
+            throw RuntimeError.missingInput(name: "one data input (the model has \(session.inputs.count))")
+        }
+        try data.check(fits: session, input: feed)
+        // Distinct names: two layers may read the same activation.
+        let wanted = Array(Set(targets.map(\.0.input))).sorted()
+        for batch in data.batches(size: 128) {
+            let values = try session.run(from: [feed: batch.inputs], outputs: wanted)
+            for (ref, d) in targets {
+                guard let input = values[ref.input] else { throw RuntimeError.missingInput(name: ref.input) }
+                try stats[ref.name]!.add(layerInput: GraphLayers.activationRows(input, of: ref), of: d)
+            }
+        }
+        return stats
+    }
+}
