@@ -5,53 +5,6 @@ import ShrinkGraph
 import ShrinkPipeline
 import ShrinkTensor
 
-/// The candidate ranks of a searchable layer: every small rank, then a geometric ladder up to the
-/// break-even rank (or the range the pipeline gives), each cheaper than the layer itself.
-enum RankLadder {
-    static func options(for s: SearchableLayer, layer: LayerDescriptor, objective: CostObjective) throws -> [RankOption] {
-        let method = s.method.method
-        try method.check(layer)
-        let full = method.fullRank(of: layer)
-        let original = layer.cost
-        let arity = method.rankArity
-        let top = full.values.max() ?? 1
-        var primaries: [Int]
-        if let step = s.step {
-            primaries = Array(stride(from: max(s.min ?? step, 1), through: min(s.max ?? top, top), by: max(step, 1)))
-        } else {
-            let lo = max(s.min ?? 1, 1), hi = min(s.max ?? top, top)
-            var set = Set<Int>()
-            var r = Double(lo)
-            while Int(r) <= hi {
-                set.insert(Int(r))
-                r = Int(r) < 8 ? r + 1 : r * 1.18
-            }
-            set.insert(hi)
-            primaries = set.sorted()
-        }
-        if let m = s.multipleOf, m > 1 {
-            primaries = Array(Set(primaries.map { max(m, (($0 + m - 1) / m) * m) })).sorted()
-        }
-        var out: [RankOption] = []
-        var seen = Set<[Int]>()
-        for p in primaries {
-            let rank: [Int]
-            if arity == 2 {
-                // Tucker-2: both modes shrink together, in proportion to their sizes.
-                let f = Double(p) / Double(top)
-                rank = full.values.map { min($0, max(1, Int((Double($0) * f).rounded()))) }
-            } else {
-                rank = [min(p, full.primary)]
-            }
-            guard seen.insert(rank).inserted else { continue }
-            let cost = method.stageShapes(for: layer, rank: Rank(rank)).cost
-            // Never offer a rank at which the layer stops saving what the search minimises.
-            if cost[objective] < original[objective] { out.append(RankOption(rank: rank, cost: cost)) }
-        }
-        return out
-    }
-}
-
 extension StageFactory {
     /// The select stage: runs the rank search (or just certifies fixed choices) and publishes the
     /// chosen decompositions with the verified metric.
@@ -100,7 +53,8 @@ enum SelectStage: WorkflowStageKind {
         var layers: [SearchLayer] = []
         for s in p.searchable {
             let d = try GraphLayers.descriptor(try GraphLayers.reference(named: s.layer, in: refs), in: graph)
-            let opts = try RankLadder.options(for: s, layer: d, objective: factory.objective)
+            let opts = try RankLadder.options(method: s.method, layer: d, objective: factory.objective,
+                                              range: RankLadder.Range(min: s.min, max: s.max, step: s.step, multipleOf: s.multipleOf))
             options[s.layer] = opts
             if !opts.isEmpty { layers.append(SearchLayer(name: s.layer, original: d.cost, options: opts)) }
         }
