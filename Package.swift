@@ -36,6 +36,9 @@ let package = Package(
         .target(name: "ShrinkPipeline", dependencies: [
             .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // On the device: int8 quantisation (TFLite's scheme), the integer reference engine, QDQ ONNX,
+        // C export, flash/RAM budgets, and the host/QEMU toolchain that checks them.
+        .target(name: "ShrinkDevice", dependencies: ["ShrinkGraph", "ShrinkTensor", "ShrinkRuntime", "COpenBLAS"]),
         // Content-addressed store, scheduler, stages, exporters, reports.
         .target(
             name: "ShrinkBuild",
@@ -48,6 +51,7 @@ let package = Package(
             name: "shrink",
             dependencies: [
                 "ShrinkTensor", "ShrinkGraph", "ShrinkRuntime", "ShrinkCompress", "ShrinkPipeline", "ShrinkBuild",
+                "ShrinkDevice",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -61,6 +65,9 @@ let package = Package(
         .testTarget(name: "ShrinkRuntimeTests", dependencies: ["ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkCompressTests", dependencies: ["ShrinkCompress", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkPipelineTests", dependencies: ["ShrinkPipeline"]),
+        // The device path: quantisation arithmetic, C export compiled by gcc and run on QEMU, budgets.
+        .testTarget(name: "ShrinkDeviceTests",
+                    dependencies: ["ShrinkDevice", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor", "ShrinkCompress"]),
         .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild", "ShrinkPipeline"]),
         // The command line on real pipelines: caching, crashes, concurrency, exported accuracy. It runs
         // the `shrink` executable that `swift build --build-tests` builds beside the test bundle.
