@@ -38,7 +38,10 @@ let package = Package(
         ]),
         // On the device: int8 quantisation (TFLite's scheme), the integer reference engine, QDQ ONNX,
         // C export, flash/RAM budgets, and the host/QEMU toolchain that checks them.
-        .target(name: "ShrinkDevice", dependencies: ["ShrinkGraph", "ShrinkTensor", "ShrinkRuntime", "COpenBLAS"]),
+        // Optimised in debug builds too: the integer engine checks every sample of a data set in
+        // the tests, and unoptimised Swift integer loops are ~30× slower.
+        .target(name: "ShrinkDevice", dependencies: ["ShrinkGraph", "ShrinkTensor", "ShrinkRuntime", "COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Content-addressed store, scheduler, stages, exporters, reports.
         .target(
             name: "ShrinkBuild",
