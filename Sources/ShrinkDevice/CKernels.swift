@@ -398,7 +398,7 @@ enum CKernels {
                                     }
                                 }
                             }
-                            *out++ = shrink_clamp_f32(acc, p->act_min, p->act_max);
+                            *out++ = shrink_clamp_value_f32(acc, p->act_min, p->act_max);
                         }
                     }
                 }
@@ -431,7 +431,7 @@ enum CKernels {
                                     acc += in[(iy * p->in_w + ix) * p->in_c + c] * p->weights[(ky * p->k_w + kx) * p->out_c + m];
                                 }
                             }
-                            *out++ = shrink_clamp_f32(acc, p->act_min, p->act_max);
+                            *out++ = shrink_clamp_value_f32(acc, p->act_min, p->act_max);
                         }
                     }
                 }
@@ -449,7 +449,7 @@ enum CKernels {
                     for (i = 0; i < p->in_n; i++) {
                         acc += in[i] * w[i];
                     }
-                    out[o] = shrink_clamp_f32(acc, p->act_min, p->act_max);
+                    out[o] = shrink_clamp_value_f32(acc, p->act_min, p->act_max);
                 }
             }
 
@@ -502,7 +502,7 @@ enum CKernels {
             \(head){
                 int32_t i;
                 for (i = 0; i < p->size; i++) {
-                    out[i] = shrink_clamp_f32(in1[i] + in2[i], p->act_min, p->act_max);
+                    out[i] = shrink_clamp_value_f32(in1[i] + in2[i], p->act_min, p->act_max);
                 }
             }
 
@@ -513,7 +513,7 @@ enum CKernels {
             \(head){
                 int32_t i;
                 for (i = 0; i < p->size; i++) {
-                    out[i] = shrink_clamp_f32(in[i], p->act_min, p->act_max);
+                    out[i] = shrink_clamp_value_f32(in[i], p->act_min, p->act_max);
                 }
             }
 
@@ -523,7 +523,7 @@ enum CKernels {
 
     /// The float clamp helper (used by the float kernels that apply an activation).
     static let clampF32Helper = """
-    static float shrink_clamp_f32(float v, float lo, float hi)
+    static float shrink_clamp_value_f32(float v, float lo, float hi)
     {
         if (v < lo) {
             v = lo;

@@ -13,5 +13,6 @@ extension Shrink {
         InferCommand.self,
         CacheCommand.self,
         DemoCommand.self,
+        DeviceCommand.self,
     ]
 }
