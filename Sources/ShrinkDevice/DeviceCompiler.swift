@@ -86,9 +86,11 @@ public enum DeviceVerifier {
     /// Checks `library` (exported from `model`) on `inputs` ([N, …] float32): int8 libraries
     /// against the `IntegerEngine` exactly (the int8 entry point on the engine's quantised
     /// inputs, and on the host also the float entry point); float32 libraries against the
-    /// runtime on `reference` (the ONNX model) within 1e-4 relative.
+    /// runtime on `reference` (the ONNX model) within 1e-4 relative. `floatEntrySamples` limits
+    /// the float entry point's check to the first samples (nil: all).
     public static func verify(_ library: CLibrary, model: DeviceModel, reference: Graph, inputs: Tensor,
-                              target: VerifyTarget, runner: DeviceRunner) throws(DeviceError) -> Verification {
+                              target: VerifyTarget, runner: DeviceRunner,
+                              floatEntrySamples: Int? = nil) throws(DeviceError) -> Verification {
         let n = inputs.shape.first ?? 0
         guard n > 0, Array(inputs.shape.dropFirst()) == model.input.shape else {
             throw DeviceError(.invalidInput, "the data has shape \(inputs.shape) but the model takes [N, \(model.input.shape.map(String.init).joined(separator: ", "))]")
@@ -103,7 +105,10 @@ public enum DeviceVerifier {
             if let binary { got = try runner.run(binary, int8: xq) } else { got = try runner.runQEMU(library, int8: xq) }
             var v = compare(got.values.map { Double($0) }, expected.values.map { Double($0) }, samples: n, target: target, int8: true)
             if let binary {
-                let floats = try runner.run(binary, float: inputs)
+                let m = min(n, floatEntrySamples ?? n)
+                let per = inputs.count / n
+                let floats = try runner.run(binary, float: m == n ? inputs
+                                                : Tensor(shape: [m] + inputs.shape.dropFirst(), scalars: Array(inputs.scalars.prefix(m * per))))
                 let oq = q.outputQuantization
                 var diff = 0
                 for (i, y) in floats.scalars.enumerated() {

@@ -393,7 +393,7 @@ struct Lowering {
         let g = ConvGeometry(inC: n, inH: t.h, inW: t.w, outC: n, outH: t.h, outW: t.w, kernelH: 1, kernelW: 1,
                              strideH: 1, strideW: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0,
                              dilationH: 1, dilationW: 1, group: n)
-        emit(DeviceLayer(name: layerName(node, weight: node.input(1)), op: .conv(g, weights: a, bias: b, activation: .none),
+        emit(DeviceLayer(name: layerName(node, weight: nil), op: .conv(g, weights: a, bias: b, activation: .none),
                          inputs: [xt], output: node.outputs[0], nodes: [node.displayName]), shape: s)
     }
 

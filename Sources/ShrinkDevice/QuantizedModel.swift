@@ -22,8 +22,9 @@ public struct TensorQuantization: Sendable, Codable, Equatable, Hashable {
             return
         }
         let qmin = -128.0, qmax = 127.0
-        let scale = Float((hi - lo) / (qmax - qmin))
-        let s = Double(scale)
+        // The zero point comes from the scale in Double (as TFLite computes it); the scale is then stored as float32.
+        let s = (hi - lo) / (qmax - qmin)
+        let scale = Float(s)
         let fromMin = qmin - lo / s, fromMax = qmax - hi / s
         let errMin = abs(qmin) + abs(lo / s), errMax = abs(qmax) + abs(hi / s)
         let zp = errMin < errMax ? fromMin : fromMax
