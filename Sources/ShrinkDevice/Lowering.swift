@@ -433,7 +433,12 @@ struct Lowering {
             // A constant added to a Conv/Gemm/MatMul output is its bias.
             let (x, ci) = dynamic.contains(a) ? (a, 1) : (b, 0)
             guard let c = constant(node, ci, what: "addend") else { return }
-            if let k = foldTarget(x) {
+            // ONNX broadcasting aligns the constant to the right of [batch, C, …]: it is a bias
+            // when every axis but the channel axis (1) has size 1.
+            let outRank = 1 + (sampleShape(x)?.count ?? 0)
+            let aligned = [Int](repeating: 1, count: max(0, outRank - c.rank)) + c.shape
+            let perChannel = aligned.count == outRank && aligned.enumerated().allSatisfy { $0.offset == 1 || $0.element == 1 }
+            if perChannel, let k = foldTarget(x) {
                 switch layers[k].op {
                 case .fullyConnected(let i, let o, let w, let bias, .none) where c.count == o || c.count == 1:
                     let add = c.count == o ? c.scalars : [Float](repeating: c.scalars[0], count: o)
@@ -441,9 +446,7 @@ struct Lowering {
                     layers[k].op = .fullyConnected(inputs: i, outputs: o, weights: w, bias: nb, activation: .none)
                     retarget(layer: k, to: node.outputs[0], node: node)
                     return
-                case .conv(let g, let w, let bias, .none)
-                    where c.count == 1 || (c.count == g.outC && c.shape.filter { $0 != 1 }.count <= 1
-                                           && (c.rank < 2 || c.shape[c.rank - 2 ..< c.rank].allSatisfy { $0 == 1 } || g.outH * g.outW == 1)):
+                case .conv(let g, let w, let bias, .none) where c.count == g.outC || c.count == 1:
                     let add = c.count == g.outC ? c.scalars : [Float](repeating: c.scalars[0], count: g.outC)
                     let nb = (0..<g.outC).map { (bias?[$0] ?? 0) + add[$0] }
                     layers[k].op = .conv(g, weights: w, bias: nb, activation: .none)

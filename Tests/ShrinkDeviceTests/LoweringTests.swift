@@ -74,6 +74,26 @@ import Testing
         #expect(t.layers.count == 9)
     }
 
+    /// A constant added to a Conv output is folded as its bias only when it broadcasts per channel
+    /// ([C, 1, 1]); a [C] constant aligns with the width axis in ONNX and is refused.
+    @Test func biasAddMustBroadcastPerChannel() throws {
+        func graph(_ shape: [Int]) -> Graph {
+            var g = Graph(name: "bias")
+            g.inputs = [ValueInfo(name: "x", elementType: .float, shape: [.symbol("N"), .value(2), .value(3), .value(3)])]
+            g.setInitializer("w", .float(Tensor(shape: [3, 2, 1, 1], scalars: [1, 2, 3, 4, 5, 6])))
+            g.setInitializer("b", .float(Tensor(shape: shape, scalars: [0.5, -1, 2])))
+            g.nodes = [Node(name: "conv", opType: "Conv", inputs: ["x", "w"], outputs: ["c"]),
+                       Node(name: "add", opType: "Add", inputs: ["c", "b"], outputs: ["y"])]
+            g.outputs = [ValueInfo(name: "y", elementType: .float, shape: nil)]
+            return g
+        }
+        let ok = try DeviceGraph.lower(graph([3, 1, 1]))
+        #expect(ok.layers.count == 1 && ok.layers[0].nodes == ["conv", "add"])
+        guard case .conv(_, _, let bias, _) = ok.layers[0].op else { Issue.record("not a conv"); return }
+        #expect(bias == [0.5, -1, 2])
+        #expect(throws: DeviceError.self) { try DeviceGraph.lower(graph([3])) }
+    }
+
     @Test func finalSoftmaxIsLeftOutWithANote() throws {
         var g = try Example.lenet.get().graph
         g.nodes.append(Node(name: "probs", opType: "Softmax", inputs: ["logits"], outputs: ["probs"], attributes: [Attribute("axis", .int(1))]))
