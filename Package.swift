@@ -36,6 +36,12 @@ let package = Package(
         .target(name: "ShrinkPipeline", dependencies: [
             .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // On the device: int8 quantisation (TFLite's scheme), the integer reference engine, QDQ ONNX,
+        // C export, flash/RAM budgets, and the host/QEMU toolchain that checks them.
+        // Optimised in debug builds too: the integer engine checks every sample of a data set in
+        // the tests, and unoptimised Swift integer loops are ~30× slower.
+        .target(name: "ShrinkDevice", dependencies: ["ShrinkGraph", "ShrinkTensor", "ShrinkRuntime", "COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // The build engine: content-addressed store, stage keys and descriptions, the DAG
         // scheduler, executors. Knows nothing about models.
         .target(name: "ShrinkBuild", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
@@ -52,6 +58,7 @@ let package = Package(
             name: "shrink",
             dependencies: [
                 "ShrinkTensor", "ShrinkGraph", "ShrinkRuntime", "ShrinkCompress", "ShrinkPipeline", "ShrinkBuild", "ShrinkWorkflow",
+                "ShrinkDevice",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -65,6 +72,9 @@ let package = Package(
         .testTarget(name: "ShrinkRuntimeTests", dependencies: ["ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkCompressTests", dependencies: ["ShrinkCompress", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor"]),
         .testTarget(name: "ShrinkPipelineTests", dependencies: ["ShrinkPipeline"]),
+        // The device path: quantisation arithmetic, C export compiled by gcc and run on QEMU, budgets.
+        .testTarget(name: "ShrinkDeviceTests",
+                    dependencies: ["ShrinkDevice", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor", "ShrinkCompress"]),
         .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild"]),
         .testTarget(name: "ShrinkWorkflowTests", dependencies: ["ShrinkWorkflow", "ShrinkBuild", "ShrinkPipeline", "ShrinkCompress"]),
         // The command line on real pipelines: caching, crashes, concurrency, exported accuracy. It runs

@@ -2,7 +2,9 @@
 # Installs the system packages Shrink needs (Debian/Ubuntu), only those that are missing.
 # Swift itself is expected on PATH (the toolchain is not an apt package).
 set -euo pipefail
-packages=(libopenblas-dev liblapacke-dev)
+# The device checks (ShrinkDeviceTests, `shrink device --verify`) compile the exported C with gcc,
+# cross-compile it for Cortex-M4 (newlib with semihosting) and run it on QEMU's mps2-an386.
+packages=(libopenblas-dev liblapacke-dev gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -12,6 +14,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v swift >/dev/null || { echo "error: swift is not on PATH; install Swift 6 first" >&2; exit 2; }

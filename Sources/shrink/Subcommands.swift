@@ -13,6 +13,7 @@ extension Shrink {
         InferCommand.self,
         CacheCommand.self,
         DemoCommand.self,
+        DeviceCommand.self,
         ExecStageCommand.self,
     ]
 }
