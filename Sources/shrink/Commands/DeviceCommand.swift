@@ -12,20 +12,20 @@ struct DeviceCommand: ParsableCommand {
         commandName: "device",
         abstract: "Write a model as a C library for a microcontroller (float32 or int8), with its flash/RAM budget, and check it.",
         discussion: """
-        Writes DIR/model.h (the API), DIR/model.c and DIR/shrink_kernels.{h,c}: compile DIR/*.c with
-        -I DIR. With --int8 the model is quantised in TFLite's scheme on --calibration data
-        (min/max ranges, or the --percentile P / 100 − P percentiles) and DIR/model.qdq.onnx is
+        Writes DIR/model.h (the API), DIR/model.c and DIR/shrink_kernels.{h,c}: compile DIR/*.c with \
+        -I DIR. With --int8 the model is quantised in TFLite's scheme on --calibration data \
+        (min/max ranges, or the --percentile P / 100 − P percentiles) and DIR/model.qdq.onnx is \
         written beside the C sources (onnxruntime runs it).
 
-        Prints flash and RAM computed from the model and, when arm-none-eabi-gcc is installed,
-        measured with arm-none-eabi-size for --device (a notice otherwise). --data (an .npz with
-        "x" and optional "y") adds accuracies: the float model and, for int8, the integer engine.
-        --verify host compiles the library with gcc and runs it on the data; --verify qemu
-        cross-compiles it for Cortex-M4 and runs it on qemu-system-arm (mps2-an386); either way the
+        Prints flash and RAM computed from the model and, when arm-none-eabi-gcc is installed, \
+        measured with arm-none-eabi-size for --device (a notice otherwise). --data (an .npz with \
+        "x" and optional "y") adds accuracies: the float model and, for int8, the integer engine. \
+        --verify host compiles the library with gcc and runs it on the data; --verify qemu \
+        cross-compiles it for Cortex-M4 and runs it on qemu-system-arm (mps2-an386); either way the \
         outputs are compared with the engine (int8: exactly; float32: within 1e-4 relative).
 
-        Exit codes: 0 success; 2 invalid input (unsupported ops, several inputs or outputs, integer
-        inputs — all named at once — bad data, a missing tool for --verify); 3 internal error
+        Exit codes: 0 success; 2 invalid input (unsupported ops, several inputs or outputs, integer \
+        inputs — all named at once — bad data, a missing tool for --verify); 3 internal error \
         (the compiled library disagrees with the engine, a compiler error in generated code).
         """
     )
