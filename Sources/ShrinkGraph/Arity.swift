@@ -59,6 +59,11 @@ public struct OperatorArity: Sendable, Equatable {
         case "Where", "Range": return OperatorArity(3, 3)
         case "Tile": return opset < 6 ? OperatorArity(3, 3) : OperatorArity(2, 2)
         case "Einsum": return OperatorArity(1, nil)
+        case "If": return OperatorArity(1, 1, outputs: Int.max)
+        case "LSTM": return OperatorArity(3, 8, outputs: 3)
+        case "GRU", "RNN": return OperatorArity(3, 6, outputs: 2)
+        case "Resize": return opset < 11 ? OperatorArity(2, 2) : OperatorArity(1, 4)
+        case "Upsample": return opset < 9 ? OperatorArity(1, 1) : OperatorArity(2, 2)
         default: return nil
         }
     }
