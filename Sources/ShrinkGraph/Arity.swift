@@ -1,4 +1,5 @@
-/// How many inputs and outputs a standard ONNX operator takes at an opset, so that a malformed
+/// How many inputs and outputs a standard ONNX operator takes at an opset (recurrent layers may
+/// omit their first output and return only the last state), so that a malformed
 /// node (an `Add` with one input, a `Conv` whose weight is omitted) is refused when the model
 /// is loaded, naming the node, instead of failing deep inside a command.
 public struct OperatorArity: Sendable, Equatable {
@@ -92,7 +93,7 @@ extension Graph {
                 problems.append("\(what) leaves its required input \(missing + 1) empty")
             } else if node.outputs.count > arity.maxOutputs {
                 problems.append("\(what) has \(node.outputs.count) outputs; \(node.opType) has at most \(arity.maxOutputs)")
-            } else if node.outputs[0].isEmpty {
+            } else if node.outputs[0].isEmpty && !["LSTM", "GRU", "RNN"].contains(node.opType) {
                 problems.append("\(what) leaves its first output empty")
             }
         }

@@ -165,7 +165,7 @@ struct ShapeContext {
     mutating func infer(_ node: Node, opset: Int) throws(GraphError) -> Bool {
         guard node.isStandardDomain, shapeInferenceOps.contains(node.opType) else { return false }
         // A node without a first output computes nothing anyone can read.
-        guard let first = node.outputs.first, !first.isEmpty else { return true }
+        guard node.outputs.contains(where: { !$0.isEmpty }) else { return true }
         do {
             try inferSupported(node, opset: opset)
             return true

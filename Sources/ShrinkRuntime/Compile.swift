@@ -486,6 +486,8 @@ extension NodeCompiler {
             }
         }
         if let c = a.5, !(c > 0) { throw invalid(n, "clip must be positive") }
+        // Batch-first recurrent layers are unchecked: onnxruntime does not run them either.
+        guard a.8 == 0 else { throw unsupported(n, "layout = 1") }
         return .recurrent(RecurrentAttributes(cell: cell, hiddenSize: a.0, direction: a.1, activations: acts, clip: a.5,
                                               inputForget: a.6 != 0, linearBeforeReset: a.7 != 0, layout: a.8))
     }

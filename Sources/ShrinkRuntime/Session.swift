@@ -115,7 +115,11 @@ public final class Session: Sendable {
             let isIf = node.opType == "If" && node.isStandardDomain
             let implicit = isIf ? node.implicitInputs : []
             let ins = node.inputs.map { $0.isEmpty ? -1 : slot($0) } + implicit.map { slot($0) }
-            let outs = node.outputs.map { $0.isEmpty ? -1 : slot($0) }
+            var outs = node.outputs.map { $0.isEmpty ? -1 : slot($0) }
+            // A recurrent layer may leave Y unnamed and return only its last state: give Y a slot.
+            if let first = outs.first, first < 0, outs.contains(where: { $0 >= 0 }) {
+                outs[0] = slot("\u{0}unnamed output 0 of node \(i)")
+            }
             guard !outs.isEmpty, outs[0] >= 0 else {
                 throw .invalidNode(node: node.displayName, op: node.opType, message: "has no output")
             }

@@ -57,8 +57,10 @@ extension Kernels {
             if let os = a.outputShape, a.autoPad != .valid {
                 let target = Array(os.suffix(r))
                 guard target.count == r else { throw KernelError("output_shape \(os) does not fit \(r) spatial axes") }
-                let total = full - target[i]
-                padBegin[i] = a.autoPad == .sameUpper ? total / 2 : total - total / 2
+                // As onnxruntime: a target beyond the full size is not negative padding but
+                // zeros (bias) at the end; odd padding goes to the head only for SAME_UPPER.
+                let total = max(0, full - target[i])
+                padBegin[i] = a.autoPad == .sameUpper ? total - total / 2 : total / 2
                 out[i] = target[i]
             } else {
                 switch a.autoPad {
