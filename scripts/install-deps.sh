@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages Shrink needs (Debian/Ubuntu), only those that are missing.
+# espeak-ng synthesises the speech the real-model fixtures are made from (Tests/Fixtures/real-models).
 # Swift itself is expected on PATH (the toolchain is not an apt package).
 set -euo pipefail
-packages=(libopenblas-dev liblapacke-dev)
+packages=(libopenblas-dev liblapacke-dev espeak-ng)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

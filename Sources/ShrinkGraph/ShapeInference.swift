@@ -110,6 +110,17 @@ struct ShapeContext {
     var skipped: [String] = []
     var unsupported: [String] = []
 
+    /// Row-major strides of `shape`.
+    static func strides(_ shape: [Int]) -> [Int] {
+        var st = [Int](repeating: 1, count: shape.count)
+        var acc = 1
+        for i in stride(from: shape.count - 1, through: 0, by: -1) {
+            st[i] = acc
+            acc *= shape[i]
+        }
+        return st
+    }
+
     /// Every dimension in 0...2^31 and the element count representable.
     static func isAddressable(_ shape: [Int]) -> Bool {
         shape.allSatisfy { $0 >= 0 && $0 <= maxAttributeMagnitude } && checkedProduct(shape) != nil
@@ -317,6 +328,18 @@ struct ShapeContext {
                 throw fail(node, "perm \(perm) is not a permutation of \(s.count) axes")
             }
             set(node, perm.map { s[$0] })
+            if let c = node.input(0).flatMap({ constants[$0]?.int64Values }), c.count == checkedProduct(s) {
+                // Small integer tables (PyTorch's pad computation transposes one).
+                let out = perm.map { s[$0] }
+                let inStrides = Self.strides(s), outStrides = Self.strides(out)
+                var values = [Int64](repeating: 0, count: c.count)
+                for i in 0..<c.count {
+                    var src = 0
+                    for (k, p) in perm.enumerated() { src += ((i / outStrides[k]) % out[k]) * inStrides[p] }
+                    values[i] = c[src]
+                }
+                setConstant(node, out, values)
+            }
 
         case "Concat":
             var parts: [[Int]] = []
@@ -773,9 +796,16 @@ struct ShapeContext {
             ranges[ax] = (b, e, step)
         }
         set(node, out)
-        if s.count == 1, let c = node.input(0).flatMap({ constants[$0]?.int64Values }) {
-            let (b, _, step) = ranges[0]
-            setConstant(node, out, (0..<out[0]).map { c[b + $0 * step] })
+        if let c = node.input(0).flatMap({ constants[$0]?.int64Values }), c.count == checkedProduct(s),
+           let n = checkedProduct(out), n <= Self.foldLimit {
+            let inStrides = Self.strides(s), outStrides = Self.strides(out)
+            var values: [Int64] = []
+            for i in 0..<n {
+                var src = 0
+                for k in out.indices { src += (ranges[k].0 + ((i / outStrides[k]) % out[k]) * ranges[k].2) * inStrides[k] }
+                values.append(c[src])
+            }
+            setConstant(node, out, values)
         }
     }
 }
