@@ -224,6 +224,10 @@ struct ShapeContext {
             if node.opType == "Identity", let c = node.input(0).flatMap({ constants[$0] }) {
                 constants[node.outputs[0]] = c
             }
+            if node.opType == "Not", let c = node.input(0).flatMap({ constants[$0]?.int64Values }) {
+                constants[node.outputs[0]] = .bool(shape: s, values: c.map { $0 == 0 })
+                types[node.outputs[0]] = .bool
+            }
             if node.opType == "Softmax" || node.opType == "LogSoftmax" {
                 let a = try node.int("axis", default: opset >= 13 ? -1 : 1)
                 _ = try axis(node, a, rank: s.count)

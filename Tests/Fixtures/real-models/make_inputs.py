@@ -111,14 +111,37 @@ def float_weights(g):
     return total
 
 
-def selected_graph(g, feeds):
-    """The top-level graph with each If whose condition depends only on constants and the given
-    small integer inputs replaced by its taken branch (what Shrink costs)."""
+# If nodes (by first output) whose condition depends on float data, which Shrink cannot know
+# before running: hey_jarvis runs its second stage only when the first one's score is ≥ 0.5.
+RUNTIME_CONDITIONS = {"oww-hey-jarvis": {"53"}}
+
+
+def branches_taken(path, feeds):
+    """Which way every executed If goes for these inputs, by first output (onnx's reference
+    evaluator, an implementation independent of Shrink and of onnxruntime)."""
+    from onnx.reference import ReferenceEvaluator
+    from onnx.reference.ops import op_if
+    taken = {}
+    orig = op_if.If._run
+
+    def run(self, cond, context=None, **kw):
+        taken[self.onnx_node.output[0]] = bool(np.asarray(cond).reshape(-1)[0])
+        return orig(self, cond, context=context, **kw)
+
+    op_if.If._run = run
+    try:
+        ReferenceEvaluator(path).run(None, feeds)
+    finally:
+        op_if.If._run = orig
+    return taken
+
+
+def selected_graph(g, taken, runtime):
+    """The top-level nodes with every If whose condition is known without running the model
+    (constants, small integer inputs, shapes) replaced by the branch it takes; Ifs on run-time
+    data (`runtime`) stay."""
     from onnx import numpy_helper
     const = {t.name: numpy_helper.to_array(t) for t in g.initializer}
-    for k, v in feeds.items():
-        if v.dtype.kind in "iub" and v.size <= 64:
-            const[k] = v
     nodes = []
 
     def visit(node_list):
@@ -127,16 +150,12 @@ def selected_graph(g, feeds):
                 for a in n.attribute:
                     if a.name == "value":
                         const[n.output[0]] = numpy_helper.to_array(a.t)
-            elif n.op_type == "Equal" and all(i in const for i in n.input):
-                const[n.output[0]] = np.equal(const[n.input[0]], const[n.input[1]])
-            elif n.op_type == "Cast" and n.input[0] in const:
-                const[n.output[0]] = const[n.input[0]]
-            if n.op_type == "If" and n.input[0] in const:
+            if n.op_type == "If" and n.output[0] in taken and n.output[0] not in runtime:
                 branch = {a.name: a.g for a in n.attribute}
-                taken = branch["then_branch" if bool(np.asarray(const[n.input[0]]).reshape(-1)[0]) else "else_branch"]
-                for t in taken.initializer:
+                b = branch["then_branch" if taken[n.output[0]] else "else_branch"]
+                for t in b.initializer:
                     const[t.name] = numpy_helper.to_array(t)
-                visit(taken.node)
+                visit(b.node)
             else:
                 nodes.append(n)
 
@@ -144,9 +163,9 @@ def selected_graph(g, feeds):
     return nodes, const
 
 
-def selected_params(g, feeds):
+def selected_params(g, taken, runtime):
     """Float weights the selected graph reads (taken branches inlined, other If nodes kept whole)."""
-    nodes, const = selected_graph(g, feeds)
+    nodes, const = selected_graph(g, taken, runtime)
     read = {o.name for o in g.output}
     total = 0
 
@@ -181,9 +200,9 @@ def selected_params(g, feeds):
     return total
 
 
-def layers(g, feeds):
+def layers(g, taken, runtime):
     """Conv/Gemm/MatMul nodes with a constant float weight: params = weight + constant bias."""
-    nodes, const = selected_graph(g, feeds)
+    nodes, const = selected_graph(g, taken, runtime)
     consumers = {}
     for n in nodes:
         for i in n.input:
@@ -253,10 +272,13 @@ def main():
             arrays[f"out:{n}"] = o
         np.savez_compressed(os.path.join(HERE, f"{name}.npz"), **arrays)
         g = onnx.load(path)
-        ls = layers(g.graph, feeds[name])
+        has_if = any(n.op_type == "If" for n in g.graph.node)
+        taken = branches_taken(path, feeds[name]) if has_if else {}
+        runtime = RUNTIME_CONDITIONS.get(name, set())
+        ls = layers(g.graph, taken, runtime)
         expected[name] = {
             "params": float_weights(g.graph),
-            "selected_params": selected_params(g.graph, feeds[name]),
+            "selected_params": selected_params(g.graph, taken, runtime),
             "layers": len(ls),
             "layer_params": sum(item["params"] for item in ls),
             "inputs": {k: list(v.shape) for k, v in feeds[name].items()},
