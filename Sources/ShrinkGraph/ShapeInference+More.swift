@@ -235,7 +235,11 @@ extension ShapeContext {
         let pads = try bounded(node, "pads", try node.ints("pads") ?? [Int](repeating: 0, count: 2 * n), min: 0)
         guard pads.count == 2 * n else { throw fail(node, "pads \(pads) should have \(2 * n) values") }
         for i in 0..<n {
-            let full = strides[i] * (x[i + 2] - 1) + outPad[i] + (kernel[i] - 1) * dilations[i] + 1
+            // Each term is below 2^62 (bounded attributes and dimensions); their sum may not be.
+            let (a, o1) = (strides[i] * max(0, x[i + 2] - 1)).addingReportingOverflow((kernel[i] - 1) * dilations[i])
+            let (full0, o2) = a.addingReportingOverflow(outPad[i] + 1)
+            guard !o1, !o2, full0 <= maxAttributeMagnitude else { throw fail(node, "the output would be too large to address") }
+            let full = full0
             let o: Int
             switch autoPad {
             case "SAME_UPPER", "SAME_LOWER": o = x[i + 2] * strides[i]
@@ -258,7 +262,7 @@ extension ShapeContext {
         guard w[0] == dirs else { throw fail(node, "W has \(w[0]) directions, the node \(dirs)") }
         let gates = node.opType == "LSTM" ? 4 : node.opType == "GRU" ? 3 : 1
         let hidden = try node.int("hidden_size") ?? w[1] / gates
-        guard hidden >= 1, w[1] == gates * hidden else {
+        guard hidden >= 1, hidden <= w[1], w[1] == gates * hidden else {
             throw fail(node, "W \(w) does not hold \(gates) gates of hidden size \(hidden)")
         }
         let (seq, batch) = layout == 0 ? (x[0], x[1]) : (x[1], x[0])

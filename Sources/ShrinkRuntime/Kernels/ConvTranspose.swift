@@ -37,7 +37,7 @@ extension Kernels {
         }
         let r = x.rank - 2
         let n = x.shape[0], c = x.shape[1], g = a.group
-        guard g >= 1, c % g == 0, w.shape[0] == c else {
+        guard g >= 1, g <= max(c, 1), c % g == 0, w.shape[0] == c else {
             throw KernelError("ConvTranspose with group \(g): input channels \(c) and weight \(w.shape) do not fit")
         }
         let mg = w.shape[1], m = mg * g, cg = c / g
@@ -51,9 +51,14 @@ extension Kernels {
             throw KernelError("strides \(strides), dilations \(dil) or output_padding \(outPad) do not fit \(r) spatial axes")
         }
         let input = Array(x.shape.dropFirst(2))
+        // Attributes come from user files: keep the size arithmetic far from overflow.
+        let limit = 1 << 31
+        for v in [strides, dil, outPad, kernel, input, a.pads ?? [], a.outputShape ?? []] where v.contains(where: { $0 >= limit || $0 < 0 }) {
+            throw KernelError("ConvTranspose sizes \(v) are out of range")
+        }
         var padBegin = [Int](repeating: 0, count: r), out = [Int](repeating: 0, count: r)
         for i in 0..<r {
-            let full = strides[i] * (input[i] - 1) + outPad[i] + (kernel[i] - 1) * dil[i] + 1
+            let full = strides[i] * max(0, input[i] - 1) + outPad[i] + (kernel[i] - 1) * dil[i] + 1
             if let os = a.outputShape, a.autoPad != .valid {
                 let target = Array(os.suffix(r))
                 guard target.count == r else { throw KernelError("output_shape \(os) does not fit \(r) spatial axes") }
@@ -87,7 +92,7 @@ extension Kernels {
         var cols = [Float](repeating: 0, count: try checkedCount([rows, inSpatial], "ConvTranspose columns"))
         let inStrides = Tensor.strides(for: input), outStrides = Tensor.strides(for: out), kStrides = Tensor.strides(for: kernel)
         // For each kernel tap and input position: the output position (or -1 when cropped by the pads).
-        var target = [Int](repeating: -1, count: kSize * inSpatial)
+        var target = [Int](repeating: -1, count: try checkedCount([kSize, inSpatial], "ConvTranspose taps"))
         for k in 0..<kSize {
             for p in 0..<inSpatial {
                 var off = 0, ok = true

@@ -83,8 +83,9 @@ extension Kernels {
             throw KernelError("W \(w.shape) and R \(r.shape) must have \(dirs) direction(s)")
         }
         let h = a.hiddenSize ?? w.shape[1] / gates
+        guard h >= 1, h <= w.shape[1] else { throw KernelError("hidden_size \(h) does not fit W \(w.shape)") }
         let gh = gates * h
-        guard h >= 1, w.shape[1] == gh, w.shape[2] == inSize, r.shape[1] == gh, r.shape[2] == h else {
+        guard w.shape[1] == gh, w.shape[2] == inSize, r.shape[1] == gh, r.shape[2] == h else {
             throw KernelError("W \(w.shape) / R \(r.shape) do not fit \(gates) gates of hidden size \(h) and input size \(inSize)")
         }
         if let b, b.shape != [dirs, 2 * gh] { throw KernelError("B has shape \(b.shape), expected [\(dirs), \(2 * gh)]") }

@@ -125,7 +125,9 @@ extension Kernels {
         var i0 = [Int](repeating: 0, count: n), i1 = [Int](repeating: 0, count: n)
         var w0 = [Float](repeating: 1, count: n), w1 = [Float](repeating: 0, count: n)
         for o in 0..<n {
-            let c = sourceCoordinate(o, input: inLen, output: n, scale: scale, a.coordinates)
+            var c = sourceCoordinate(o, input: inLen, output: n, scale: scale, a.coordinates)
+            // Degenerate scales give infinite coordinates: clamp before converting to an index.
+            c = c.isNaN ? 0 : min(max(c, -1), Float(inLen))
             if a.linear {
                 let cc = min(max(c, 0), Float(inLen - 1))
                 let lo = min(Int(cc), inLen - 1)
