@@ -42,6 +42,19 @@ extension ShapeContext {
                 }
             }
             if !known {
+                // An op without a rule: the file's own annotations (exporters usually write
+                // value_info) give its outputs when they are fixed, so the layers after it are
+                // still costed. The op stays listed as skipped.
+                for o in node.outputs where !o.isEmpty && shapes[o] == nil {
+                    guard let d = g.declaredValue(o), let dims = d.shape else { continue }
+                    var fixed: [Int] = []
+                    for (k, dim) in dims.enumerated() {
+                        if let v = dim.fixed { fixed.append(v) } else if k == 0, let b = batchForDeclarations { fixed.append(b) } else { break }
+                    }
+                    guard fixed.count == dims.count, Self.isAddressable(fixed) else { continue }
+                    shapes[o] = fixed
+                    if let t = d.elementType { types[o] = t }
+                }
                 skipped.append(node.displayName)
                 if !unsupported.contains(node.opType) { unsupported.append(node.opType) }
             }

@@ -34,6 +34,7 @@ extension Graph {
     public func inferShapes(inputShapes: [String: [Int]] = [:], batch: Int = 1,
                             inputValues: [String: TensorValue] = [:]) throws(GraphError) -> InferredShapes {
         var ctx = ShapeContext()
+        ctx.batchForDeclarations = inputShapes.isEmpty ? batch : nil
         ctx.register(initializersOf: self)
         for input in dataInputs {
             if let v = inputValues[input.name] {
@@ -109,6 +110,9 @@ struct ShapeContext {
     var floatConstants: [String: [Double]] = [:]
     var skipped: [String] = []
     var unsupported: [String] = []
+    /// The batch size that a symbolic leading dimension of a `value_info` annotation stands for
+    /// (nil when the inputs were given explicitly, which annotations may contradict).
+    var batchForDeclarations: Int?
 
     /// Row-major strides of `shape`.
     static func strides(_ shape: [Int]) -> [Int] {

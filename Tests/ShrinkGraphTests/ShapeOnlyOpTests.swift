@@ -35,3 +35,25 @@ struct ShapeOnlyCase: Decodable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// An op no rule knows (a custom domain) before a layer: the file's value_info gives its output,
+/// so the layer is still costed; the op is still reported.
+@Suite struct AnnotatedUnknownOpTests {
+    @Test func valueInfoCarriesShapesPastAnUnknownOp() throws {
+        var g = Graph()
+        g.inputs = [Build.input("x", [.symbol("N"), .value(4), .value(6), .value(6)])]
+        g.outputs = [ValueInfo(name: "y", shape: nil)]
+        g.valueInfo = [ValueInfo(name: "f", shape: [.symbol("N"), .value(4), .value(6), .value(6)])]
+        g.setInitializer("conv.weight", Build.weight([8, 4, 3, 3]))
+        g.nodes = [
+            Node(name: "fancy", opType: "Fancy", domain: "com.example", inputs: ["x"], outputs: ["f"]),
+            Node(name: "conv", opType: "Conv", inputs: ["f", "conv.weight"], outputs: ["y"]),
+        ]
+        let s = try g.inferShapes()
+        #expect(s.unsupportedOps == ["Fancy"])
+        let t = try LayerTable(graph: g, shapes: s)
+        #expect(t.layers.first?.macs == 8 * 4 * 4 * 4 * 9)
+        // Shapes given explicitly may contradict a symbolic annotation: then it is not used.
+        #expect(try g.inferShapes(inputShapes: ["x": [1, 4, 6, 6]])["f"] == nil)
+    }
+}
