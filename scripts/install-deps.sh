@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages Shrink needs (Debian/Ubuntu), only those that are missing.
+# espeak-ng synthesises the speech the real-model fixtures are made from (Tests/Fixtures/real-models).
 # Swift itself is expected on PATH (the toolchain is not an apt package).
 set -euo pipefail
 # The device checks (ShrinkDeviceTests, `shrink device --verify`) compile the exported C with gcc,
 # cross-compile it for Cortex-M4 (newlib with semihosting) and run it on QEMU's mps2-an386.
-packages=(libopenblas-dev liblapacke-dev gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+packages=(libopenblas-dev liblapacke-dev espeak-ng gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

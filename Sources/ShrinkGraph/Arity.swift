@@ -1,4 +1,5 @@
-/// How many inputs and outputs a standard ONNX operator takes at an opset, so that a malformed
+/// How many inputs and outputs a standard ONNX operator takes at an opset (recurrent layers may
+/// omit their first output and return only the last state), so that a malformed
 /// node (an `Add` with one input, a `Conv` whose weight is omitted) is refused when the model
 /// is loaded, naming the node, instead of failing deep inside a command.
 public struct OperatorArity: Sendable, Equatable {
@@ -59,6 +60,11 @@ public struct OperatorArity: Sendable, Equatable {
         case "Where", "Range": return OperatorArity(3, 3)
         case "Tile": return opset < 6 ? OperatorArity(3, 3) : OperatorArity(2, 2)
         case "Einsum": return OperatorArity(1, nil)
+        case "If": return OperatorArity(1, 1, outputs: Int.max)
+        case "LSTM": return OperatorArity(3, 8, outputs: 3)
+        case "GRU", "RNN": return OperatorArity(3, 6, outputs: 2)
+        case "Resize": return opset < 11 ? OperatorArity(2, 2) : OperatorArity(1, 4)
+        case "Upsample": return opset < 9 ? OperatorArity(1, 1) : OperatorArity(2, 2)
         default: return nil
         }
     }
@@ -87,7 +93,7 @@ extension Graph {
                 problems.append("\(what) leaves its required input \(missing + 1) empty")
             } else if node.outputs.count > arity.maxOutputs {
                 problems.append("\(what) has \(node.outputs.count) outputs; \(node.opType) has at most \(arity.maxOutputs)")
-            } else if node.outputs[0].isEmpty {
+            } else if node.outputs[0].isEmpty && !["LSTM", "GRU", "RNN"].contains(node.opType) {
                 problems.append("\(what) leaves its first output empty")
             }
         }

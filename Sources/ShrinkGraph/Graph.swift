@@ -107,7 +107,7 @@ public struct Graph: Sendable {
 
     /// Indices of the nodes that read `value`, in file order.
     public func consumerIndices(of value: String) -> [Int] {
-        nodes.indices.filter { nodes[$0].inputs.contains(value) }
+        nodes.indices.filter { nodes[$0].inputs.contains(value) || nodes[$0].implicitInputs.contains(value) }
     }
 
     /// True if `value` is one of the graph's outputs.
@@ -138,6 +138,22 @@ public struct Graph: Sendable {
         return nodes[p].constantTensor
     }
 
+    /// Values this graph reads (through its nodes and their subgraphs) that it does not define
+    /// itself: for a subgraph, the values of the enclosing graphs it uses. Empty for a top-level
+    /// graph whose every read is satisfied.
+    public var outerScopeReads: [String] {
+        var defined = Set(inputs.map(\.name)).union(initializerNames)
+        for n in nodes { defined.formUnion(n.outputs) }
+        var seen = Set<String>()
+        var out: [String] = []
+        for n in nodes {
+            for v in n.allInputs where !defined.contains(v) && seen.insert(v).inserted { out.append(v) }
+        }
+        // A branch may return an enclosing value unchanged.
+        for o in outputs where !o.name.isEmpty && !defined.contains(o.name) && seen.insert(o.name).inserted { out.append(o.name) }
+        return out
+    }
+
     /// Every name in use: values, initializers, node names and reserved names.
     public var allNames: Set<String> {
         var s = reservedNames
@@ -145,6 +161,7 @@ public struct Graph: Sendable {
             s.insert(n.name)
             s.formUnion(n.inputs)
             s.formUnion(n.outputs)
+            for g in n.subgraphs { s.formUnion(g.allNames) }
         }
         for v in inputs { s.insert(v.name) }
         for v in outputs { s.insert(v.name) }
@@ -198,7 +215,7 @@ public struct Graph: Sendable {
     @discardableResult
     public mutating func removeUnusedInitializers() -> [String] {
         var read = Set<String>()
-        for n in nodes { read.formUnion(n.inputs) }
+        for n in nodes { read.formUnion(n.allInputs) }
         for o in outputs { read.insert(o.name) }
         let unused = initializerNames.filter { !read.contains($0) }
         for n in unused { removeInitializer(n) }
@@ -216,7 +233,7 @@ public struct Graph: Sendable {
         let old = nodes[index]
         let written = Set(chain.flatMap(\.outputs))
         for out in old.outputs where !out.isEmpty && !written.contains(out) {
-            let used = isGraphOutput(out) || nodes.indices.contains { $0 != index && nodes[$0].inputs.contains(out) }
+            let used = isGraphOutput(out) || nodes.indices.contains { $0 != index && nodes[$0].allInputs.contains(out) }
             if used {
                 throw GraphError(.invalidEdit,
                                  "replacing node \(old.displayName): its output '\(out)' is used but the new nodes do not write it")
@@ -250,6 +267,11 @@ public struct Graph: Sendable {
     /// Throws `danglingInput` when a node reads a value that no node, graph input or initializer
     /// provides, `invalidModel` when two nodes write one value, and `cycle` for cycles.
     public func topologicalOrder() throws(GraphError) -> [Int] {
+        try topologicalOrder(outerScope: [])
+    }
+
+    /// `topologicalOrder()` for a subgraph, whose nodes may also read `outerScope` values.
+    public func topologicalOrder(outerScope: Set<String>) throws(GraphError) -> [Int] {
         var producer: [String: Int] = [:]
         for (i, n) in nodes.enumerated() {
             for o in n.outputs where !o.isEmpty {
@@ -260,11 +282,11 @@ public struct Graph: Sendable {
                 producer[o] = i
             }
         }
-        let external = Set(inputs.map(\.name)).union(initializerNames)
+        let external = Set(inputs.map(\.name)).union(initializerNames).union(outerScope)
         var indegree = [Int](repeating: 0, count: nodes.count)
         var dependents = [[Int]](repeating: [], count: nodes.count)
         for (i, n) in nodes.enumerated() {
-            for v in Set(n.inputs) where !v.isEmpty {
+            for v in Set(n.allInputs) where !v.isEmpty {
                 if let p = producer[v] {
                     if p == i {
                         throw GraphError(.cycle, "node \(n.displayName) reads its own output '\(v)'")
@@ -308,7 +330,16 @@ public struct Graph: Sendable {
     }
 }
 
-extension Graph: Equatable {
+extension Graph: Hashable {
+    /// Hashes name, nodes and declared values (consistent with `==`).
+    public func hash(into h: inout Hasher) {
+        h.combine(name)
+        h.combine(nodes)
+        h.combine(inputs)
+        h.combine(outputs)
+        h.combine(initializerNames)
+    }
+
     /// Equal when everything the IR models agrees: name, nodes, declared values, initializers
     /// (values and order) and opset imports. Unmodelled fields carried from the file do not count.
     public static func == (a: Graph, b: Graph) -> Bool {

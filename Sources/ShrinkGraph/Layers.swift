@@ -71,9 +71,9 @@ public struct LayerTable: Sendable {
     public var totalMACs: Int
     /// Sum of the layers' params.
     public var layerParams: Int
-    /// Elements of every floating-point initializer that some node reads: the layers plus
-    /// BatchNorm statistics, standalone biases and so on. Integer initializers (shapes, indices)
-    /// and unused initializers are not parameters.
+    /// Elements of every floating-point constant that some node reads, initializer or `Constant`
+    /// node (subgraphs included): the layers plus BatchNorm statistics, standalone biases and so
+    /// on. Integer constants (shapes, indices) and unused ones are not parameters.
     public var modelParams: Int
     /// The shapes the costs were computed from.
     public var shapes: InferredShapes
@@ -149,12 +149,7 @@ public struct LayerTable: Sendable {
             layers.append(layer)
         }
 
-        var read = Set<String>()
-        for n in graph.nodes { read.formUnion(n.inputs) }
-        var modelParams = 0
-        for (name, v) in graph.initializers where v.elementType.isFloatingPoint && read.contains(name) {
-            modelParams += v.count
-        }
+        let modelParams = graph.floatParameterCount
         self.layers = layers
         // Every layer is below 2^50 MACs (checked in `cost`) and the total below 2^56, so the cost
         // arithmetic of decompositions and searches built on them stays far from overflow.

@@ -1,6 +1,7 @@
 import ShrinkTensor
 
-/// The value of a node attribute. Graph-valued attributes (control flow) are refused at load.
+/// The value of a node attribute. Graph-valued attributes hold the branches and bodies of control
+/// flow (`If`'s `then_branch`, `Loop`'s `body`).
 public enum AttributeValue: Sendable, Hashable, CustomStringConvertible {
     /// `INT`.
     case int(Int)
@@ -16,6 +17,11 @@ public enum AttributeValue: Sendable, Hashable, CustomStringConvertible {
     case strings([String])
     /// `TENSOR` (e.g. a Constant's `value`).
     case tensor(TensorValue)
+    /// `GRAPH`: a subgraph (an `If` branch, a `Loop` body), which may read values of the
+    /// enclosing graphs by name.
+    indirect case graph(Graph)
+    /// `GRAPHS`.
+    indirect case graphs([Graph])
 
     /// The ONNX type name, for messages.
     public var typeName: String {
@@ -27,6 +33,8 @@ public enum AttributeValue: Sendable, Hashable, CustomStringConvertible {
         case .floats: "floats"
         case .strings: "strings"
         case .tensor: "tensor"
+        case .graph: "graph"
+        case .graphs: "graphs"
         }
     }
 
@@ -40,6 +48,8 @@ public enum AttributeValue: Sendable, Hashable, CustomStringConvertible {
         case .floats(let v): "\(v)"
         case .strings(let v): "\(v)"
         case .tensor(let t): "tensor<\(t.elementType)>\(t.shape)"
+        case .graph(let g): "graph '\(g.name)' (\(g.nodes.count) nodes)"
+        case .graphs(let gs): "\(gs.count) graphs"
         }
     }
 }
@@ -208,6 +218,41 @@ public struct Node: Sendable, Hashable {
         guard let v = attribute(name) else { return nil }
         guard case .strings(let a) = v else { throw typeError(name, "a list of strings", v) }
         return a
+    }
+
+    /// Graph attribute `name` (an `If` branch), nil if absent.
+    public func graph(_ name: String) throws(GraphError) -> Graph? {
+        guard let v = attribute(name) else { return nil }
+        guard case .graph(let g) = v else { throw typeError(name, "a graph", v) }
+        return g
+    }
+
+    /// The subgraphs held in attributes (branches, loop bodies), in attribute order.
+    public var subgraphs: [Graph] {
+        attributes.flatMap { a -> [Graph] in
+            switch a.value {
+            case .graph(let g): [g]
+            case .graphs(let gs): gs
+            default: []
+            }
+        }
+    }
+
+    /// Values of enclosing graphs that the node's subgraphs read by name (ONNX's implicit
+    /// inputs); empty for nodes without subgraphs. The node depends on them like on its inputs.
+    public var implicitInputs: [String] {
+        var seen = Set<String>()
+        var out: [String] = []
+        for g in subgraphs {
+            for v in g.outerScopeReads where seen.insert(v).inserted { out.append(v) }
+        }
+        return out
+    }
+
+    /// Explicit inputs (without omitted ones) followed by implicit inputs.
+    public var allInputs: [String] {
+        let explicit = inputs.filter { !$0.isEmpty }
+        return attributes.isEmpty || subgraphs.isEmpty ? explicit : explicit + implicitInputs
     }
 
     /// Tensor attribute `name`, nil if absent.

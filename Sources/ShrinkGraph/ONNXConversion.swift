@@ -151,7 +151,8 @@ enum TensorCodec {
 }
 
 extension Attribute {
-    init(proto a: Onnx_AttributeProto, node: String) throws(GraphError) {
+    init(proto a: Onnx_AttributeProto, node: String, opsets: [Onnx_OperatorSetIdProto] = [],
+         irVersion: Int64 = 8) throws(GraphError) {
         var type = a.type
         if type == .undefined {
             // Very old exporters leave `type` unset; the populated field tells.
@@ -173,15 +174,23 @@ extension Attribute {
             let (t, tt) = try TensorCodec.decode(a.t, what: "tensor attribute '\(a.name)' of node \(node)")
             value = .tensor(t)
             template.t = tt
-        case .graph, .graphs:
-            throw GraphError(.unsupported,
-                             "node \(node) has a subgraph attribute '\(a.name)' (control flow such as If or Loop), which Shrink does not support",
-                             hint: "export the model without data-dependent control flow")
+        case .graph:
+            value = .graph(try Graph(subgraph: a.g, opsets: opsets, irVersion: irVersion,
+                                     what: "subgraph '\(a.name)' of node \(node)"))
+        case .graphs:
+            var gs: [Graph] = []
+            for g in a.graphs {
+                gs.append(try Graph(subgraph: g, opsets: opsets, irVersion: irVersion,
+                                    what: "subgraph '\(a.name)' of node \(node)"))
+            }
+            value = .graphs(gs)
         default:
             throw GraphError(.unsupported,
                              "node \(node) has attribute '\(a.name)' of a type Shrink does not support (\(type))")
         }
         if type != .tensor { template.clearT() }
+        template.clearG()
+        template.graphs = []
         template.clearF()
         template.clearI()
         template.clearS()
@@ -205,16 +214,18 @@ extension Attribute {
         case .ints(let v): a.type = .ints; a.ints = v.map(Int64.init)
         case .strings(let v): a.type = .strings; a.strings = v.map { Data($0.utf8) }
         case .tensor(let v): a.type = .tensor; a.t = TensorCodec.encode(v, name: nil, template: tensorTemplate)
+        case .graph(let g): a.type = .graph; a.g = g.modelProto().graph
+        case .graphs(let gs): a.type = .graphs; a.graphs = gs.map { $0.modelProto().graph }
         }
         return a
     }
 }
 
 extension Node {
-    init(proto n: Onnx_NodeProto) throws(GraphError) {
+    init(proto n: Onnx_NodeProto, opsets: [Onnx_OperatorSetIdProto] = [], irVersion: Int64 = 8) throws(GraphError) {
         let label = n.name.isEmpty ? "(unnamed \(n.opType))" : n.name
         var attrs: [Attribute] = []
-        for a in n.attribute { attrs.append(try Attribute(proto: a, node: label)) }
+        for a in n.attribute { attrs.append(try Attribute(proto: a, node: label, opsets: opsets, irVersion: irVersion)) }
         self.init(name: n.name, opType: n.opType, domain: n.domain, inputs: n.input, outputs: n.output,
                   attributes: attrs)
         var t = n
@@ -303,7 +314,22 @@ extension Graph {
         }
     }
 
-    private init(checkedModel model: Onnx_ModelProto) throws(GraphError) {
+    /// A subgraph (an `If` branch) as a graph of its own, under the enclosing model's opsets.
+    init(subgraph g: Onnx_GraphProto, opsets: [Onnx_OperatorSetIdProto], irVersion: Int64, what: String) throws(GraphError) {
+        var m = Onnx_ModelProto()
+        m.irVersion = irVersion
+        m.opsetImport = opsets
+        m.graph = g
+        do {
+            try self.init(checkedModel: m, subgraph: true)
+        } catch {
+            var e = error
+            e.message = "\(what): \(e.message)"
+            throw e
+        }
+    }
+
+    private init(checkedModel model: Onnx_ModelProto, subgraph: Bool = false) throws(GraphError) {
         guard model.hasGraph else {
             throw GraphError(.invalidModel, "not a valid ONNX model (it has no graph)")
         }
@@ -330,7 +356,7 @@ extension Graph {
         }
         var nodes: [Node] = []
         nodes.reserveCapacity(g.node.count)
-        for n in g.node { nodes.append(try Node(proto: n)) }
+        for n in g.node { nodes.append(try Node(proto: n, opsets: model.opsetImport, irVersion: model.irVersion)) }
 
         var template = model
         template.graph.node = []

@@ -34,15 +34,8 @@ extension Graph {
     public func inferShapes(inputShapes: [String: [Int]] = [:], batch: Int = 1,
                             inputValues: [String: TensorValue] = [:]) throws(GraphError) -> InferredShapes {
         var ctx = ShapeContext()
-        for (name, value) in initializers {
-            ctx.shapes[name] = value.shape
-            ctx.types[name] = value.elementType
-            if value.elementType != .float && value.elementType != .double && value.count <= ShapeContext.foldLimit {
-                ctx.constants[name] = value
-            } else if value.count == 1, let f = value.floatTensor {
-                ctx.floatScalars[name] = Double(f.scalars[0])
-            }
-        }
+        ctx.batchForDeclarations = inputShapes.isEmpty ? batch : nil
+        ctx.register(initializersOf: self)
         for input in dataInputs {
             if let v = inputValues[input.name] {
                 ctx.shapes[input.name] = v.shape
@@ -66,30 +59,17 @@ extension Graph {
                                  hint: "give dimensions below 2^31")
             }
         }
-        for i in try topologicalOrder() {
-            let node = nodes[i]
-            let known = try ctx.infer(node, opset: opsetVersion(domain: node.domain) ?? opsetVersion() ?? 13)
-            // Dimensions stay below 2^31 with a product that fits an Int, so the arithmetic of the
-            // next nodes (a dimension times an attribute, sums of dimensions) cannot overflow.
-            for o in node.outputs where !o.isEmpty {
-                if let s = ctx.shapes[o], !ShapeContext.isAddressable(s) {
-                    throw GraphError(.shapeInference,
-                                     "cannot infer shapes at node \(node.displayName) (\(node.opType)): its output '\(o)' would have shape \(s), too large to address")
-                }
-            }
-            if !known {
-                ctx.skipped.append(node.displayName)
-                if !ctx.unsupported.contains(node.opType) { ctx.unsupported.append(node.opType) }
-            }
-        }
+        try ctx.inferNodes(of: self, outerScope: [])
         return InferredShapes(shapes: ctx.shapes, elementTypes: ctx.types, constants: ctx.constants,
                               skippedNodes: ctx.skipped, unsupportedOps: ctx.unsupported)
     }
 }
 
-/// Ops shape inference understands (the ops the runtime supports, plus a few that PyTorch's
-/// shape-computing chains use).
-public let shapeInferenceOps: Set<String> = [
+/// Ops shape inference understands: the ops the runtime supports and the further standard ops
+/// exporters emit (shape rules are cheap, so costing gets past ops the engine cannot run).
+public let shapeInferenceOps: Set<String> = baseShapeInferenceOps.union(moreShapeInferenceOps)
+
+let baseShapeInferenceOps: Set<String> = [
     "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Where",
     "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "Erf", "Sqrt", "Exp",
     "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Not", "Cast",
@@ -126,43 +106,59 @@ struct ShapeContext {
     var constants: [String: TensorValue] = [:]
     /// Float initializers holding one value (the bounds of a float `Range`).
     var floatScalars: [String: Double] = [:]
+    /// Small float constants (initializers and Constant nodes): Resize scales and the like.
+    var floatConstants: [String: [Double]] = [:]
     var skipped: [String] = []
     var unsupported: [String] = []
+    /// The batch size that a symbolic leading dimension of a `value_info` annotation stands for
+    /// (nil when the inputs were given explicitly, which annotations may contradict).
+    var batchForDeclarations: Int?
+
+    /// Row-major strides of `shape`.
+    static func strides(_ shape: [Int]) -> [Int] {
+        var st = [Int](repeating: 1, count: shape.count)
+        var acc = 1
+        for i in stride(from: shape.count - 1, through: 0, by: -1) {
+            st[i] = acc
+            acc *= shape[i]
+        }
+        return st
+    }
 
     /// Every dimension in 0...2^31 and the element count representable.
     static func isAddressable(_ shape: [Int]) -> Bool {
         shape.allSatisfy { $0 >= 0 && $0 <= maxAttributeMagnitude } && checkedProduct(shape) != nil
     }
 
-    private func fail(_ node: Node, _ reason: String) -> GraphError {
+    func fail(_ node: Node, _ reason: String) -> GraphError {
         GraphError(.shapeInference, "cannot infer shapes at node \(node.displayName) (\(node.opType)): \(reason)")
     }
 
-    private func product(_ node: Node, _ s: [Int]) throws(GraphError) -> Int {
+    func product(_ node: Node, _ s: [Int]) throws(GraphError) -> Int {
         guard let p = checkedProduct(s) else { throw fail(node, "shape \(s) has too many elements") }
         return p
     }
 
-    private func bounded(_ node: Node, _ name: String, _ v: [Int], min lo: Int) throws(GraphError) -> [Int] {
+    func bounded(_ node: Node, _ name: String, _ v: [Int], min lo: Int) throws(GraphError) -> [Int] {
         guard v.allSatisfy({ $0 >= lo && $0 <= maxAttributeMagnitude }) else {
             throw fail(node, "\(name) \(v) out of range")
         }
         return v
     }
 
-    private func shape(_ node: Node, _ i: Int) throws -> [Int] {
+    func shape(_ node: Node, _ i: Int) throws -> [Int] {
         guard let v = node.input(i) else { throw fail(node, "input \(i) is missing") }
         guard let s = shapes[v] else { throw Unknown.value }
         return s
     }
 
     /// Input `i`'s constant value as Ints, nil when absent or not known at inference time.
-    private func intConstant(_ node: Node, _ i: Int) -> [Int]? {
+    func intConstant(_ node: Node, _ i: Int) -> [Int]? {
         guard let v = node.input(i) else { return nil }
         return constants[v]?.intValues
     }
 
-    private mutating func set(_ node: Node, _ shape: [Int], type: ElementType? = nil, output: Int = 0) {
+    mutating func set(_ node: Node, _ shape: [Int], type: ElementType? = nil, output: Int = 0) {
         guard output < node.outputs.count, !node.outputs[output].isEmpty else { return }
         let name = node.outputs[output]
         shapes[name] = shape
@@ -170,7 +166,7 @@ struct ShapeContext {
         types[name] = t
     }
 
-    private mutating func setConstant(_ node: Node, _ shape: [Int], _ values: [Int64], output: Int = 0) {
+    mutating func setConstant(_ node: Node, _ shape: [Int], _ values: [Int64], output: Int = 0) {
         guard output < node.outputs.count, !node.outputs[output].isEmpty else { return }
         set(node, shape, type: .int64, output: output)
         constants[node.outputs[output]] = .int64(shape: shape, values: values)
@@ -184,7 +180,7 @@ struct ShapeContext {
     mutating func infer(_ node: Node, opset: Int) throws(GraphError) -> Bool {
         guard node.isStandardDomain, shapeInferenceOps.contains(node.opType) else { return false }
         // A node without a first output computes nothing anyone can read.
-        guard let first = node.outputs.first, !first.isEmpty else { return true }
+        guard node.outputs.contains(where: { !$0.isEmpty }) else { return true }
         do {
             try inferSupported(node, opset: opset)
             return true
@@ -195,12 +191,12 @@ struct ShapeContext {
         }
     }
 
-    private static func normalizeAxis(_ a: Int, rank: Int) -> Int? {
+    static func normalizeAxis(_ a: Int, rank: Int) -> Int? {
         let r = a < 0 ? a + rank : a
         return r >= 0 && r < rank ? r : nil
     }
 
-    private func axis(_ node: Node, _ a: Int, rank: Int) throws(GraphError) -> Int {
+    func axis(_ node: Node, _ a: Int, rank: Int) throws(GraphError) -> Int {
         guard let r = Self.normalizeAxis(a, rank: rank) else {
             throw fail(node, "axis \(a) is out of range for rank \(rank)")
         }
@@ -208,7 +204,7 @@ struct ShapeContext {
     }
 
     /// NumPy broadcasting of two shapes.
-    private func broadcast(_ node: Node, _ a: [Int], _ b: [Int]) throws(GraphError) -> [Int] {
+    func broadcast(_ node: Node, _ a: [Int], _ b: [Int]) throws(GraphError) -> [Int] {
         let n = max(a.count, b.count)
         var out = [Int](repeating: 1, count: n)
         for i in 0..<n {
@@ -222,7 +218,7 @@ struct ShapeContext {
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
-    private mutating func inferSupported(_ node: Node, opset: Int) throws(any Error) {
+    mutating func inferSupported(_ node: Node, opset: Int) throws(any Error) {
         switch node.opType {
         case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Erf", "Sqrt", "Exp",
              "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Softmax", "LogSoftmax", "Identity", "Not",
@@ -231,6 +227,10 @@ struct ShapeContext {
             set(node, s)
             if node.opType == "Identity", let c = node.input(0).flatMap({ constants[$0] }) {
                 constants[node.outputs[0]] = c
+            }
+            if node.opType == "Not", let c = node.input(0).flatMap({ constants[$0]?.int64Values }) {
+                constants[node.outputs[0]] = .bool(shape: s, values: c.map { $0 == 0 })
+                types[node.outputs[0]] = .bool
             }
             if node.opType == "Softmax" || node.opType == "LogSoftmax" {
                 let a = try node.int("axis", default: opset >= 13 ? -1 : 1)
@@ -336,6 +336,18 @@ struct ShapeContext {
                 throw fail(node, "perm \(perm) is not a permutation of \(s.count) axes")
             }
             set(node, perm.map { s[$0] })
+            if let c = node.input(0).flatMap({ constants[$0]?.int64Values }), c.count == checkedProduct(s) {
+                // Small integer tables (PyTorch's pad computation transposes one).
+                let out = perm.map { s[$0] }
+                let inStrides = Self.strides(s), outStrides = Self.strides(out)
+                var values = [Int64](repeating: 0, count: c.count)
+                for i in 0..<c.count {
+                    var src = 0
+                    for (k, p) in perm.enumerated() { src += ((i / outStrides[k]) % out[k]) * inStrides[p] }
+                    values[i] = c[src]
+                }
+                setConstant(node, out, values)
+            }
 
         case "Concat":
             var parts: [[Int]] = []
@@ -371,6 +383,9 @@ struct ShapeContext {
             set(node, t.shape, type: t.elementType)
             if t.elementType != .float && t.elementType != .double && t.count <= Self.foldLimit {
                 constants[node.outputs[0]] = t
+            } else if t.count <= Self.foldLimit, let f = t.floatTensor {
+                floatConstants[node.outputs[0]] = f.scalars.map(Double.init)
+                if t.count == 1 { floatScalars[node.outputs[0]] = Double(f.scalars[0]) }
             }
 
         case "Shape":
@@ -572,12 +587,12 @@ struct ShapeContext {
             }
 
         default:
-            throw Unknown.value
+            try inferMore(node, opset: opset)
         }
     }
 
     /// Integer arithmetic on folded shape values (`Mul` of a dimension by a constant, …).
-    private mutating func foldArithmetic(_ node: Node, _ out: [Int]) {
+    mutating func foldArithmetic(_ node: Node, _ out: [Int]) {
         guard node.inputs.count == 2, let a = intConstant(node, 0), let b = intConstant(node, 1),
               let sa = node.input(0).flatMap({ shapes[$0] }), let sb = node.input(1).flatMap({ shapes[$0] }),
               out.count <= 1 else { return }
@@ -610,7 +625,7 @@ struct ShapeContext {
         }
     }
 
-    private func spatialPads(_ node: Node, input: [Int], kernel: [Int], strides: [Int], dilations: [Int])
+    func spatialPads(_ node: Node, input: [Int], kernel: [Int], strides: [Int], dilations: [Int])
         throws(GraphError) -> (begin: [Int], end: [Int]) {
         let n = kernel.count
         let autoPad = try node.string("auto_pad", default: "NOTSET")
@@ -635,7 +650,7 @@ struct ShapeContext {
         }
     }
 
-    private mutating func inferConv(_ node: Node) throws(any Error) {
+    mutating func inferConv(_ node: Node) throws(any Error) {
         let x = try shape(node, 0), w = try shape(node, 1)
         guard x.count >= 3, w.count == x.count else {
             throw fail(node, "input \(x) and weight \(w) must have the same rank ≥ 3")
@@ -671,7 +686,7 @@ struct ShapeContext {
         set(node, out)
     }
 
-    private mutating func inferPool(_ node: Node) throws(any Error) {
+    mutating func inferPool(_ node: Node) throws(any Error) {
         let x = try shape(node, 0)
         guard x.count >= 3 else { throw fail(node, "input rank \(x.count) < 3") }
         let n = x.count - 2
@@ -707,7 +722,7 @@ struct ShapeContext {
         if node.outputs.count > 1 { set(node, out, type: .int64, output: 1) }
     }
 
-    private mutating func inferReshape(_ node: Node) throws(any Error) {
+    mutating func inferReshape(_ node: Node) throws(any Error) {
         let s = try shape(node, 0)
         guard node.input(1) != nil else { throw fail(node, "input 'shape' is missing") }
         guard let target = intConstant(node, 1) else { throw Unknown.value }
@@ -744,7 +759,7 @@ struct ShapeContext {
         if let c = node.input(0).flatMap({ constants[$0] }), let v = c.int64Values { setConstant(node, out, v) }
     }
 
-    private mutating func inferSlice(_ node: Node, opset: Int) throws(any Error) {
+    mutating func inferSlice(_ node: Node, opset: Int) throws(any Error) {
         let s = try shape(node, 0)
         let starts: [Int], ends: [Int], axesOpt: [Int]?, stepsOpt: [Int]?
         if opset >= 10 {
@@ -789,9 +804,16 @@ struct ShapeContext {
             ranges[ax] = (b, e, step)
         }
         set(node, out)
-        if s.count == 1, let c = node.input(0).flatMap({ constants[$0]?.int64Values }) {
-            let (b, _, step) = ranges[0]
-            setConstant(node, out, (0..<out[0]).map { c[b + $0 * step] })
+        if let c = node.input(0).flatMap({ constants[$0]?.int64Values }), c.count == checkedProduct(s),
+           let n = checkedProduct(out), n <= Self.foldLimit {
+            let inStrides = Self.strides(s), outStrides = Self.strides(out)
+            var values: [Int64] = []
+            for i in 0..<n {
+                var src = 0
+                for k in out.indices { src += (ranges[k].0 + ((i / outStrides[k]) % out[k]) * ranges[k].2) * inStrides[k] }
+                values.append(c[src])
+            }
+            setConstant(node, out, values)
         }
     }
 }

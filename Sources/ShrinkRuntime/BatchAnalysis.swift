@@ -195,7 +195,10 @@ struct BatchAnalysis {
                 ? constants[step.inputs[1]]?.intTensor?.values : nil)
             guard let p, let r = rank(x), p.count == 2 * r, p[0] == 0, p[r] == 0 else { return .unknown }
             return .batched(perSample: nil)
-        case .variadic, .expand, .whereSelect, .compare, .not, .constantOfShape, .range:
+        case .convTranspose:
+            return restConstant ? .batched(perSample: nil) : .unknown
+        case .variadic, .expand, .whereSelect, .compare, .not, .constantOfShape, .range, .resize, .recurrent, .size,
+             .ifBranch:
             return .unknown
         }
     }

@@ -54,12 +54,31 @@ enum CompiledOp: Sendable {
     case prelu
     /// Pad; pads from the attribute (opset < 11) or from input 1 (axes from input 3).
     case pad(PadMode, pads: [Int64]?, value: Float)
+    /// Resize/Upsample; `legacy` (opset < 11, Upsample) reads scales from input 1, else inputs 2
+    /// (scales) and 3 (sizes); `fixedScales` is the Upsample-7 attribute.
+    case resize(ResizeAttributes, legacy: Bool, fixedScales: [Float]?)
+    case convTranspose(ConvTransposeAttributes)
+    /// LSTM/GRU/RNN; writes Y, Y_h (and Y_c).
+    case recurrent(RecurrentAttributes)
+    /// The element count of input 0 as an int64 scalar.
+    case size
+    /// If: input 0 is the condition, inputs 1… the enclosing values the branches read; a nil
+    /// branch is never taken (the condition was constant at preparation).
+    case ifBranch(IfBranches)
 
     /// The fusable activation this op applies, if it is one.
     var asActivation: Activation? {
         if case .activation(let a) = self { return a }
         return nil
     }
+}
+
+/// The compiled branches of an `If` node: each a session over the branch graph whose data
+/// inputs are the enclosing values it reads (`outer`, in step input order after the condition).
+struct IfBranches: Sendable {
+    var thenBranch: Session?
+    var elseBranch: Session?
+    var outer: [String]
 }
 
 /// One node ready to run: its op and the slots it reads and writes (-1: omitted input).
@@ -78,6 +97,7 @@ let supportedOperatorList: [String] = ([
     "HardSigmoid", "HardSwish", "Identity", "LayerNormalization", "LeakyRelu", "MatMul", "Max", "MaxPool", "Mean",
     "Min", "Mul", "Not", "Pow", "Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split",
     "Squeeze", "Sub", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze", "Where",
+    "Resize", "Upsample", "ConvTranspose", "LSTM", "GRU", "RNN", "Size", "If",
 ] + UnaryOp.allCases.map(\.rawValue) + ReduceKind.allCases.map(\.rawValue) + CompareOp.allCases.map(\.rawValue)).sorted()
 
 /// Turns graph nodes into `Step`s; attribute errors become `RuntimeError`s naming the node.
@@ -141,6 +161,23 @@ struct NodeCompiler {
             return .gemm(a, nil)
         case "MatMul":
             return .matmul(nil)
+        case "Resize", "Upsample":
+            return try compileResize(n, inputs: inputs)
+        case "ConvTranspose":
+            guard inputs.count >= 2, inputs[0] >= 0, inputs[1] >= 0 else { throw invalid(n, "needs inputs X and W") }
+            let a = try attr(n) { () throws(GraphError) in
+                ConvTransposeAttributes(kernelShape: try n.ints("kernel_shape"), strides: try n.ints("strides"),
+                                        pads: try n.ints("pads"), dilations: try n.ints("dilations"),
+                                        outputPadding: try n.ints("output_padding"), outputShape: try n.ints("output_shape"),
+                                        group: try n.int("group", default: 1))
+            }
+            var attrs = a
+            attrs.autoPad = try autoPad(n)
+            return .convTranspose(attrs)
+        case "LSTM", "GRU", "RNN":
+            return try compileRecurrent(n, inputs: inputs)
+        case "Size":
+            return .size
         case "Add": return .binary(.add)
         case "Sub": return .binary(.sub)
         case "Mul": return .binary(.mul)
@@ -373,6 +410,86 @@ struct NodeCompiler {
         default:
             throw unsupported(n)
         }
+    }
+}
+
+extension NodeCompiler {
+    func compileResize(_ n: Node, inputs: [Int]) throws(RuntimeError) -> CompiledOp {
+        let legacy = n.opType == "Upsample" || opset < 11
+        let (modeName, coordName, nearestName, axes, antialias, exclude) = try attr(n) { () throws(GraphError) in
+            (try n.string("mode", default: "nearest"),
+             try n.string("coordinate_transformation_mode", default: "half_pixel"),
+             try n.string("nearest_mode", default: "round_prefer_floor"), try n.ints("axes"),
+             try n.int("antialias", default: 0), try n.int("exclude_outside", default: 0))
+        }
+        let mode = modeName.lowercased()
+        guard ["nearest", "linear", "bilinear", "trilinear"].contains(mode) else {
+            throw unsupported(n, "mode '\(modeName)'; the runtime implements nearest and linear")
+        }
+        guard antialias == 0, exclude == 0 else { throw unsupported(n, "antialias / exclude_outside") }
+        let coords: ResizeCoordinates
+        let rounding: ResizeNearestRounding
+        if legacy {
+            coords = .asymmetric
+            rounding = .simple
+        } else {
+            guard let c = ResizeCoordinates(rawValue: coordName) else {
+                throw unsupported(n, "coordinate_transformation_mode '\(coordName)'")
+            }
+            guard let r = ResizeNearestRounding(rawValue: nearestName) else { throw invalid(n, "unknown nearest_mode '\(nearestName)'") }
+            coords = c
+            rounding = r
+        }
+        var fixed: [Float]?
+        if n.opType == "Upsample" && opset < 9 {
+            guard let f = try attr(n, { () throws(GraphError) in try n.floats("scales") }) else { throw invalid(n, "missing attribute scales") }
+            fixed = f
+        } else if legacy {
+            guard inputs.count >= 2, inputs[1] >= 0 else { throw invalid(n, "needs a scales input") }
+        } else {
+            guard (inputs.count > 2 && inputs[2] >= 0) || (inputs.count > 3 && inputs[3] >= 0) else {
+                throw invalid(n, "needs scales or sizes")
+            }
+        }
+        return .resize(ResizeAttributes(linear: mode != "nearest", coordinates: coords, nearest: rounding, axes: axes),
+                       legacy: legacy, fixedScales: fixed)
+    }
+
+    func compileRecurrent(_ n: Node, inputs: [Int]) throws(RuntimeError) -> CompiledOp {
+        guard inputs.count >= 3, inputs[0] >= 0, inputs[1] >= 0, inputs[2] >= 0 else { throw invalid(n, "needs inputs X, W and R") }
+        guard let cell = RecurrentCell(rawValue: n.opType) else { throw unsupported(n) }
+        let a = try attr(n) { () throws(GraphError) in
+            (try n.int("hidden_size"), try n.string("direction", default: "forward"), try n.strings("activations"),
+             try n.floats("activation_alpha") ?? [], try n.floats("activation_beta") ?? [], try n.float("clip"),
+             try n.int("input_forget", default: 0), try n.int("linear_before_reset", default: 0),
+             try n.int("layout", default: 0))
+        }
+        guard ["forward", "reverse", "bidirectional"].contains(a.1) else { throw invalid(n, "unknown direction '\(a.1)'") }
+        let dirs = a.1 == "bidirectional" ? 2 : 1
+        var acts = RecurrentAttributes.defaultActivations(cell, directions: dirs)
+        if let names = a.2 {
+            guard names.count == acts.count else {
+                throw invalid(n, "\(names.count) activations given, \(n.opType) \(a.1) takes \(acts.count)")
+            }
+            var alphas = a.3.makeIterator(), betas = a.4.makeIterator()
+            acts = []
+            for name in names {
+                switch name.lowercased() {
+                case "sigmoid": acts.append(.sigmoid)
+                case "tanh": acts.append(.tanh)
+                case "relu": acts.append(.relu)
+                case "hardsigmoid": acts.append(.hardSigmoid(alpha: alphas.next() ?? 0.2, beta: betas.next() ?? 0.5))
+                case "leakyrelu": acts.append(.leakyRelu(alpha: alphas.next() ?? 0.01))
+                case "elu": acts.append(.elu(alpha: alphas.next() ?? 1))
+                default: throw unsupported(n, "activation \(name)")
+                }
+            }
+        }
+        if let c = a.5, !(c > 0) { throw invalid(n, "clip must be positive") }
+        // Batch-first recurrent layers are unchecked: onnxruntime does not run them either.
+        guard a.8 == 0 else { throw unsupported(n, "layout = 1") }
+        return .recurrent(RecurrentAttributes(cell: cell, hiddenSize: a.0, direction: a.1, activations: acts, clip: a.5,
+                                              inputForget: a.6 != 0, linearBeforeReset: a.7 != 0, layout: a.8))
     }
 }
 

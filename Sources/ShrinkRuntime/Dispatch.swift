@@ -29,6 +29,10 @@ extension Step {
                 for (o, v) in zip(outputs, parts) where o >= 0 { frame.slots[o] = v }
                 return
             }
+            if let many = try computeMany(&frame, last: last) {
+                for (o, v) in zip(outputs, many) where o >= 0 { frame.slots[o] = v }
+                return
+            }
             let result = try compute(&frame, last: last)
             if case .dropout = op, outputs.count > 1, outputs[1] >= 0 {
                 frame.slots[outputs[1]] = .int64(IntTensor(shape: result.shape, values: [Int64](repeating: 1, count: result.count)))
@@ -36,6 +40,42 @@ extension Step {
             frame.slots[outputs[0]] = result
         } catch {
             throw kernelError(error)
+        }
+    }
+
+    /// Ops with several outputs (recurrent layers, If); nil for the others.
+    private func computeMany(_ f: inout Frame, last: [Bool]) throws -> [Value]? {
+        switch op {
+        case let .recurrent(a):
+            let x = try float(&f, 0, last), w = try float(&f, 1, last), r = try float(&f, 2, last)
+            let b = try optionalFloat(&f, 3, last)
+            var lens: [Int64]?
+            if inputs.count > 4, inputs[4] >= 0 { lens = try ints(&f, 4, last, "sequence_lens").values }
+            let h0 = try optionalFloat(&f, 5, last), c0 = try optionalFloat(&f, 6, last), p = try optionalFloat(&f, 7, last)
+            return try Kernels.recurrent(x, w: w, r: r, b: b, sequenceLengths: lens, initialH: h0, initialC: c0,
+                                         peepholes: p, a).map { .float($0) }
+        case let .ifBranch(branches):
+            let cond = try value(&f, 0, last)
+            guard cond.count == 1 else { throw KernelError("If condition must hold one value, got shape \(cond.shape)") }
+            let taken: Bool
+            switch cond {
+            case .int64(let t): taken = t.values[0] != 0
+            case .float(let t): taken = t.scalars[0] != 0
+            }
+            guard let session = taken ? branches.thenBranch : branches.elseBranch else {
+                throw KernelError("the \(taken ? "then" : "else") branch was not prepared")
+            }
+            var feeds = [String: Value]()
+            for (k, name) in branches.outer.enumerated() where session.inputs.contains(where: { $0.name == name }) {
+                feeds[name] = try value(&f, k + 1, last)
+            }
+            let out = try session.run(values: feeds)
+            return try session.outputNames.map { name in
+                guard let v = out[name] else { throw KernelError("branch output '\(name)' was not computed") }
+                return v
+            }
+        default:
+            return nil
         }
     }
 
@@ -213,8 +253,28 @@ extension Step {
             let ax = inputs.count > 3 && inputs[3] >= 0 ? try ints(&f, 3, last, "Slice axes").values : nil
             let sp = inputs.count > 4 && inputs[4] >= 0 ? try ints(&f, 4, last, "Slice steps").values : nil
             return try Kernels.slice(x, starts: st, ends: en, axes: ax, steps: sp)
-        case .split:
-            throw KernelError("Split is run by Step.run")
+        case .split, .recurrent, .ifBranch:
+            throw KernelError("\(opType) is run by Step.run")
+        case let .resize(a, legacy, fixed):
+            let x = try float(&f, 0, last)
+            var scales = fixed, sizes: [Int]?
+            if fixed == nil {
+                let si = legacy ? 1 : 2
+                if si < inputs.count, inputs[si] >= 0 {
+                    let t = try float(&f, si, last)
+                    if t.count > 0 { scales = t.scalars }
+                }
+                if !legacy, inputs.count > 3, inputs[3] >= 0 {
+                    let t = try ints(&f, 3, last, "Resize sizes")
+                    if t.count > 0 { sizes = t.values.map { Int($0) } }
+                }
+            }
+            return .float(try Kernels.resize(x, scales: scales, sizes: sizes, a))
+        case let .convTranspose(a):
+            let x = try float(&f, 0, last), w = try float(&f, 1, last), b = try optionalFloat(&f, 2, last)
+            return .float(try Kernels.convTranspose(x, weight: w, bias: b, a))
+        case .size:
+            return .int64(IntTensor(shape: [], values: [Int64(try value(&f, 0, last).count)]))
         case .expand:
             let x = try value(&f, 0, last)
             return try Kernels.expand(x, shape: try ints(&f, 1, last, "Expand shape").values)

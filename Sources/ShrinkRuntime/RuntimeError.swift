@@ -1,7 +1,26 @@
+/// One use of an operator the runtime does not implement.
+public struct UnsupportedUse: Sendable, Equatable {
+    /// The operator.
+    public var op: String
+    /// The node's name.
+    public var node: String
+    /// What form of the operator is missing, when it is a form (an attribute value) rather than the op.
+    public var detail: String?
+
+    /// A use of `op` at `node`.
+    public init(op: String, node: String, detail: String? = nil) {
+        self.op = op
+        self.node = node
+        self.detail = detail
+    }
+}
+
 /// Why a model could not be prepared or run; every case names what the user can act on.
 public enum RuntimeError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The graph uses an operator (or a form of one) that the runtime does not implement.
     case unsupportedOperator(op: String, node: String, detail: String?, supported: [String])
+    /// Several operators (or forms of them) the runtime does not implement, all named at once.
+    case unsupportedOperators([UnsupportedUse], supported: [String])
     /// The graph itself is malformed (cycles, dangling inputs, values of unusable types).
     case invalidModel(message: String)
     /// A node's attributes or constant inputs are malformed.
@@ -23,6 +42,19 @@ public enum RuntimeError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .unsupportedOperator(op, node, detail, supported):
             return "unsupported operator \(op) at node \(node)\(detail.map { " (\($0))" } ?? ""); "
                 + "the runtime supports: \(supported.joined(separator: ", "))"
+        case let .unsupportedOperators(uses, supported):
+            var order: [String] = []
+            var byOp: [String: [UnsupportedUse]] = [:]
+            for u in uses {
+                if byOp[u.op] == nil { order.append(u.op) }
+                byOp[u.op, default: []].append(u)
+            }
+            let parts = order.map { op -> String in
+                let us = byOp[op] ?? []
+                let nodes = us.prefix(3).map { $0.node + ($0.detail.map { " (\($0))" } ?? "") }.joined(separator: ", ")
+                return "\(op) at \(nodes)\(us.count > 3 ? " and \(us.count - 3) more" : "")"
+            }
+            return "unsupported operators: \(parts.joined(separator: "; ")); the runtime supports: \(supported.joined(separator: ", "))"
         case let .invalidModel(message):
             return "invalid model: \(message)"
         case let .invalidNode(node, op, message):

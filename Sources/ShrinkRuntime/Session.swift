@@ -99,7 +99,7 @@ public final class Session: Sendable {
 
         // Which values are read at all, to tell "unused optional output" from "used".
         var readers = [String: Int]()
-        for n in graph.nodes { for v in n.inputs where !v.isEmpty { readers[v, default: 0] += 1 } }
+        for n in graph.nodes { for v in n.allInputs where !v.isEmpty { readers[v, default: 0] += 1 } }
         let graphOutputs = Set(graph.outputs.map(\.name))
         for o in graph.outputs where slotOf[o.name] == nil {
             throw .invalidModel(message: "graph output '\(o.name)' is produced by no node, input or initializer")
@@ -108,25 +108,49 @@ public final class Session: Sendable {
         // Compile every node (so an unsupported op fails here, even inside a constant subgraph),
         // folding those whose inputs are all constant.
         var steps = [Step]()
+        // Unsupported operators are collected, so that one error names them all.
+        var unsupported = [UnsupportedUse]()
         for i in order {
             let node = graph.nodes[i]
-            let ins = node.inputs.map { $0.isEmpty ? -1 : slot($0) }
-            let outs = node.outputs.map { $0.isEmpty ? -1 : slot($0) }
+            let isIf = node.opType == "If" && node.isStandardDomain
+            let implicit = isIf ? node.implicitInputs : []
+            let ins = node.inputs.map { $0.isEmpty ? -1 : slot($0) } + implicit.map { slot($0) }
+            var outs = node.outputs.map { $0.isEmpty ? -1 : slot($0) }
+            // A recurrent layer may leave Y unnamed and return only its last state: give Y a slot.
+            if let first = outs.first, first < 0, outs.contains(where: { $0 >= 0 }) {
+                outs[0] = slot("\u{0}unnamed output 0 of node \(i)")
+            }
             guard !outs.isEmpty, outs[0] >= 0 else {
                 throw .invalidNode(node: node.displayName, op: node.opType, message: "has no output")
             }
             if node.opType == "Constant" && node.isStandardDomain {
                 guard let t = node.constantTensor, let v = runtimeValue(t) else {
-                    throw .unsupportedOperator(op: "Constant", node: node.displayName,
-                                               detail: "only float and integer tensor values are supported",
-                                               supported: supportedOperatorList)
+                    unsupported.append(UnsupportedUse(op: "Constant", node: node.displayName,
+                                                      detail: "only float and integer tensor values are supported"))
+                    continue
                 }
                 constants[outs[0]] = v
                 continue
             }
             let compiler = NodeCompiler(opset: opset, constants: constants,
                                         isUsed: { readers[$0, default: 0] > 0 || graphOutputs.contains($0) })
-            let op = try compiler.compile(node, inputs: ins)
+            let op: CompiledOp
+            do {
+                op = isIf ? try Session.compileIf(node, condition: ins.first ?? -1, constants: constants, outer: implicit,
+                                                   options: options)
+                          : try compiler.compile(node, inputs: ins)
+            } catch {
+                switch error {
+                case let .unsupportedOperator(op, nodeName, detail, _):
+                    unsupported.append(UnsupportedUse(op: op, node: nodeName, detail: detail))
+                    continue
+                case let .unsupportedOperators(uses, _):
+                    unsupported += uses
+                    continue
+                default:
+                    throw error
+                }
+            }
             let step = Step(op: op, inputs: ins, outputs: outs, name: node.displayName, opType: node.opType)
             let foldable = ins.allSatisfy { $0 < 0 || constants[$0] != nil }
             if foldable {
@@ -138,6 +162,11 @@ public final class Session: Sendable {
             } else {
                 steps.append(step)
             }
+        }
+        if unsupported.count == 1, let u = unsupported.first {
+            throw .unsupportedOperator(op: u.op, node: u.node, detail: u.detail, supported: supportedOperatorList)
+        } else if !unsupported.isEmpty {
+            throw .unsupportedOperators(unsupported, supported: supportedOperatorList)
         }
         for i in dataInputs where constants[slotOf[i.name]!] != nil {
             throw .invalidModel(message: "input '\(i.name)' is also computed by the graph")
@@ -165,6 +194,54 @@ public final class Session: Sendable {
             fused = plain
             fusedAway = []
         }
+    }
+
+    /// Prepares the branches of an `If`; a branch the constant condition rules out is not prepared.
+    static func compileIf(_ node: Node, condition: Int, constants: [Int: Value], outer: [String],
+                          options: SessionOptions) throws(RuntimeError) -> CompiledOp {
+        let thenG: Graph?, elseG: Graph?
+        do {
+            thenG = try node.graph("then_branch")
+            elseG = try node.graph("else_branch")
+        } catch {
+            throw .invalidNode(node: node.displayName, op: node.opType, message: error.message)
+        }
+        guard let thenG, let elseG else {
+            throw .invalidNode(node: node.displayName, op: node.opType, message: "needs then_branch and else_branch")
+        }
+        for g in [thenG, elseG] where g.outputs.count != node.outputs.count {
+            throw .invalidNode(node: node.displayName, op: node.opType,
+                               message: "branch '\(g.name)' has \(g.outputs.count) outputs, the node \(node.outputs.count)")
+        }
+        var known: Bool?
+        if condition >= 0, let c = constants[condition], c.count == 1 {
+            switch c {
+            case .int64(let t): known = t.values[0] != 0
+            case .float(let t): known = t.scalars[0] != 0
+            }
+        }
+        func prepare(_ g: Graph) throws(RuntimeError) -> Session {
+            var b = g
+            b.inputs = g.inputs + g.outerScopeReads.map { ValueInfo(name: $0, elementType: nil, shape: nil) }
+            return try Session(graph: b, options: SessionOptions(threads: 1, fuse: options.fuse))
+        }
+        var uses = [UnsupportedUse]()
+        var prepared = [Session?]()
+        for (g, skip) in [(thenG, known == false), (elseG, known == true)] {
+            if skip { prepared.append(nil); continue }
+            do {
+                prepared.append(try prepare(g))
+            } catch {
+                switch error {
+                case let .unsupportedOperator(op, n, detail, _): uses.append(UnsupportedUse(op: op, node: n, detail: detail))
+                case let .unsupportedOperators(u, _): uses += u
+                default: throw error
+                }
+                prepared.append(nil)
+            }
+        }
+        if !uses.isEmpty { throw .unsupportedOperators(uses, supported: supportedOperatorList) }
+        return .ifBranch(IfBranches(thenBranch: prepared[0], elseBranch: prepared[1], outer: outer))
     }
 
     static func analysed(_ plan: Plan, inputs: [(Int, ValueInfo)]) -> Plan {

@@ -74,6 +74,39 @@ enum CLI {
         return URL(fileURLWithPath: arg).standardizedFileURL.path
     }
 
+    /// The shapes and small integer values of `graph`'s inputs from sample data (`.npz`, arrays
+    /// named after the inputs or `inputKey`; or `.npy` for a one-input model), overridden by
+    /// explicit `--input-shape`s; a failure names the file and exits 2.
+    static func inputFacts(_ graph: Graph, model: String, data: String?, inputKey: String,
+                           inputShapes: [String: [Int]]) throws -> InputFacts {
+        var facts = InputFacts()
+        if let data {
+            var arrays: [String: SampleArray] = [:]
+            do {
+                let url = URL(fileURLWithPath: data)
+                let read = data.hasSuffix(".npy") ? [inputKey: try NPY.read(url)] : try NPZ.read(url)
+                for (k, a) in read {
+                    let isInt = a.dtype == .int64 || a.dtype == .int32 || a.dtype == .uint8
+                    arrays[k] = SampleArray(shape: a.shape, integers: isInt && a.count <= 64 ? a.integersIfIntegral() : nil)
+                }
+            } catch {
+                throw fail("\(data): \(error)")
+            }
+            do { facts = try graph.inputFacts(arrays, inputKey: inputKey) } catch { throw fail("\(data): \(error.message)\(error.hint.map { "; \($0)" } ?? "")") }
+        }
+        for (k, v) in inputShapes { facts.shapes[k] = v }
+        return facts
+    }
+
+    /// `--input-shape` examples for the inputs whose declared shapes are incomplete, ready to paste.
+    static func inputShapeExample(_ graph: Graph, given: InputFacts) -> String? {
+        let open = graph.dataInputs.filter { i in
+            given.shapes[i.name] == nil && given.values[i.name] == nil && (i.shape?.dropFirst().contains { $0.fixed == nil } ?? true)
+        }
+        let parts = open.compactMap { i in Graph.exampleShape(i).map { "--input-shape \(i.name)=\($0)" } }
+        return parts.isEmpty ? nil : parts.joined(separator: " ")
+    }
+
     /// Loads a model file; a failure is one `file: message` line and exit 2.
     static func loadGraph(_ path: String) throws -> Graph {
         do { return try Graph.load(contentsOf: path) } catch { throw fail(error.inFile(path)) }

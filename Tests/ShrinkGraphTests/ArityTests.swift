@@ -51,7 +51,7 @@ import ShrinkTensor
         (Node(name: "r", opType: "Reshape", inputs: ["x"], outputs: ["y"]), 4),
         (Node(name: "cl", opType: "Clip", inputs: ["x", "", "w"], outputs: ["y"]), 13),
         (Node(name: "s", opType: "Sum", inputs: ["x", "x", "x", "x"], outputs: ["y"]), 13),
-        (Node(name: "l", opType: "LSTM", inputs: ["x"], outputs: ["y"]), 13),
+        (Node(name: "l", opType: "NonMaxSuppression", inputs: ["x"], outputs: ["y"]), 13),
         (Node(name: "d", opType: "Custom", domain: "com.example", inputs: [], outputs: ["y"]), 13),
         (Node(name: "mp", opType: "MaxPool", inputs: ["x"], outputs: ["y", ""]), 13),
     ])

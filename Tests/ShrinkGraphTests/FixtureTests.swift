@@ -113,12 +113,26 @@ struct BadModelTests {
         }
     }
 
-    /// LSTM is outside shape inference: its outputs stay unknown and the op is named.
+    /// Einsum is outside shape inference: its outputs stay unknown and the op is named.
     @Test func unsupportedOpsAreReported() throws {
-        let g = try Graph.load(contentsOf: Fixtures.badDir + "/unsupported_lstm.onnx")
+        let g = try Graph.load(contentsOf: Fixtures.badDir + "/unsupported_op.onnx")
         let s = try g.inferShapes()
-        #expect(s.unsupportedOps == ["LSTM"])
+        #expect(s.unsupportedOps == ["Einsum"])
         #expect(try LayerTable(graph: g).layers.isEmpty)
+    }
+
+    /// Ops the engine does not run but shape inference knows (InstanceNormalization before a
+    /// Conv, Sign after it): the model loads and its layer is costed.
+    @Test func layerAfterAnOpTheEngineLacksIsCosted() throws {
+        let g = try Graph.load(contentsOf: Fixtures.badDir + "/unsupported_before_layer.onnx")
+        let s = try g.inferShapes(inputShapes: ["X": [1, 4, 7, 9]])
+        #expect(s.unsupportedOps.isEmpty)
+        let table = try LayerTable(graph: g, shapes: s)
+        let conv = try #require(table.layer(named: "conv"))
+        #expect(conv.outputShape == [1, 5, 7, 9])
+        #expect(conv.params == 5 * 4 * 9 + 5)
+        #expect(conv.macs == 5 * 7 * 9 * 4 * 9)
+        #expect(s[g.outputs[0].name] == [1, 5, 7, 9])
     }
 
     /// Shape inference covers GELU as torch exports it (Div, Erf, Add, Mul).

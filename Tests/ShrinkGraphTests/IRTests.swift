@@ -110,14 +110,48 @@ struct IRTests {
         }
     }
 
-    @Test func subgraphAttributesAreRefused() throws {
+    /// If branches load as graphs, read enclosing values as implicit inputs, order the If after
+    /// their producers, and survive a save/load round trip.
+    @Test func subgraphAttributesLoadAndRoundTrip() throws {
+        var branch = Onnx_GraphProto()
+        branch.name = "then"
+        var neg = Onnx_NodeProto()
+        neg.opType = "Neg"
+        neg.input = ["r"]
+        neg.output = ["n"]
+        branch.node = [neg]
+        var out = Onnx_ValueInfoProto()
+        out.name = "n"
+        branch.output = [out]
         var proto = Build.lenet().modelProto()
-        var a = Onnx_AttributeProto()
-        a.name = "then_branch"
-        a.type = .graph
-        a.g = Onnx_GraphProto()
-        proto.graph.node[0].attribute.append(a)
-        #expect(throws: GraphError.self) { try Graph(model: proto) }
+        var node = Onnx_NodeProto()
+        node.opType = "If"
+        node.name = "branchy"
+        node.input = ["cond"]
+        node.output = ["b"]
+        for name in ["then_branch", "else_branch"] {
+            var a = Onnx_AttributeProto()
+            a.name = name
+            a.type = .graph
+            a.g = branch
+            node.attribute.append(a)
+        }
+        proto.graph.node.insert(node, at: 0)  // before the producer of `r`
+        var cond = Onnx_ValueInfoProto()
+        cond.name = "cond"
+        proto.graph.input.append(cond)
+        let g = try Graph(model: proto)
+        let ifNode = try #require(g.nodes.first { $0.opType == "If" })
+        #expect(ifNode.implicitInputs == ["r"])
+        #expect(try ifNode.graph("then_branch")?.nodes.map(\.opType) == ["Neg"])
+        let order = try g.topologicalOrder()
+        let rProducer = try #require(g.producerIndex(of: "r"))
+        #expect(order.firstIndex(of: 0)! > order.firstIndex(of: rProducer)!)
+        let again = try Graph(serializedData: try g.serializedData())
+        #expect(again == g)
+        var dangling = g
+        dangling.nodes.remove(at: rProducer)
+        #expect { try dangling.topologicalOrder() } throws: { ($0 as? GraphError)?.kind == .danglingInput }
     }
 
     @Test func topologicalOrderRestoresShuffledNodes() throws {

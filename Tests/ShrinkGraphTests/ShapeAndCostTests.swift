@@ -251,8 +251,8 @@ struct LayerTableTests {
         #expect(fc.bias == "fc.bias" && fc.biasNode == "/fc/Add")
         #expect(fc.macs == 7 * 16 * 32 && fc.params == 16 * 32 + 32)
         #expect(t.layers[1].weightIsInitializer == false && t.layers[1].macs == 7 * 32 * 2)
-        // Unused and integer initializers are not model parameters.
-        #expect(t.modelParams == 16 * 32 + 32)
+        // Unused and integer initializers are not model parameters; a Constant node's weight is.
+        #expect(t.modelParams == 16 * 32 + 32 + 32 * 2)
     }
 
     @Test func unknownShapesNameTheUnsupportedOp() throws {

@@ -11,7 +11,8 @@ import ShrinkTensor
 /// bias stays in the Add node that follows it.
 public enum GraphRewriter {
     /// Replaces every non-`keep` decomposition's node by its stages, and removes the old weight
-    /// and bias initializers when nothing else reads them. Layer names refer to `graph` as
+    /// and bias (initializers or `Constant` nodes) when nothing else reads them, with every other
+    /// dead node. Layer names refer to `graph` as
     /// passed in (its layer table).
     public static func apply(_ decompositions: [LayerDecomposition], to graph: inout Graph,
                              inputShapes: [String: [Int]] = [:]) throws(DecompositionError) {
@@ -28,14 +29,11 @@ public enum GraphRewriter {
             } catch {
                 throw DecompositionError(.invalidInput, layer: d.layer, "could not rewrite the graph: \(error.message)")
             }
-            for old in [ref.weight, ref.separateBias ? nil : ref.bias].compactMap({ $0 }) where graph.initializers[old] != nil {
-                let read = graph.nodes.contains { $0.inputs.contains(old) } || graph.isGraphOutput(old)
-                if !read {
-                    graph.removeInitializer(old)
-                    graph.inputs.removeAll { $0.name == old }
-                }
-            }
         }
+        // What the chains replaced — weight and bias initializers, or the Constant nodes
+        // exporters such as paddle2onnx keep weights in — is removed when nothing else reads it,
+        // with any other dead node, so the rewritten model is never larger for the same ranks.
+        graph.removeDeadNodes()
     }
 
     /// The node chain for one decomposition, registering its initializers in `graph`.

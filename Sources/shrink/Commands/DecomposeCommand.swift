@@ -97,13 +97,28 @@ struct DecomposeCommand: ParsableCommand {
         }
         guard multiple >= 1, samples >= 1 else { throw CLI.fail("--multiple and --samples must be at least 1") }
         guard ridge.isFinite, ridge > 0 else { throw CLI.fail("--ridge must be a positive number (XXᵀ is often singular)") }
-        let shapes = try CLI.inputShapes(inputShapes)
+        let explicit = try CLI.inputShapes(inputShapes)
 
         var choices: [LayerChoice] = []
         for text in layers {
             do { choices.append(try LayerChoice(parsing: text)) } catch { throw Self.fail(error) }
         }
-        let graph = try CLI.loadGraph(model)
+        let loaded = try CLI.loadGraph(model)
+        // Symbolic sizes (and small integer inputs) come from the calibration data when given.
+        let facts = try CLI.inputFacts(loaded, model: model, data: data, inputKey: inputKey, inputShapes: explicit)
+        let shapes = facts.shapes
+        var graph = loaded
+        if loaded.nodes.contains(where: { $0.opType == "If" }) {
+            do {
+                graph = try loaded.inliningConstantBranches(inputShapes: shapes, inputValues: facts.values)
+            } catch {
+                throw CLI.fail(error.inFile(model))
+            }
+            let folded = loaded.nodes.filter { $0.opType == "If" && graph.nodeIndex(named: $0.name) == nil && !$0.name.isEmpty }
+            if !folded.isEmpty && !json {
+                CLI.printError("warning: \(model): If node\(folded.count == 1 ? "" : "s") \(folded.map(\.displayName).joined(separator: ", ")) replaced by the branch\(folded.count == 1 ? "" : "es") these inputs take; the output model computes only that branch")
+            }
+        }
 
         var statistics: [String: ActivationStatistics] = [:]
         var used = 0
@@ -117,6 +132,10 @@ struct DecomposeCommand: ParsableCommand {
                                                    objective: objective,
                                                    rounding: RankRounding(multiple: multiple))
         } catch {
+            if error.message.contains("shapes are unknown") || error.message.contains("cannot infer shapes"),
+               let example = CLI.inputShapeExample(loaded, given: facts) {
+                CLI.printError("note: give sample inputs with --data FILE.npz (symbolic sizes come from them), or sizes, e.g. \(example)")
+            }
             throw Self.fail(error)
         }
         do { try result.graph.save(to: output) } catch { throw CLI.fail(error.inFile(output)) }

@@ -28,22 +28,32 @@ struct InspectCommand: ParsableCommand {
                                valueName: "name=dims"))
     var inputShapes: [String] = []
 
+    @Option(help: ArgumentHelp("Sample inputs (.npz, arrays named after the inputs or --input-key; or .npy): symbolic sizes and small integer inputs come from them.",
+                               valueName: "FILE.npz"))
+    var data: String?
+
+    @Option(name: .customLong("input-key"), help: "The array in --data holding a one-input model's input.")
+    var inputKey: String = "x"
+
     func run() throws {
-        let shapes = try CLI.inputShapes(inputShapes)
+        let explicit = try CLI.inputShapes(inputShapes)
         let graph = try CLI.loadGraph(model)
+        let facts = try CLI.inputFacts(graph, model: model, data: data, inputKey: inputKey, inputShapes: explicit)
         let table: LayerTable
+        let costed: Graph
         do {
-            table = try LayerTable(graph: graph, inputShapes: shapes)
+            // Branches whose condition these inputs decide are costed as the ones taken.
+            costed = try graph.inliningConstantBranches(inputShapes: facts.shapes, inputValues: facts.values)
+            table = try LayerTable(graph: costed, shapes: try costed.inferShapes(inputShapes: facts.shapes, inputValues: facts.values))
         } catch {
             // Symbolic sizes besides the batch are taken as 1, which a later layer may not fit.
-            let symbolic = graph.dataInputs.filter { i in shapes[i.name] == nil && (i.shape?.dropFirst().contains { $0.fixed == nil } ?? false) }
-            guard let i = symbolic.first, let dims = i.shape else { throw CLI.fail(error.inFile(model)) }
-            let declared = "[" + dims.map(\.description).joined(separator: ", ") + "]"
-            let example = dims.enumerated().map { k, d in k == 0 ? "1" : d.fixed.map(String.init) ?? (d.description == "?" ? "SIZE" : d.description) }
-                .joined(separator: "x")
-            throw CLI.fail("\(error.inFile(model))\nnote: input '\(i.name)' is declared \(declared) and symbolic sizes were taken as 1; give them, e.g. --input-shape \(i.name)=\(example) with sizes for the symbolic dimensions")
+            guard let example = CLI.inputShapeExample(graph, given: facts) else { throw CLI.fail(error.inFile(model)) }
+            let declared = graph.dataInputs.map { i in
+                "'\(i.name)' " + (i.shape.map { "[" + $0.map(\.description).joined(separator: ", ") + "]" } ?? "[?]")
+            }.joined(separator: ", ")
+            throw CLI.fail("\(error.inFile(model))\nnote: inputs \(declared) have symbolic sizes, taken as 1; give sample data with --data FILE.npz, or sizes, e.g. \(example)")
         }
-        print(json ? Self.json(table) : Self.text(table, graph: graph, path: model))
+        print(json ? Self.json(table) : Self.text(table, graph: costed, path: model))
     }
 
     static func json(_ t: LayerTable) -> String {
@@ -97,7 +107,17 @@ struct InspectCommand: ParsableCommand {
         out.append("")
         out.append("\(t.layers.count) layers; \(grouped(t.totalMACs)) MACs per sample; \(grouped(t.layerParams)) layer params")
         if t.modelParams != t.layerParams {
-            out.append("model params: \(grouped(t.modelParams)), of which \(grouped(t.modelParams - t.layerParams)) in other float initializers (BatchNorm, …)")
+            out.append("model params: \(grouped(t.modelParams)), of which \(grouped(t.modelParams - t.layerParams)) in other float constants (BatchNorm, …)")
+        }
+        let branched = graph.nodes.filter { $0.opType == "If" && !$0.subgraphs.isEmpty }
+        if !branched.isEmpty {
+            func count(_ g: Graph) -> Int {
+                g.nodes.reduce(0) { $0 + (["Conv", "Gemm", "MatMul"].contains($1.opType) ? 1 : 0) + $1.subgraphs.reduce(0) { $0 + count($1) } }
+            }
+            let inside = branched.reduce(0) { $0 + $1.subgraphs.reduce(0) { $0 + count($1) } }
+            if inside > 0 {
+                out.append("note: \(inside) Conv/Gemm/MatMul node\(inside == 1 ? "" : "s") inside the branches of If \(branched.map(\.displayName).joined(separator: ", ")) are not listed: the condition is known only at run time (their weights are in the model params)")
+            }
         }
         if !t.shapes.unsupportedOps.isEmpty {
             let n = t.shapes.skippedNodes.count

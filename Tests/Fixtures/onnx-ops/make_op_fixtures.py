@@ -18,7 +18,8 @@ It also writes negative fixtures into Tests/Fixtures/onnx-bad/:
   garbage.onnx         1024 random bytes (numpy seed 7); onnx.load rejects it
   empty.onnx           0 bytes (parses as an empty ModelProto without a graph)
   unsupported_op.onnx  valid opset-13 model with an Einsum node (Einsum is not supported)
-  unsupported_lstm.onnx valid opset-13 model with a single LSTM node
+  unsupported_before_layer.onnx  valid opset-13 model InstanceNormalization -> Conv -> Sign:
+               two ops the runtime does not run (shape inference knows both), around a layer
 
 All random data comes from numpy default_rng seeded with crc32(case name), so it is
 deterministic and independent of case order.
@@ -691,6 +692,150 @@ def model_op_cases():
 
 
 # ----------------------------------------------------------------------------- bad models
+# ----------------------------------------------------------------------------- exporter ops
+def exporter_op_cases():
+    """Resize, ConvTranspose, LSTM/GRU/RNN, If and Size as paddle2onnx, tf2onnx and PyTorch emit them."""
+    def resize(name, x, opset=13, scales=None, sizes=None, axes=None, **attrs):
+        inits = {"roi": np.zeros(0, np.float32)}
+        ins = ["X", "roi" if opset >= 11 else "", "scales" if scales is not None else "", "sizes" if sizes is not None else ""]
+        if scales is not None:
+            inits["scales"] = np.array(scales, np.float32)
+        if sizes is not None:
+            inits["sizes"] = i64(sizes)
+        if opset < 11:
+            ins = ["X", "scales"]
+            del inits["roi"]
+        while ins and ins[-1] == "":
+            ins.pop()
+        if axes is not None:
+            attrs["axes"] = axes
+        build(name, ["Resize"], [N("Resize", ins, ["Y"], **attrs)], [("X", x)], ["Y"], inits, opset=opset)
+
+    r = rng_for("resize")
+    x = f32(r, 1, 2, 5, 7)
+    resize("resize_nearest_asym_floor", x, opset=11, scales=[1, 1, 2, 2], mode="nearest",
+           coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    resize("resize_nearest_half_pixel_ceil_frac", x, scales=[1, 1, 1.5, 0.6], mode="nearest",
+           coordinate_transformation_mode="half_pixel", nearest_mode="round_prefer_ceil")
+    resize("resize_nearest_prefer_floor_sizes", x, sizes=[1, 2, 9, 4], mode="nearest",
+           coordinate_transformation_mode="half_pixel", nearest_mode="round_prefer_floor")
+    resize("resize_nearest_align_corners_ceil", x, sizes=[1, 2, 8, 13], mode="nearest",
+           coordinate_transformation_mode="align_corners", nearest_mode="ceil")
+    resize("resize_linear_half_pixel_sizes", x, sizes=[1, 2, 9, 11], mode="linear",
+           coordinate_transformation_mode="half_pixel")
+    resize("resize_linear_align_corners", x, opset=11, scales=[1, 1, 2, 2], mode="linear",
+           coordinate_transformation_mode="align_corners")
+    resize("resize_linear_pytorch_half_pixel_down", x, sizes=[1, 2, 1, 3], mode="linear",
+           coordinate_transformation_mode="pytorch_half_pixel")
+    resize("resize_linear_asymmetric_frac", x, scales=[1, 1, 0.7, 1.9], mode="linear",
+           coordinate_transformation_mode="asymmetric")
+    resize("resize_opset10_nearest", x, opset=10, scales=[1, 1, 2, 3], mode="nearest")
+    resize("resize_opset10_linear", x, opset=10, scales=[1, 1, 1.6, 0.5], mode="linear")
+    resize("resize_trilinear_3d", f32(r, 1, 1, 3, 4, 5), scales=[1, 1, 2, 1.5, 0.8], mode="linear",
+           coordinate_transformation_mode="half_pixel")
+    resize("resize_opset18_axes", x, opset=18, scales=[2.5, 1.25], axes=[2, 3], mode="linear",
+           coordinate_transformation_mode="half_pixel")
+    resize("resize_opset19_half_pixel_symmetric", x, opset=19, scales=[1, 1, 1.7, 0.6], mode="linear",
+           coordinate_transformation_mode="half_pixel_symmetric")
+    build("upsample_opset9_nearest", ["Upsample"], [N("Upsample", ["X", "scales"], ["Y"], mode="nearest")],
+          [("X", x)], ["Y"], {"scales": np.array([1, 1, 2, 2], np.float32)}, opset=9)
+
+    def convt(name, x_shape, w_shape, bias=False, opset=13, **attrs):
+        r = rng_for(name)
+        inits = {"W": f32(r, *w_shape, scale=0.5)}
+        ins = ["X", "W"]
+        if bias:
+            inits["B"] = f32(r, w_shape[1] * attrs.get("group", 1))
+            ins.append("B")
+        build(name, ["ConvTranspose"], [N("ConvTranspose", ins, ["Y"], **attrs)], [("X", f32(r, *x_shape))], ["Y"],
+              inits, opset=opset)
+
+    convt("convtranspose_basic", [1, 3, 5, 6], [3, 2, 3, 3])
+    convt("convtranspose_strides2_pads_outpad", [2, 3, 4, 5], [3, 4, 3, 3], bias=True, strides=[2, 2],
+          pads=[1, 0, 1, 2], output_padding=[1, 0])
+    convt("convtranspose_group2_dilation", [1, 4, 4, 5], [4, 3, 3, 2], bias=True, group=2, dilations=[2, 1],
+          strides=[1, 2])
+    convt("convtranspose_depthwise_k2s2", [1, 6, 5, 7], [6, 1, 2, 2], bias=True, group=6, strides=[2, 2])
+    convt("convtranspose_1d_stride3", [2, 2, 7], [2, 3, 4], bias=True, strides=[3])
+    convt("convtranspose_output_shape", [1, 2, 3, 3], [2, 2, 3, 3], strides=[3, 2], output_shape=[10, 8])
+    convt("convtranspose_same_upper", [1, 2, 5, 4], [2, 3, 4, 3], auto_pad="SAME_UPPER", strides=[2, 2])
+    convt("convtranspose_same_lower", [1, 2, 5, 4], [2, 3, 4, 3], auto_pad="SAME_LOWER", strides=[2, 2])
+
+    def rnn(name, op, seq, batch, inp, hidden, direction="forward", bias=True, seq_lens=None, init_h=False,
+            init_c=False, peep=False, opset=14, outputs=("Y", "Y_h"), layout=0, **attrs):
+        r = rng_for(name)
+        gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+        dirs = 2 if direction == "bidirectional" else 1
+        inits = {"W": f32(r, dirs, gates * hidden, inp, scale=0.5), "R": f32(r, dirs, gates * hidden, hidden, scale=0.5)}
+        ins = ["X", "W", "R", "", "", "", "", ""]
+        if bias:
+            inits["B"] = f32(r, dirs, 2 * gates * hidden, scale=0.5)
+            ins[3] = "B"
+        if seq_lens is not None:
+            inits["seq_lens"] = np.array(seq_lens, np.int32)
+            ins[4] = "seq_lens"
+        state = [dirs, batch, hidden] if layout == 0 else [batch, dirs, hidden]
+        feeds = [("X", f32(r, *([seq, batch, inp] if layout == 0 else [batch, seq, inp])))]
+        if init_h:
+            feeds.append(("h0", f32(r, *state)))
+            ins[5] = "h0"
+        if init_c:
+            feeds.append(("c0", f32(r, *state)))
+            ins[6] = "c0"
+        if peep:
+            inits["P"] = f32(r, dirs, 3 * hidden, scale=0.5)
+            ins[7] = "P"
+        if op != "LSTM":
+            ins = ins[:6]
+        while ins[-1] == "":
+            ins.pop()
+        if layout:
+            attrs["layout"] = layout
+        build(name, [op], [N(op, ins, list(outputs), hidden_size=hidden, direction=direction, **attrs)], feeds,
+              [o for o in outputs if o], inits, opset=opset)
+
+    rnn("lstm_forward_init", "LSTM", 5, 3, 4, 3, init_h=True, init_c=True, outputs=("Y", "Y_h", "Y_c"))
+    rnn("lstm_bidirectional_seq_lens", "LSTM", 6, 3, 5, 7, direction="bidirectional", seq_lens=[6, 2, 4],
+        init_h=True, init_c=True, outputs=("Y", "Y_h", "Y_c"))
+    rnn("lstm_reverse_peepholes", "LSTM", 4, 2, 3, 5, direction="reverse", peep=True, outputs=("Y", "Y_h", "Y_c"))
+    rnn("lstm_no_bias_init_h_only", "LSTM", 5, 2, 3, 4, bias=False, init_h=True, outputs=("Y", "Y_h", "Y_c"))
+    rnn("lstm_clip_only_last_state", "LSTM", 7, 1, 3, 5, clip=0.7, outputs=("", "Y_h"))
+    rnn("gru_forward_init", "GRU", 5, 3, 4, 3, init_h=True)
+    rnn("gru_bidirectional_lbr_seq_lens", "GRU", 6, 3, 2, 5, direction="bidirectional", seq_lens=[3, 6, 1],
+        linear_before_reset=1)
+    rnn("gru_reverse_activations", "GRU", 4, 2, 3, 3, direction="reverse", activations=["HardSigmoid", "Relu"],
+        activation_alpha=[0.3], activation_beta=[0.4])
+    rnn("rnn_bidirectional_tanh", "RNN", 5, 2, 3, 4, direction="bidirectional", init_h=True)
+
+    # If: branches read enclosing values; the condition at run time or constant.
+    def if_graph(cond_input):
+        then_g = helper.make_graph(
+            [N("Mul", ["X", "two"], ["t"]), N("Reshape", ["t", "shape"], ["then_out"])], "then",
+            [], [helper.make_tensor_value_info("then_out", TensorProto.FLOAT, None)])
+        else_g = helper.make_graph(
+            [N("Add", ["X", "X"], ["e0"]), N("Sub", ["e0", "one"], ["e1"]), N("Reshape", ["e1", "shape"], ["else_out"])],
+            "else", [], [helper.make_tensor_value_info("else_out", TensorProto.FLOAT, None)])
+        return N("If", [cond_input], ["Y"], then_branch=then_g, else_branch=else_g)
+
+    r = rng_for("if")
+    x = f32(r, 3, 5)
+    consts = {"two": np.array(2.0, np.float32), "one": np.array(1.0, np.float32), "shape": i64([5, 3])}
+    build("if_runtime_true", ["If"], [if_graph("C")], [("X", x), ("C", np.array(True))], ["Y"], consts)
+    build("if_runtime_false", ["If"], [if_graph("C")], [("X", x), ("C", np.array(False))], ["Y"], consts)
+    build("if_constant_condition", ["If", "Equal"],
+          [N("Equal", ["k", "k16"], ["C"]), if_graph("C")], [("X", x)], ["Y"],
+          dict(consts, k=i64([16000]), k16=i64([16000])), note="condition folds at load (silero's sr == 16000)")
+    build("if_branch_returns_outer", ["If"],
+          [N("If", ["C"], ["Y"],
+             then_branch=helper.make_graph([N("Neg", ["X"], ["n"])], "then", [],
+                                           [helper.make_tensor_value_info("n", TensorProto.FLOAT, None)]),
+             else_branch=helper.make_graph([N("Identity", ["X"], ["i"])], "else", [],
+                                           [helper.make_tensor_value_info("i", TensorProto.FLOAT, None)]))],
+          [("X", x), ("C", np.array(False))], ["Y"], note="the else branch is an Identity of an enclosing value")
+    build("size_chain", ["Size", "Cast"], [N("Size", ["X"], ["s"]), N("Cast", ["s"], ["sf"], to=TensorProto.FLOAT),
+                                           N("Mul", ["X", "sf"], ["Y"])], [("X", f32(r, 3, 7))], ["Y"])
+
+
 def bad_models():
     os.makedirs(BAD, exist_ok=True)
     src = open(os.path.join(HERE, "conv_bias.onnx"), "rb").read()
@@ -730,24 +875,27 @@ def bad_models():
     ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"X": x})
     onnx.save(m, os.path.join(BAD, "unsupported_op.onnx"))
 
-    # Valid model with a single LSTM node.
-    T, B, I, H = 3, 1, 2, 3
+    # Two ops the runtime does not run (shape inference knows both), before and after a layer.
+    r = rng_for("unsupported_before_layer")
     g = helper.make_graph(
-        [N("LSTM", ["X", "W", "R"], ["Y"], hidden_size=H)],
-        "lstm",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, B, I])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [T, 1, B, H])],
+        [N("InstanceNormalization", ["X", "s", "b"], ["n"], name="norm"),
+         N("Conv", ["n", "conv.weight", "conv.bias"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+         N("Sign", ["c"], ["Y"], name="sign")],
+        "two_unsupported",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 4, 7, 9])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 5, 7, 9])],
         initializer=[
-            numpy_helper.from_array(f32(r, 1, 4 * H, I), "W"),
-            numpy_helper.from_array(f32(r, 1, 4 * H, H), "R"),
+            numpy_helper.from_array(f32(r, 4), "s"), numpy_helper.from_array(f32(r, 4), "b"),
+            numpy_helper.from_array(f32(r, 5, 4, 3, 3), "conv.weight"),
+            numpy_helper.from_array(f32(r, 5), "conv.bias"),
         ],
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8,
                           producer_name="shrink-fixtures")
     onnx.checker.check_model(m, full_check=True)
     ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
-        None, {"X": f32(r, T, B, I)})
-    onnx.save(m, os.path.join(BAD, "unsupported_lstm.onnx"))
+        None, {"X": f32(r, 2, 4, 7, 9)})
+    onnx.save(m, os.path.join(BAD, "unsupported_before_layer.onnx"))
 
 
 def main():
@@ -758,6 +906,7 @@ def main():
     shape_cases()
     misc_cases()
     model_op_cases()
+    exporter_op_cases()
     names = [c["case"] for c in MANIFEST]
     assert len(names) == len(set(names)), "duplicate case names"
     lines = ["  " + json.dumps(c, sort_keys=True) for c in MANIFEST]

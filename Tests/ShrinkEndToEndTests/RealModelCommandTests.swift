@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+
+/// The commands on third-party models (fetched by scripts/fetch-models.sh, which `make test`
+/// runs) and on a model with operators the engine lacks.
+@Suite struct RealModelCommandTests {
+    static var cache: String {
+        ProcessInfo.processInfo.environment["SHRINK_MODELS"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/shrink-models").path
+    }
+
+    /// The whole of stdout as one JSON object (inspect prints it over several lines).
+    static func json(_ o: Shrink.Outcome) -> [String: Any]? {
+        try? JSONSerialization.jsonObject(with: Data(o.stdout.utf8)) as? [String: Any]
+    }
+
+    static func model(_ package: String, _ name: String) throws -> String {
+        let path = "\(cache)/\(package)/\(name).onnx"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: path,
+                                                        NSLocalizedDescriptionKey: "\(path) is missing: run scripts/fetch-models.sh"])
+        }
+        return path
+    }
+
+    /// silero's layers sit in an If on its `sr` input: with the data (sr = 16000 and the
+    /// shapes), inspect lists them; without, it says where they are.
+    @Test func inspectTakesShapesAndBranchesFromTheData() throws {
+        let path = try Self.model("silero-vad-6.2.3", "silero-vad")
+        let with = try Shrink.run(["inspect", path, "--data", "Tests/Fixtures/real-models/silero-vad.npz", "--json"],
+                                  cwd: packageRoot)
+        #expect(with.status == 0, "\(with.stderr)")
+        #expect((Self.json(with)?["layers"] as? [Any])?.count == 6)
+        #expect(Self.json(with)?["params"] as? Int == 309_635)
+        let without = try Shrink.run(["inspect", path], cwd: packageRoot)
+        #expect(without.status == 0, "\(without.stderr)")
+        #expect(without.stdout.contains("12 Conv/Gemm/MatMul nodes inside the branches of If If_0 are not listed"), "\(without.stdout)")
+    }
+
+    /// A Paddle detector with dynamic height and width: --data gives the shape.
+    @Test func dynamicSpatialSizesComeFromTheData() throws {
+        let path = try Self.model("rapidocr-onnxruntime-1.4.4", "ocr-det-ppocrv4")
+        let r = try Shrink.run(["inspect", path, "--data", "Tests/Fixtures/real-models/ocr-det-ppocrv4.npz", "--input-key", "x"],
+                               cwd: packageRoot)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("62 layers; 83,849,664 MACs per sample; 1,168,936 layer params"), "\(r.stdout)")
+    }
+
+    /// Operators the engine lacks: inspect still costs the layer between them; infer names both.
+    @Test func opsTheEngineLacksStillCostAndAreNamedTogether() throws {
+        let path = "Tests/Fixtures/onnx-bad/unsupported_before_layer.onnx"
+        let inspect = try Shrink.run(["inspect", path, "--input-shape", "X=1x4x7x9", "--json"], cwd: packageRoot)
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        #expect((Self.json(inspect)?["layers"] as? [[String: Any]])?.first?["macs"] as? Int == 5 * 7 * 9 * 4 * 9)
+        let infer = try Shrink.run(["infer", path, "--input", "Tests/Fixtures/npy/bad/lenet_x.npy", "--output", "/tmp/unused.npz"],
+                                   cwd: packageRoot)
+        #expect(infer.status == 2)
+        #expect(infer.stderr.contains("InstanceNormalization at norm; Sign at sign"), "\(infer.stderr)")
+    }
+}
