@@ -43,7 +43,8 @@ enum Keys {
     static let rule = ["match", "method", "rank", "fit", "allow_growth"]
     static let match = ["name", "op", "kernel", "min_params", "min_macs"]
     static let rankSearch = ["min", "max", "step", "multiple_of"]
-    static let metricMapping = ["topk", "command", "metric", "goal"]
+    static let metricMapping = ["topk", "command", "metric", "goal", "agreement", "relative_l2", "cosine"]
+    static let fidelity = ["output", "axis", "decode"]
     static let accept = ["max_drop", "max_relative_drop"]
     static let search = ["policy", "objective", "target", "jobs"]
     static let export = ["onnx", "report"]
@@ -132,9 +133,43 @@ struct FileDecoder {
         }
     }
 
+    /// `{ agreement: { axis: -1, output: logits, decode: ctc } }`, `{ relative_l2: { output: emb } }`;
+    /// an empty or null value takes the defaults.
+    func fidelity(_ measure: FidelityMetric.Measure, _ node: Node?, at where_: SourceLocation) -> Located<MetricSpec>? {
+        var metric = FidelityMetric(measure: measure)
+        guard let node, !node.isNullOrEmpty else { return Located(.fidelity(metric), at: where_) }
+        let what = "`metric.\(measure.rawValue)`"
+        guard let fields = Fields(node, what: what, allowed: Keys.fidelity, file: file, sink: sink) else { return nil }
+        if let o = fields["output"] {
+            guard let name = string(o, "\(what).output") else { return nil }
+            metric.output = name.value
+        }
+        if let a = fields["axis"] {
+            guard measure == .agreement else {
+                sink.error("`axis` applies to `agreement` only", at: fields.keyLocation("axis", file: file) ?? where_)
+                return nil
+            }
+            guard let axis = integer(a, "\(what).axis", minimum: -64) else { return nil }
+            guard axis.value != 0 else {
+                sink.error("`axis` 0 is the batch; give the class axis (e.g. -1, the last)", at: axis.location)
+                return nil
+            }
+            metric.axis = axis.value
+        }
+        if let d = fields["decode"] {
+            guard let word = string(d, "\(what).decode") else { return nil }
+            guard measure == .agreement, word.value == "ctc" else {
+                sink.error("`decode` takes `ctc`, for `agreement` only", at: word.location)
+                return nil
+            }
+            metric.decodeCTC = true
+        }
+        return Located(.fidelity(metric), at: where_)
+    }
+
     func metric(_ node: Node) -> Located<MetricSpec>? {
         let where_ = location(node)
-        let names = ["top1", "top5", "mse"]
+        let names = ["top1", "top5", "mse"] + FidelityMetric.Measure.allCases.map(\.rawValue)
         if case .scalar = node {
             guard let word = string(node, "`metric`") else { return nil }
             switch word.value {
@@ -142,12 +177,20 @@ struct FileDecoder {
             case "top5": return Located(.top5, at: where_)
             case "mse": return Located(.mse, at: where_)
             default:
-                sink.error("unknown metric `\(word.value)`; use top1, top5, mse, `{ topk: N }` or `{ command: … }`",
+                if let m = FidelityMetric.Measure(rawValue: word.value) { return Located(.fidelity(FidelityMetric(measure: m)), at: where_) }
+                sink.error("unknown metric `\(word.value)`; use top1, top5, mse, agreement, relative_l2, cosine, `{ topk: N }` or `{ command: … }`",
                            at: where_, hint: suggestion(for: word.value, among: names + ["topk", "command"]))
                 return nil
             }
         }
         guard let fields = Fields(node, what: "`metric`", allowed: Keys.metricMapping, file: file, sink: sink) else { return nil }
+        let given = FidelityMetric.Measure.allCases.filter { fields.has($0.rawValue) }
+        if let measure = given.first {
+            for extra in ["topk", "command", "metric", "goal"] + given.dropFirst().map(\.rawValue) where fields.has(extra) {
+                sink.error("`\(extra)` cannot be combined with `\(measure.rawValue)`", at: fields.keyLocation(extra, file: file) ?? where_)
+            }
+            return fidelity(measure, fields[measure.rawValue], at: where_)
+        }
         if fields.has("topk") {
             for extra in ["command", "metric", "goal"] where fields.has(extra) {
                 sink.error("`\(extra)` belongs to a command metric, not to `topk`",
@@ -635,4 +678,15 @@ func resolve(_ path: String, against base: URL) -> URL {
 
 func formatNumber(_ value: Double) -> String {
     value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+}
+
+extension Node {
+    /// `~`, `null`, an empty value or `{}`: "the defaults" where a key's value is optional.
+    var isNullOrEmpty: Bool {
+        switch self {
+        case .scalar(let s): return ["", "~", "null", "Null", "NULL"].contains(s.string)
+        case .mapping(let m): return m.isEmpty
+        default: return false
+        }
+    }
 }

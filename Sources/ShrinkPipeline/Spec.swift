@@ -312,6 +312,8 @@ public enum MetricSpec: Sendable, Hashable, Codable {
     case mse
     /// An external evaluator.
     case command(CommandMetric)
+    /// Fidelity to the original model's outputs on the same inputs: no labels needed.
+    case fidelity(FidelityMetric)
 
     /// Whether higher values are better; a "drop" is always measured in the worse direction.
     public var higherIsBetter: Bool {
@@ -319,6 +321,7 @@ public enum MetricSpec: Sendable, Hashable, Codable {
         case .top1, .top5, .topK: true
         case .mse: false
         case .command(let c): c.goal == .maximize
+        case .fidelity(let f): f.measure != .relativeL2
         }
     }
 
@@ -330,6 +333,7 @@ public enum MetricSpec: Sendable, Hashable, Codable {
         case .topK(let k): "topk: \(k)"
         case .mse: "mse"
         case .command: "command"
+        case .fidelity(let f): f.measure.rawValue
         }
     }
 
@@ -337,8 +341,40 @@ public enum MetricSpec: Sendable, Hashable, Codable {
     public var needsLabels: Bool {
         switch self {
         case .top1, .top5, .topK: true
-        case .mse, .command: false
+        case .mse, .command, .fidelity: false
         }
+    }
+}
+
+/// A label-free metric: the compressed model's outputs against the original model's on the same
+/// inputs (`agreement`, `relative_l2`, `cosine`).
+public struct FidelityMetric: Sendable, Hashable, Codable {
+    /// What is compared.
+    public enum Measure: String, Sendable, Hashable, Codable, CaseIterable {
+        /// Fraction of positions (every position of a sequence output) whose argmax along `axis`
+        /// agrees; with `decode: ctc`, fraction of samples whose greedy CTC decoding agrees.
+        case agreement
+        /// ‖y − y₀‖ / ‖y₀‖ per sample, averaged (lower is better).
+        case relativeL2 = "relative_l2"
+        /// cos(y, y₀) per sample, averaged.
+        case cosine
+    }
+
+    /// What is compared.
+    public var measure: Measure
+    /// The model output compared (nil: the first).
+    public var output: String?
+    /// `agreement`: the class axis (nil: the last; negative counts from the end).
+    public var axis: Int?
+    /// `agreement`: compare greedy CTC decodings (blank 0, repeats merged) per sample.
+    public var decodeCTC: Bool
+
+    /// A fidelity metric.
+    public init(measure: Measure, output: String? = nil, axis: Int? = nil, decodeCTC: Bool = false) {
+        self.measure = measure
+        self.output = output
+        self.axis = axis
+        self.decodeCTC = decodeCTC
     }
 }
 

@@ -213,3 +213,33 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: loaded.spec.model.value.path))
     }
 }
+
+/// The label-free metrics' spellings, and what they refuse.
+@Suite struct FidelityMetricSpecTests {
+    func load(_ metric: String) throws -> LoadedPipeline {
+        try Fixtures.loader().load(source: "shrink: 1\nname: m\nmodel: ../assets/model.onnx\ndata: { eval: ../assets/val.npz }\naccept: { max_drop: 0.1 }\nmetric: \(metric)\n",
+                                   file: Fixtures.valid.appendingPathComponent("fidelity.yaml"))
+    }
+
+    @Test(arguments: [
+        ("agreement", FidelityMetric(measure: .agreement)),
+        ("relative_l2", FidelityMetric(measure: .relativeL2)),
+        ("cosine", FidelityMetric(measure: .cosine)),
+        ("{ agreement: { axis: -1, output: logits } }", FidelityMetric(measure: .agreement, output: "logits", axis: -1)),
+        ("{ agreement: { decode: ctc } }", FidelityMetric(measure: .agreement, decodeCTC: true)),
+        ("{ relative_l2: { output: emb } }", FidelityMetric(measure: .relativeL2, output: "emb")),
+        ("{ cosine: {} }", FidelityMetric(measure: .cosine)),
+    ])
+    func spellings(_ text: String, _ expected: FidelityMetric) throws {
+        let spec = try load(text).spec
+        #expect(spec.metric.value == .fidelity(expected))
+        #expect(spec.metric.value.higherIsBetter == (expected.measure != .relativeL2))
+        #expect(!spec.metric.value.needsLabels)
+    }
+
+    @Test(arguments: ["{ relative_l2: { axis: 1 } }", "{ agreement: { axis: 0 } }", "{ agreement: { decode: beam } }",
+                      "{ cosine: { decode: ctc } }", "{ agreement: {}, topk: 3 }", "agreemnt"])
+    func refusals(_ text: String) {
+        #expect(throws: PipelineLoadError.self) { try load(text) }
+    }
+}

@@ -49,10 +49,10 @@ struct LockFile: Equatable, Codable {
     /// Target name → decisions.
     var targets: [String: Target]
 
-    /// The tolerance for a metric: two samples' worth for a top-k accuracy (a near-tie may round
+    /// The tolerance for a metric: two samples' worth for a top-k accuracy or an agreement (a near-tie may round
     /// the other way on another CPU), else 1e-3 relative (absolute below 1).
     static func tolerance(metric: String, value: Double, samples: Int) -> Double {
-        metric.hasPrefix("top") ? 2.0 / Double(max(samples, 1)) : 1e-3 * max(1, abs(value))
+        metric.hasPrefix("top") || metric == "agreement" ? 2.0 / Double(max(samples, 1)) : 1e-3 * max(1, abs(value))
     }
 
     // MARK: Comparing

@@ -144,7 +144,9 @@ public struct PipelineRunner: Sendable {
         // with the last run of the same identity, which must be this pipeline's, not another's.
         let loadIdentity = Self.loadIdentity(loaded.spec)
         var phaseA = StageGraph()
-        try phaseA.add(loadStage(modelURL, data: try dataRef(loaded.spec.data.eval, limit: nil, store: store), identity: loadIdentity))
+        let labelFree = { (spec: PipelineSpec) -> Bool in if case .fidelity = spec.metric.value { return true }; return false }
+        try phaseA.add(loadStage(modelURL, data: try dataRef(loaded.spec.data.eval, limit: nil, store: store, labels: !labelFree(loaded.spec)),
+                                 identity: loadIdentity))
         let scheduler = Scheduler(store: store, options: schedulerOptions, observer: options.observer)
         var summaryA: RunSummary?
         let loadResult: StageResult
@@ -253,10 +255,12 @@ public struct PipelineRunner: Sendable {
             if added.insert(stage.identity).inserted { try graph.add(stage) }
             fixed[p.layer] = stage.identity
         }
-        let full = try dataRef(spec.data.eval, limit: nil, store: store)
+        var labels = true
+        if case .fidelity = spec.metric.value { labels = false }
+        let full = try dataRef(spec.data.eval, limit: nil, store: store, labels: labels)
         let subset = spec.data.searchSubset?.value
-        let search = spec.data.search.map { try? dataRef($0, limit: subset, store: store) } ?? nil
-        let searchRef = try search ?? dataRef(spec.data.eval, limit: subset, store: store)
+        let search = spec.data.search.map { try? dataRef($0, limit: subset, store: store, labels: labels) } ?? nil
+        let searchRef = try search ?? dataRef(spec.data.eval, limit: subset, store: store, labels: labels)
         let (bound, boundValue): (BoundKind, Double) = {
             switch spec.accept.value {
             case .maxDrop(let d): return (.absolute, d)
@@ -312,7 +316,8 @@ public struct PipelineRunner: Sendable {
     }
 
     /// A data set as store blobs (files are copied into the store so stages read what was hashed).
-    func dataRef(_ spec: DataSetSpec, limit: Int?, store: Store) throws -> DataRef {
+    /// `labels: false` reads the inputs only (a label-free metric needs no `y`).
+    func dataRef(_ spec: DataSetSpec, limit: Int?, store: Store, labels: Bool = true) throws -> DataRef {
         let base = file.deletingLastPathComponent()
         func put(_ url: URL) throws -> Digest {
             guard FileManager.default.fileExists(atPath: url.path) else {
@@ -326,8 +331,9 @@ public struct PipelineRunner: Sendable {
         }
         switch spec.source {
         case .npz(let url, let x, let y):
-            return DataRef(format: "npz", x: try put(url), y: nil, xKey: x, yKey: y, scale: spec.scale, limit: limit)
+            return DataRef(format: "npz", x: try put(url), y: nil, xKey: x, yKey: labels ? y : nil, scale: spec.scale, limit: limit)
         case .npy(let x, let y):
+            let y = labels ? y : nil
             return DataRef(format: "npy", x: try put(x), y: try y.map(put), xKey: "x", yKey: y == nil ? nil : "y",
                            scale: spec.scale, limit: limit)
         }

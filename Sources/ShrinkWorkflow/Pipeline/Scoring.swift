@@ -15,6 +15,8 @@ struct MetricRef: Sendable, Hashable, Codable {
         case mse
         /// A user's evaluator command.
         case command
+        /// Fidelity to the original model's outputs (`fidelity`).
+        case fidelity
     }
 
     /// How it is computed.
@@ -26,6 +28,8 @@ struct MetricRef: Sendable, Hashable, Codable {
     /// Content digests of the files the evaluator command names (its script, its data), so
     /// editing the evaluator reruns every evaluation — paths alone would not.
     var commandFiles: [String: String] = [:]
+    /// The label-free comparison with the original model.
+    var fidelity: FidelityMetric?
 
     init(_ spec: MetricSpec) {
         switch spec {
@@ -37,6 +41,9 @@ struct MetricRef: Sendable, Hashable, Codable {
             kind = .command
             command = c
             commandFiles = Self.files(named: c)
+        case .fidelity(let f):
+            kind = .fidelity
+            fidelity = f
         }
     }
 
@@ -59,7 +66,7 @@ struct MetricRef: Sendable, Hashable, Codable {
         return out
     }
 
-    private enum Keys: String, CodingKey { case kind, k, command, metric, goal, files }
+    private enum Keys: String, CodingKey { case kind, k, command, metric, goal, files, fidelity }
 
     /// Encodes what selects the result, never the evaluator's working directory (an absolute
     /// path would make a moved repository miss the cache).
@@ -67,6 +74,7 @@ struct MetricRef: Sendable, Hashable, Codable {
         var c = encoder.container(keyedBy: Keys.self)
         try c.encode(kind, forKey: .kind)
         try c.encodeIfPresent(k, forKey: .k)
+        try c.encodeIfPresent(fidelity, forKey: .fidelity)
         if let command {
             switch command.command {
             case .argv(let a): try c.encode(a, forKey: .command)
@@ -84,6 +92,7 @@ struct MetricRef: Sendable, Hashable, Codable {
         let c = try decoder.container(keyedBy: Keys.self)
         kind = try c.decode(Kind.self, forKey: .kind)
         k = try c.decodeIfPresent(Int.self, forKey: .k)
+        fidelity = try c.decodeIfPresent(FidelityMetric.self, forKey: .fidelity)
         if c.contains(.command) {
             let line: CommandLineSpec
             if let argv = try? c.decode([String].self, forKey: .command) { line = .argv(argv) } else {
@@ -104,7 +113,14 @@ struct MetricRef: Sendable, Hashable, Codable {
         return copy
     }
 
-    var higherIsBetter: Bool { kind == .topk || (command?.goal ?? .maximize) == .maximize && kind == .command }
+    var higherIsBetter: Bool {
+        switch kind {
+        case .topk: true
+        case .mse: false
+        case .command: (command?.goal ?? .maximize) == .maximize
+        case .fidelity: fidelity?.measure != .relativeL2
+        }
+    }
 }
 
 /// Scores a model on a data set, reusing the original model's activations up to the first
@@ -127,6 +143,11 @@ enum Scoring {
         let session = try Session(graph: candidate, options: SessionOptions(threads: threads))
         let input = try LayerWork.inputName(of: session)
         try data.check(fits: session, input: input)
+        if let fidelity = metric.fidelity {
+            return try scoreFidelity(fidelity, session: session, input: input, candidate: candidate, original: original,
+                                     originalKey: originalKey, changedLayers: changedLayers, layerInputs: layerInputs,
+                                     data: data, dataKey: dataKey, threads: threads)
+        }
         let feeds = try prefixFeeds(candidate: candidate, original: original, originalKey: originalKey,
                                     changedLayers: changedLayers, layerInputs: layerInputs, data: data,
                                     dataKey: dataKey, threads: threads)
@@ -226,11 +247,11 @@ enum Scoring {
 
     /// The original model's outputs on `data` (MSE against the original when there are no targets).
     static func referenceOutputs(original: Graph, originalKey: String, data: Dataset, dataKey: String,
-                                 threads: Int) throws -> Tensor {
-        let out = try ArtifactMemo.shared.tensors("ref:\(originalKey):\(dataKey)") {
+                                 threads: Int, output: String? = nil) throws -> Tensor {
+        let out = try ArtifactMemo.shared.tensors("ref:\(originalKey):\(dataKey):\(output ?? "")") {
             let session = try Session(graph: original, options: SessionOptions(threads: threads))
             let input = try LayerWork.inputName(of: session)
-            let name = session.outputNames[0]
+            let name = output ?? session.outputNames[0]
             var parts: [Tensor] = []
             for batch in data.batches(size: 256) {
                 parts.append(try session.run(from: [input: batch.inputs], outputs: [name])[name]!)
@@ -320,5 +341,110 @@ enum ExternalEvaluator {
             throw EvaluatorCommandError(message: "evaluator JSON has no number under \"\(key)\" (keys: \(obj.keys.sorted().joined(separator: ", ")))")
         }
         return v
+    }
+}
+
+extension Scoring {
+    /// A label-free score: the candidate's output against the original model's on the same inputs.
+    static func scoreFidelity(_ f: FidelityMetric, session: Session, input: String, candidate: Graph, original: Graph,
+                              originalKey: String, changedLayers: [String], layerInputs: [String: String], data: Dataset,
+                              dataKey: String, threads: Int) throws -> Score {
+        let name = f.output ?? session.outputNames[0]
+        guard session.outputNames.contains(name) else {
+            throw PipelineError.invalidInput("the metric compares output '\(name)', but the model's outputs are \(session.outputNames.joined(separator: ", "))")
+        }
+        let reference = try referenceOutputs(original: original, originalKey: originalKey, data: data, dataKey: dataKey,
+                                             threads: threads, output: name)
+        let feeds = try prefixFeeds(candidate: candidate, original: original, originalKey: originalKey,
+                                    changedLayers: changedLayers, layerInputs: layerInputs, data: data,
+                                    dataKey: dataKey, threads: threads)
+        var total = Fidelity()
+        for batch in data.batches(size: 256) {
+            let fed = feeds.map { $0.mapValues { slice($0, batch.range) } } ?? [input: batch.inputs]
+            let out = try session.run(from: fed, outputs: [name])[name]!
+            try total.add(out, reference: slice(reference, batch.range), metric: f)
+        }
+        return Score(value: total.value, samples: total.samples, nonFinite: total.nonFinite)
+    }
+}
+
+/// Accumulates a fidelity metric over batches.
+struct Fidelity {
+    private(set) var samples = 0
+    private(set) var nonFinite = 0
+    private var sum = 0.0
+    private var positions = 0
+
+    /// The metric so far.
+    var value: Double { positions == 0 ? 0 : sum / Double(positions) }
+
+    /// Adds a batch: the candidate's outputs and the original's, both [samples, …].
+    mutating func add(_ y: Tensor, reference y0: Tensor, metric f: FidelityMetric) throws {
+        guard y.shape == y0.shape, let n = y.shape.first, n > 0 else {
+            throw PipelineError.invalidInput("the compared output has shape \(y.shape), the original's \(y0.shape)")
+        }
+        let per = y.count / n
+        for i in 0..<n {
+            let a = y.scalars[(i * per)..<((i + 1) * per)], b = y0.scalars[(i * per)..<((i + 1) * per)]
+            let finite = a.allSatisfy(\.isFinite)
+            if !finite { nonFinite += 1 }
+            samples += 1
+            switch f.measure {
+            case .relativeL2:
+                var d = 0.0, r = 0.0
+                for (p, q) in zip(a, b) { d += Double(p - q) * Double(p - q); r += Double(q) * Double(q) }
+                sum += finite ? d.squareRoot() / max(r.squareRoot(), 1e-12) : .infinity
+                positions += 1
+            case .cosine:
+                var ab = 0.0, aa = 0.0, bb = 0.0
+                for (p, q) in zip(a, b) { ab += Double(p) * Double(q); aa += Double(p) * Double(p); bb += Double(q) * Double(q) }
+                sum += finite && aa > 0 && bb > 0 ? ab / (aa.squareRoot() * bb.squareRoot()) : (finite && aa == bb ? 1 : -1)
+                positions += 1
+            case .agreement:
+                let shape = Array(y.shape.dropFirst())
+                guard !shape.isEmpty else {
+                    throw PipelineError.invalidInput("`agreement` needs outputs with a class axis; this one is one number per sample")
+                }
+                var axis = f.axis ?? -1
+                if axis < 0 { axis += shape.count + 1 }
+                guard axis >= 1, axis <= shape.count else {
+                    throw PipelineError.invalidInput("`agreement` axis \(f.axis ?? -1) is outside the output's \(shape.count + 1) dimensions \(y.shape)")
+                }
+                let classes = shape[axis - 1]
+                let inner = shape[axis...].reduce(1, *), outer = shape[..<(axis - 1)].reduce(1, *)
+                func argmaxes(_ v: ArraySlice<Float>) -> [Int] {
+                    var out: [Int] = []
+                    out.reserveCapacity(outer * inner)
+                    let base = v.startIndex
+                    for o in 0..<outer {
+                        for j in 0..<inner {
+                            // Ties go to the lower index, as NumPy's argmax.
+                            var best = 0, bestValue = v[base + o * classes * inner + j]
+                            for c in 1..<max(classes, 1) {
+                                let x = v[base + (o * classes + c) * inner + j]
+                                if x > bestValue { best = c; bestValue = x }
+                            }
+                            out.append(best)
+                        }
+                    }
+                    return out
+                }
+                let ma = argmaxes(a), mb = argmaxes(b)
+                if f.decodeCTC {
+                    // Greedy CTC: merge repeats, drop the blank (0); the sample agrees when the sequences do.
+                    func decode(_ s: [Int]) -> [Int] {
+                        var out: [Int] = []
+                        var previous = -1
+                        for c in s { if c != previous && c != 0 { out.append(c) }; previous = c }
+                        return out
+                    }
+                    sum += finite && decode(ma) == decode(mb) ? 1 : 0
+                    positions += 1
+                } else {
+                    for (p, q) in zip(ma, mb) where finite && p == q { sum += 1 }
+                    positions += ma.count
+                }
+            }
+        }
     }
 }

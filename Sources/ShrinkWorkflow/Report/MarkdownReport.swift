@@ -17,7 +17,7 @@ public struct MarkdownReport: Sendable {
 
     /// Accuracy-like metrics are fractions shown as percentages, changes in percentage points;
     /// other metrics (MSE, an evaluator's number) are shown as they are.
-    private var isFraction: Bool { ["top1", "top5"].contains(report.metric) || report.metric.hasPrefix("topk") }
+    private var isFraction: Bool { ["top1", "top5", "agreement"].contains(report.metric) || report.metric.hasPrefix("topk") }
 
     /// The plot files to write beside the Markdown: name → SVG text.
     public func plots() -> [String: String] {
