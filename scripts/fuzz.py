@@ -111,7 +111,7 @@ def serialize(fields):
 
 def edit(fields, field, fn):
     """Applies fn to the parsed sub-message of one random occurrence of `field`, in place."""
-    idx = [k for k, f in enumerate(fields) if f[0] == field and f[1] == 2]
+    idx = [k for k, f in enumerate(fields) if f[0] == field and f[1] == 2 and isinstance(f[2], bytes)]
     if not idx:
         return False
     k = R.choice(idx)
@@ -190,7 +190,7 @@ def tensor_int64(name, values):
 
 
 def mutate_graph(graph):
-    nodes = [k for k, f in enumerate(graph) if f[0] == 1]
+    nodes = [k for k, f in enumerate(graph) if f[0] == 1 and f[1] == 2]
     choice = R.randrange(10)
     if choice <= 2 and nodes:
         edit_node = R.choice(nodes)
@@ -293,8 +293,8 @@ def mutate_model(data):
                 else:
                     model = [f for f in model if f[0] != 8]
                 b = bytearray(serialize(model))
-            except ValueError:
-                pass
+            except (ValueError, TypeError, IndexError, struct.error):
+                pass  # earlier raw mutations left bytes that do not parse as the messages expected
         else:
             raw_mutation(b)
     return bytes(b)
