@@ -111,7 +111,7 @@ def serialize(fields):
 
 def edit(fields, field, fn):
     """Applies fn to the parsed sub-message of one random occurrence of `field`, in place."""
-    idx = [k for k, f in enumerate(fields) if f[0] == field and f[1] == 2]
+    idx = [k for k, f in enumerate(fields) if f[0] == field and f[1] == 2 and isinstance(f[2], bytes)]
     if not idx:
         return False
     k = R.choice(idx)
@@ -190,7 +190,7 @@ def tensor_int64(name, values):
 
 
 def mutate_graph(graph):
-    nodes = [k for k, f in enumerate(graph) if f[0] == 1]
+    nodes = [k for k, f in enumerate(graph) if f[0] == 1 and f[1] == 2]
     choice = R.randrange(10)
     if choice <= 2 and nodes:
         edit_node = R.choice(nodes)
@@ -293,8 +293,8 @@ def mutate_model(data):
                 else:
                     model = [f for f in model if f[0] != 8]
                 b = bytearray(serialize(model))
-            except ValueError:
-                pass
+            except (ValueError, TypeError, IndexError, struct.error):
+                pass  # earlier raw mutations left bytes that do not parse as the messages expected
         else:
             raw_mutation(b)
     return bytes(b)
@@ -540,6 +540,7 @@ class Stats:
         self.hangs = collections.Counter()
         self.odd = collections.Counter()
         self.slowest = collections.defaultdict(float)
+        self.skipped = collections.Counter()
 
 
 MEMORY_LIMIT = 4 << 30
@@ -584,6 +585,56 @@ def run(stats, kind, args, cwd, keep, files, timeout):
             f.write("cwd: %s\ncommand: %s\nresult: %s after %.1f s\n\nstderr:\n%s\n" % (cwd, " ".join(args), label, elapsed, err[-4000:]))
         print("  !! %s: %s (%s) kept in %s" % (kind, label, " ".join(args[1:3]), dest), flush=True)
     return code
+
+
+def one_input(stats, kind, i, a, work, shrink, lenet, op_seeds, seed_members, x_npy, y_npy):
+    """Writes one mutated input of `kind` and runs shrink on it."""
+    if kind == "pipeline":
+        path = os.path.join(work, "pipelines/p.yaml")
+        with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
+            f.write(mutate_text(R.choice(PIPELINES)))
+        files = [path]
+        run(stats, kind, [shrink, "plan", "pipelines/p.yaml", "--jobs", "1"], work, a.keep, files, a.timeout)
+        if i % a.run_every == 0:
+            run(stats, kind, [shrink, "run", "pipelines/p.yaml", "--jobs", "1"], work, a.keep, files, a.timeout)
+    elif kind == "model":
+        if R.random() < 0.5:
+            seed, inputs = lenet, ["input=" + x_npy]
+        else:
+            seed, inputs = R.choice(op_seeds)
+        path = os.path.join(work, "model/mutant.onnx")
+        with open(path, "wb") as f:
+            f.write(mutate_model(seed))
+        run(stats, kind, [shrink, "inspect", path], work, a.keep, [path], a.timeout)
+        args = [shrink, "infer", path, "--output", os.path.join(work, "out.npz"), "--threads", "1"]
+        for spec in inputs:
+            args += ["--input", spec]
+        run(stats, kind, args, work, a.keep, [path], a.timeout)
+    else:
+        model = os.path.join(work, "model/model.onnx")
+        r = R.random()
+        if r < 0.6:
+            path = os.path.join(work, "model/mutant.npz")
+            with open(path, "wb") as f:
+                f.write(mutate_npz(seed_members))
+            metric = R.choice(["top1", "top5", "mse", "top1"])
+            run(stats, kind, [shrink, "eval", model, "--data", path, "--metric", metric, "--threads", "1"],
+                work, a.keep, [path], a.timeout)
+        else:
+            which = "x" if r < 0.85 else "y"
+            src = dict(seed_members)[which + ".npy"]
+            data = bytearray(npy_mutation(src) if which == "x" or R.random() < 0.5 else labels_mutation(src))
+            if R.random() < 0.2:
+                raw_mutation(data)
+            path = os.path.join(work, "model/mutant.npy")
+            with open(path, "wb") as f:
+                f.write(data)
+            xs, ys = (path, y_npy) if which == "x" else (x_npy, path)
+            run(stats, kind, [shrink, "eval", model, "--data", xs, "--labels", ys, "--threads", "1"],
+                work, a.keep, [path], a.timeout)
+            if which == "x":
+                run(stats, kind, [shrink, "infer", model, "--input", path, "--output",
+                                  os.path.join(work, "out.npz"), "--threads", "1"], work, a.keep, [path], a.timeout)
 
 
 def main():
@@ -649,52 +700,13 @@ def main():
     for i in range(a.count):
         for kind in kinds:
             stats.inputs[kind] += 1
-            if kind == "pipeline":
-                path = os.path.join(work, "pipelines/p.yaml")
-                with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
-                    f.write(mutate_text(R.choice(PIPELINES)))
-                files = [path]
-                run(stats, kind, [shrink, "plan", "pipelines/p.yaml", "--jobs", "1"], work, a.keep, files, a.timeout)
-                if i % a.run_every == 0:
-                    run(stats, kind, [shrink, "run", "pipelines/p.yaml", "--jobs", "1"], work, a.keep, files, a.timeout)
-            elif kind == "model":
-                if R.random() < 0.5:
-                    seed, inputs = lenet, ["input=" + x_npy]
-                else:
-                    seed, inputs = R.choice(op_seeds)
-                path = os.path.join(work, "model/mutant.onnx")
-                with open(path, "wb") as f:
-                    f.write(mutate_model(seed))
-                run(stats, kind, [shrink, "inspect", path], work, a.keep, [path], a.timeout)
-                args = [shrink, "infer", path, "--output", os.path.join(work, "out.npz"), "--threads", "1"]
-                for spec in inputs:
-                    args += ["--input", spec]
-                run(stats, kind, args, work, a.keep, [path], a.timeout)
-            else:
-                model = os.path.join(work, "model/model.onnx")
-                r = R.random()
-                if r < 0.6:
-                    path = os.path.join(work, "model/mutant.npz")
-                    with open(path, "wb") as f:
-                        f.write(mutate_npz(seed_members))
-                    metric = R.choice(["top1", "top5", "mse", "top1"])
-                    run(stats, kind, [shrink, "eval", model, "--data", path, "--metric", metric, "--threads", "1"],
-                        work, a.keep, [path], a.timeout)
-                else:
-                    which = "x" if r < 0.85 else "y"
-                    src = dict(seed_members)[which + ".npy"]
-                    data = bytearray(npy_mutation(src) if which == "x" or R.random() < 0.5 else labels_mutation(src))
-                    if R.random() < 0.2:
-                        raw_mutation(data)
-                    path = os.path.join(work, "model/mutant.npy")
-                    with open(path, "wb") as f:
-                        f.write(data)
-                    xs, ys = (path, y_npy) if which == "x" else (x_npy, path)
-                    run(stats, kind, [shrink, "eval", model, "--data", xs, "--labels", ys, "--threads", "1"],
-                        work, a.keep, [path], a.timeout)
-                    if which == "x":
-                        run(stats, kind, [shrink, "infer", model, "--input", path, "--output",
-                                          os.path.join(work, "out.npz"), "--threads", "1"], work, a.keep, [path], a.timeout)
+            while True:
+                try:
+                    one_input(stats, kind, i, a, work, shrink, lenet, op_seeds, seed_members, x_npy, y_npy)
+                    break
+                except (ValueError, TypeError, IndexError, KeyError, struct.error, zipfile.BadZipFile):
+                    # The mutator could not produce an input (before running shrink): draw another.
+                    stats.skipped[kind] += 1
         if (i + 1) % a.progress == 0:
             print("  %d/%d per kind after %.0f s: crashes %d, hangs %d, odd exits %d"
                   % (i + 1, a.count, time.time() - env_started, sum(stats.bad.values()), sum(stats.hangs.values()),
@@ -704,6 +716,8 @@ def main():
         codes = ", ".join("%s: %d" % (k, v) for k, v in sorted(stats.codes[kind].items()))
         print("%-9s %6d  %9d  %7d  %5d  %11d  %6.1fs  %s" % (kind, stats.inputs[kind], stats.runs[kind], stats.bad[kind],
                                                            stats.hangs[kind], stats.odd[kind], stats.slowest[kind], codes))
+    if sum(stats.skipped.values()):
+        print("mutants redrawn because the mutator failed (not counted): %s" % dict(stats.skipped))
     print("total %.0f s; findings (if any) in %s" % (time.time() - env_started, a.keep))
     shutil.rmtree(work, ignore_errors=True)
     return 1 if sum(stats.bad.values()) + sum(stats.hangs.values()) + sum(stats.odd.values()) else 0
