@@ -41,6 +41,8 @@ public struct GCReport: Sendable {
     public var freedBytes: Int64 = 0
     /// Leftover temporary files of killed runs removed.
     public var removedTemporaryFiles = 0
+    /// Stage descriptions removed: of removed records, or old ones whose stage never finished.
+    public var removedDescriptions = 0
 }
 
 extension Store {
@@ -121,6 +123,7 @@ extension Store {
         let cutoff = now.addingTimeInterval(-keepDays * 86_400)
         var referenced = pinned
         var keptIdentities = Set<String>()
+        var keptKeys = Set<StageKey>()
         for record in allRecords() {
             let isPinned = pinned.contains(record.key.digest) || record.outputs.values.contains { pinned.contains($0.digest) }
             if record.lastUsed < cutoff && !isPinned {
@@ -128,6 +131,7 @@ extension Store {
                 report.removedRecords += 1
             } else {
                 report.keptRecords += 1
+                keptKeys.insert(record.key)
                 keptIdentities.insert(record.identity)
                 for output in record.outputs.values { referenced.insert(output.digest) }
             }
@@ -147,12 +151,30 @@ extension Store {
         // Lock files are only opened by runs, which hold the store lock shared; none can be open now.
         for name in directoryEntries(locksDirectory) { unlink(locksDirectory.appendingPathComponent(name).path) }
         pruneIndex(keeping: keptIdentities, cutoff: cutoff)
+        report.removedDescriptions = pruneDescriptions(keeping: keptKeys, cutoff: cutoff)
         return report
+    }
+
+    /// A description goes with its record; one whose stage never finished (a killed run) goes once
+    /// it is older than the cutoff.
+    private func pruneDescriptions(keeping keys: Set<StageKey>, cutoff: Date) -> Int {
+        var count = 0
+        for name in directoryEntries(descriptionsDirectory) where name.hasSuffix(".json") {
+            let url = descriptionsDirectory.appendingPathComponent(name)
+            let key = Digest(hex: String(name.dropLast(5))).map(StageKey.init)
+            if let key, keys.contains(key) { continue }
+            // No kept record: keep a recent one, whose stage a run may still be computing.
+            var info = stat()
+            if let key, record(for: key) == nil, stat(url.path, &info) == 0,
+               Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec)) >= cutoff { continue }
+            if unlink(url.path) == 0 { count += 1 }
+        }
+        return count
     }
 
     private func removeTemporaryFiles() -> Int {
         var count = 0
-        var folders = [objectsDirectory, actionsDirectory, indexDirectory]
+        var folders = [objectsDirectory, actionsDirectory, indexDirectory, descriptionsDirectory]
         folders += directoryEntries(objectsDirectory).filter { $0.utf8.count == 2 }
             .map { objectsDirectory.appendingPathComponent($0, isDirectory: true) }
         for folder in folders {

@@ -64,6 +64,26 @@ import Testing
         #expect(try toy.run(root: scratch.url).executedIdentities == ["source:b", "upper:b", "concat", "search", "eval:r1", "eval:r2", "eval:r3", "eval:r4"])
     }
 
+    /// Stage descriptions (what `exec-stage` runs by key) stay with their records; an old one whose
+    /// stage never finished (a killed run) goes.
+    @Test func gcKeepsDescriptionsOfKeptRecordsAndDropsOrphans() throws {
+        let scratch = try Scratch()
+        try Toy().run(root: scratch.url)
+        let store = try Store(repositoryRoot: scratch.url)
+        let keys = Set(store.allRecords().map(\.key))
+        #expect(!keys.isEmpty && keys.allSatisfy { (try? store.description(for: $0)) != nil })
+        let orphan = store.descriptionURL(for: StageKey(Digest.of("never finished")))
+        let recent = store.descriptionURL(for: StageKey(Digest.of("still running")))
+        try Data("{}".utf8).write(to: orphan)
+        try Data("{}".utf8).write(to: recent)
+        var times = [timespec(tv_sec: time(nil) - 40 * 86_400, tv_nsec: 0), timespec(tv_sec: time(nil) - 40 * 86_400, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, orphan.path, &times, 0) == 0)
+        let report = try store.collectGarbage(keepDays: 30)
+        #expect(report.removedDescriptions == 1)
+        #expect(!FileManager.default.fileExists(atPath: orphan.path) && FileManager.default.fileExists(atPath: recent.path))
+        #expect(keys.allSatisfy { (try? store.description(for: $0)) != nil })
+    }
+
     @Test func gcKeepsEverythingRecent() throws {
         let scratch = try Scratch()
         let toy = Toy()

@@ -111,7 +111,7 @@ extension CacheCommand {
                 if let digest = Digest(hex: pin.hasPrefix("sha256:") ? String(pin.dropFirst(7)) : pin) { pinned.insert(digest) }
             }
             let report = try store.collectGarbage(keepDays: keepDays, pinned: pinned)
-            print("removed \(report.removedRecords) records and \(report.removedObjects) objects (\(byteCount(report.freedBytes))); "
+            print("removed \(report.removedRecords) records, \(report.removedObjects) objects (\(byteCount(report.freedBytes))) and \(report.removedDescriptions) stage descriptions; "
                 + "kept \(report.keptRecords) records and \(report.keptObjects) objects")
         }
     }
