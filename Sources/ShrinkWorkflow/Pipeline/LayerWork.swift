@@ -32,20 +32,8 @@ struct ModelSummary: Sendable, Hashable, Codable {
     var engineError: String?
 }
 
-/// What a decompose stage publishes beside its weights.
-struct DecompositionInfo: Sendable, Hashable, Codable {
-    var layer: String
-    var method: String
-    var rank: [Int]
-    /// `weights` or `activations` (what the factors were fitted to).
-    var fit: String
-    var before: LayerCost
-    var after: LayerCost
-    var relativeWeightError: Double
-    var relativeOutputError: Double?
-    var warnings: [String]
-    var notes: [String]
-}
+/// A decomposition's record, stored as the `info` blob (the factors are the `factors` blob).
+typealias DecompositionInfo = StoredDecomposition.Record
 
 /// A decomposition as it travels through the store: weights blob + info blob.
 struct DecompositionRef: Sendable, Hashable, Codable {
@@ -121,17 +109,9 @@ enum LayerWork {
         var options = FitOptions.weights
         if fitToActivations, let statistics { options.target = .activations(statistics) }
         let d = try Decomposer.decompose(layer, method: method, rank: resolution.rank, options: options, measure: statistics)
-        var arrays: [String: NumPyArray] = [:]
-        for (i, s) in d.stages.enumerated() {
-            arrays["stage\(i).weight"] = NumPyArray(s.weight)
-            if let b = s.bias { arrays["stage\(i).bias"] = NumPyArray(b) }
-        }
-        let fitted = fitToActivations && statistics != nil ? "activations" : "weights"
-        let info = DecompositionInfo(layer: name, method: method.rawValue, rank: d.rank.values, fit: fitted, before: d.original,
-                                     after: d.cost, relativeWeightError: d.relativeWeightError,
-                                     relativeOutputError: d.relativeOutputError,
-                                     warnings: resolution.warnings + d.warnings, notes: resolution.notes + d.notes)
-        return (arrays, info)
+        let stored = StoredDecomposition(d, fit: fitToActivations && statistics != nil ? .activations : .weights,
+                                         warnings: resolution.warnings, notes: resolution.notes)
+        return (stored.factors, stored.record)
     }
 
     /// Rebuilds decompositions from store blobs and applies them to `graph`.
@@ -139,26 +119,15 @@ enum LayerWork {
         let layerRefs = try GraphLayers.references(in: graph)
         var decompositions: [LayerDecomposition] = []
         for r in refs.sorted(by: { $0.layer < $1.layer }) {
-            let info = try JSONDecoder().decode(DecompositionInfo.self, from: try store.read(r.info))
-            guard let method = ShrinkCompress.MethodName(rawValue: info.method) else { continue }
-            if method == .keep { continue }
-            let arrays = try NPZ.decode(try store.read(r.factors), name: "factors of \(r.layer)")
+            let record = try JSONDecoder().decode(DecompositionInfo.self, from: try store.read(r.info))
+            if record.method == .keep { continue }
+            let stored = StoredDecomposition(record: record, factors: try NPZ.decode(try store.read(r.factors), name: "factors of \(r.layer)"))
             let layer = try GraphLayers.descriptor(try GraphLayers.reference(named: r.layer, in: layerRefs), in: graph)
-            let shapes = method.method.stageShapes(for: layer, rank: Rank(info.rank))
-            var stages: [ShrinkCompress.Stage] = []
-            for (i, shape) in shapes.enumerated() {
-                guard let w = arrays["stage\(i).weight"] else {
-                    throw PipelineError.internalError("cached factors of \(r.layer) lack stage \(i)")
-                }
-                guard w.shape == shape.weightShape else {
-                    throw PipelineError.internalError("cached factors of \(r.layer) have stage \(i) shaped \(w.shape), expected \(shape.weightShape); run `shrink cache verify`")
-                }
-                stages.append(ShrinkCompress.Stage(shape: shape, weight: w.tensor(), bias: arrays["stage\(i).bias"]?.tensor()))
+            do {
+                if let d = try stored.restore(for: layer) { decompositions.append(d) }
+            } catch {
+                throw PipelineError.internalError("cached decomposition of \(r.layer): \(error.message)")
             }
-            decompositions.append(LayerDecomposition(
-                restoring: r.layer, method: method, rank: Rank(info.rank), stages: stages, approximation: Tensor(zeros: [0]),
-                original: info.before, cost: info.after, relativeWeightError: info.relativeWeightError,
-                relativeOutputError: info.relativeOutputError, notes: info.notes, warnings: info.warnings))
         }
         var out = graph
         try GraphRewriter.apply(decompositions, to: &out)

@@ -44,7 +44,7 @@ enum ReportStage: WorkflowStageKind {
                                    before: cost, after: cost, note: nil)
             }
             let note = (i.warnings + (i.relativeOutputError.map { [String(format: "relative output error %.2f %% on the calibration data", $0 * 100)] } ?? []))
-            return LayerReport(name: l.name, op: l.op, method: i.method, rank: i.rank, fit: i.fit, relativeError: i.relativeWeightError,
+            return LayerReport(name: l.name, op: l.op, method: i.method.rawValue, rank: i.rank, fit: i.fit.rawValue, relativeError: i.relativeWeightError,
                                before: i.before, after: i.after, note: note.isEmpty ? nil : note.joined(separator: "; "))
         }
         let run = RunReport(pipeline: p.pipeline, variant: p.variant, model: p.model, modelDigest: try ctx.digest(of: "model").hex, metric: p.metric,
