@@ -287,7 +287,7 @@ final class Execution: Sendable {
         }
         let elapsed = seconds(clock.now - runStart)
         // An executor that ran the stage elsewhere has published it already.
-        if !(options.executor is InProcessExecutor), !stage.runsInDriver, let record = store.lookup(key) {
+        if options.executor.publishesOutputs, !stage.runsInDriver, let record = store.lookup(key) {
             store.updateIndex(IndexEntry(identity: identity, key: key, components: components))
             emit(.executed, stage, parent: parent, batch: batch, elapsed: elapsed, reasons: reasons, finished: true)
             return StageResult(identity: identity, kind: stage.kind, key: key, outputs: record.outputDigests,

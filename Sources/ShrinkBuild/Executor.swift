@@ -17,6 +17,9 @@ public struct StageWork: Sendable {
 public protocol Executor: Sendable {
     /// A name for messages and `--executor` (`local`, `process`).
     var name: String { get }
+    /// Whether `compute` publishes the outputs in the store itself (a stage run elsewhere), so the
+    /// scheduler only reads the record back.
+    var publishesOutputs: Bool { get }
     /// Computes the stage and returns its outputs. An executor that runs the stage elsewhere may
     /// publish the outputs in the store itself (as `shrink exec-stage` does) and return their
     /// digests as `.blob`s.
@@ -29,6 +32,8 @@ public struct InProcessExecutor: Executor {
     public init() {}
     /// `local`.
     public var name: String { "local" }
+    /// The scheduler publishes what `run` returns.
+    public var publishesOutputs: Bool { false }
     /// Calls the stage's `run`.
     public func compute(_ work: StageWork) throws -> StageOutputs { try work.stage.run(work.context) }
 }
@@ -46,6 +51,8 @@ public struct SubprocessExecutor: Executor {
 
     /// `process`.
     public var name: String { "process" }
+    /// `exec-stage` publishes.
+    public var publishesOutputs: Bool { true }
 
     /// Runs the command, waits (stopping it when the run is interrupted) and returns the published
     /// outputs.

@@ -59,9 +59,7 @@ public enum Calibration {
             stats[name] = ActivationStatistics(dimension: d.weight.count / max(d.outputs, 1))
         }
         let session = try Session(graph: graph, options: SessionOptions(threads: threads))
-        guard session.inputs.count == 1, let feed = session.inputs.first?.name else {
-            throw RuntimeError.missingInput(name: "one data input (the model has \(session.inputs.count))")
-        }
+        let feed = try LayerWork.inputName(of: session)
         try data.check(fits: session, input: feed)
         // Distinct names: two layers may read the same activation.
         let wanted = Array(Set(targets.map(\.0.input))).sorted()

@@ -139,7 +139,7 @@ enum LayerWork {
         guard session.inputs.count == 1, let name = session.inputs.first?.name else {
             throw PipelineError.invalidInput(
                 "the model has \(session.inputs.count) data inputs (\(session.inputs.map(\.name).joined(separator: ", "))); "
-                + "pipelines support single-input models")
+                + "calibration and pipelines support single-input models")
         }
         return name
     }
