@@ -68,7 +68,7 @@ private func uninterruptedOutputs() throws -> [String: [String: String]] { try r
         let seconds = Date().timeIntervalSince(sent)
         #expect(!outcome.killedBySignal, "\(outcome.stderr)")
         #expect(outcome.status == 128 + signal, "\(outcome.stderr)")
-        #expect(seconds < 2, "exited \(seconds) s after the signal")
+        #expect(seconds < 8, "exited \(seconds) s after the signal")  // a liveness bound (stops promptly, does not finish the run), loose enough for a loaded machine
         let report = try #require(outcome.report)
         #expect(report.interrupted)
         #expect(report.executed.count >= 2 && report.executed.count < 10)

@@ -182,12 +182,11 @@ import Testing
     @Test func subStagesRunInParallelWithinTheJobLimit() throws {
         let scratch = try Scratch()
         let toy = Toy(sleep: ["eval:r1": 150, "eval:r2": 150, "eval:r3": 150, "eval:r4": 150])
-        let start = ContinuousClock.now
         let summary = try toy.run(root: scratch.url, jobs: 4)
-        let elapsed = ContinuousClock.now - start
         #expect(summary.succeeded)
-        // Four 150 ms candidates on four slots take about 150 ms, not 600.
-        #expect(elapsed < .milliseconds(540))
+        // Four 150 ms candidates on four slots overlap: all four run at once at some point (a
+        // count, not a duration, so a loaded machine cannot make this flaky).
+        #expect(toy.parallelism.peak == 4)
     }
 
     @Test(arguments: [1, 2, 3])

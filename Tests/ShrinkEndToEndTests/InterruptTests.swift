@@ -61,7 +61,7 @@ import Testing
         _ = out.fileHandleForReading.readDataToEndOfFile()
         #expect(process.terminationReason == .exit, "ended by a signal: \(stderr.text)")
         #expect(process.terminationStatus == 128 + signal, "\(stderr.text)")
-        #expect(seconds < 2, "exited \(seconds) s after the signal")
+        #expect(seconds < 8, "exited \(seconds) s after the signal")  // a liveness bound (stops promptly, does not finish the run), loose enough for a loaded machine
         #expect(stderr.text.contains("interrupted"))
         #expect(!FileManager.default.fileExists(atPath: box.url("out/e2e.onnx").path))
 
