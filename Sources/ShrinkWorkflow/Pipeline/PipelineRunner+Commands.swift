@@ -44,8 +44,16 @@ extension PipelineRunner {
             let dir = reportURL.deletingLastPathComponent()
             let stem = reportURL.deletingPathExtension().lastPathComponent
             let onnxPath = relativePath(t.spec.export.onnx.value, from: root)
-            if selection.passed {
-                try put(try export.digest("onnx"), t.spec.export.onnx.value)
+            // A device build: the model must also fit the budgets; an int8 model exports as QDQ.
+            let quantize = summary.results[Self.stagePrefix(spec: t.spec, target: t.name) + "quantize"]
+            var passed = selection.passed
+            if let quantize {
+                let build = try JSONDecoder().decode(DeviceBuild.self, from: try store.read(try quantize.digest("device")))
+                passed = passed && build.report(selection: selection, flashBudget: t.spec.target?.flash?.value,
+                                                ramBudget: t.spec.target?.ram?.value).withinBudget
+            }
+            if passed {
+                try put(try quantize?.outputs["qdq"] ?? export.digest("onnx"), t.spec.export.onnx.value)
             } else if try exporter.withdraw(t.spec.export.onnx.value) {
                 // An earlier run's model next to a report that says FAILED (and a lock without a
                 // model) would pass for this run's result: it goes.
@@ -53,18 +61,22 @@ extension PipelineRunner {
             } else {
                 options.log("\(t.name): the bound could not be met; \(onnxPath) was not written")
             }
+            let device = try quantize.map {
+                try finishDevice(spec: t.spec, target: t.name, quantize: $0, compressed: try export.digest("onnx"), selection: selection,
+                                 passed: passed, store: store, exported: &exported)
+            }
             try put(try report.digest("md"), reportURL)
             try put(try report.digest("json"), t.spec.export.reportJSON)
             for (name, digest) in report.outputs where name.hasSuffix(".svg") {
                 try put(digest, dir.appendingPathComponent("\(stem).\(name)"))
             }
             outcome.targets.append(TargetOutcome(
-                target: t.name, passed: selection.passed,
+                target: t.name, passed: passed,
                 grew: selection.after.params > selection.before.params || selection.after.macs > selection.before.macs,
                 baseline: selection.baseline, metric: selection.metric,
                 paramsReduction: Double(selection.before.params) / Double(max(selection.after.params, 1)),
                 macsReduction: Double(selection.before.macs) / Double(max(selection.after.macs, 1)),
-                exported: exported, layers: layers))
+                exported: exported, layers: layers, device: device))
             decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value)
         }
         if options.variant == nil {
