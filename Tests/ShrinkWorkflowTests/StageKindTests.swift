@@ -41,6 +41,9 @@ import Testing
             ("quantize", factory.quantize(identity: "p/quantize", export: "p/export",
                                           parameters: DeviceBuildParameters(quantize: QuantizeParameters(calibration: .percentile(99.9), data: ref),
                                                                             device: "cortex-m4"))),
+            ("device-check", factory.deviceCheck(identity: "p/device-check", quantize: "p/quantize", export: "p/export",
+                                                 parameters: DeviceCheckParameters(device: "cortex-m4", verify: .qemu, data: ref,
+                                                                                   tools: ["/usr/bin/gcc", "-", "-", "-"]))),
         ]
     }
 

@@ -61,9 +61,10 @@ extension PipelineRunner {
             } else {
                 options.log("\(t.name): the bound could not be met; \(onnxPath) was not written")
             }
-            let device = try quantize.map {
-                try finishDevice(spec: t.spec, target: t.name, quantize: $0, compressed: try export.digest("onnx"), selection: selection,
-                                 passed: passed, store: store, exported: &exported)
+            var device: DeviceOutcome?
+            if let quantize, let check = summary.results[Self.stagePrefix(spec: t.spec, target: t.name) + "device-check"] {
+                device = try finishDevice(spec: t.spec, target: t.name, quantize: quantize, check: check, selection: selection,
+                                          passed: passed, store: store, exported: &exported)
             }
             try put(try report.digest("md"), reportURL)
             try put(try report.digest("json"), t.spec.export.reportJSON)

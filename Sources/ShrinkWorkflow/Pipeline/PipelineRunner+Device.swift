@@ -52,15 +52,14 @@ extension PipelineRunner {
         return QuantizeParameters(calibration: CalibrationMethod(q.value.calibration), data: calibration)
     }
 
-    /// After a target's stages ran: writes the C library (`export.c`, a folder Shrink owns),
-    /// measures it with `arm-none-eabi-size` (a notice without the toolchain; a warning when the
-    /// computed flash or RAM is more than 5 % off), and with `target.verify` compiles it and
-    /// compares its outputs with the engine's.
-    func finishDevice(spec: PipelineSpec, target: String, quantize: StageResult, compressed: Digest, selection: Selection, passed: Bool,
+    /// After a target's stages ran: writes the C library (`export.c`, a folder Shrink owns) and
+    /// reports the device-check stage's findings: `arm-none-eabi-size` (a notice without the
+    /// toolchain; a warning when the computed flash or RAM is more than 5 % off) and the library's
+    /// comparison with the engine (`target.verify`).
+    func finishDevice(spec: PipelineSpec, target: String, quantize: StageResult, check: StageResult, selection: Selection, passed: Bool,
                       store: Store, exported: inout [String]) throws -> DeviceOutcome {
         let build = try JSONDecoder().decode(DeviceBuild.self, from: try store.read(try quantize.digest("device")))
         let library = try JSONDecoder().decode(CLibrary.self, from: try store.read(try quantize.digest("library")))
-        let model = try JSONDecoder().decode(DeviceModel.self, from: try store.read(try quantize.digest("model")))
         let report = build.report(selection: selection, flashBudget: spec.target?.flash?.value, ramBudget: spec.target?.ram?.value)
         var outcome = DeviceOutcome(device: build.after.device, int8: build.int8, flash: build.after.flash, ram: build.after.ram,
                                     flashBefore: build.before?.flash, ramBefore: build.before?.ram,
@@ -87,44 +86,21 @@ extension PipelineRunner {
                 throw PipelineError.internalError("\(error)")
             }
         }
-        guard let profile = DeviceProfile.named(build.after.device) else { return outcome }
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-device-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: work) }
-        let runner = DeviceRunner(workDirectory: work)
-        if runner.toolchain.armGCC != nil, runner.toolchain.armSize != nil {
-            do { outcome.measured = try runner.measure(library, device: profile) } catch { throw DeviceWork.pipelineError(error) }
-            let check = BudgetCheck(computed: build.after, measured: outcome.measured)
-            if !check.agrees {
+        let found = try JSONDecoder().decode(DeviceCheck.self, from: try store.read(try check.digest("check")))
+        outcome.measured = found.measured
+        if let measured = found.measured {
+            let sizes = BudgetCheck(computed: build.after, measured: measured)
+            if !sizes.agrees {
                 options.log(String(format: "warning: \(target): computed flash/RAM differ from arm-none-eabi-size by more than 5 %% (flash %+.1f %%, RAM %+.1f %%); please report this model",
-                                   (check.flashError ?? 0) * 100, (check.ramError ?? 0) * 100))
+                                   (sizes.flashError ?? 0) * 100, (sizes.ramError ?? 0) * 100))
             }
         } else {
             options.log("notice: arm-none-eabi-gcc/arm-none-eabi-size not found: flash and RAM are computed, not measured (install \(Toolchain.packages))")
         }
-        if let verify = spec.target?.verify, passed {
-            outcome.verification = try verifyLibrary(library, model: model, compressed: compressed, spec: spec, target: verify.value, store: store, runner: runner)
-            let v = outcome.verification!
+        if let v = found.verification {
+            outcome.verification = v
             options.log("\(target): C library on \(v.target.rawValue): \(v.samples) samples, \(v.differing) of \(v.elements) outputs differ from the engine — \(v.passed ? "OK" : "FAILED")")
-            if !v.passed {
-                throw PipelineError.internalError("the exported C library disagrees with the engine on \(v.differing) of \(v.elements) outputs (\(v.target.rawValue)); please report this model")
-            }
         }
         return outcome
-    }
-
-    /// Compiles the library (host gcc, or Cortex-M4 on QEMU) and compares it with the engine on
-    /// the evaluation set: every sample on the host, the first 100 on QEMU.
-    func verifyLibrary(_ library: CLibrary, model: DeviceModel, compressed: Digest, spec: PipelineSpec, target: DeviceVerification,
-                       store: Store, runner: DeviceRunner) throws -> Verification {
-        let data = try ArtifactMemo.shared.dataset(try dataRef(spec.data.eval, limit: target == .qemu ? 100 : nil, store: store,
-                                                               labels: false), store: store)
-        // Float libraries are compared with the exported (float32) model run by Shrink's engine.
-        let reference = model.isInt8 ? Graph() : try ArtifactMemo.shared.graph(compressed, store: store)
-        do {
-            return try DeviceVerifier.verify(library, model: model, reference: reference, inputs: data.inputs,
-                                             target: target == .host ? .host : .qemu, runner: runner)
-        } catch {
-            throw DeviceWork.pipelineError(error)
-        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import ShrinkBuild
 import ShrinkCompress
+import ShrinkDevice
 import ShrinkGraph
 import ShrinkPipeline
 import ShrinkRuntime
@@ -287,6 +288,11 @@ public struct PipelineRunner: Sendable {
             quantizeStage = "\(prefix)quantize"
             try graph.add(factory.quantize(identity: "\(prefix)quantize", export: "\(prefix)export",
                                            parameters: DeviceBuildParameters(quantize: quantize, device: Self.deviceName(spec))))
+            let verify = spec.target?.verify.map { $0.value == .host ? VerifyTarget.host : .qemu }
+            let checkData = try verify.map { try dataRef(spec.data.eval, limit: $0 == .qemu ? 100 : nil, store: store, labels: false) }
+            try graph.add(factory.deviceCheck(identity: "\(prefix)device-check", quantize: "\(prefix)quantize", export: "\(prefix)export",
+                                              parameters: DeviceCheckParameters(device: Self.deviceName(spec), verify: verify, data: checkData,
+                                                                                tools: DeviceCheckParameters.tools(.detect()))))
         }
         let base = file.deletingLastPathComponent()
         let boundText = bound == .absolute ? "absolute drop ≤ \(boundValue)" : "relative drop ≤ \(boundValue)"

@@ -8,14 +8,14 @@ import ShrinkTensor
 
 /// Stage versions: bump one when its outputs for the same inputs would change.
 enum StageVersion {
-    static let load = 4, calibrate = 1, decompose = 2, evaluate = 4, search = 2, export = 1, report = 2, quantize = 1
+    static let load = 4, calibrate = 1, decompose = 2, evaluate = 4, search = 2, export = 1, report = 2, quantize = 1, deviceCheck = 1
     /// The select stage runs decompose and evaluate sub-stages whose results it embeds, so its
     /// key must change when theirs do.
     static var select: String { "select\(search)-decompose\(decompose)-evaluate\(evaluate)" }
     /// Digest of every stage kind and version, for the lock file: a Shrink whose stages compute
     /// differently would decide differently, so its locks are not interchangeable.
     static var engine: String {
-        Digest.of("load\(load) calibrate\(calibrate) \(select) export\(export) report\(report) quantize\(quantize)").hex
+        Digest.of("load\(load) calibrate\(calibrate) \(select) export\(export) report\(report) quantize\(quantize) device-check\(deviceCheck)").hex
     }
 }
 

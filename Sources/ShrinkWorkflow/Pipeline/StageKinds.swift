@@ -82,6 +82,7 @@ public enum WorkflowStages {
         r.register(WorkflowStage<ExportStage>.self)
         r.register(WorkflowStage<ReportStage>.self)
         r.register(WorkflowStage<QuantizeStage>.self)
+        r.register(WorkflowStage<DeviceCheckStage>.self)
         return r
     }()
 }
