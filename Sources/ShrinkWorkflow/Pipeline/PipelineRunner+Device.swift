@@ -15,8 +15,9 @@ public struct DeviceOutcome: Sendable, Codable {
     public var flash: Int, ram: Int
     /// Flash and RAM of the original model as a float32 library.
     public var flashBefore: Int?, ramBefore: Int?
-    /// The budgets and whether the library fits them.
+    /// The budgets (`target.flash`, `target.ram`).
     public var flashBudget: Int?, ramBudget: Int?
+    /// Whether the library fits the budgets (else the target failed and nothing was exported).
     public var withinBudget: Bool
     /// `arm-none-eabi-size` of the compiled library (nil when the toolchain is missing).
     public var measured: MeasuredSize?
