@@ -85,6 +85,10 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: box.url("out/dev.onnx").path))
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("model.c").path))
         #expect(try String(contentsOf: box.url("out/dev.md"), encoding: .utf8).contains("(EXCEEDED)"))
+        // The lock records the failure, and `status --check` agrees with it (budgets included).
+        #expect(try String(contentsOf: box.url("pipelines/p.lock"), encoding: .utf8).contains("passed: false"))
+        let status = try Shrink.run(["status", "--check", "pipelines/p.yaml"], cwd: box.root)
+        #expect(status.status == 0, "\(status.stdout)\(status.stderr)")
     }
 
     /// Correct top-1 answers of the C library's `shrink_model_run` on every sample of `data`, built with the

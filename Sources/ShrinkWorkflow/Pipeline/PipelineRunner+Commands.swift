@@ -46,12 +46,7 @@ extension PipelineRunner {
             let onnxPath = relativePath(t.spec.export.onnx.value, from: root)
             // A device build: the model must also fit the budgets; an int8 model exports as QDQ.
             let quantize = summary.results[Self.stagePrefix(spec: t.spec, target: t.name) + "quantize"]
-            var passed = selection.passed
-            if let quantize {
-                let build = try JSONDecoder().decode(DeviceBuild.self, from: try store.read(try quantize.digest("device")))
-                passed = passed && build.report(selection: selection, flashBudget: t.spec.target?.flash?.value,
-                                                ramBudget: t.spec.target?.ram?.value).withinBudget
-            }
+            let passed = try Self.passed(selection, spec: t.spec, device: quantize?.outputs["device"], store: store)
             if passed {
                 try put(try quantize?.outputs["qdq"] ?? export.digest("onnx"), t.spec.export.onnx.value)
             } else if try exporter.withdraw(t.spec.export.onnx.value) {
@@ -78,7 +73,7 @@ extension PipelineRunner {
                 paramsReduction: Double(selection.before.params) / Double(max(selection.after.params, 1)),
                 macsReduction: Double(selection.before.macs) / Double(max(selection.after.macs, 1)),
                 exported: exported, layers: layers, device: device))
-            decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value)
+            decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value, passed: passed)
         }
         if options.variant == nil {
             let lock = LockFile(pipeline: resolved.loaded.spec.name.value, engine: StageVersion.engine,
@@ -104,8 +99,16 @@ extension PipelineRunner {
         return (selection, layers)
     }
 
-    static func lockTarget(_ s: Selection, layers: [String: String], metric: MetricSpec) -> LockFile.Target {
-        LockFile.Target(passed: s.passed,
+    /// Whether a target passed: its bound, and the device's budgets when it builds for one
+    /// (`device`: the quantize stage's `device` output).
+    static func passed(_ s: Selection, spec: PipelineSpec, device: Digest?, store: Store) throws -> Bool {
+        guard s.passed, let device else { return s.passed }
+        let build = try JSONDecoder().decode(DeviceBuild.self, from: try store.read(device))
+        return build.report(selection: s, flashBudget: spec.target?.flash?.value, ramBudget: spec.target?.ram?.value).withinBudget
+    }
+
+    static func lockTarget(_ s: Selection, layers: [String: String], metric: MetricSpec, passed: Bool) -> LockFile.Target {
+        LockFile.Target(passed: passed,
                         metric: .init(name: metric.name, original: s.baseline, final: s.metric, samples: s.samples,
                                       tolerance: LockFile.tolerance(metric: metric.name, value: s.metric, samples: s.samples)),
                         params: .init(before: s.before.params, after: s.after.params),
@@ -238,7 +241,11 @@ extension PipelineRunner {
             let result = StageResult(identity: t.select, kind: "select", key: key, outputs: record.outputs.mapValues(\.digest),
                                      status: .cached, reasons: [], elapsed: 0)
             let (selection, layers) = try decided(result, store: store)
-            decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value)
+            // A device target's budgets count too: from its cached quantize stage.
+            let device = keys[Self.stagePrefix(spec: t.spec, target: t.name) + "quantize"]
+                .flatMap { store.record(for: $0)?.outputs["device"]?.digest }
+            let passed = try Self.passed(selection, spec: t.spec, device: device, store: store)
+            decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value, passed: passed)
         }
         now.targets = decisions
         let differs = now.differences(from: recorded, decisions: true)
