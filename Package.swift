@@ -51,7 +51,7 @@ let package = Package(
             name: "ShrinkWorkflow",
             dependencies: [
                 "ShrinkTensor", "ShrinkGraph", "ShrinkRuntime", "ShrinkCompress", "ShrinkPipeline", "ShrinkBuild",
-                .product(name: "Yams", package: "Yams"),
+                "ShrinkDevice", .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "ShrinkDeviceTests",
                     dependencies: ["ShrinkDevice", "ShrinkRuntime", "ShrinkGraph", "ShrinkTensor", "ShrinkCompress"]),
         .testTarget(name: "ShrinkBuildTests", dependencies: ["ShrinkBuild"]),
-        .testTarget(name: "ShrinkWorkflowTests", dependencies: ["ShrinkWorkflow", "ShrinkBuild", "ShrinkPipeline", "ShrinkCompress"]),
+        .testTarget(name: "ShrinkWorkflowTests", dependencies: ["ShrinkWorkflow", "ShrinkBuild", "ShrinkPipeline", "ShrinkCompress", "ShrinkDevice"]),
         // The command line on real pipelines: caching, crashes, concurrency, exported accuracy. It runs
         // the `shrink` executable that `swift build --build-tests` builds beside the test bundle.
         .testTarget(name: "ShrinkEndToEndTests",

@@ -12,6 +12,9 @@ struct PartialSpec {
     var rules: [Rule] = []
     var search = PartialSearch()
     var export = PartialExport()
+    /// `quantize: none` is a value (`nil` inside), so a variant can turn quantisation off.
+    var quantize: Located<QuantizeSpec?>?
+    var target: PartialTarget?
 }
 
 struct PartialData {
@@ -32,11 +35,12 @@ struct PartialSearch {
 struct PartialExport {
     var onnx: Located<URL>?
     var report: Located<URL>?
+    var c: Located<URL>?
 }
 
 enum Keys {
-    static let topLevel = ["shrink", "name", "imports", "vars", "model", "data", "metric", "accept", "rules", "search", "export", "variants"]
-    static let variant = ["vars", "model", "data", "metric", "accept", "rules", "search", "export"]
+    static let topLevel = ["shrink", "name", "imports", "vars", "model", "data", "metric", "accept", "rules", "search", "export", "variants"] + deviceSections
+    static let variant = ["vars", "model", "data", "metric", "accept", "rules", "search", "export"] + deviceSections
     static let data = ["eval", "search_subset", "search", "calibration"]
     static let npz = ["path", "x_key", "y_key", "scale"]
     static let npy = ["x", "y", "scale"]
@@ -47,7 +51,7 @@ enum Keys {
     static let fidelity = ["output", "axis", "decode"]
     static let accept = ["max_drop", "max_relative_drop"]
     static let search = ["policy", "objective", "target", "jobs"]
-    static let export = ["onnx", "report"]
+    static let export = ["onnx", "report", "c"]
     static let gitImport = ["git", "rev", "path"]
 }
 
@@ -74,6 +78,7 @@ struct FileDecoder {
         if let node = fields["rules"] { spec.rules = rules(node, origin: origin) }
         if let node = fields["search"] { spec.search = search(node) }
         if let node = fields["export"] { spec.export = export(node) }
+        decodeDeviceSections(fields, into: &spec)
         return spec
     }
 
@@ -303,6 +308,7 @@ struct FileDecoder {
         export.onnx = fields["onnx"].flatMap { path($0, "`export.onnx`", kind: nil) }
         export.report = fields["report"].flatMap { path($0, "`export.report`", kind: nil) }
         if let onnx = export.onnx { checkExtension(onnx, "onnx", "`export.onnx`") }
+        export.c = fields["c"].flatMap { cFolder($0) }
         if let report = export.report, report.value.pathExtension.lowercased() == "json" {
             sink.error("`export.report` names the markdown report; the JSON report is written beside it", at: report.location)
         }

@@ -571,14 +571,17 @@ private final class LoadSession {
         let out = rootDirectory.appendingPathComponent("out", isDirectory: true)
         let export = ExportSpec(
             onnx: first(\.export.onnx) ?? Located(out.appendingPathComponent("\(stem).onnx"), at: rootLocation),
-            report: first(\.export.report) ?? Located(out.appendingPathComponent("\(stem).md"), at: rootLocation))
+            report: first(\.export.report) ?? Located(out.appendingPathComponent("\(stem).md"), at: rootLocation),
+            c: first(\.export.c))
         let data = DataSpec(eval: eval, searchSubset: first { $0.data?.searchSubset },
                             search: first { $0.data?.search }, calibration: first { $0.data?.calibration })
         return PipelineSpec(
             file: rootURL, variant: variant, name: name, model: model, data: data, metric: metric, accept: accept,
             rules: partials.flatMap(\.rules),
             search: SearchSpec(policy: policy, objective: objective, target: target, jobs: first(\.search.jobs)),
-            export: export, vars: vars.mapValues(\.value))
+            export: export, vars: vars.mapValues(\.value),
+            quantize: first(\.quantize).flatMap { q in q.value.map { Located($0, at: q.location) } },
+            target: PartialTarget.merge(partials.compactMap(\.target)))
     }
 
     private func writesRules(_ fields: Fields?) -> Bool {
@@ -614,13 +617,13 @@ private final class LoadSession {
     /// Two specs writing the same file would overwrite each other's results.
     func checkDistinctOutputs(base: PipelineSpec, variants: [(spec: PipelineSpec, location: SourceLocation)]) {
         var owners: [String: String] = [:]
-        for output in [base.export.onnx.value, base.export.report.value] {
+        for output in [base.export.onnx.value, base.export.report.value] + (base.export.c.map { [$0.value] } ?? []) {
             owners[output.standardizedFileURL.path] = "the pipeline"
         }
         for (spec, location) in variants {
             var clashes: [String] = []
             var owner = ""
-            for output in [spec.export.onnx.value, spec.export.report.value] {
+            for output in [spec.export.onnx.value, spec.export.report.value] + (spec.export.c.map { [$0.value] } ?? []) {
                 let path = output.standardizedFileURL.path
                 // A variant's `onnx` and `report` on one path is the output check's to report.
                 if let previous = owners[path], previous != "variant `\(spec.variant ?? "")`" {

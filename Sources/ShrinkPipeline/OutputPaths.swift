@@ -12,6 +12,8 @@ public struct PlannedOutput: Sendable, Hashable {
     public var location: SourceLocation
     /// The file is named directly by an `export` key (not derived from one).
     public var primary: Bool
+    /// The output is a folder Shrink writes whole (`export.c`), not a file.
+    public var isFolder = false
 
     /// An output.
     public init(url: URL, what: String, variant: String?, location: SourceLocation, primary: Bool) {
@@ -40,6 +42,11 @@ extension PipelineSpec {
             outputs.append(PlannedOutput(url: folder.appendingPathComponent("\(stem).\(plot)"),
                                          what: "the plot `\(stem).\(plot)` beside `export.report`", variant: variant,
                                          location: report.location, primary: false))
+        }
+        if let c = export.c {
+            var folder = PlannedOutput(url: c.value, what: "`export.c`", variant: variant, location: c.location, primary: true)
+            folder.isFolder = true
+            outputs.append(folder)
         }
         return outputs
     }
@@ -132,7 +139,11 @@ struct OutputPathCheck {
                 continue
             }
             var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: real.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            if FileManager.default.fileExists(atPath: real.path, isDirectory: &isDirectory), isDirectory.boolValue != output.isFolder {
+                if output.isFolder {
+                    found.append(Diagnostic(.error, "\(subject) is a file, not a folder", at: output.location))
+                    continue
+                }
                 found.append(Diagnostic(.error, "\(subject) is a folder", at: output.location))
                 continue
             }
@@ -148,6 +159,15 @@ struct OutputPathCheck {
                 continue
             }
             owners[real.path] = output
+        }
+        // A C folder is kept holding exactly the library: any other output inside it would go.
+        let all = specs.flatMap(\.plannedOutputs)
+        for folder in all where folder.isFolder {
+            let prefix = realPath(folder.url).path + "/"
+            for output in all where !output.isFolder && realPath(output.url).path.hasPrefix(prefix) {
+                found.append(Diagnostic(.error, "\(output.what) (`\(relativePath(output.url, from: base))`) lies inside the C library folder `export.c`, whose other files Shrink removes",
+                                        at: output.location, hint: "write it beside the folder"))
+            }
         }
         return found
     }

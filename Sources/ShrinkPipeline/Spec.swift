@@ -28,12 +28,17 @@ public struct PipelineSpec: Sendable, Hashable, Codable {
     public var export: ExportSpec
     /// The variables in force (after imports and the variant's own), for reports.
     public var vars: [String: Located<String>]
+    /// Post-training int8 quantisation (`quantize:`); nil keeps the model float32.
+    public var quantize: Located<QuantizeSpec>?
+    /// The device, its budgets and the C library check (`target:`); nil when no device is named.
+    public var target: DeviceTargetSpec?
 
     /// Creates a spec; normally made by `PipelineLoader`.
     public init(
         file: URL, variant: String?, name: Located<String>, model: Located<URL>, data: DataSpec,
         metric: Located<MetricSpec>, accept: Located<AcceptSpec>, rules: [Rule], search: SearchSpec,
-        export: ExportSpec, vars: [String: Located<String>]
+        export: ExportSpec, vars: [String: Located<String>], quantize: Located<QuantizeSpec>? = nil,
+        target: DeviceTargetSpec? = nil
     ) {
         self.file = file
         self.variant = variant
@@ -46,6 +51,8 @@ public struct PipelineSpec: Sendable, Hashable, Codable {
         self.search = search
         self.export = export
         self.vars = vars
+        self.quantize = quantize
+        self.target = target
     }
 }
 
@@ -404,6 +411,11 @@ public enum SearchObjective: String, Sendable, Hashable, Codable, CaseIterable {
     case macs
     /// Parameter count.
     case params
+    /// Flash of the device library (constants and code); the search ranks candidates by their
+    /// weight bytes and the chosen model's flash is computed exactly.
+    case flash
+    /// RAM of the device library (activation arena and scratch), computed for the chosen model.
+    case ram
 }
 
 /// The `search` section.
@@ -435,11 +447,14 @@ public struct ExportSpec: Sendable, Hashable, Codable {
     public var onnx: Located<URL>
     /// The markdown report.
     public var report: Located<URL>
+    /// The folder of the C library (`export: { c: DIR }`), when one is wanted.
+    public var c: Located<URL>?
 
     /// Creates an export section.
-    public init(onnx: Located<URL>, report: Located<URL>) {
+    public init(onnx: Located<URL>, report: Located<URL>, c: Located<URL>? = nil) {
         self.onnx = onnx
         self.report = report
+        self.c = c
     }
 
     /// The JSON report, beside the markdown one with the extension `.json`.

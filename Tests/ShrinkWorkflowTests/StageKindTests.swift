@@ -1,6 +1,7 @@
 import Foundation
 import ShrinkBuild
 import ShrinkCompress
+import ShrinkDevice
 import ShrinkPipeline
 import Testing
 @testable import ShrinkWorkflow
@@ -37,6 +38,12 @@ import Testing
                                                                                stem: "p", boundKind: .absolute, boundValue: 0.005, higherIsBetter: true),
                                                   inputs: ["model": .blob(model)])),
             ("export", WorkflowStage<ExportStage>(identity: "p/export", parameters: EmptyParameters(), inputs: ["model": .blob(model)])),
+            ("quantize", factory.quantize(identity: "p/quantize", export: "p/export",
+                                          parameters: DeviceBuildParameters(quantize: QuantizeParameters(calibration: .percentile(99.9), data: ref),
+                                                                            device: "cortex-m4"))),
+            ("device-check", factory.deviceCheck(identity: "p/device-check", quantize: "p/quantize", export: "p/export",
+                                                 parameters: DeviceCheckParameters(device: "cortex-m4", verify: .qemu, data: ref,
+                                                                                   tools: ["/usr/bin/gcc", "-", "-", "-"]))),
         ]
     }
 
@@ -70,6 +77,32 @@ import Testing
         }
         // Only the search runs in the driver; its candidates go through the executor.
         #expect(stages.filter { $0.1.runsInDriver }.map(\.0) == ["select"])
+    }
+
+    /// A quantised pipeline's evaluations carry the quantisation (method, calibration data, the
+    /// quantiser's version) in their keys and read the calibration blobs; a float pipeline's
+    /// parameters encode exactly as before the device sections existed, so its cache and lock stay.
+    @Test func quantisationIsInTheKeyOnlyWhenAsked() throws {
+        let plain = EvaluateParameters(set: "search", metric: MetricRef(.top1), limit: 100, layers: ["fc1"], data: Self.ref, layerInputs: [:])
+        let json = String(decoding: try JSONEncoder().encode(plain), as: UTF8.self)
+        #expect(!json.contains("quantize"))
+        func key(_ q: QuantizeParameters?) throws -> StageKey {
+            var p = plain
+            p.quantize = q
+            var inputs: [String: StageInput] = ["model": .blob(Self.model), "data.x": .blob(Self.data)]
+            if let q { inputs.merge(q.inputs) { a, _ in a } }
+            let stage = WorkflowStage<EvaluateStage>(identity: "e", parameters: p, inputs: inputs)
+            return try StageDescription(stage, inputs: Self.digests(stage)).key
+        }
+        let calib = DataRef(format: "npz", x: Digest.of("calib"), y: nil, xKey: "x", yKey: nil, scale: nil, limit: nil)
+        let minmax = QuantizeParameters(calibration: .minMax, data: calib)
+        #expect(minmax.inputs.keys.sorted() == ["calib.data.x"])
+        var other = minmax
+        other.calibration = .percentile(99.99)
+        var newer = minmax
+        newer.implementation += 1
+        let keys = [try key(nil), try key(minmax), try key(other), try key(newer)]
+        #expect(Set(keys).count == 4)
     }
 
     /// The key is the same wherever the checkout is: a moved repository keeps its cache.

@@ -24,6 +24,11 @@ extension CostObjective {
         switch objective {
         case .macs: self = .macs
         case .params: self = .params
+        // An int8 library's flash is one byte per weight plus a few bytes per output channel and
+        // the kernels' code: the weight count ranks candidates as flash does. The arena (RAM) is
+        // not a sum over layers; low rank never grows it much (a factor pair's middle tensor is
+        // thin), so the search minimises weights there too and the chosen model's RAM is computed.
+        case .flash, .ram: self = .params
         }
     }
 }

@@ -44,8 +44,11 @@ extension PipelineRunner {
             let dir = reportURL.deletingLastPathComponent()
             let stem = reportURL.deletingPathExtension().lastPathComponent
             let onnxPath = relativePath(t.spec.export.onnx.value, from: root)
-            if selection.passed {
-                try put(try export.digest("onnx"), t.spec.export.onnx.value)
+            // A device build: the model must also fit the budgets; an int8 model exports as QDQ.
+            let quantize = summary.results[Self.stagePrefix(spec: t.spec, target: t.name) + "quantize"]
+            let passed = try Self.passed(selection, spec: t.spec, device: quantize?.outputs["device"], store: store)
+            if passed {
+                try put(try quantize?.outputs["qdq"] ?? export.digest("onnx"), t.spec.export.onnx.value)
             } else if try exporter.withdraw(t.spec.export.onnx.value) {
                 // An earlier run's model next to a report that says FAILED (and a lock without a
                 // model) would pass for this run's result: it goes.
@@ -53,19 +56,24 @@ extension PipelineRunner {
             } else {
                 options.log("\(t.name): the bound could not be met; \(onnxPath) was not written")
             }
+            var device: DeviceOutcome?
+            if let quantize, let check = summary.results[Self.stagePrefix(spec: t.spec, target: t.name) + "device-check"] {
+                device = try finishDevice(spec: t.spec, target: t.name, quantize: quantize, check: check, selection: selection,
+                                          passed: passed, store: store, exported: &exported)
+            }
             try put(try report.digest("md"), reportURL)
             try put(try report.digest("json"), t.spec.export.reportJSON)
             for (name, digest) in report.outputs where name.hasSuffix(".svg") {
                 try put(digest, dir.appendingPathComponent("\(stem).\(name)"))
             }
             outcome.targets.append(TargetOutcome(
-                target: t.name, passed: selection.passed,
+                target: t.name, passed: passed,
                 grew: selection.after.params > selection.before.params || selection.after.macs > selection.before.macs,
                 baseline: selection.baseline, metric: selection.metric,
                 paramsReduction: Double(selection.before.params) / Double(max(selection.after.params, 1)),
                 macsReduction: Double(selection.before.macs) / Double(max(selection.after.macs, 1)),
-                exported: exported, layers: layers))
-            decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value)
+                exported: exported, layers: layers, device: device))
+            decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value, passed: passed)
         }
         if options.variant == nil {
             let lock = LockFile(pipeline: resolved.loaded.spec.name.value, engine: StageVersion.engine,
@@ -91,8 +99,16 @@ extension PipelineRunner {
         return (selection, layers)
     }
 
-    static func lockTarget(_ s: Selection, layers: [String: String], metric: MetricSpec) -> LockFile.Target {
-        LockFile.Target(passed: s.passed,
+    /// Whether a target passed: its bound, and the device's budgets when it builds for one
+    /// (`device`: the quantize stage's `device` output).
+    static func passed(_ s: Selection, spec: PipelineSpec, device: Digest?, store: Store) throws -> Bool {
+        guard s.passed, let device else { return s.passed }
+        let build = try JSONDecoder().decode(DeviceBuild.self, from: try store.read(device))
+        return build.report(selection: s, flashBudget: spec.target?.flash?.value, ramBudget: spec.target?.ram?.value).withinBudget
+    }
+
+    static func lockTarget(_ s: Selection, layers: [String: String], metric: MetricSpec, passed: Bool) -> LockFile.Target {
+        LockFile.Target(passed: passed,
                         metric: .init(name: metric.name, original: s.baseline, final: s.metric, samples: s.samples,
                                       tolerance: LockFile.tolerance(metric: metric.name, value: s.metric, samples: s.samples)),
                         params: .init(before: s.before.params, after: s.after.params),
@@ -225,7 +241,11 @@ extension PipelineRunner {
             let result = StageResult(identity: t.select, kind: "select", key: key, outputs: record.outputs.mapValues(\.digest),
                                      status: .cached, reasons: [], elapsed: 0)
             let (selection, layers) = try decided(result, store: store)
-            decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value)
+            // A device target's budgets count too: from its cached quantize stage.
+            let device = keys[Self.stagePrefix(spec: t.spec, target: t.name) + "quantize"]
+                .flatMap { store.record(for: $0)?.outputs["device"]?.digest }
+            let passed = try Self.passed(selection, spec: t.spec, device: device, store: store)
+            decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value, passed: passed)
         }
         now.targets = decisions
         let differs = now.differences(from: recorded, decisions: true)

@@ -1,6 +1,7 @@
 import Foundation
 import ShrinkBuild
 import ShrinkCompress
+import ShrinkDevice
 import ShrinkGraph
 import ShrinkPipeline
 import ShrinkRuntime
@@ -50,6 +51,8 @@ public struct TargetOutcome: Sendable, Codable {
     public var exported: [String]
     /// Per layer: method and rank.
     public var layers: [String: String]
+    /// The device build (flash, RAM, sizes measured, the C library's check), when there is one.
+    public var device: DeviceOutcome?
 }
 
 /// The outcome of `shrink run`.
@@ -269,24 +272,37 @@ public struct PipelineRunner: Sendable {
         }()
         let metric = MetricRef(spec.metric.value)
         let prefix = Self.stagePrefix(spec: spec, target: name)
+        let quantize = try deviceQuantization(spec, model: model, store: store)
         let layerInputs = Dictionary(uniqueKeysWithValues: summary.layers.map { ($0.name, $0.input) })
         let params = SelectParameters(policy: SearchPolicyName(spec.search.policy.value), objective: objective,
                                       target: spec.search.target?.value, bound: bound, boundValue: boundValue, metric: metric,
                                       searchLimit: subset, searchable: searchable, fixedLayers: fixedParams.map(\.layer).sorted(),
                                       data: [EvaluationSet.full.rawValue: full, EvaluationSet.search.rawValue: searchRef],
-                                      layerInputs: layerInputs)
+                                      layerInputs: layerInputs, quantize: quantize)
         let log = options.log
         try graph.add(factory.select(identity: "\(prefix)select", parameters: params, fixed: fixed, stats: statsInput,
                                      log: { log("\(prefix)search: \($0)") }))
         try graph.add(factory.export(identity: "\(prefix)export", select: "\(prefix)select"))
+        var quantizeStage: String?
+        if Self.buildsForDevice(spec) {
+            quantizeStage = "\(prefix)quantize"
+            try graph.add(factory.quantize(identity: "\(prefix)quantize", export: "\(prefix)export",
+                                           parameters: DeviceBuildParameters(quantize: quantize, device: Self.deviceName(spec))))
+            let verify = spec.target?.verify.map { $0.value == .host ? VerifyTarget.host : .qemu }
+            let checkData = try verify.map { try dataRef(spec.data.eval, limit: $0 == .qemu ? 100 : nil, store: store, labels: false) }
+            try graph.add(factory.deviceCheck(identity: "\(prefix)device-check", quantize: "\(prefix)quantize", export: "\(prefix)export",
+                                              parameters: DeviceCheckParameters(device: Self.deviceName(spec), verify: verify, data: checkData,
+                                                                                tools: DeviceCheckParameters.tools(.detect()))))
+        }
         let base = file.deletingLastPathComponent()
         let boundText = bound == .absolute ? "absolute drop ≤ \(boundValue)" : "relative drop ≤ \(boundValue)"
         let report = ReportParameters(pipeline: spec.name.value, variant: name == "main" ? nil : name,
                                       model: relativePath(spec.model.value, from: base), metric: spec.metric.value.name,
                                       bound: boundText, stem: spec.export.report.value.deletingPathExtension().lastPathComponent,
-                                      boundKind: bound, boundValue: boundValue, higherIsBetter: metric.higherIsBetter)
+                                      boundKind: bound, boundValue: boundValue, higherIsBetter: metric.higherIsBetter,
+                                      flashBudget: spec.target?.flash?.value, ramBudget: spec.target?.ram?.value)
         try graph.add(factory.report(identity: "\(prefix)report", select: "\(prefix)select", export: "\(prefix)export",
-                                     parameters: report))
+                                     quantize: quantizeStage, int8: quantize != nil, parameters: report))
     }
 
     /// Rule matching asks the decomposition methods themselves — the same check their stages run —

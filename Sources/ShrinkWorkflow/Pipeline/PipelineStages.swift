@@ -8,14 +8,14 @@ import ShrinkTensor
 
 /// Stage versions: bump one when its outputs for the same inputs would change.
 enum StageVersion {
-    static let load = 4, calibrate = 1, decompose = 2, evaluate = 4, search = 2, export = 1, report = 2
+    static let load = 4, calibrate = 1, decompose = 2, evaluate = 4, search = 2, export = 1, report = 2, quantize = 1, deviceCheck = 1
     /// The select stage runs decompose and evaluate sub-stages whose results it embeds, so its
     /// key must change when theirs do.
     static var select: String { "select\(search)-decompose\(decompose)-evaluate\(evaluate)" }
     /// Digest of every stage kind and version, for the lock file: a Shrink whose stages compute
     /// differently would decide differently, so its locks are not interchangeable.
     static var engine: String {
-        Digest.of("load\(load) calibrate\(calibrate) \(select) export\(export) report\(report)").hex
+        Digest.of("load\(load) calibrate\(calibrate) \(select) export\(export) report\(report) quantize\(quantize) device-check\(deviceCheck)").hex
     }
 }
 
@@ -52,6 +52,8 @@ struct SelectParameters: Codable, Sendable {
     var data: [String: DataRef]
     /// Layer → the value it reads (for reusing the original's activations).
     var layerInputs: [String: String]
+    /// Candidates are scored as int8 models by the integer engine (the reference stays float).
+    var quantize: QuantizeParameters?
 }
 
 /// How the accept bound is measured.
@@ -74,6 +76,10 @@ struct Selection: Sendable, Codable {
     var search: SearchReport?
     /// Samples on which the chosen model's outputs held NaN or infinity (counted as wrong).
     var nonFinite: Int?
+    /// Quantised pipelines: the chosen model's metric in float32 and the original model's in int8
+    /// (full set; `metric` is the chosen model in int8, `baseline` the original in float32).
+    var floatMetric: Double?
+    var int8Baseline: Double?
 }
 
 /// Builds the stages of a pipeline run.
@@ -131,6 +137,8 @@ struct EvaluateParameters: Codable, Sendable {
     var data: DataRef
     /// Layer → the value it reads, to reuse the original's activations up to the first change.
     var layerInputs: [String: String]
+    /// Score the candidate quantised to int8, with the integer engine.
+    var quantize: QuantizeParameters?
 }
 
 /// The metric of one candidate (the original model with some layers decomposed) on one data set.
@@ -148,6 +156,17 @@ enum EvaluateStage: WorkflowStageKind {
         let candidate = try LayerWork.apply(refs, to: original, store: ctx.store)
         let dataset = try ArtifactMemo.shared.dataset(p.data, store: ctx.store)
         let metric = p.metric.running(in: environment.checkout)
+        if let quantize = p.quantize {
+            let score = try ctx.withIdleCores { cores in
+                try p.data.attributing {
+                    let model = try DeviceWork.prepare(candidate, quantize: quantize, store: ctx.store, threads: cores)
+                    guard case .int8(let q) = model else { throw PipelineError.internalError("quantisation gave a float model") }
+                    return try DeviceWork.score(q, candidate: candidate, original: original, originalKey: modelDigest.hex, data: dataset,
+                                                dataKey: p.data.cacheKey, metric: metric, threads: cores)
+                }
+            }
+            return ["score": try LayerWork.jsonEncoder.encode(score)]
+        }
         // The batch is split over every core that is idle now: one core per candidate when the
         // policy scores many at once, all of them for a lone candidate.
         let score = try ctx.withIdleCores { cores in
@@ -175,12 +194,15 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
     let metric: MetricRef
     let layerInputs: [String: String]
     let stats: StageInput?
+    /// Candidates are scored quantised; the reference (the baseline of the drop) stays float.
+    let quantize: QuantizeParameters?
     private let known = NSLock()
     private var decompositions: [String: DecompositionRef] = [:]
 
     init(context: StageContext, factory: StageFactory, searchable: [SearchableLayer], options: [String: [RankOption]],
          fixed: [DecompositionRef], data: [EvaluationSet: DataRef], metric: MetricRef, layerInputs: [String: String],
-         stats: StageInput?) {
+         stats: StageInput?, quantize: QuantizeParameters? = nil) {
+        self.quantize = quantize
         self.context = context
         self.factory = factory
         self.searchable = Dictionary(uniqueKeysWithValues: searchable.map { ($0.layer, $0) })
@@ -240,13 +262,20 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
     }
 
     func reference(on set: EvaluationSet) throws -> Double {
-        try scores(try context.run(substages: [evaluateStage(refs: [], set: set, label: "reference")]))[0]
+        try scores(try context.run(substages: [evaluateStage(refs: [], set: set, label: "reference", quantized: false)]))[0]
     }
 
-    /// The certified score of the chosen configuration, with its sample count.
-    func score(_ configuration: Configuration, on set: EvaluationSet) throws -> Scoring.Score {
+    /// The int8 original (nothing decomposed) on `set`, for quantised pipelines.
+    func quantizedReference(on set: EvaluationSet) throws -> Double {
+        try scores(try context.run(substages: [evaluateStage(refs: [], set: set, label: "reference-int8")]))[0]
+    }
+
+    /// The certified score of the chosen configuration, with its sample count (`quantized: false`:
+    /// the float32 model of a quantised pipeline).
+    func score(_ configuration: Configuration, on set: EvaluationSet, quantized: Bool = true) throws -> Scoring.Score {
         let refs = try decompositions(for: configuration.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-        let r = try context.run(substages: [evaluateStage(refs: fixed + refs, set: set, label: label(configuration))])
+        let r = try context.run(substages: [evaluateStage(refs: fixed + refs, set: set, label: label(configuration) + (quantized ? "" : " (float)"),
+                                                          quantized: quantized)])
         return try JSONDecoder().decode(Scoring.Score.self, from: try context.store.read(try r[0].digest("score")))
     }
 
@@ -254,9 +283,11 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
         try results.map { try JSONDecoder().decode(Scoring.Score.self, from: try context.store.read(try $0.digest("score"))).value }
     }
 
-    func evaluateStage(refs: [DecompositionRef], set: EvaluationSet, label: String) -> WorkflowStage<EvaluateStage> {
+    func evaluateStage(refs: [DecompositionRef], set: EvaluationSet, label: String, quantized: Bool = true) -> WorkflowStage<EvaluateStage> {
         let dataRef = data[set]!
+        let quantize = quantized ? self.quantize : nil
         var inputs: [String: StageInput] = dataRef.inputs
+        if let quantize { inputs.merge(quantize.inputs) { a, _ in a } }
         inputs["model"] = .blob(factory.model)
         let sorted = refs.sorted { $0.layer < $1.layer }
         for r in sorted {
@@ -264,8 +295,9 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
             inputs["info.\(r.layer)"] = .blob(r.info)
         }
         let params = EvaluateParameters(set: set.rawValue, metric: metric, limit: dataRef.limit, layers: sorted.map(\.layer),
-                                        data: dataRef, layerInputs: layerInputs)
-        return WorkflowStage(identity: "evaluate:\(set.rawValue):\(label)", parameters: params, inputs: inputs)
+                                        data: dataRef, layerInputs: layerInputs, quantize: quantize)
+        let prefix = quantize == nil ? "evaluate" : "evaluate-int8"
+        return WorkflowStage(identity: "\(prefix):\(set.rawValue):\(label)", parameters: params, inputs: inputs)
     }
 }
 

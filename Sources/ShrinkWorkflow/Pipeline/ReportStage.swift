@@ -1,6 +1,7 @@
 import Foundation
 import ShrinkBuild
 import ShrinkCompress
+import ShrinkDevice
 
 /// Parameters of a report stage: the names a report shows (never absolute paths).
 struct ReportParameters: Codable, Sendable {
@@ -14,14 +15,22 @@ struct ReportParameters: Codable, Sendable {
     var boundKind: BoundKind
     var boundValue: Double
     var higherIsBetter: Bool
+    /// The device's budgets (`target.flash`, `target.ram`), in bytes.
+    var flashBudget: Int?
+    var ramBudget: Int?
 }
 
 extension StageFactory {
     /// The report stage: Markdown, JSON and SVG plots from the selection.
-    func report(identity: String, select: String, export: String, parameters: ReportParameters) -> WorkflowStage<ReportStage> {
-        WorkflowStage(identity: identity, parameters: parameters,
-                      inputs: ["selection": .output(of: select, named: "selection"), "summary": .blob(summary),
-                               "model": .blob(model), "onnx": .output(of: export, named: "onnx")])
+    func report(identity: String, select: String, export: String, quantize: String?, int8: Bool,
+                parameters: ReportParameters) -> WorkflowStage<ReportStage> {
+        var inputs: [String: StageInput] = ["selection": .output(of: select, named: "selection"), "summary": .blob(summary),
+                                            "model": .blob(model), "onnx": .output(of: export, named: "onnx")]
+        if let quantize {
+            inputs["device"] = .output(of: quantize, named: "device")
+            if int8 { inputs["qdq"] = .output(of: quantize, named: "qdq") }
+        }
+        return WorkflowStage(identity: identity, parameters: parameters, inputs: inputs)
     }
 }
 
@@ -47,14 +56,23 @@ enum ReportStage: WorkflowStageKind {
             return LayerReport(name: l.name, op: l.op, method: i.method.rawValue, rank: i.rank, fit: i.fit.rawValue, relativeError: i.relativeWeightError,
                                before: i.before, after: i.after, note: note.isEmpty ? nil : note.joined(separator: "; "))
         }
-        let run = RunReport(pipeline: p.pipeline, variant: p.variant, model: p.model, modelDigest: try ctx.digest(of: "model").hex, metric: p.metric,
+        var device: DeviceReport?
+        if ctx.inputs["device"] != nil {
+            let build = try JSONDecoder().decode(DeviceBuild.self, from: try ctx.data("device"))
+            device = build.report(selection: selection, flashBudget: p.flashBudget, ramBudget: p.ramBudget)
+        }
+        let passed = selection.passed && (device?.withinBudget ?? true)
+        // An int8 pipeline exports the QDQ model.
+        let exported = device?.int8 == true ? try ctx.digest(of: "qdq") : try ctx.digest(of: "onnx")
+        var run = RunReport(pipeline: p.pipeline, variant: p.variant, model: p.model, modelDigest: try ctx.digest(of: "model").hex, metric: p.metric,
                             bound: p.bound, baseline: selection.baseline, final: selection.metric, samples: selection.samples,
-                            passed: selection.passed, before: selection.before, after: selection.after, layers: layers,
-                            search: selection.search, exportedDigest: selection.passed ? try ctx.digest(of: "onnx").hex : nil,
+                            passed: passed, before: selection.before, after: selection.after, layers: layers,
+                            search: selection.search, exportedDigest: passed ? exported.hex : nil,
                             threshold: Acceptance(bound: p.boundKind == .relative ? .relative(p.boundValue) : .absolute(p.boundValue),
                                                   direction: p.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
                                 .threshold(baseline: selection.baseline),
                             higherIsBetter: p.higherIsBetter)
+        run.device = device
         let md = MarkdownReport(report: run, stem: p.stem)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]

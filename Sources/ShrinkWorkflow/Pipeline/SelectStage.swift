@@ -15,6 +15,7 @@ extension StageFactory {
             for (k, v) in ref.inputs { inputs["\(set).\(k)"] = v }
         }
         if let stats { inputs["stats"] = stats }
+        if let q = parameters.quantize { inputs.merge(q.inputs) { a, _ in a } }
         for (layer, stage) in fixed {
             inputs["fixed.factors.\(layer)"] = .output(of: stage, named: "factors")
             inputs["fixed.info.\(layer)"] = .output(of: stage, named: "info")
@@ -70,7 +71,7 @@ enum SelectStage: WorkflowStageKind {
         let space = SearchSpace(layers: layers, fixedCost: fixedCost)
         let evaluator = PipelineEvaluator(context: ctx, factory: factory, searchable: p.searchable, options: options,
                                           fixed: fixedRefs, data: data, metric: metric, layerInputs: p.layerInputs,
-                                          stats: stats)
+                                          stats: stats, quantize: p.quantize)
         let acceptance = Acceptance(bound: p.bound == .relative ? .relative(p.boundValue) : .absolute(p.boundValue),
                                     direction: p.metric.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
         let session = SearchSession(space: space, acceptance: acceptance, objective: factory.objective,
@@ -85,6 +86,9 @@ enum SelectStage: WorkflowStageKind {
         let result = try RankSearch(policy: policy).run(session)
         let chosen = try evaluator.decompositions(for: result.configuration.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         let final = try evaluator.score(result.configuration, on: .full)
+        // The float32 twin of the chosen model and the int8 original, for the float-vs-int8 report.
+        let floatFinal = p.quantize == nil ? nil : try evaluator.score(result.configuration, on: .full, quantized: false).value
+        let int8Baseline = p.quantize == nil ? nil : try evaluator.quantizedReference(on: .full)
         var report: SearchReport?
         if !layers.isEmpty {
             var sensitivity: [String: [SensitivityPoint]] = [:]
@@ -105,7 +109,8 @@ enum SelectStage: WorkflowStageKind {
         let selection = Selection(passed: result.passed, baseline: result.baseline, metric: final.value,
                                   samples: final.samples, decompositions: fixedRefs + chosen,
                                   before: LayerCost(params: table.modelParams, macs: table.totalMACs),
-                                  after: result.cost, search: report, nonFinite: final.nonFinite)
+                                  after: result.cost, search: report, nonFinite: final.nonFinite,
+                                  floatMetric: floatFinal, int8Baseline: int8Baseline)
         return ["selection": try LayerWork.jsonEncoder.encode(selection)]
     }
 }

@@ -81,6 +81,8 @@ public enum WorkflowStages {
         r.register(WorkflowStage<SelectStage>.self)
         r.register(WorkflowStage<ExportStage>.self)
         r.register(WorkflowStage<ReportStage>.self)
+        r.register(WorkflowStage<QuantizeStage>.self)
+        r.register(WorkflowStage<DeviceCheckStage>.self)
         return r
     }()
 }

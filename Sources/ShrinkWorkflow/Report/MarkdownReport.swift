@@ -69,7 +69,9 @@ public struct MarkdownReport: Sendable {
     public func render() -> String {
         let r = report
         var md = "# Shrink report: \(cell(r.pipeline))\(r.variant.map { " (variant \(cell($0)))" } ?? "")\n\n"
-        if !r.passed {
+        if let d = r.device, !d.withinBudget {
+            md += "**Result: FAILED — the model does not fit the device's budget (\(d.budgetProblems.joined(separator: "; "))); it was not exported.** "
+        } else if !r.passed {
             md += "**Result: FAILED — the bound could not be met; the model below is the best found and was not exported.** "
         } else if r.grew {
             md += "**Result: bound met, but the model GREW** (a rule allows growth); it is not smaller than the original. "
@@ -97,6 +99,7 @@ public struct MarkdownReport: Sendable {
         }
         let notes = r.layers.compactMap { l in l.note.map { "- `\(code(l.name))`: \(line($0))" } }
         if !notes.isEmpty { md += "\n" + notes.joined(separator: "\n") + "\n" }
+        if let device = r.device { md += deviceSection(device) }
         if let s = r.search {
             md += "\n## Search\n\nPolicy `\(s.policy)`, objective `\(s.objective)`, \(s.evaluations) candidate evaluations.\n\n"
             for n in s.notes { md += "- \(line(n))\n" }
@@ -109,10 +112,10 @@ public struct MarkdownReport: Sendable {
         return md
     }
 
-    private func value(_ v: Double) -> String { isFraction ? String(format: "%.2f %%", v * 100) : String(format: "%.5g", v) }
+    func value(_ v: Double) -> String { isFraction ? String(format: "%.2f %%", v * 100) : String(format: "%.5g", v) }
 
     /// A metric change in its unit: `−0.40 points` for accuracies, `+0.01955 (+12.3 %)` otherwise.
-    private func difference(_ d: Double) -> String {
+    func difference(_ d: Double) -> String {
         if isFraction { return String(format: "%+.2f points", d * 100).replacingOccurrences(of: "-", with: "−") }
         let relative = abs(report.baseline) > 1e-12 ? String(format: " (%+.1f %%)", d / abs(report.baseline) * 100) : ""
         return (String(format: "%+.4g", d) + relative).replacingOccurrences(of: "-", with: "−")
@@ -140,7 +143,7 @@ public struct MarkdownReport: Sendable {
         line(text).replacingOccurrences(of: "`", with: "ˋ")
     }
 
-    private func int(_ v: Int) -> String {
+    func int(_ v: Int) -> String {
         let s = String(v)
         var out = ""
         for (i, c) in s.reversed().enumerated() {

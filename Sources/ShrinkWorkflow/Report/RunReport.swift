@@ -132,6 +132,8 @@ public struct RunReport: Sendable, Hashable, Codable {
     public var threshold: Double?
     /// Whether higher metric values are better (accuracy) or lower (error); nil when unknown.
     public var higherIsBetter: Bool?
+    /// The device build (`quantize`, `target`, `export.c`): flash, RAM, float vs int8.
+    public var device: DeviceReport?
 
     /// A report.
     public init(pipeline: String, variant: String?, model: String, modelDigest: String, metric: String, bound: String,

@@ -33,6 +33,7 @@ SEMANTIC = {
     "bad-outputs.yaml": "where an output lands (inputs, the repository, .git, symlinks) is a property of the file system",
     "recipe-problems.yaml": "the problems are in an imported recipe",
     "unknown-variable.yaml": "variables are resolved across files",
+    "device-outputs.yaml": "one output inside another output (the C folder) is a relation between paths",
 }
 
 
