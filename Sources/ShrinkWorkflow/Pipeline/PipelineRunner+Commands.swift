@@ -14,6 +14,27 @@ extension PipelineRunner {
     /// sched_yield (≈ 20 % of a run's CPU time).
     public func run() throws -> RunOutcome {
         let store = try openStore()
+        guard let remote = store.remote else { return try run(store: store) }
+        defer { remote.finishUploads() }
+        // A blob a remote record vouched for may turn out corrupt, or the server may go away before
+        // it is fetched: the stage reading it fails, and the run is repeated — the records that
+        // named it are refused now (or the remote is off), so those stages are computed here.
+        for attempt in 1... {
+            remote.beginAttempt()
+            do {
+                var outcome = try run(store: store)
+                remote.finishUploads()
+                outcome.remote = remote.stats
+                return outcome
+            } catch {
+                if error is PipelineInterrupted || !remote.lostBlobsSinceAttempt || attempt == 3 { throw error }
+                options.log("remote cache: results it served could not be fetched intact; computing them here")
+            }
+        }
+        fatalError("unreachable")
+    }
+
+    func run(store: Store) throws -> RunOutcome {
         let resolved = try resolve(store: store, execute: true)
         for w in resolved.warnings { options.log(w) }
         let scheduler = Scheduler(store: store, options: schedulerOptions, observer: options.observer)
@@ -153,12 +174,16 @@ extension PipelineRunner {
             return e.stages.map(Self.line) + [PlanLine(stage: "decompose/select/export/report", status: "run",
                                                         reasons: ["per-layer stages are known once `load` has run"])]
         }
-        return [PlanLine(stage: resolved.loadIdentity, status: "cached", reasons: [])] + (try scheduler.plan(resolved.graph)).map(Self.line)
+        let load = store.lookup(resolved.loadKey, markUsed: false) != nil
+            ? PlanLine(stage: resolved.loadIdentity, status: "cached", reasons: [])
+            : PlanLine(stage: resolved.loadIdentity, status: "remote", reasons: ["the team cache has it"])
+        return [load] + (try scheduler.plan(resolved.graph)).map(Self.line)
     }
 
     static func line(_ p: PlannedStage) -> PlanLine {
         switch p.status {
         case .cached: return PlanLine(stage: p.identity, status: "cached", reasons: [])
+        case .remote: return PlanLine(stage: p.identity, status: "remote", reasons: ["the team cache has it"])
         case .willRun(let r): return PlanLine(stage: p.identity, status: "run", reasons: r.isEmpty ? ["not in the cache"] : r.map(\.description))
         case .unavailable(let why): return PlanLine(stage: p.identity, status: "blocked", reasons: [why])
         }
