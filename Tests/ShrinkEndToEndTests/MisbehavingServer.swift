@@ -82,7 +82,6 @@ final class MisbehavingServer: Sendable {
             switch behaviour {
             case .hang:
                 // Keep the connection open and say nothing; stop() closes it.
-                while recv(fd, nil, 0, 0) > 0 {}
                 return
             case .status(let code):
                 respond(fd, code, body: Data())

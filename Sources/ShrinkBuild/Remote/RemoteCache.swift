@@ -297,9 +297,11 @@ public final class RemoteCache: Sendable {
         guard !configuration.readOnly else { return false }
         for output in record.outputs.values.sorted(by: { $0.digest < $1.digest }) {
             if state.withLock({ $0.down || $0.uploadsRefused }) { return false }
-            if state.withLock({ $0.presentOnServer.contains(output.digest) }) { continue }
+            let (present, corruptThere) = state.withLock { ($0.presentOnServer.contains(output.digest), $0.badBlobs.contains(output.digest)) }
+            if present { continue }
             let url = transport.url("cas", output.digest.hex)
-            switch transport.perform("HEAD", url) {
+            // A blob found corrupt on the server this run is replaced with the good local copy.
+            switch corruptThere ? .notFound : transport.perform("HEAD", url) {
             case .ok:
                 state.withLock { _ = $0.presentOnServer.insert(output.digest) }
                 continue

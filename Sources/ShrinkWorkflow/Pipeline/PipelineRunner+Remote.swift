@@ -56,13 +56,27 @@ extension PipelineRunner {
         if store.lookup(resolved.loadKey, markUsed: false) == nil {
             if remote.materialize(resolved.loadKey, into: store) { pulled += 1 } else { skipped.append(resolved.loadIdentity) }
         }
+        var keys: [String: StageKey] = [:]
         for p in try Scheduler(store: store, options: SchedulerOptions(jobs: 1)).plan(resolved.graph) {
             switch p.status {
-            case .cached: break
+            case .cached(let key): keys[p.identity] = key
             case .remote(let key):
-                if remote.materialize(key, into: store) { pulled += 1 } else { skipped.append(p.identity) }
+                if remote.materialize(key, into: store) {
+                    pulled += 1
+                    keys[p.identity] = key
+                } else {
+                    skipped.append(p.identity)
+                }
             case .willRun, .unavailable: skipped.append(p.identity)
             }
+        }
+        // A run also reads what a selection names (each chosen layer's decomposition record),
+        // which belongs to candidates behind the search: fetch those few blobs too.
+        for t in resolved.targets {
+            guard let key = keys[t.select], let record = store.record(for: key) else { continue }
+            let select = StageResult(identity: t.select, kind: "select", key: key, outputs: record.outputDigests, status: .cached,
+                                     reasons: [], elapsed: 0)
+            if (try? decided(select, store: store)) == nil { skipped.append(t.select) }
         }
         return TransferOutcome(stages: pulled, skipped: skipped, remote: remote.stats)
     }
