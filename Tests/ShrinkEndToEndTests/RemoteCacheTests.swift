@@ -180,6 +180,28 @@ import Testing
         #expect(stopped.executed > 0)
     }
 
+    /// Two clients computing and uploading the same entries at once leave a cache a third client
+    /// trusts completely. The environment's URL beats the configuration file's.
+    @Test func concurrentUploadsOfTheSameEntriesAreSafe() throws {
+        let nginx = try NginxServer()
+        defer { nginx.remove() }
+        let boxes = try (0..<3).map { _ in try Sandbox(pipeline: fixedPipeline) }
+        defer { for box in boxes { box.remove() } }
+        let closed = "http://127.0.0.1:\(try FreePort.find())"
+        for box in boxes { try box.write("remote_cache:\n  url: \(closed)\n  timeout: 2\n", to: "shrink-config.yaml") }
+        let env = ["SHRINK_REMOTE_CACHE": nginx.url, "SHRINK_CACHE_SIGNING_KEY": Self.signingKey]
+        let started = try boxes[0..<2].map { try Shrink.start(["run", "pipelines/p.yaml", "--json", "--jobs", "1"], cwd: $0.root, env: env) }
+        let runs = started.map { Shrink.finish($0.0, $0.1, $0.2) }
+        for r in runs {
+            #expect(r.status == 0 && Self.remote(r)["errors"] == 0 && Self.warnings(r).isEmpty, "\(r.stderr)")
+        }
+        #expect(runs.map { Self.remote($0)["bytes_up"] ?? 0 }.reduce(0, +) > 0)
+        let third = try boxes[2].run([], env: env)
+        #expect(third.status == 0 && third.executed == 0, "\(third.stdout)\(third.stderr)")
+        #expect(Self.remote(third)["rejected"] == 0 && Self.remote(third)["hits"] ?? 0 > 0)
+        #expect(Self.layers(third) == Self.layers(runs[0]))
+    }
+
     enum Fault: String, CaseIterable, Sendable {
         case refused, hang, serverError, truncated, garbage, writesRefused
     }
@@ -213,8 +235,10 @@ import Testing
         }
         defer { server?.stop() }
         let url = try server?.url ?? "http://127.0.0.1:\(FreePort.find())"
-        let r = try box.run(["--remote-cache", url])
+        let token = "s3cret-t0ken-never-printed"
+        let r = try box.run(["--remote-cache", url], env: ["SHRINK_REMOTE_CACHE_TOKEN": token])
         #expect(r.status == 0, "\(fault): \(r.stderr)")
+        #expect(!r.stderr.contains(token) && !r.stdout.contains(token))
         #expect(Self.layers(r)["main"] == ["conv2": "tucker2:16,8", "fc1": "svd:32"], "\(fault): \(r.stdout)")
         #expect(try Data(contentsOf: box.url("out/e2e.onnx")).count > 1000)
         let stats = Self.remote(r)
