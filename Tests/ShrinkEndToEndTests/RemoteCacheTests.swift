@@ -202,6 +202,28 @@ import Testing
         #expect(Self.layers(third) == Self.layers(runs[0]))
     }
 
+    /// `cache push` publishes what a checkout computed without a remote — including the
+    /// decompositions its selection names, which were candidates behind the search — so a fresh
+    /// clone computes nothing.
+    @Test func pushPublishesWhatALocalRunComputed() throws {
+        let nginx = try NginxServer()
+        defer { nginx.remove() }
+        let searched = fixedPipeline.replacingOccurrences(of: "rank: 32", with: "rank: search")
+        let local = try Sandbox(pipeline: searched), fresh = try Sandbox(pipeline: searched)
+        defer { local.remove(); fresh.remove() }
+        let cold = try local.run(["--no-remote-cache"])
+        #expect(cold.status == 0 && cold.executed > 0, "\(cold.stderr)")
+        #expect(nginx.requests().isEmpty)
+        let readOnly = try Shrink.run(["cache", "push", "pipelines/p.yaml", "--remote-cache", nginx.url, "--remote-read-only"], cwd: local.root)
+        #expect(readOnly.status == 2 && readOnly.stderr.contains("read-only"), "\(readOnly.stderr)")
+        let push = try Shrink.run(["cache", "push", "pipelines/p.yaml", "--remote-cache", nginx.url], cwd: local.root)
+        #expect(push.status == 0 && push.stdout.contains("pushed") && !push.stdout.contains("not pushed"), "\(push.stdout)\(push.stderr)")
+        let warm = try fresh.run(["--remote-cache", nginx.url])
+        #expect(warm.status == 0 && warm.executed == 0, "\(warm.stdout)\(warm.stderr)")
+        #expect(Self.layers(warm) == Self.layers(cold) && Self.remote(warm)["rejected"] == 0)
+        #expect(try Data(contentsOf: local.url("pipelines/p.lock")) == Data(contentsOf: fresh.url("pipelines/p.lock")))
+    }
+
     enum Fault: String, CaseIterable, Sendable {
         case refused, hang, serverError, truncated, garbage, writesRefused
     }

@@ -117,6 +117,10 @@ public final class RemoteCache: Sendable {
         var missed = Set<StageKey>()
         /// Blobs of trusted records that could not be fetched since `beginAttempt`.
         var lostBlobs = 0
+        /// A blob something trusted named (not a record's output) was missing: the next attempt
+        /// cannot tell which record to refuse, so it reads nothing from the remote.
+        var unattributedLoss = false
+        var readsOff = false
     }
 
     private let state = Mutex(State())
@@ -142,7 +146,7 @@ public final class RemoteCache: Sendable {
     public func lookup(_ key: StageKey) -> ActionRecord? {
         enum Step { case answer(ActionRecord?), ask }
         let step: Step = state.withLock { s in
-            if s.down || s.rejectedKeys.contains(key) || s.missed.contains(key) { return .answer(nil) }
+            if s.down || s.readsOff || s.rejectedKeys.contains(key) || s.missed.contains(key) { return .answer(nil) }
             if let known = s.known[key] { return .answer(known.record) }
             return .ask
         }
@@ -219,8 +223,16 @@ public final class RemoteCache: Sendable {
             publishCompleted(naming: digest, in: store)
             return true
         case .notFound:
-            // A record that names a blob the cache lacks is broken; a blob nothing vouched for is a miss.
-            if vouched { refuseBlob(digest, why: "the remote cache does not have it") }
+            // A record that names a blob the cache lacks is broken. A blob only named inside another
+            // blob (a selection's decompositions) cannot be pinned on one record.
+            if vouched {
+                refuseBlob(digest, why: "the remote cache does not have it")
+            } else {
+                state.withLock {
+                    $0.unattributedLoss = true
+                    $0.lostBlobs += 1
+                }
+            }
             return false
         case let fault:
             self.fault(fault)
@@ -272,7 +284,12 @@ public final class RemoteCache: Sendable {
     // MARK: Retrying a run
 
     /// Starts counting blobs that could not be fetched (see `lostBlobsSinceAttempt`).
-    public func beginAttempt() { state.withLock { $0.lostBlobs = 0 } }
+    public func beginAttempt() {
+        state.withLock { s in
+            if s.unattributedLoss { s.readsOff = true }
+            s.lostBlobs = 0
+        }
+    }
 
     /// Whether a blob the remote vouched for could not be fetched intact since `beginAttempt`: a
     /// run that failed then is rerun, and the records that named the blob are computed here.
@@ -296,28 +313,34 @@ public final class RemoteCache: Sendable {
     public func uploadNow(_ record: ActionRecord, description: StageDescription, from store: Store) -> Bool {
         guard !configuration.readOnly else { return false }
         for output in record.outputs.values.sorted(by: { $0.digest < $1.digest }) {
-            if state.withLock({ $0.down || $0.uploadsRefused }) { return false }
-            let (present, corruptThere) = state.withLock { ($0.presentOnServer.contains(output.digest), $0.badBlobs.contains(output.digest)) }
-            if present { continue }
-            let url = transport.url("cas", output.digest.hex)
-            // A blob found corrupt on the server this run is replaced with the good local copy.
-            switch corruptThere ? .notFound : transport.perform("HEAD", url) {
-            case .ok:
-                state.withLock { _ = $0.presentOnServer.insert(output.digest) }
-                continue
-            case .notFound: break
-            case .status(let code) where code < 500: break  // some servers refuse HEAD; try the PUT
-            case let fault:
-                self.fault(fault)
-                return false
-            }
-            guard let data = try? store.read(output.digest) else { return false }
-            guard put(url, data) else { return false }
-            state.withLock { _ = $0.presentOnServer.insert(output.digest) }
+            guard uploadBlobNow(output.digest, from: store) else { return false }
         }
         let envelope = RemoteRecord(record: record, description: description, signingKey: signingKey)
         guard let data = try? envelope.encoded() else { return false }
         return put(transport.url("ac", record.key.hex), data)
+    }
+
+    /// Uploads one local blob unless the server has it; true when it is there now.
+    @discardableResult
+    public func uploadBlobNow(_ digest: Digest, from store: Store) -> Bool {
+        if configuration.readOnly || state.withLock({ $0.down || $0.uploadsRefused }) { return false }
+        let (present, corruptThere) = state.withLock { ($0.presentOnServer.contains(digest), $0.badBlobs.contains(digest)) }
+        if present { return true }
+        let url = transport.url("cas", digest.hex)
+        // A blob found corrupt on the server this run is replaced with the good local copy.
+        switch corruptThere ? .notFound : transport.perform("HEAD", url) {
+        case .ok:
+            state.withLock { _ = $0.presentOnServer.insert(digest) }
+            return true
+        case .notFound: break
+        case .status(let code) where code < 500: break  // some servers refuse HEAD; try the PUT
+        case let fault:
+            self.fault(fault)
+            return false
+        }
+        guard let data = try? store.read(digest), put(url, data) else { return false }
+        state.withLock { _ = $0.presentOnServer.insert(digest) }
+        return true
     }
 
     private func put(_ url: URL, _ data: Data) -> Bool {

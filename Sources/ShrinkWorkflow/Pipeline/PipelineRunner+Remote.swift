@@ -39,6 +39,16 @@ extension PipelineRunner {
             }
             pushed += 1
         }
+        // What a selection names (each chosen layer's decomposition, computed as a candidate
+        // behind the search) is read by every run that takes the selection: send it too.
+        for t in resolved.targets {
+            guard let key = keys.first(where: { $0.0 == t.select })?.1, let record = local.record(for: key),
+                  let digest = record.outputs["selection"]?.digest,
+                  let selection = try? JSONDecoder().decode(Selection.self, from: try local.read(digest)) else { continue }
+            for r in selection.decompositions {
+                if !remote.uploadBlobNow(r.info, from: local) || !remote.uploadBlobNow(r.factors, from: local) { skipped.append(t.select) }
+            }
+        }
         return TransferOutcome(stages: pushed, skipped: skipped, remote: remote.stats)
     }
 
