@@ -247,7 +247,8 @@ final class Execution: Sendable {
             kind: stage.kind, version: stage.version, parameters: stage.parameters, inputs: inputs)
         let previous = store.lastEntry(forIdentity: identity)
 
-        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, batch: batch, since: began) {
+        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, batch: batch, since: began,
+                                  askRemote: true) {
             return hit
         }
         var lock: FileLock?
@@ -261,10 +262,16 @@ final class Execution: Sendable {
             lock = try pool.lendSlot { try store.lockAction(key) }
         }
         defer { lock?.release() }
-        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, batch: batch, since: began) {
+        if let hit = cachedResult(stage, key: key, components: components, previous: previous, parent: parent, batch: batch, since: began,
+                                  askRemote: false) {
             return hit
         }
         if isCancelled { throw SchedulerError.cancelled }
+        // Inputs a remote hit answered are downloaded now that they are read (an executor's
+        // process has no remote of its own).
+        if store.remote != nil {
+            for digest in Set(inputs.values) where !store.contains(digest) { throw StoreError.missingObject(digest) }
+        }
 
         var reasons = components.changes(since: previous?.components)
         if reasons.isEmpty { reasons = [.outputsMissing] }
@@ -288,6 +295,7 @@ final class Execution: Sendable {
         let elapsed = seconds(clock.now - runStart)
         // An executor that ran the stage elsewhere has published it already.
         if options.executor.publishesOutputs, !stage.runsInDriver, let record = store.lookup(key) {
+            store.remote?.upload(record, description: description, from: store)
             store.updateIndex(IndexEntry(identity: identity, key: key, components: components))
             emit(.executed, stage, parent: parent, batch: batch, elapsed: elapsed, reasons: reasons, finished: true)
             return StageResult(identity: identity, kind: stage.kind, key: key, outputs: record.outputDigests,
@@ -309,9 +317,12 @@ final class Execution: Sendable {
             recorded[name] = ActionRecord.Output(digest: digest, size: store.size(of: digest) ?? 0)
         }
         if isCancelled { throw SchedulerError.cancelled }
-        try store.publish(ActionRecord(
+        let record = ActionRecord(
             key: key, kind: stage.kind, identity: identity, outputs: recorded, components: components,
-            created: Date(), elapsed: elapsed))
+            created: Date(), elapsed: elapsed)
+        try store.publish(record)
+        // Write-through, in the background: published here first, so a sick remote loses nothing.
+        store.remote?.upload(record, description: description, from: store)
         store.updateIndex(IndexEntry(identity: identity, key: key, components: components))
         emit(.executed, stage, parent: parent, batch: batch, elapsed: elapsed, reasons: reasons, finished: true)
         return StageResult(
@@ -321,9 +332,10 @@ final class Execution: Sendable {
 
     private func cachedResult(
         _ stage: some Stage, key: StageKey, components: KeyComponents, previous: IndexEntry?, parent: String?,
-        batch: Int?, since began: ContinuousClock.Instant
+        batch: Int?, since began: ContinuousClock.Instant, askRemote: Bool
     ) -> StageResult? {
-        guard let record = store.lookup(key) else { return nil }
+        // A remote record answers the stage without its blobs: they are fetched when read.
+        guard let record = store.lookup(key) ?? (askRemote ? store.remote?.lookup(key) : nil) else { return nil }
         let entry = IndexEntry(identity: stage.identity, key: key, components: components)
         if entry != previous { store.updateIndex(entry) }  // a warm run writes nothing
         let elapsed = seconds(ContinuousClock.now - began)

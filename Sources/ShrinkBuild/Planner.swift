@@ -6,6 +6,8 @@ public struct PlannedStage: Sendable {
     public enum Status: Sendable {
         /// Its key is in the cache with intact outputs.
         case cached(StageKey)
+        /// The team cache holds a trusted record for its key: a run downloads instead of computing.
+        case remote(StageKey)
         /// It will run, for these reasons.
         case willRun([KeyChange])
         /// Its inputs cannot be resolved (a missing file, a missing blob).
@@ -31,8 +33,13 @@ extension Scheduler {
         for identity in try graph.topologicalOrder() {
             guard let stage = graph.stage(identity) else { continue }
             let status = try planStage(stage, outputs: outputs)
-            if case .cached(let key) = status, let record = store.record(for: key) {
-                outputs[identity] = record.outputDigests
+            switch status {
+            case .cached(let key):
+                if let record = store.record(for: key) { outputs[identity] = record.outputDigests }
+            case .remote(let key):
+                if let record = store.remote?.knownRecord(key) { outputs[identity] = record.outputDigests }
+            case .willRun, .unavailable:
+                break
             }
             planned.append(PlannedStage(identity: identity, kind: stage.kind, status: status))
         }
@@ -61,7 +68,8 @@ extension Scheduler {
                 }
                 inputs[name] = digest
             case .blob(let digest):
-                guard store.contains(digest) else {
+                // A blob a remote record vouches for counts: planning downloads nothing.
+                guard store.checkBlob(digest) == .present || store.remote?.vouches(for: digest) == true else {
                     return .unavailable("input `\(name)`: object \(digest.short)… is not in the cache")
                 }
                 inputs[name] = digest
@@ -79,6 +87,7 @@ extension Scheduler {
             return .willRun(pending.map { KeyChange.upstreamWillRun($0) } + known)
         }
         if store.lookup(key, markUsed: false) != nil { return .cached(key) }
+        if store.remote?.lookup(key) != nil { return .remote(key) }
         let reasons = components.changes(since: previous)
         return .willRun(reasons.isEmpty ? [.outputsMissing] : reasons)
     }

@@ -25,22 +25,26 @@ public final class Store: Sendable {
     let locksDirectory: URL
     let descriptionsDirectory: URL
     private let warnHandler: @Sendable (String) -> Void
+    /// The team cache under this store, if any: blobs and records missing here are asked of it.
+    public let remote: RemoteCache?
     /// Blobs hashed once by this instance; re-hashing on every read would make warm runs pay for
     /// every byte of every model again.
     private let verified = Mutex<Set<Digest>>([])
 
     /// Opens (creating if needed) the cache of a repository: `<repositoryRoot>/.shrink/cache`.
     public convenience init(
-        repositoryRoot: URL, warn: @escaping @Sendable (String) -> Void = Store.standardErrorWarning
+        repositoryRoot: URL, warn: @escaping @Sendable (String) -> Void = Store.standardErrorWarning, remote: RemoteCache? = nil
     ) throws {
         try self.init(
-            directory: repositoryRoot.appendingPathComponent(".shrink/cache", isDirectory: true), warn: warn)
+            directory: repositoryRoot.appendingPathComponent(".shrink/cache", isDirectory: true), warn: warn, remote: remote)
     }
 
     /// Opens (creating if needed) a cache directory. `warn` receives one-line messages about
     /// problems the store repaired on its own, such as a corrupt blob it removed.
-    public init(directory: URL, warn: @escaping @Sendable (String) -> Void = Store.standardErrorWarning) throws {
+    public init(directory: URL, warn: @escaping @Sendable (String) -> Void = Store.standardErrorWarning,
+                remote: RemoteCache? = nil) throws {
         self.directory = directory.standardizedFileURL
+        self.remote = remote
         objectsDirectory = self.directory.appendingPathComponent("objects", isDirectory: true)
         actionsDirectory = self.directory.appendingPathComponent("actions", isDirectory: true)
         indexDirectory = self.directory.appendingPathComponent("index", isDirectory: true)
@@ -69,7 +73,12 @@ public final class Store: Sendable {
     /// Whether the blob is present with the right content. A corrupt blob is reported, removed and
     /// counts as absent.
     public func contains(_ digest: Digest) -> Bool {
-        checkBlob(digest) == .present
+        checkBlob(digest) == .present || fetchFromRemote(digest)
+    }
+
+    /// Asks the remote layer for a blob a record it served names (downloaded, re-hashed, stored).
+    private func fetchFromRemote(_ digest: Digest) -> Bool {
+        remote?.fetchBlob(digest, into: self) ?? false
     }
 
     enum BlobState { case present, missing, corrupt }
@@ -141,7 +150,8 @@ public final class Store: Sendable {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw StoreError.missingObject(digest)
+            guard fetchFromRemote(digest), let fetched = try? Data(contentsOf: url) else { throw StoreError.missingObject(digest) }
+            return fetched  // verified as it was downloaded
         }
         if verified.withLock({ $0.contains(digest) }) { return data }
         guard Digest.of(data) == digest else {
@@ -157,8 +167,8 @@ public final class Store: Sendable {
     public func verifiedURL(for digest: Digest) throws -> URL {
         switch checkBlob(digest) {
         case .present: return objectURL(for: digest)
-        case .missing: throw StoreError.missingObject(digest)
-        case .corrupt: throw StoreError.corruptObject(digest)
+        case .missing: if fetchFromRemote(digest) { return objectURL(for: digest) } else { throw StoreError.missingObject(digest) }
+        case .corrupt: if fetchFromRemote(digest) { return objectURL(for: digest) } else { throw StoreError.corruptObject(digest) }
         }
     }
 

@@ -14,15 +14,46 @@ extension PipelineRunner {
     /// sched_yield (≈ 20 % of a run's CPU time).
     public func run() throws -> RunOutcome {
         let store = try openStore()
+        let computed = ComputedStages()
+        guard let remote = store.remote else { return try run(store: store, computed: computed) }
+        defer { remote.finishUploads() }
+        // A blob a remote record vouched for may turn out corrupt, or the server may go away before
+        // it is fetched: the stage reading it fails, and the run is repeated — the records that
+        // named it are refused now (or the remote is off), so those stages are computed here.
+        for attempt in 1... {
+            remote.beginAttempt()
+            do {
+                var outcome = try run(store: store, computed: computed)
+                remote.finishUploads()
+                outcome.remote = remote.stats
+                return outcome
+            } catch {
+                if error is PipelineInterrupted || !remote.lostBlobsSinceAttempt || attempt == 3 { throw error }
+                options.log("remote cache: results it served could not be fetched intact; computing them here")
+            }
+        }
+        fatalError("unreachable")
+    }
+
+    /// One attempt; `computed` collects the stages computed here across attempts, so a run that
+    /// is repeated still reports what it computed the first time.
+    func run(store: Store, computed: ComputedStages) throws -> RunOutcome {
+        computed.startAttempt()
         let resolved = try resolve(store: store, execute: true)
+        computed.add(resolved.phaseA?.executed ?? [])
         for w in resolved.warnings { options.log(w) }
         let scheduler = Scheduler(store: store, options: schedulerOptions, observer: options.observer)
         let summary = try scheduler.run(resolved.graph)
+        computed.add(summary.executed)
         if summary.interrupted { throw PipelineInterrupted(signal: summary.interruptSignal) }
         if let failure = summary.failures.first { throw explain(failure, specs: resolved.loaded.allSpecs) }
-        var outcome = RunOutcome(executed: summary.executedCount + (resolved.phaseA?.executedCount ?? 0),
-                                 cached: summary.cachedCount + (resolved.phaseA?.cachedCount ?? 0), targets: [], reasons: [:])
-        for r in summary.executed + (resolved.phaseA?.executed ?? []) where !r.reasons.isEmpty {
+        // Stages an earlier attempt computed are cached in this one: they count as computed.
+        let earlier = computed.earlier
+        let cachedNow = (summary.results.values + summary.substageResults + (resolved.phaseA.map { Array($0.results.values) + $0.substageResults } ?? []))
+            .filter { $0.status == .cached && earlier[$0.identity] != nil }
+        var outcome = RunOutcome(executed: summary.executedCount + (resolved.phaseA?.executedCount ?? 0) + cachedNow.count,
+                                 cached: summary.cachedCount + (resolved.phaseA?.cachedCount ?? 0) - cachedNow.count, targets: [], reasons: [:])
+        for r in summary.executed + (resolved.phaseA?.executed ?? []) + cachedNow.compactMap({ earlier[$0.identity] }) where !r.reasons.isEmpty {
             outcome.reasons[r.identity] = r.reasons.map(\.description)
         }
         let exporter = Exporter(store: store)
@@ -169,12 +200,16 @@ extension PipelineRunner {
             return e.stages.map(Self.line) + [PlanLine(stage: "decompose/select/export/report", status: "run",
                                                         reasons: ["per-layer stages are known once `load` has run"])]
         }
-        return [PlanLine(stage: resolved.loadIdentity, status: "cached", reasons: [])] + (try scheduler.plan(resolved.graph)).map(Self.line)
+        let load = store.lookup(resolved.loadKey, markUsed: false) != nil
+            ? PlanLine(stage: resolved.loadIdentity, status: "cached", reasons: [])
+            : PlanLine(stage: resolved.loadIdentity, status: "remote", reasons: ["the team cache has it"])
+        return [load] + (try scheduler.plan(resolved.graph)).map(Self.line)
     }
 
     static func line(_ p: PlannedStage) -> PlanLine {
         switch p.status {
         case .cached: return PlanLine(stage: p.identity, status: "cached", reasons: [])
+        case .remote: return PlanLine(stage: p.identity, status: "remote", reasons: ["the team cache has it"])
         case .willRun(let r): return PlanLine(stage: p.identity, status: "run", reasons: r.isEmpty ? ["not in the cache"] : r.map(\.description))
         case .unavailable(let why): return PlanLine(stage: p.identity, status: "blocked", reasons: [why])
         }
@@ -251,4 +286,23 @@ extension PipelineRunner {
         let differs = now.differences(from: recorded, decisions: true)
         return (differs.isEmpty, differs)
     }
+}
+
+/// The stages a run computed on this machine in earlier attempts of a run that was repeated
+/// because the team cache could not deliver a blob it had vouched for.
+final class ComputedStages: @unchecked Sendable {
+    // Used by one thread at a time: between scheduler runs, never during one.
+    private var previous: [String: StageResult] = [:]
+    private var current: [StageResult] = []
+
+    /// A new attempt: what the last one computed becomes "earlier".
+    func startAttempt() {
+        for r in current where previous[r.identity] == nil { previous[r.identity] = r }
+        current = []
+    }
+
+    func add(_ results: [StageResult]) { current += results }
+
+    /// Identity → result, for stages computed by earlier attempts.
+    var earlier: [String: StageResult] { previous }
 }

@@ -22,6 +22,9 @@ public struct RunOptions: Sendable {
     /// Where stages that miss the cache are computed (`--executor`); the search itself stays in
     /// this process and sends its candidates there.
     public var executor: any Executor = InProcessExecutor()
+    /// The team cache under the local store (`--remote-cache`, `SHRINK_REMOTE_CACHE`,
+    /// `shrink-config.yaml`); nil: local only.
+    public var remote: RemoteCache?
 
     /// Options.
     public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, keepGoing: Bool = false, variant: String? = nil,
@@ -63,6 +66,8 @@ public struct RunOutcome: Sendable, Codable {
     public var targets: [TargetOutcome]
     /// Why stages ran: identity → reasons.
     public var reasons: [String: [String]]
+    /// What the team cache did (nil without one).
+    public var remote: RemoteCacheStats?
     /// Whether every target met its bound.
     public var allPassed: Bool { targets.allSatisfy(\.passed) }
 }
@@ -95,7 +100,7 @@ public struct PipelineRunner: Sendable {
     }
 
     func openStore() throws -> Store {
-        try Store(repositoryRoot: root, warn: options.log)
+        try Store(repositoryRoot: root, warn: options.log, remote: options.remote)
     }
 
     /// Where git recipes are cached: `.shrink/recipes` beside the store.
@@ -121,6 +126,8 @@ public struct PipelineRunner: Sendable {
         var summaryDigest: Digest
         var summary: ModelSummary
         var phaseA: RunSummary?
+        /// The load stage's key (plan tells a local from a remote hit by it).
+        var loadKey: StageKey
         var graph: StageGraph
         var targets: [(name: String, spec: PipelineSpec, select: String, export: String, report: String)]
         var warnings: [String]
@@ -162,9 +169,13 @@ public struct PipelineRunner: Sendable {
             loadResult = r
         } else {
             let planned = try scheduler.plan(phaseA)
-            guard case .cached(let key) = planned[0].status, let record = store.record(for: key) else {
-                throw PlanIncomplete(stages: planned)
+            let known: ActionRecord? = switch planned[0].status {
+            case .cached(let key): store.record(for: key)
+            case .remote(let key): store.remote?.knownRecord(key)
+            case .willRun, .unavailable: nil
             }
+            guard let record = known else { throw PlanIncomplete(stages: planned) }
+            let key = record.key
             loadResult = StageResult(identity: loadIdentity, kind: "load", key: key, outputs: record.outputs.mapValues(\.digest), status: .cached,
                                      reasons: [], elapsed: 0)
         }
@@ -203,7 +214,7 @@ public struct PipelineRunner: Sendable {
         if targets.isEmpty, let v = options.variant {
             throw PipelineError.invalidInput("\(file.lastPathComponent): no variant named '\(v)' (it has: main\(loaded.variants.compactMap(\.variant).map { ", " + $0 }.joined()))")
         }
-        return Resolved(loaded: loaded, store: store, model: model, summaryDigest: try loadResult.digest("summary"), summary: summary, phaseA: summaryA, graph: graph,
+        return Resolved(loaded: loaded, store: store, model: model, summaryDigest: try loadResult.digest("summary"), summary: summary, phaseA: summaryA, loadKey: loadResult.key, graph: graph,
                         targets: targets, warnings: warnings)
     }
 

@@ -2,12 +2,13 @@ import ArgumentParser
 import Foundation
 import ShrinkBuild
 
-/// `shrink cache ls|verify|gc`: inspect and maintain the repository's build cache.
+/// `shrink cache ls|verify|gc|push|pull`: inspect and maintain the repository's build cache, and
+/// move a pipeline's results to and from the team cache.
 struct CacheCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cache",
         abstract: "Inspect and maintain the build cache (.shrink/cache).",
-        subcommands: [List.self, Verify.self, GC.self])
+        subcommands: [List.self, Verify.self, GC.self, Push.self, Pull.self])
 }
 
 /// The option every `cache` subcommand takes.

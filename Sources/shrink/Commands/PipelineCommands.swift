@@ -52,6 +52,8 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Where stages run: `local` (this process, the default) or `process` (each stage in a fresh `shrink exec-stage` process; the search stays here).")
     var executor: ExecutorChoice = .local
 
+    @OptionGroup var remote: RemoteCacheOptions
+
     func run() throws {
         let started = Date()
         let reporter = ProgressReporter()
@@ -59,6 +61,9 @@ struct RunCommand: ParsableCommand {
         var options = RunOptions(jobs: common.jobs, keepGoing: keepGoing, variant: common.variant,
                                  log: { reporter.warning($0) }, observer: reporter)
         options.executor = try executor.make()
+        do { options.remote = try remote.make(repositoryRoot: PipelineRunner(file: common.url).root, log: { reporter.warning($0) }) } catch {
+            throw pipelineFailure(error)
+        }
         let outcome: RunOutcome
         // Parallelism comes from job slots; OpenBLAS gets one thread (see PipelineRunner.run).
         BLAS.setThreads(1)
@@ -90,6 +95,7 @@ struct RunCommand: ParsableCommand {
                 print(Self.verdictLine(t))
                 for l in t.layers.keys.sorted() { print("  \(l): \(t.layers[l]!)") }
             }
+            if let stats = outcome.remote { print(stats.summaryLine) }
         }
         if !outcome.allPassed { throw ExitCode(CLI.exitCode(for: outcome)) }
     }
@@ -118,10 +124,14 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    @OptionGroup var remote: RemoteCacheOptions
+
     func run() throws {
         let lines: [PipelineRunner.PlanLine]
         do {
-            lines = try PipelineRunner(file: common.url, options: RunOptions(jobs: common.jobs, variant: common.variant)).plan()
+            var options = RunOptions(jobs: common.jobs, variant: common.variant, log: { CLI.printError($0) })
+            options.remote = try remote.make(repositoryRoot: PipelineRunner(file: common.url).root, log: { CLI.printError($0) })
+            lines = try PipelineRunner(file: common.url, options: options).plan()
         } catch { throw pipelineFailure(error) }
         if json {
             let e = JSONEncoder()
@@ -129,11 +139,14 @@ struct PlanCommand: ParsableCommand {
             print(String(decoding: try e.encode(lines), as: UTF8.self))
             return
         }
-        let running = lines.filter { $0.status != "cached" }.count
+        let running = lines.filter { $0.status != "cached" && $0.status != "remote" }.count
+        let remoteServed = lines.filter { $0.status == "remote" }.count
         for l in lines {
-            print("\(l.status == "cached" ? "cached " : l.status == "run" ? "RUN    " : "BLOCKED") \(l.stage)\(l.reasons.isEmpty ? "" : " — " + l.reasons.joined(separator: "; "))")
+            print("\(l.status == "cached" ? "cached " : l.status == "remote" ? "remote " : l.status == "run" ? "RUN    " : "BLOCKED") \(l.stage)\(l.reasons.isEmpty ? "" : " — " + l.reasons.joined(separator: "; "))")
         }
-        print(running == 0 ? "nothing to do" : "\(running) of \(lines.count) stages would run (search candidates are decided while it runs)")
+        print(running == 0 ? (remoteServed == 0 ? "nothing to do" : "nothing to compute: \(remoteServed) of \(lines.count) stages would come from the team cache")
+              : "\(running) of \(lines.count) stages would run (search candidates are decided while it runs)"
+                + (remoteServed > 0 ? "; \(remoteServed) would come from the team cache" : ""))
     }
 }
 
@@ -168,10 +181,14 @@ struct StatusCommand: ParsableCommand {
     @Flag(name: .long, help: "Exit 4 when the lock file is out of date.")
     var check = false
 
+    @OptionGroup var remote: RemoteCacheOptions
+
     func run() throws {
         let result: (upToDate: Bool, reasons: [String])
         do {
-            result = try PipelineRunner(file: common.url, options: RunOptions(jobs: common.jobs)).status()
+            var options = RunOptions(jobs: common.jobs, log: { CLI.printError($0) })
+            options.remote = try remote.make(repositoryRoot: PipelineRunner(file: common.url).root, log: { CLI.printError($0) })
+            result = try PipelineRunner(file: common.url, options: options).status()
         } catch { throw pipelineFailure(error) }
         if result.upToDate {
             print("up to date")
