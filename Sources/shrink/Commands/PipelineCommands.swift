@@ -49,8 +49,8 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .long, help: "End with one JSON summary object on stdout.")
     var json = false
 
-    @Option(name: .long, help: "Where stages run: `local` (this process, the default) or `process` (each stage in a fresh `shrink exec-stage` process; the search stays here).")
-    var executor: ExecutorChoice = .local
+    @Option(name: .long, help: "Where stages run: `local` (this process), `process` (each stage in a fresh `shrink exec-stage` process) or `slurm` (Slurm jobs; docs/cluster.md); the search stays here. Default: `executor:` in shrink-config.yaml, else local.")
+    var executor: ExecutorChoice?
 
     func run() throws {
         let started = Date()
@@ -58,15 +58,18 @@ struct RunCommand: ParsableCommand {
         // Log lines go through the reporter, which clears its status line before printing them.
         var options = RunOptions(jobs: common.jobs, keepGoing: keepGoing, variant: common.variant,
                                  log: { reporter.warning($0) }, observer: reporter)
-        options.executor = try executor.make()
+        let setup = try ExecutorSetup(choice: executor, pipeline: common.url, log: { reporter.warning($0) })
+        options.executor = setup.executor
         let outcome: RunOutcome
         // Parallelism comes from job slots; OpenBLAS gets one thread (see PipelineRunner.run).
         BLAS.setThreads(1)
         do {
             outcome = try PipelineRunner(file: common.url, options: options).run()
             reporter.finish()
+            setup.finish()
         } catch {
             reporter.finish()
+            setup.finish()
             throw pipelineFailure(error)
         }
         let elapsed = Date().timeIntervalSince(started)
