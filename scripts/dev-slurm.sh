@@ -68,7 +68,7 @@ start() {
   chmod 711 "$dir/munge"
   chmod 400 "$dir/munge/munge.key"
   su -s /bin/sh munge -c "/usr/sbin/munged --key-file=$dir/munge/munge.key --socket=$dir/munge/munge.socket \
-    --pid-file=$dir/munge/munged.pid --log-file=$dir/munge/munged.log --seed-file=$dir/munge/munged.seed"
+    --pid-file=$dir/munge/munged.pid --log-file=$dir/munge/munged.log --seed-file=$dir/munge/munged.seed" </dev/null >/dev/null 2>&1
   for _ in $(seq 1 50); do [ -S "$dir/munge/munge.socket" ] && break; sleep 0.1; done
   [ -S "$dir/munge/munge.socket" ] || { say "error: munged did not start; see $dir/munge/munged.log"; exit 3; }
   cp "$dir/munge/munged.pid" "$dir/munged.pid"
@@ -114,8 +114,10 @@ InactiveLimit=0
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$memory State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
-  SLURM_CONF="$conf" /usr/sbin/slurmctld -f "$conf"
-  SLURM_CONF="$conf" /usr/sbin/slurmd -f "$conf"
+  # The daemons keep no descriptor of the caller's: a caller reading this script's output to its
+  # end (a test harness) must not wait for them.
+  SLURM_CONF="$conf" /usr/sbin/slurmctld -f "$conf" </dev/null >>"$dir/log/daemons.out" 2>&1
+  SLURM_CONF="$conf" /usr/sbin/slurmd -f "$conf" </dev/null >>"$dir/log/daemons.out" 2>&1
   for _ in $(seq 1 150); do
     node_idle && break
     sleep 0.2

@@ -5,45 +5,19 @@ import Testing
 import Glibc
 #endif
 
-/// The single-node Slurm the cluster tests submit to: the one `make test` started
-/// (`scripts/dev-slurm.sh run`, which exports `SLURM_CONF`), else one started here in a private
-/// folder and stopped by PID when the test process exits.
+/// The single-node Slurm the cluster tests submit to: the one `make test` starts around the suite
+/// (`scripts/dev-slurm.sh run swift test …` exports `SLURM_CONF` and stops the daemons by PID
+/// afterwards, also on failure). Without it these tests fail saying how to start one.
 enum TestCluster {
-    nonisolated(unsafe) static var startedDirectory: String?
-
-    /// `SLURM_CONF` of the running test cluster.
-    static let conf: Result<String, ClusterUnavailable> = {
-        if let conf = ProcessInfo.processInfo.environment["SLURM_CONF"], FileManager.default.fileExists(atPath: conf) {
-            return .success(conf)
-        }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-test-slurm-\(getpid())").path
-        let started = script(["start"], directory: directory)
-        guard started.status == 0 else {
-            return .failure(ClusterUnavailable(message: "scripts/dev-slurm.sh start failed (run scripts/install-deps.sh as root): \(started.output)"))
-        }
-        startedDirectory = directory
-        atexit {
-            if let directory = TestCluster.startedDirectory { _ = TestCluster.script(["stop"], directory: directory) }
-        }
-        return .success(directory + "/slurm.conf")
-    }()
-
     struct ClusterUnavailable: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
-    static func script(_ arguments: [String], directory: String) -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = packageRoot.appendingPathComponent("scripts/dev-slurm.sh")
-        p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["SHRINK_SLURM_DIR"] = directory
-        p.environment = env
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        do { try p.run() } catch { return (-1, "\(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// `SLURM_CONF` of the running test cluster.
+    static var conf: Result<String, ClusterUnavailable> {
+        guard let conf = ProcessInfo.processInfo.environment["SLURM_CONF"], FileManager.default.fileExists(atPath: conf) else {
+            return .failure(ClusterUnavailable(message: "no test cluster: run `make test`, or `eval $(scripts/dev-slurm.sh start)` "
+                + "before `swift test` (and `scripts/dev-slurm.sh stop` after)"))
+        }
+        return .success(conf)
     }
 
     /// The environment a driver needs to reach the cluster.

@@ -96,11 +96,29 @@ public final class SlurmExecutor: Executor {
         var stageSeconds: [String: Double] = [:]
         var clusterCPUs: Int?
         var submittedJobs = 0
+        var submittedStages = 0
+        var rounds = 0
         var adoptedJobs = 0
     }
 
-    /// Jobs this executor submitted so far, and jobs it adopted from an earlier driver.
-    public var jobCounts: (submitted: Int, adopted: Int) { state.withLock { ($0.submittedJobs, $0.adoptedJobs) } }
+    /// What the executor did so far, for the line a run ends with and for measurements.
+    public struct Statistics: Sendable, Equatable {
+        /// Jobs submitted.
+        public var jobs: Int
+        /// Stage attempts those jobs carried (retries count again).
+        public var stages: Int
+        /// Times ready stages were gathered and submitted (a search batch is one).
+        public var rounds: Int
+        /// Jobs adopted from an earlier driver.
+        public var adopted: Int
+        /// The per-job overhead in seconds: the starting figure, updated from every job that ended.
+        public var overhead: Double
+    }
+
+    /// What the executor did so far.
+    public var statistics: Statistics {
+        state.withLock { Statistics(jobs: $0.submittedJobs, stages: $0.submittedStages, rounds: $0.rounds, adopted: $0.adoptedJobs, overhead: $0.overhead) }
+    }
 
     // MARK: Executor
 
@@ -308,6 +326,7 @@ public final class SlurmExecutor: Executor {
                 }
             }
             state.pending.removeAll { taken.contains(ObjectIdentifier($0)) }
+            if !plan.isEmpty { state.rounds += 1 }
             return plan
         }
         for (kind, tickets) in plan { submit(kind: kind, tickets: tickets) }
@@ -334,6 +353,7 @@ public final class SlurmExecutor: Executor {
             state.withLock { state in
                 state.jobs[id] = Job(id: id, kind: kind, keys: script.keys, adopted: false, submitted: .now)
                 state.submittedJobs += 1
+                state.submittedStages += script.keys.count
             }
         } catch {
             // A refused submission (bad partition, a QOS limit) does not get better by retrying.

@@ -26,10 +26,17 @@ struct ExecutorSetup {
         slurm = executor as? SlurmExecutor
     }
 
-    /// Ends the run's use of the executor (cancels jobs still in flight).
+    /// Ends the run's use of the executor: cancels jobs still in flight and says what ran where.
     func finish() {
-        if let cancelled = slurm?.shutdown(), !cancelled.isEmpty {
+        guard let slurm else { return }
+        let cancelled = slurm.shutdown()
+        if !cancelled.isEmpty {
             CLI.printError("slurm: cancelled \(cancelled.count) job(s): \(cancelled.joined(separator: ", "))")
+        }
+        let s = slurm.statistics
+        if s.jobs > 0 {
+            CLI.printError("slurm: \(s.stages) stage(s) in \(s.jobs) job(s), \(s.rounds) submission round(s); "
+                + String(format: "per-job overhead ≈ %.2f s", s.overhead))
         }
     }
 
