@@ -69,6 +69,9 @@ enum TestCluster {
         return "executor: slurm\nslurm:\n  retries: \(retries)\n  setup: [\(lines)]\n\(extra)"
     }
 
+    /// A setup line that makes only the run's first job sleep (jobs start in the repository root).
+    static func firstJobSleeps(_ seconds: Int) -> String { "test -e first-job || { touch first-job; sleep \(seconds); }" }
+
     static func layers(_ r: Shrink.Outcome) -> [String: [String: String]] {
         var out: [String: [String: String]] = [:]
         for t in r.json?["targets"] as? [[String: Any]] ?? [] {
@@ -115,9 +118,9 @@ enum TestCluster {
         let env = try TestCluster.environment()
         let box = try Sandbox(pipeline: fixedPipeline)
         defer { box.remove() }
-        // Every job sleeps first, so there is time to cancel one mid-run. No --executor: the
-        // repository configuration chooses Slurm.
-        try box.write(Self.config(setup: ["sleep 2"]), to: "shrink-config.yaml")
+        // The first job sleeps, so there is time to cancel it mid-run; its retry does not. No
+        // --executor: the repository configuration chooses Slurm.
+        try box.write(Self.config(setup: [Self.firstJobSleeps(3)]), to: "shrink-config.yaml")
         let (p, o, e) = try Shrink.start(["run", "pipelines/p.yaml", "--json"], cwd: box.root, env: env)
         var victim: String?
         _ = try TestCluster.wait(60) {
@@ -154,7 +157,7 @@ enum TestCluster {
         let env = try TestCluster.environment()
         let box = try Sandbox(pipeline: fixedPipeline)
         defer { box.remove() }
-        try box.write(Self.config(setup: ["sleep 5"]), to: "shrink-config.yaml")
+        try box.write(Self.config(setup: [Self.firstJobSleeps(5)]), to: "shrink-config.yaml")
         let (p, o, e) = try Shrink.start(["run", "pipelines/p.yaml"], cwd: box.root, env: env)
         #expect(try TestCluster.wait(60) { try TestCluster.shrinkJobs().contains { $0.state == "RUNNING" } })
         kill(p.processIdentifier, SIGKILL)
