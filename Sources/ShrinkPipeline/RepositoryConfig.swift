@@ -20,6 +20,8 @@ import Yams
 ///   max_jobs: 32
 ///   retries: 2
 ///   shared_directory: /scratch/shrink       # a store every node sees (default: the repository's .shrink/)
+///   stages_per_job: 4                       # default: chosen from the measured job overhead
+///   setup: ["module load openblas"]         # shell lines each job runs first
 /// ```
 /// Credentials never live here: the remote cache reads them from the environment or `~/.netrc`.
 public struct RepositoryConfig: Sendable, Equatable {
@@ -121,6 +123,10 @@ public struct SlurmSettings: Sendable, Equatable {
     public var retries: Located<Int>?
     /// A store folder every node sees; nil: the repository's `.shrink/`.
     public var sharedDirectory: Located<URL>?
+    /// Stages of one kind per job; nil: chosen per batch from the measured job overhead.
+    public var stagesPerJob: Located<Int>?
+    /// Shell lines each job runs before its stages (`module load …`).
+    public var setup: [Located<String>] = []
 
     /// Creates settings.
     public init() {}
@@ -129,7 +135,8 @@ public struct SlurmSettings: Sendable, Equatable {
 enum ConfigKeys {
     static let topLevel = ["remote_cache", "executor", "slurm"]
     static let remoteCache = ["url", "read_only", "timeout"]
-    static let slurm = ["partition", "account", "time", "memory", "sbatch_args", "max_jobs", "retries", "shared_directory"]
+    static let slurm = ["partition", "account", "time", "memory", "sbatch_args", "max_jobs", "retries", "shared_directory",
+                        "stages_per_job", "setup"]
 }
 
 extension FileDecoder {
@@ -170,6 +177,14 @@ extension FileDecoder {
         if let node = fields["max_jobs"] { settings.maxJobs = integer(node, "`slurm.max_jobs`", minimum: 1) }
         if let node = fields["retries"] { settings.retries = integer(node, "`slurm.retries`", minimum: 0) }
         if let node = fields["shared_directory"] { settings.sharedDirectory = path(node, "`slurm.shared_directory`", kind: nil) }
+        if let node = fields["stages_per_job"] { settings.stagesPerJob = integer(node, "`slurm.stages_per_job`", minimum: 1) }
+        if let node = fields["setup"] {
+            if case .sequence(let items) = node {
+                settings.setup = items.compactMap { string($0, "an entry of `slurm.setup`") }
+            } else {
+                sink.error("`slurm.setup` must be a list of shell lines, found \(describe(node))", at: location(node))
+            }
+        }
         return settings
     }
 }

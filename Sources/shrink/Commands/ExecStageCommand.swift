@@ -1,18 +1,21 @@
 import ArgumentParser
 import Foundation
 import ShrinkBuild
+import ShrinkPipeline
 import ShrinkTensor
 import ShrinkWorkflow
 
-/// `--executor local|process`.
+/// `--executor local|process|slurm`.
 enum ExecutorChoice: String, ExpressibleByArgument, CaseIterable {
-    case local, process
+    case local, process, slurm
 
-    /// The executor: in this process, or one `shrink exec-stage` process per stage.
-    func make() throws -> any Executor {
+    /// The executor: in this process, one `shrink exec-stage` process per stage, or Slurm jobs
+    /// (with the repository configuration's `slurm:` settings, see `ExecutorSetup`).
+    func make(slurm settings: SlurmSettings? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) throws -> any Executor {
         switch self {
         case .local: return InProcessExecutor()
         case .process: return SubprocessExecutor(command: [try CLI.executablePath(), "exec-stage"])
+        case .slurm: return try ExecutorSetup.slurm(settings, log: log)
         }
     }
 }

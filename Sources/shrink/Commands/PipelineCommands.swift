@@ -49,8 +49,8 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .long, help: "End with one JSON summary object on stdout.")
     var json = false
 
-    @Option(name: .long, help: "Where stages run: `local` (this process, the default) or `process` (each stage in a fresh `shrink exec-stage` process; the search stays here).")
-    var executor: ExecutorChoice = .local
+    @Option(name: .long, help: "Where stages run: `local` (this process), `process` (each stage in a fresh `shrink exec-stage` process) or `slurm` (Slurm jobs; docs/cluster.md); the search stays here. Default: `executor:` in shrink-config.yaml, else local.")
+    var executor: ExecutorChoice?
 
     @OptionGroup var remote: RemoteCacheOptions
 
@@ -60,7 +60,8 @@ struct RunCommand: ParsableCommand {
         // Log lines go through the reporter, which clears its status line before printing them.
         var options = RunOptions(jobs: common.jobs, keepGoing: keepGoing, variant: common.variant,
                                  log: { reporter.warning($0) }, observer: reporter)
-        options.executor = try executor.make()
+        let setup = try ExecutorSetup(choice: executor, pipeline: common.url, log: { reporter.warning($0) })
+        options.executor = setup.executor
         do { options.remote = try remote.make(repositoryRoot: PipelineRunner(file: common.url).root, log: { reporter.warning($0) }) } catch {
             throw pipelineFailure(error)
         }
@@ -70,8 +71,10 @@ struct RunCommand: ParsableCommand {
         do {
             outcome = try PipelineRunner(file: common.url, options: options).run()
             reporter.finish()
+            setup.finish()
         } catch {
             reporter.finish()
+            setup.finish()
             throw pipelineFailure(error)
         }
         let elapsed = Date().timeIntervalSince(started)
