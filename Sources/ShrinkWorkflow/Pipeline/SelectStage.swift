@@ -82,9 +82,17 @@ enum SelectStage: WorkflowStageKind {
         case .incremental: policy = IncrementalPolicy()
         case .budget: policy = BudgetPolicy()
         }
-        let result = try RankSearch(policy: policy).run(session)
+        let holdOut = data[.verify] != nil
+        let result = try RankSearch(policy: policy, holdOut: holdOut).run(session)
         let chosen = try evaluator.decompositions(for: result.configuration.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-        let final = try evaluator.score(result.configuration, on: .full)
+        let final = try evaluator.score(result.configuration, on: result.decidedOn)
+        let searched = try evaluator.score(result.configuration, on: .full)
+        var warnings: [String] = []
+        if holdOut {
+            let worth = VerifyStrength(metric: p.metric, samples: final.samples,
+                                       allowedDrop: acceptance.allowedDrop(baseline: result.baseline))
+            if let w = worth.warning { warnings.append(w) }
+        }
         var report: SearchReport?
         if !layers.isEmpty {
             var sensitivity: [String: [SensitivityPoint]] = [:]
@@ -105,7 +113,9 @@ enum SelectStage: WorkflowStageKind {
         let selection = Selection(passed: result.passed, baseline: result.baseline, metric: final.value,
                                   samples: final.samples, decompositions: fixedRefs + chosen,
                                   before: LayerCost(params: table.modelParams, macs: table.totalMACs),
-                                  after: result.cost, search: report, nonFinite: final.nonFinite)
+                                  after: result.cost, search: report, nonFinite: final.nonFinite,
+                                  searchBaseline: result.searchBaseline, searchMetric: searched.value,
+                                  searchSamples: searched.samples, heldOut: holdOut, warnings: warnings.isEmpty ? nil : warnings)
         return ["selection": try LayerWork.jsonEncoder.encode(selection)]
     }
 }

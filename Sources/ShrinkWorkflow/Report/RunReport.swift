@@ -132,12 +132,22 @@ public struct RunReport: Sendable, Hashable, Codable {
     public var threshold: Double?
     /// Whether higher metric values are better (accuracy) or lower (error); nil when unknown.
     public var higherIsBetter: Bool?
+    /// The original's and the final model's metric on the whole search set, and its size
+    /// (`baseline`, `final`, `samples` are the verify set's, which decided `passed`).
+    public var searchBaseline: Double?, searchFinal: Double?, searchSamples: Int?
+    /// Whether the verify samples were held out from the search.
+    public var heldOut: Bool?
 
     /// A report.
     public init(pipeline: String, variant: String?, model: String, modelDigest: String, metric: String, bound: String,
                 baseline: Double, final: Double, samples: Int, passed: Bool, before: LayerCost, after: LayerCost,
                 layers: [LayerReport], search: SearchReport?, exportedDigest: String?,
-                threshold: Double? = nil, higherIsBetter: Bool? = nil) {
+                threshold: Double? = nil, higherIsBetter: Bool? = nil, searchBaseline: Double? = nil,
+                searchFinal: Double? = nil, searchSamples: Int? = nil, heldOut: Bool? = nil) {
+        self.searchBaseline = searchBaseline
+        self.searchFinal = searchFinal
+        self.searchSamples = searchSamples
+        self.heldOut = heldOut
         self.pipeline = pipeline
         self.variant = variant
         self.model = model
