@@ -85,6 +85,7 @@ extension Dataset {
         d.inputs = Tensor(shape: shape, scalars: scalars)
         d.targets = targets.selecting(indices)
         d.fileIndices = indices.map { fileIndices?[$0] ?? $0 }
+        d.fileSampleCount = fileSampleCount ?? count
         return d
     }
 

@@ -54,6 +54,8 @@ public struct Dataset: Sendable {
     /// Each sample's index in the file, when this is a selection of the file's samples (a part
     /// of a split); messages name samples by these. Nil: sample i is the file's i-th.
     public var fileIndices: [Int]?
+    /// How many samples the file holds, when this is a selection of them.
+    public var fileSampleCount: Int?
 
     /// Number of samples.
     public var count: Int { inputs.shape.first ?? 0 }
@@ -250,7 +252,9 @@ public struct Dataset: Sendable {
     /// Checks that the inputs fit the session's input `name` before anything runs.
     public func check(fits session: Session, input name: String) throws(DatasetError) {
         do { try session.validate(shape: inputs.shape, forInput: name) } catch {
-            throw DatasetError(file: source, message: "\(inputName) has shape \(inputs.shape) but model input '\(name)' expects \(session.declaredShape(of: name) ?? "?")")
+            // The file's shape, not the part's: the user sees the file.
+            let shape = [fileSampleCount ?? count] + inputs.shape.dropFirst()
+            throw DatasetError(file: source, message: "\(inputName) has shape \(shape) but model input '\(name)' expects \(session.declaredShape(of: name) ?? "?")")
         }
     }
 }

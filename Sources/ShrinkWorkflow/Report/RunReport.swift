@@ -55,7 +55,8 @@ public struct SensitivityPoint: Sendable, Hashable, Codable {
 
 /// One candidate the search evaluated, for the accuracy-vs-cost plot.
 public struct TradeoffPoint: Sendable, Hashable, Codable {
-    /// `search` or `full`.
+    /// `search` (the subset), `full` (the whole search set) or `verify` (held out; only the chosen
+    /// configuration is scored there).
     public var set: String
     /// Whole-model MACs and params of the candidate.
     public var macs: Int, params: Int
@@ -114,9 +115,9 @@ public struct RunReport: Sendable, Hashable, Codable {
     public var metric: String
     /// The bound, in words (`absolute drop ≤ 0.005`).
     public var bound: String
-    /// Original and final metric on the whole evaluation set, and the sample count.
+    /// Original and final metric on the verify set (which decides), and the sample count.
     public var baseline: Double, final: Double
-    /// Samples in the final check.
+    /// Samples in the final check (the verify set).
     public var samples: Int
     /// Whether the final model meets the bound.
     public var passed: Bool

@@ -6,7 +6,8 @@
 OUT_DIR defaults to ${SHRINK_MODELS:-~/.cache/shrink-models}/data. Deterministic (seeded), so a
 rerun writes the same arrays; the files are too large to commit (tens of MB) and cheap to make.
 
-* ocr-cls-mobile-v2-{calib,eval}.npz: one text line per sample, 48x192 RGB, rendered with
+* ocr-cls-mobile-v2-{calib,eval,search,verify}.npz (128, 400, 200 and 500 lines, each set drawn
+  with its own seed, so they share no sample): one text line per sample, 48x192 RGB, rendered with
   Pillow's built-in font at random sizes from random words and numbers (as receipts, labels and
   signs read), half of them upside down (the orientation classifier's two classes), normalised
   as rapidocr does ((x/255 - 0.5)/0.5, CHW). `x` only: the pipelines use label-free metrics.
@@ -57,7 +58,7 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.environ.get("SHRINK_MODELS", os.path.expanduser("~/.cache/shrink-models")), "data")
     os.makedirs(out, exist_ok=True)
-    for part, n, seed in (("calib", 128, 1), ("eval", 400, 2)):
+    for part, n, seed in (("calib", 128, 1), ("eval", 400, 2), ("search", 200, 3), ("verify", 500, 4)):
         rng = np.random.default_rng(seed)
         x = np.stack([render(rng) for _ in range(n)])
         path = os.path.join(out, f"ocr-cls-mobile-v2-{part}.npz")
