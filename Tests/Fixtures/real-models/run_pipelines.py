@@ -26,7 +26,7 @@ MODELS = {
     "ocr-cls-mobile-v2": {
         "model": "rapidocr-onnxruntime-1.4.4/ocr-cls-mobile-v2.onnx",
         "metric": "agreement",
-        "bounds": [0.01, 0.03],
+        "bounds": [0.01, 0.03, 0.1],
         "rules": """  - match: { op: Conv, kernel: 1x1, min_macs: 100000 }
     method: svd
     rank: search
