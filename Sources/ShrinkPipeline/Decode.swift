@@ -23,6 +23,7 @@ struct PartialData {
     var searchSubset: Located<Int>?
     var search: DataSetSpec?
     var calibration: DataSetSpec?
+    var verify: Located<VerifySpec>?
 }
 
 struct PartialSearch {
@@ -41,7 +42,7 @@ struct PartialExport {
 enum Keys {
     static let topLevel = ["shrink", "name", "imports", "vars", "model", "data", "metric", "accept", "rules", "search", "export", "variants"] + deviceSections
     static let variant = ["vars", "model", "data", "metric", "accept", "rules", "search", "export"] + deviceSections
-    static let data = ["eval", "search_subset", "search", "calibration"]
+    static let data = ["eval", "search_subset", "search", "calibration", "verify"]
     static let npz = ["path", "x_key", "y_key", "scale"]
     static let npy = ["x", "y", "scale"]
     static let rule = ["match", "method", "rank", "fit", "allow_growth"]
@@ -89,6 +90,7 @@ struct FileDecoder {
         if let node = fields["search_subset"] { data.searchSubset = integer(node, "`data.search_subset`", minimum: 1) }
         if let node = fields["search"] { data.search = dataSet(node, "`data.search`") }
         if let node = fields["calibration"] { data.calibration = dataSet(node, "`data.calibration`") }
+        if let node = fields["verify"] { data.verify = verify(node) }
         return data
     }
 

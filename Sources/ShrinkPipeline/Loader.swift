@@ -543,16 +543,21 @@ private final class LoadSession {
         let model = first(\.model)
         if model == nil, !anyWrites("model", variantFirst: variant) { missing("model", hint: "the ONNX model to compress, e.g. `model: model.onnx`") }
 
-        let eval = first { $0.data?.eval }
+        let metric = first(\.metric) ?? Located(.top1, at: rootLocation)
+        let searchSet = first { $0.data?.search }, verify = first { $0.data?.verify }
+        let sets = mergedDataSets(eval: first { $0.data?.eval }, search: searchSet, verify: verify, metric: metric.value, sink: sink)
+        if !sets.ok { ok = false }
+        let eval = sets.eval
         if eval == nil {
             if let dataLocation = first(\.data?.location) {
-                if !anyWritesData("eval") { sink.error("`data` needs `eval`, the evaluation set", at: dataLocation) }
+                if !anyWritesData("eval") {
+                    sink.error("`data` needs `eval`, the evaluation set (or both `search` and `verify` sets)", at: dataLocation)
+                }
             } else if !anyWrites("data", variantFirst: variant) {
                 missing("data", hint: "e.g. `data: { eval: val.npz }`")
             }
             ok = false
         }
-        let metric = first(\.metric) ?? Located(.top1, at: rootLocation)
         let accept = first(\.accept)
         if accept == nil, !anyWrites("accept", variantFirst: variant) {
             missing("accept", hint: "e.g. `accept: { max_drop: 0.005 }`")
@@ -561,7 +566,7 @@ private final class LoadSession {
         let objective = first(\.search.objective) ?? Located(.macs, at: rootLocation)
         // `greedy` without a target sets its score threshold to the bound (see GreedyPolicy).
         let target = first(\.search.target)
-        if let eval, metric.value.needsLabels, !eval.hasLabels {
+        if let eval, metric.value.needsLabels, !eval.hasLabels, verify == nil || searchSet == nil {
             sink.error("metric `\(metric.value.name)` needs labels, but `data.eval` names no `y`", at: eval.location)
             ok = false
         }
@@ -574,7 +579,7 @@ private final class LoadSession {
             report: first(\.export.report) ?? Located(out.appendingPathComponent("\(stem).md"), at: rootLocation),
             c: first(\.export.c))
         let data = DataSpec(eval: eval, searchSubset: first { $0.data?.searchSubset },
-                            search: first { $0.data?.search }, calibration: first { $0.data?.calibration })
+                            search: searchSet, calibration: first { $0.data?.calibration }, verify: verify)
         return PipelineSpec(
             file: rootURL, variant: variant, name: name, model: model, data: data, metric: metric, accept: accept,
             rules: partials.flatMap(\.rules),

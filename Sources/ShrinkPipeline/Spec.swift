@@ -521,27 +521,61 @@ public struct DataSetSpec: Sendable, Hashable, Codable {
 
 /// The `data` section.
 public struct DataSpec: Sendable, Hashable, Codable {
-    /// The evaluation set; the final check uses all of it.
+    /// The evaluation set. Unless `search` or a `verify` set is given, a seeded shuffle splits it
+    /// into a search part and a verify part (`verify` fraction of it, half by default).
     public var eval: DataSetSpec
-    /// How many samples the search uses; `nil` means all.
+    /// How many samples the search uses; `nil` means all of the search set (or part).
     public var searchSubset: Located<Int>?
-    /// The set searched on; `nil` means `eval`.
+    /// The set searched on; `nil` means `eval` (its search part when it is split).
     public var search: DataSetSpec?
-    /// The calibration set for `fit: activations`; `nil` means the search set.
+    /// The calibration set for `fit: activations`; `nil` means the search set (or part).
     public var calibration: DataSetSpec?
+    /// `verify:` as written: the share of `eval` held out, or the set the final check runs on.
+    public var verify: Located<VerifySpec>?
+
+    /// The share of `eval` held out for the final check when `verify` is not given.
+    public static let defaultVerifyFraction = 0.5
 
     /// Creates a data section.
-    public init(eval: DataSetSpec, searchSubset: Located<Int>?, search: DataSetSpec?, calibration: DataSetSpec?) {
+    public init(eval: DataSetSpec, searchSubset: Located<Int>?, search: DataSetSpec?, calibration: DataSetSpec?,
+                verify: Located<VerifySpec>? = nil) {
         self.eval = eval
         self.searchSubset = searchSubset
         self.search = search
         self.calibration = calibration
+        self.verify = verify
     }
 
-    /// The set the search evaluates candidates on.
+    /// The share of `eval` held out for the final check, when `eval` is split: nil when the
+    /// search or the verify set is given as its own file (then nothing is split).
+    public var verifyFraction: Double? {
+        switch verify?.value {
+        case .set: return nil
+        case .fraction(let f): return search == nil ? f : nil
+        case nil: return search == nil ? Self.defaultVerifyFraction : nil
+        }
+    }
+
+    /// The set the search evaluates candidates on (its search part when `verifyFraction` is set).
     public var effectiveSearch: DataSetSpec { search ?? eval }
-    /// The set calibration activations are taken from.
+    /// The set the final check runs on (its verify part when `verifyFraction` is set).
+    public var effectiveVerify: DataSetSpec {
+        if case .set(let s) = verify?.value { return s }
+        return eval
+    }
+    /// The set calibration activations are taken from (the search part when `eval` is split, so
+    /// the verify samples stay unseen).
     public var effectiveCalibration: DataSetSpec { calibration ?? effectiveSearch }
+    /// Whether calibration reads the search part of a split `eval` (no `calibration` given).
+    public var calibrationIsSplit: Bool { calibration == nil && verifyFraction != nil }
+}
+
+/// `data.verify`: a share of `eval` to hold out, or a separate verify set.
+public enum VerifySpec: Sendable, Hashable, Codable {
+    /// Hold out this fraction of `eval` (in (0, 1)) by a seeded shuffle.
+    case fraction(Double)
+    /// Certify on this set; `eval` is not split.
+    case set(DataSetSpec)
 }
 
 // MARK: - Globs

@@ -51,6 +51,11 @@ public struct Dataset: Sendable {
     public var targetName: String
     /// The file the targets came from when it is not `source` (a separate `.npy`).
     public var targetFile: String?
+    /// Each sample's index in the file, when this is a selection of the file's samples (a part
+    /// of a split); messages name samples by these. Nil: sample i is the file's i-th.
+    public var fileIndices: [Int]?
+    /// How many samples the file holds, when this is a selection of them.
+    public var fileSampleCount: Int?
 
     /// Number of samples.
     public var count: Int { inputs.shape.first ?? 0 }
@@ -186,7 +191,7 @@ public struct Dataset: Sendable {
         guard let i = labels.firstIndex(where: { $0 < 0 || $0 >= Int64(classes) }) else { return }
         let total = labels.count(where: { $0 < 0 || $0 >= Int64(classes) })
         let more = total > 1 ? " (\(total) of the \(labels.count) labels are out of range)" : ""
-        throw DatasetError(file: targetFile ?? source, message: "\(targetName)[\(i)] is \(labels[i]), but the model scores \(classes) "
+        throw DatasetError(file: targetFile ?? source, message: "\(targetName)[\(fileIndices?[i] ?? i)] is \(labels[i]), but the model scores \(classes) "
             + "class\(classes == 1 ? "" : "es") (labels 0…\(max(classes - 1, 0)))\(more); check that the labels belong to this model")
     }
 
@@ -210,6 +215,7 @@ public struct Dataset: Sendable {
     public func prefix(_ n: Int) -> Dataset {
         let k = min(max(0, n), count)
         var d = self
+        d.fileIndices = fileIndices.map { Array($0.prefix(k)) }
         d.inputs = slice(0..<k)
         d.targets = targets.slice(0..<k)
         return d
@@ -246,7 +252,9 @@ public struct Dataset: Sendable {
     /// Checks that the inputs fit the session's input `name` before anything runs.
     public func check(fits session: Session, input name: String) throws(DatasetError) {
         do { try session.validate(shape: inputs.shape, forInput: name) } catch {
-            throw DatasetError(file: source, message: "\(inputName) has shape \(inputs.shape) but model input '\(name)' expects \(session.declaredShape(of: name) ?? "?")")
+            // The file's shape, not the part's: the user sees the file.
+            let shape = [fileSampleCount ?? count] + inputs.shape.dropFirst()
+            throw DatasetError(file: source, message: "\(inputName) has shape \(shape) but model input '\(name)' expects \(session.declaredShape(of: name) ?? "?")")
         }
     }
 }

@@ -73,3 +73,27 @@ public enum Calibration {
         return stats
     }
 }
+
+extension Calibration {
+    /// A layer's inputs from the original graph and from `partial` (the original with the
+    /// layers before it compressed) on the same samples, for sequential fitting
+    /// (`ModelDecomposer.decomposeSequentially`). The layer reads the same value name in both.
+    public static func sequentialStatistics(original: Graph, partial: Graph, layer name: String, data: Dataset, threads: Int,
+                                            inputShapes: [String: [Int]] = [:]) throws -> AsymmetricStatistics {
+        let ref = try GraphLayers.reference(named: name, in: try GraphLayers.references(in: original, inputShapes: inputShapes))
+        let d = try GraphLayers.descriptor(ref, in: original)
+        var stats = AsymmetricStatistics(dimension: d.weight.count / max(d.outputs, 1))
+        let a = try Session(graph: original, options: SessionOptions(threads: threads))
+        let b = try Session(graph: partial, options: SessionOptions(threads: threads))
+        let feed = try LayerWork.inputName(of: a)
+        try data.check(fits: a, input: feed)
+        for batch in data.batches(size: 128) {
+            guard let x = try a.run(from: [feed: batch.inputs], outputs: [ref.input])[ref.input],
+                  let h = try b.run(from: [feed: batch.inputs], outputs: [ref.input])[ref.input] else {
+                throw RuntimeError.missingInput(name: ref.input)
+            }
+            try stats.add(originalInput: GraphLayers.activationRows(x, of: ref), compressedInput: GraphLayers.activationRows(h, of: ref), of: d)
+        }
+        return stats
+    }
+}

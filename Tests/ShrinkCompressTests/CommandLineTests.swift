@@ -69,6 +69,30 @@ struct CommandLineTests {
         #expect((eval["top1_after"] as? Double ?? 0) > 0.5)
     }
 
+    /// At the bundled pipeline's ranks, fitting in sequence keeps clearly more of the original's
+    /// accuracy than independent fitting (97.7 % against 96.4 % when measured: 13 images apart).
+    @Test("--fit sequential beats --fit activations at equal ranks on LeNet")
+    func sequentialFitKeepsMoreAccuracy() throws {
+        func top1(_ fit: String) throws -> (Double, [[String: Any]]) {
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-cli-\(UUID()).onnx").path
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            let (status, stdout, stderr) = try shrink([
+                "decompose", "Examples/lenet-mnist/model.onnx", "--layer", "conv1=tucker2:4,1", "--layer", "conv2=tucker2:11,4",
+                "--layer", "fc1=svd:11", "--data", "Examples/lenet-mnist/calib.npz", "--fit", fit, "-o", out, "--json",
+                "--eval", "Examples/lenet-mnist/val.npz",
+            ])
+            #expect(status == 0, "\(stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any])
+            let eval = try #require(json["eval"] as? [String: Any])
+            return (try #require(eval["top1_after"] as? Double), try #require(json["layers"] as? [[String: Any]]))
+        }
+        let (independent, _) = try top1("activations")
+        let (sequential, layers) = try top1("sequential")
+        #expect(sequential >= independent + 0.005, "sequential \(sequential) vs independent \(independent)")
+        #expect(layers.map { $0["rank"] as? [Int] } == [[4, 1], [11, 4], [11]])
+        #expect(layers.allSatisfy { ($0["notes"] as? [String] ?? []).contains { $0.contains("fitted in sequence") } })
+    }
+
     @Test("bad input exits 2 with one message", arguments: [
         ["--layer", "conv9=cp:4"], ["--layer", "conv2=cp"], ["--layer", "conv2=svd:4"], ["--layer", "conv2=tucker2:4"],
         ["--layer", "conv2=cp:4", "--fit", "activations"], ["--layer", "conv2=cp:1.5"],

@@ -124,3 +124,56 @@ public enum ModelDecomposer {
                                warnings: warnings)
     }
 }
+
+extension ModelDecomposer {
+    /// Applies `choices` layer by layer in model order, fitting each to the original model's
+    /// outputs from the inputs the model compressed so far gives it (asymmetric reconstruction,
+    /// see `AsymmetricStatistics`), so the errors of earlier layers are corrected, not accumulated.
+    ///
+    /// `collect(partial, layer)` returns the layer's statistics: it runs the original graph and
+    /// `partial` (the original with every earlier choice applied) on the same calibration data
+    /// and accumulates the layer's inputs from both — this module does not run models.
+    public static func decomposeSequentially(
+        _ graph: Graph, choices: [LayerChoice], inputShapes: [String: [Int]] = [:], options: FitOptions = FitOptions(),
+        objective: CostObjective = .params, rounding: RankRounding = .none,
+        collect: (_ partial: Graph, _ layer: LayerDescriptor) throws -> AsymmetricStatistics
+    ) throws -> DecomposedModel {
+        var seen = Set<String>()
+        for c in choices where !seen.insert(c.layer).inserted {
+            throw DecompositionError(.invalidInput, layer: c.layer, "the layer is chosen twice")
+        }
+        let table = try GraphLayers.table(of: graph, inputShapes: inputShapes)
+        let refs = GraphLayers.references(in: graph, table: table)
+        let order = Dictionary(uniqueKeysWithValues: table.layers.enumerated().map { ($0.element.name, $0.offset) })
+        let sorted = choices.sorted { (order[$0.layer] ?? .max, $0.layer) < (order[$1.layer] ?? .max, $1.layer) }
+        let before = LayerCost(params: table.modelParams, macs: table.totalMACs)
+        var done: [String: LayerDecomposition] = [:]
+        var applied: [LayerDecomposition] = []
+        var resolutions: [String: RankResolution] = [:]
+        var warnings: [String] = []
+        var after = before
+        for choice in sorted {
+            let layer = try GraphLayers.descriptor(try GraphLayers.reference(named: choice.layer, in: refs), in: graph)
+            let resolution = try RankArithmetic.resolve(choice.rank, method: choice.method.method, layer: layer,
+                                                        objective: objective, rounding: rounding)
+            resolutions[choice.layer] = resolution
+            warnings += resolution.warnings
+            let d: LayerDecomposition
+            if choice.method == .keep {
+                d = try Decomposer.decompose(layer, method: .keep, rank: resolution.rank, options: options)
+            } else {
+                var partial = graph
+                try GraphRewriter.apply(applied, to: &partial, inputShapes: inputShapes)
+                let stats = try collect(partial, layer)
+                d = try Decomposer.decompose(layer, method: choice.method, rank: resolution.rank, options: options, sequential: stats)
+                applied.append(d)
+            }
+            after = after - d.original + d.cost
+            done[choice.layer] = d
+        }
+        var out = graph
+        try GraphRewriter.apply(applied, to: &out, inputShapes: inputShapes)
+        return DecomposedModel(graph: out, layers: choices.map { done[$0.layer]! }, resolutions: resolutions, before: before,
+                               after: after, warnings: warnings)
+    }
+}

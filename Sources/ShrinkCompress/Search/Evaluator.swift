@@ -4,8 +4,10 @@ import Synchronization
 public enum EvaluationSet: String, Sendable, Codable {
     /// The search subset (or separate search data): cheap, used while searching.
     case search
-    /// The whole evaluation set: used to certify the final choice.
+    /// The whole search set: the search backs off on it once the subset passes.
     case full
+    /// Held-out samples the search never saw: the final check, scored once.
+    case verify
 }
 
 /// Scores candidate configurations. Implementations evaluate a batch in parallel and may cache

@@ -16,14 +16,18 @@ public enum SearchPolicyName: String, Sendable, Codable, CaseIterable {
 public struct SearchResult: Sendable, Codable {
     /// The policy that produced it.
     public var policy: String
-    /// The chosen configuration (certified on the full set when `passed`).
+    /// The chosen configuration (certified on the deciding set when `passed`).
     public var configuration: Configuration
-    /// The original model's metric on the full set.
+    /// The original model's metric on the deciding set (`verify` when held out, else `full`).
     public var baseline: Double
-    /// The chosen configuration's metric on the full set.
+    /// The chosen configuration's metric on the deciding set.
     public var metric: Double
-    /// Whether the chosen configuration meets the bound on the full set.
+    /// Whether the chosen configuration meets the bound on the deciding set.
     public var passed: Bool
+    /// The set that decided `passed`.
+    public var decidedOn: EvaluationSet
+    /// The original's and the chosen configuration's metric on the whole search set (`full`).
+    public var searchBaseline: Double, searchMetric: Double
     /// Whole-model cost before and after.
     public var originalCost: LayerCost, cost: LayerCost
     /// Distinct evaluations run.
@@ -36,13 +40,21 @@ public struct SearchResult: Sendable, Codable {
     public var notes: [String]
 }
 
-/// Runs a policy, certifies its proposal on the full set, and backs off until it passes.
+/// Runs a policy, checks its proposal on the whole search set and backs off until it passes,
+/// then (with `holdOut`) certifies it once on held-out samples.
 public struct RankSearch: Sendable {
     /// The policy.
     public var policy: any SearchPolicy
+    /// Whether `passed` is decided by one evaluation on the `verify` set, which no step of the
+    /// search looks at (so the bound holds on samples the choice was not tuned to). Without it,
+    /// the `full` set decides.
+    public var holdOut: Bool
 
     /// A search with `policy`.
-    public init(policy: any SearchPolicy) { self.policy = policy }
+    public init(policy: any SearchPolicy, holdOut: Bool = false) {
+        self.policy = policy
+        self.holdOut = holdOut
+    }
 
     /// Proposes, then verifies on the search data and on the full set, backing off (one option
     /// at a time, where it buys most accuracy per cost) until both pass. Every step raises a rank
@@ -63,11 +75,20 @@ public struct RankSearch: Sendable {
                 session.log("back-off \(steps) on \(set.rawValue) data: \(session.space.describe(config))")
             }
         }
-        let baseline = try session.baseline(.full)
-        let metric = try session.evaluate(config, on: .full)
+        let searchBaseline = try session.baseline(.full)
+        let searchMetric = try session.evaluate(config, on: .full)
+        // The held-out set is scored once, after every decision: backing off on it would tune
+        // the choice to it, and the bound would no longer be certified on unseen samples.
+        let decidedOn: EvaluationSet = holdOut ? .verify : .full
+        let baseline = try session.baseline(decidedOn)
+        let metric = try session.evaluate(config, on: decidedOn)
+        let passed = session.acceptance.accepts(baseline: baseline, value: metric)
+        if holdOut {
+            notes.append("verify check (held-out samples, scored once): drop \(fmt(session.acceptance.drop(baseline: baseline, value: metric))) — \(passed ? "passed" : "FAILED: the choice holds on the search data but not on unseen samples")")
+        }
         return SearchResult(
             policy: policy.name, configuration: config, baseline: baseline, metric: metric,
-            passed: session.acceptance.accepts(baseline: baseline, value: metric),
+            passed: passed, decidedOn: decidedOn, searchBaseline: searchBaseline, searchMetric: searchMetric,
             originalCost: session.space.originalCost, cost: session.space.cost(of: config),
             evaluations: session.evaluationCount, visited: session.visited,
             sensitivity: session.sensitivity, notes: notes)

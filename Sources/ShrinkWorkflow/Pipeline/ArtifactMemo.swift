@@ -83,10 +83,17 @@ struct DataRef: Sendable, Hashable, Codable {
     var xKey: String, yKey: String?
     /// Scale for uint8 inputs.
     var scale: Double?
-    /// The first `limit` samples only (the search subset); nil for all.
+    /// The first `limit` samples only (the search subset, taken after the split); nil for all.
     var limit: Int?
+    /// One part of a seeded split of the file's samples (`data.verify` as a fraction); nil: all.
+    var split: DataSplit?
+    var part: DataSplit.Part?
 
-    var cacheKey: String { "\(format):\(x.hex):\(y?.hex ?? "-"):\(xKey):\(yKey ?? "-"):\(scale ?? 0):\(limit ?? -1)" }
+    var cacheKey: String {
+        let base = "\(format):\(x.hex):\(y?.hex ?? "-"):\(xKey):\(yKey ?? "-"):\(scale ?? 0):\(limit ?? -1)"
+        guard let split, let part else { return base }
+        return base + ":\(part.rawValue)-of-\(split.verifyFraction)-\(split.seed)"
+    }
 
     /// The blobs, for stage inputs.
     var inputs: [String: StageInput] {
@@ -112,6 +119,12 @@ struct DataRef: Sendable, Hashable, Codable {
         }
         if let xName { d.source = xName }
         if let yName { d.targetFile = yName }
+        if let split, let part {
+            guard let selected = d.part(part, of: split) else {
+                throw DataContentError(blob: x, message: "\(d.source) has \(d.count) sample(s); holding out a verify part needs at least 2 — give `data.verify` a data set of its own")
+            }
+            d = selected
+        }
         if let limit { d = d.prefix(limit) }
         return d
     }

@@ -62,6 +62,7 @@ extension PipelineRunner {
             guard let select = summary.results[t.select], let report = summary.results[t.report],
                   let export = summary.results[t.export] else { continue }
             let (selection, layers) = try decided(select, store: store)
+            for w in selection.warnings ?? [] { options.log("warning: \(t.name): \(w)") }
             if let n = selection.nonFinite, n > 0 {
                 options.log("warning: \(t.name): the chosen model gives NaN or infinite outputs on \(n) of \(selection.samples) samples; they count as wrong")
             }
@@ -103,7 +104,10 @@ extension PipelineRunner {
                 baseline: selection.baseline, metric: selection.metric,
                 paramsReduction: Double(selection.before.params) / Double(max(selection.after.params, 1)),
                 macsReduction: Double(selection.before.macs) / Double(max(selection.after.macs, 1)),
-                exported: exported, layers: layers, device: device))
+                exported: exported, layers: layers,
+                searchBaseline: selection.searchBaseline ?? selection.baseline, searchMetric: selection.searchMetric ?? selection.metric,
+                searchSamples: selection.searchSamples ?? selection.samples, verifySamples: selection.samples,
+                heldOut: selection.heldOut ?? false, device: device))
             decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value, passed: passed)
         }
         if options.variant == nil {
@@ -163,7 +167,7 @@ extension PipelineRunner {
         }
         for spec in loaded.allSpecs {
             try add(spec.model.value)
-            for set in [spec.data.eval, spec.data.effectiveSearch, spec.data.effectiveCalibration] {
+            for set in [spec.data.eval, spec.data.effectiveSearch, spec.data.effectiveCalibration, spec.data.effectiveVerify] {
                 for url in set.files { try add(url) }
             }
             if case .command(let c) = spec.metric.value {

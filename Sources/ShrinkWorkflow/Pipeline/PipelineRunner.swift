@@ -41,12 +41,12 @@ public struct RunOptions: Sendable {
 public struct TargetOutcome: Sendable, Codable {
     /// `main` or the variant's name.
     public var target: String
-    /// Whether the final model meets the bound on the whole evaluation set.
+    /// Whether the final model meets the bound on the verify set (held-out samples by default).
     public var passed: Bool
     /// Whether the final model is bigger than the original in parameters or MACs (only a rule
     /// with `allow_growth: true` lets that happen); such a model is never called "passed".
     public var grew: Bool
-    /// Original and final metric.
+    /// Original and final metric on the verify set (what `passed` was decided on).
     public var baseline: Double, metric: Double
     /// Reductions.
     public var paramsReduction: Double, macsReduction: Double
@@ -54,8 +54,85 @@ public struct TargetOutcome: Sendable, Codable {
     public var exported: [String]
     /// Per layer: method and rank.
     public var layers: [String: String]
+    /// The original's and the final model's metric on the whole search set, and its size.
+    public var searchBaseline: Double, searchMetric: Double, searchSamples: Int
+    /// Samples of the verify set (`metric` is `verifyMetric`).
+    public var verifySamples: Int
+    /// Whether the verify set was held out from the search (false for pipelines that certify on
+    /// the search set itself, which none do since `data.verify` exists).
+    public var heldOut: Bool
     /// The device build (flash, RAM, sizes measured, the C library's check), when there is one.
     public var device: DeviceOutcome?
+    /// The final model's metric on the verify set: `metric` under the name reports use.
+    public var verifyMetric: Double { metric }
+
+    private enum CodingKeys: String, CodingKey {
+        case target, passed, grew, baseline, metric, paramsReduction, macsReduction, exported, layers
+        case searchBaseline = "search_baseline", searchMetric = "search_metric", searchSamples = "search_samples"
+        case verifySamples = "verify_samples", heldOut = "held_out", verifyMetric = "verify_metric", device
+    }
+
+    /// An outcome.
+    public init(target: String, passed: Bool, grew: Bool, baseline: Double, metric: Double, paramsReduction: Double,
+                macsReduction: Double, exported: [String], layers: [String: String], searchBaseline: Double,
+                searchMetric: Double, searchSamples: Int, verifySamples: Int, heldOut: Bool, device: DeviceOutcome? = nil) {
+        self.target = target
+        self.passed = passed
+        self.grew = grew
+        self.baseline = baseline
+        self.metric = metric
+        self.paramsReduction = paramsReduction
+        self.macsReduction = macsReduction
+        self.exported = exported
+        self.layers = layers
+        self.searchBaseline = searchBaseline
+        self.searchMetric = searchMetric
+        self.searchSamples = searchSamples
+        self.verifySamples = verifySamples
+        self.heldOut = heldOut
+        self.device = device
+    }
+
+    /// Decodes an outcome (`verify_metric` is derived, not read).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        target = try c.decode(String.self, forKey: .target)
+        passed = try c.decode(Bool.self, forKey: .passed)
+        grew = try c.decode(Bool.self, forKey: .grew)
+        baseline = try c.decode(Double.self, forKey: .baseline)
+        metric = try c.decode(Double.self, forKey: .metric)
+        paramsReduction = try c.decode(Double.self, forKey: .paramsReduction)
+        macsReduction = try c.decode(Double.self, forKey: .macsReduction)
+        exported = try c.decode([String].self, forKey: .exported)
+        layers = try c.decode([String: String].self, forKey: .layers)
+        searchBaseline = try c.decode(Double.self, forKey: .searchBaseline)
+        searchMetric = try c.decode(Double.self, forKey: .searchMetric)
+        searchSamples = try c.decode(Int.self, forKey: .searchSamples)
+        verifySamples = try c.decode(Int.self, forKey: .verifySamples)
+        heldOut = try c.decode(Bool.self, forKey: .heldOut)
+        device = try c.decodeIfPresent(DeviceOutcome.self, forKey: .device)
+    }
+
+    /// Encodes every field and `verify_metric`.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(target, forKey: .target)
+        try c.encode(passed, forKey: .passed)
+        try c.encode(grew, forKey: .grew)
+        try c.encode(baseline, forKey: .baseline)
+        try c.encode(metric, forKey: .metric)
+        try c.encode(paramsReduction, forKey: .paramsReduction)
+        try c.encode(macsReduction, forKey: .macsReduction)
+        try c.encode(exported, forKey: .exported)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(searchBaseline, forKey: .searchBaseline)
+        try c.encode(searchMetric, forKey: .searchMetric)
+        try c.encode(searchSamples, forKey: .searchSamples)
+        try c.encode(verifySamples, forKey: .verifySamples)
+        try c.encode(heldOut, forKey: .heldOut)
+        try c.encode(metric, forKey: .verifyMetric)
+        try c.encodeIfPresent(device, forKey: .device)
+    }
 }
 
 /// The outcome of `shrink run`.
@@ -249,9 +326,14 @@ public struct PipelineRunner: Sendable {
             }
         }
         let calibration = spec.data.effectiveCalibration
+        // A split `eval` is split the same way everywhere: calibration reads its search part, so
+        // the verify samples stay unseen by every fit as well as by the search.
+        let split = spec.data.verifyFraction.map { DataSplit(verifyFraction: $0) }
         var statsInput: StageInput?
         if needsStats {
-            let calib = try dataRef(calibration, limit: nil, store: store)
+            // Calibration reads inputs only: labels are never needed to fit.
+            let calib = try dataRef(calibration, limit: nil, store: store, labels: false,
+                                    split: spec.data.calibrationIsSplit ? split : nil, part: .search)
             let layersNeeding = assigned.assignments.filter { $0.fit == .activations && $0.method != .keep }.map(\.layer.name).sorted()
             let identity = "calibrate:" + Digest.of(layersNeeding.joined(separator: ",") + calib.cacheKey).short
             if added.insert(identity).inserted {
@@ -271,10 +353,11 @@ public struct PipelineRunner: Sendable {
         }
         var labels = true
         if case .fidelity = spec.metric.value { labels = false }
-        let full = try dataRef(spec.data.eval, limit: nil, store: store, labels: labels)
         let subset = spec.data.searchSubset?.value
-        let search = spec.data.search.map { try? dataRef($0, limit: subset, store: store, labels: labels) } ?? nil
-        let searchRef = try search ?? dataRef(spec.data.eval, limit: subset, store: store, labels: labels)
+        let searchSet = spec.data.effectiveSearch
+        let searchRef = try dataRef(searchSet, limit: subset, store: store, labels: labels, split: split, part: .search)
+        let full = try dataRef(searchSet, limit: nil, store: store, labels: labels, split: split, part: .search)
+        let verify = try dataRef(spec.data.effectiveVerify, limit: nil, store: store, labels: labels, split: split, part: .verify)
         let (bound, boundValue): (BoundKind, Double) = {
             switch spec.accept.value {
             case .maxDrop(let d): return (.absolute, d)
@@ -288,7 +371,8 @@ public struct PipelineRunner: Sendable {
         let params = SelectParameters(policy: SearchPolicyName(spec.search.policy.value), objective: objective,
                                       target: spec.search.target?.value, bound: bound, boundValue: boundValue, metric: metric,
                                       searchLimit: subset, searchable: searchable, fixedLayers: fixedParams.map(\.layer).sorted(),
-                                      data: [EvaluationSet.full.rawValue: full, EvaluationSet.search.rawValue: searchRef],
+                                      data: [EvaluationSet.full.rawValue: full, EvaluationSet.search.rawValue: searchRef,
+                                             EvaluationSet.verify.rawValue: verify],
                                       layerInputs: layerInputs, quantize: quantize)
         let log = options.log
         try graph.add(factory.select(identity: "\(prefix)select", parameters: params, fixed: fixed, stats: statsInput,
@@ -344,7 +428,17 @@ public struct PipelineRunner: Sendable {
 
     /// A data set as store blobs (files are copied into the store so stages read what was hashed).
     /// `labels: false` reads the inputs only (a label-free metric needs no `y`).
-    func dataRef(_ spec: DataSetSpec, limit: Int?, store: Store, labels: Bool = true) throws -> DataRef {
+    func dataRef(_ spec: DataSetSpec, limit: Int?, store: Store, labels: Bool = true, split: DataSplit? = nil,
+                 part: DataSplit.Part = .search) throws -> DataRef {
+        var ref = try plainDataRef(spec, limit: limit, store: store, labels: labels)
+        if let split {
+            ref.split = split
+            ref.part = part
+        }
+        return ref
+    }
+
+    private func plainDataRef(_ spec: DataSetSpec, limit: Int?, store: Store, labels: Bool) throws -> DataRef {
         let base = file.deletingLastPathComponent()
         func put(_ url: URL) throws -> Digest {
             guard FileManager.default.fileExists(atPath: url.path) else {

@@ -8,7 +8,7 @@ import ShrinkTensor
 
 /// Stage versions: bump one when its outputs for the same inputs would change.
 enum StageVersion {
-    static let load = 4, calibrate = 1, decompose = 2, evaluate = 4, search = 2, export = 1, report = 2, quantize = 1, deviceCheck = 1
+    static let load = 5, calibrate = 1, decompose = 2, evaluate = 4, search = 3, export = 1, report = 3, quantize = 1, deviceCheck = 1
     /// The select stage runs decompose and evaluate sub-stages whose results it embeds, so its
     /// key must change when theirs do.
     static var select: String { "select\(search)-decompose\(decompose)-evaluate\(evaluate)" }
@@ -80,6 +80,13 @@ struct Selection: Sendable, Codable {
     /// (full set; `metric` is the chosen model in int8, `baseline` the original in float32).
     var floatMetric: Double?
     var int8Baseline: Double?
+    /// The original's and the chosen model's metric on the whole search set, and its size
+    /// (`baseline`, `metric` and `samples` are the deciding set's: the verify set when held out).
+    var searchBaseline: Double?, searchMetric: Double?, searchSamples: Int?
+    /// Whether `passed` was decided on held-out samples the search never saw.
+    var heldOut: Bool?
+    /// What the run should say about the check (a bound worth too few verify samples).
+    var warnings: [String]?
 }
 
 /// Builds the stages of a pipeline run.
@@ -176,7 +183,8 @@ enum EvaluateStage: WorkflowStageKind {
         }
         if refs.isEmpty, let n = score.nonFinite, n > 0 {
             // Scores of a model whose own outputs are NaN mean nothing: every candidate "keeps" them.
-            throw PipelineError.invalidInput("\(dataset.source): the original model gives NaN or infinite outputs on \(n) of \(score.samples) samples; fix the model (or the data) before compressing it")
+            let part = p.data.part.map { " of its \($0.rawValue) part" } ?? ""
+            throw PipelineError.invalidInput("\(dataset.source): the original model gives NaN or infinite outputs on \(n) of the \(score.samples) samples\(part); fix the model (or the data) before compressing it")
         }
         return ["score": try LayerWork.jsonEncoder.encode(score)]
     }
@@ -283,7 +291,14 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
         try results.map { try JSONDecoder().decode(Scoring.Score.self, from: try context.store.read(try $0.digest("score"))).value }
     }
 
-    func evaluateStage(refs: [DecompositionRef], set: EvaluationSet, label: String, quantized: Bool = true) -> WorkflowStage<EvaluateStage> {
+    /// The set whose data is scored: `full` is `search` itself when no subset is taken, so
+    /// its evaluations are the search's (one stage, computed once).
+    func dataSet(_ set: EvaluationSet) -> EvaluationSet {
+        set == .full && data[.full] == data[.search] ? .search : set
+    }
+
+    func evaluateStage(refs: [DecompositionRef], set requested: EvaluationSet, label: String, quantized: Bool = true) -> WorkflowStage<EvaluateStage> {
+        let set = dataSet(requested)
         let dataRef = data[set]!
         let quantize = quantized ? self.quantize : nil
         var inputs: [String: StageInput] = dataRef.inputs

@@ -71,7 +71,9 @@ enum ReportStage: WorkflowStageKind {
                             threshold: Acceptance(bound: p.boundKind == .relative ? .relative(p.boundValue) : .absolute(p.boundValue),
                                                   direction: p.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
                                 .threshold(baseline: selection.baseline),
-                            higherIsBetter: p.higherIsBetter)
+                            higherIsBetter: p.higherIsBetter, searchBaseline: selection.searchBaseline,
+                            searchFinal: selection.searchMetric, searchSamples: selection.searchSamples,
+                            heldOut: selection.heldOut)
         run.device = device
         let md = MarkdownReport(report: run, stem: p.stem)
         let encoder = JSONEncoder()

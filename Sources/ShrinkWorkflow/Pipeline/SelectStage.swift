@@ -83,12 +83,21 @@ enum SelectStage: WorkflowStageKind {
         case .incremental: policy = IncrementalPolicy()
         case .budget: policy = BudgetPolicy()
         }
-        let result = try RankSearch(policy: policy).run(session)
+        let holdOut = data[.verify] != nil
+        let result = try RankSearch(policy: policy, holdOut: holdOut).run(session)
         let chosen = try evaluator.decompositions(for: result.configuration.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-        let final = try evaluator.score(result.configuration, on: .full)
-        // The float32 twin of the chosen model and the int8 original, for the float-vs-int8 report.
-        let floatFinal = p.quantize == nil ? nil : try evaluator.score(result.configuration, on: .full, quantized: false).value
-        let int8Baseline = p.quantize == nil ? nil : try evaluator.quantizedReference(on: .full)
+        let final = try evaluator.score(result.configuration, on: result.decidedOn)
+        let searched = try evaluator.score(result.configuration, on: .full)
+        var warnings: [String] = []
+        if holdOut {
+            let worth = VerifyStrength(metric: p.metric, samples: final.samples,
+                                       allowedDrop: acceptance.allowedDrop(baseline: result.baseline))
+            if let w = worth.warning { warnings.append(w) }
+        }
+        // The float32 twin of the chosen model and the int8 original, on the set that decided, for
+        // the float-vs-int8 report.
+        let floatFinal = p.quantize == nil ? nil : try evaluator.score(result.configuration, on: result.decidedOn, quantized: false).value
+        let int8Baseline = p.quantize == nil ? nil : try evaluator.quantizedReference(on: result.decidedOn)
         var report: SearchReport?
         if !layers.isEmpty {
             var sensitivity: [String: [SensitivityPoint]] = [:]
@@ -110,7 +119,9 @@ enum SelectStage: WorkflowStageKind {
                                   samples: final.samples, decompositions: fixedRefs + chosen,
                                   before: LayerCost(params: table.modelParams, macs: table.totalMACs),
                                   after: result.cost, search: report, nonFinite: final.nonFinite,
-                                  floatMetric: floatFinal, int8Baseline: int8Baseline)
+                                  floatMetric: floatFinal, int8Baseline: int8Baseline,
+                                  searchBaseline: result.searchBaseline, searchMetric: searched.value,
+                                  searchSamples: searched.samples, heldOut: holdOut, warnings: warnings.isEmpty ? nil : warnings)
         return ["selection": try LayerWork.jsonEncoder.encode(selection)]
     }
 }

@@ -109,6 +109,21 @@ enum LoadStage: WorkflowStageKind {
             graph = pinned
             note = text
         }
+        // `If`s whose condition the data's shape decides (exporters branch on the input size) are
+        // replaced by the branch taken, so the layers inside are costed and compressed.
+        if graph.nodes.contains(where: { $0.opType == "If" }), graph.dataInputs.count == 1,
+           let d = try? ArtifactMemo.shared.dataset(data, store: ctx.store),
+           let facts = try? graph.inputFacts([graph.dataInputs[0].name: SampleArray(shape: d.inputs.shape)]),
+           let inlined = try? graph.inliningConstantBranches(inputShapes: facts.shapes, inputValues: facts.values),
+           inlined.nodes.count(where: { $0.opType == "If" }) < graph.nodes.count(where: { $0.opType == "If" }) {
+            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).onnx")
+            try inlined.save(to: tmp.path)
+            defer { try? FileManager.default.removeItem(at: tmp) }
+            modelDigest = try ctx.putFile(at: tmp)
+            graph = inlined
+            note = [note, "model has `If` nodes that the evaluation data's shape decides; Shrink compresses the branches it takes, and the exported model computes only those"]
+                .compactMap { $0 }.joined(separator: "; ")
+        }
         var summary = try LayerWork.summarize(graph)
         summary.pinnedInput = note
         do {

@@ -55,7 +55,8 @@ public struct SensitivityPoint: Sendable, Hashable, Codable {
 
 /// One candidate the search evaluated, for the accuracy-vs-cost plot.
 public struct TradeoffPoint: Sendable, Hashable, Codable {
-    /// `search` or `full`.
+    /// `search` (the subset), `full` (the whole search set) or `verify` (held out; only the chosen
+    /// configuration is scored there).
     public var set: String
     /// Whole-model MACs and params of the candidate.
     public var macs: Int, params: Int
@@ -114,9 +115,9 @@ public struct RunReport: Sendable, Hashable, Codable {
     public var metric: String
     /// The bound, in words (`absolute drop ≤ 0.005`).
     public var bound: String
-    /// Original and final metric on the whole evaluation set, and the sample count.
+    /// Original and final metric on the verify set (which decides), and the sample count.
     public var baseline: Double, final: Double
-    /// Samples in the final check.
+    /// Samples in the final check (the verify set).
     public var samples: Int
     /// Whether the final model meets the bound.
     public var passed: Bool
@@ -134,12 +135,22 @@ public struct RunReport: Sendable, Hashable, Codable {
     public var higherIsBetter: Bool?
     /// The device build (`quantize`, `target`, `export.c`): flash, RAM, float vs int8.
     public var device: DeviceReport?
+    /// The original's and the final model's metric on the whole search set, and its size
+    /// (`baseline`, `final`, `samples` are the verify set's, which decided `passed`).
+    public var searchBaseline: Double?, searchFinal: Double?, searchSamples: Int?
+    /// Whether the verify samples were held out from the search.
+    public var heldOut: Bool?
 
     /// A report.
     public init(pipeline: String, variant: String?, model: String, modelDigest: String, metric: String, bound: String,
                 baseline: Double, final: Double, samples: Int, passed: Bool, before: LayerCost, after: LayerCost,
                 layers: [LayerReport], search: SearchReport?, exportedDigest: String?,
-                threshold: Double? = nil, higherIsBetter: Bool? = nil) {
+                threshold: Double? = nil, higherIsBetter: Bool? = nil, searchBaseline: Double? = nil,
+                searchFinal: Double? = nil, searchSamples: Int? = nil, heldOut: Bool? = nil) {
+        self.searchBaseline = searchBaseline
+        self.searchFinal = searchFinal
+        self.searchSamples = searchSamples
+        self.heldOut = heldOut
         self.pipeline = pipeline
         self.variant = variant
         self.model = model

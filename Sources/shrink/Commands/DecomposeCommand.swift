@@ -26,6 +26,9 @@ struct DecomposeCommand: ParsableCommand {
         samples and reports each layer's relative output error ||(W - W')X|| / ||WX|| (bias excluded)
         besides the weight error ||W - W'|| / ||W||. With --fit activations the factors are also fitted
         to those activations (whitened SVD; data-weighted ALS for cp/cp4/tucker2; see docs/decomposition.md).
+        With --fit sequential the layers are fitted in model order, each to the original model's outputs
+        from the inputs of the model compressed so far (errors are corrected, not accumulated); its output
+        error is then ||WX - W'X'|| / ||WX|| with X' the compressed model's inputs.
 
         --json prints one object: {"model", "output", "fit", "samples", "layers": [{"name", "method",
         "rank": [..], "weight_error", "output_error" (null without --data), "params_before",
@@ -47,7 +50,7 @@ struct DecomposeCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the decomposed model.", valueName: "OUT.onnx"))
     var output: String?
 
-    @Option(help: ArgumentHelp("What the factors are fitted to: weights or activations (needs --data).", valueName: "target"))
+    @Option(help: ArgumentHelp("What the factors are fitted to: weights, activations (each layer to the original's inputs) or sequential (each layer to the original's outputs from the inputs of the model compressed before it); the last two need --data.", valueName: "target"))
     var fit: String = "weights"
 
     @Option(help: ArgumentHelp("Calibration inputs (.npz) for output errors and --fit activations.", valueName: "FILE.npz"))
@@ -87,11 +90,11 @@ struct DecomposeCommand: ParsableCommand {
         guard !layers.isEmpty else {
             throw CLI.fail("no --layer given; e.g. --layer conv2=cp:16 (see `shrink inspect \(model)` for layer names)")
         }
-        guard fit == "weights" || fit == "activations" else {
-            throw CLI.fail("--fit '\(fit)': expected weights or activations")
+        guard ["weights", "activations", "sequential"].contains(fit) else {
+            throw CLI.fail("--fit '\(fit)': expected weights, activations or sequential")
         }
-        let fitToData = fit == "activations"
-        if fitToData && data == nil { throw CLI.fail("--fit activations needs calibration inputs: add --data FILE.npz") }
+        let fitToData = fit != "weights"
+        if fitToData && data == nil { throw CLI.fail("--fit \(fit) needs calibration inputs: add --data FILE.npz") }
         guard let objective = CostObjective(rawValue: objective) else {
             throw CLI.fail("--objective '\(self.objective)': expected params or macs")
         }
@@ -125,7 +128,7 @@ struct DecomposeCommand: ParsableCommand {
         if let data {
             (statistics, used) = try collect(graph: graph, choices: choices, data: data, inputShapes: shapes)
         }
-        let result: DecomposedModel
+        var result: DecomposedModel
         do {
             result = try ModelDecomposer.decompose(graph, choices: choices, inputShapes: shapes, statistics: statistics,
                                                    fitToActivations: fitToData, options: FitOptions(regularization: ridge),
@@ -137,6 +140,21 @@ struct DecomposeCommand: ParsableCommand {
                 CLI.printError("note: give sample inputs with --data FILE.npz (symbolic sizes come from them), or sizes, e.g. \(example)")
             }
             throw Self.fail(error)
+        }
+        if fit == "sequential", let data {
+            // The independent fit above checked the choices and shapes; now refit in sequence.
+            let calibration = try calibrationSet(data)
+            do {
+                result = try ModelDecomposer.decomposeSequentially(
+                    graph, choices: choices, inputShapes: shapes, options: FitOptions(regularization: ridge), objective: objective,
+                    rounding: RankRounding(multiple: multiple)) { [graph] partial, layer in
+                        try Calibration.sequentialStatistics(original: graph, partial: partial, layer: layer.name, data: calibration,
+                                                             threads: ProcessInfo.processInfo.activeProcessorCount, inputShapes: shapes)
+                    }
+            } catch {
+                if let e = error as? DecompositionError { throw Self.fail(e) }
+                throw CLI.fail("\(data): fitting in sequence on the calibration inputs failed: \(error)")
+            }
         }
         do { try result.graph.save(to: output) } catch { throw CLI.fail(error.inFile(output)) }
         var report = Report(model: model, output: output, fit: fit, samples: data == nil ? 0 : used, result: result)
@@ -181,13 +199,19 @@ struct DecomposeCommand: ParsableCommand {
 
     /// Runs the original model on the calibration inputs and accumulates each chosen layer's
     /// input statistics.
-    func collect(graph: Graph, choices: [LayerChoice], data: String,
-                 inputShapes: [String: [Int]]) throws -> ([String: ActivationStatistics], Int) {
+    /// The calibration samples of `--data` (at most `--samples`).
+    func calibrationSet(_ data: String) throws -> Dataset {
         let dataset: Dataset
         do { dataset = try Dataset.load(npz: data, inputKey: inputKey, targetKey: nil).prefix(samples) } catch {
             throw CLI.fail(error)
         }
         guard dataset.count > 0 else { throw CLI.fail("\(data): no samples") }
+        return dataset
+    }
+
+    func collect(graph: Graph, choices: [LayerChoice], data: String,
+                 inputShapes: [String: [Int]]) throws -> ([String: ActivationStatistics], Int) {
+        let dataset = try calibrationSet(data)
         guard graph.dataInputs.count == 1 else {
             throw CLI.fail("\(model): --data feeds one input, the model has \(graph.dataInputs.count)")
         }
@@ -225,7 +249,7 @@ struct Report {
     var evaluation: Evaluation?
 
     func text() -> String {
-        var out = ["\(model) → \(output)" + (samples > 0 ? "  (\(fit == "activations" ? "fitted to" : "errors on") \(samples) calibration samples)" : "")]
+        var out = ["\(model) → \(output)" + (samples > 0 ? "  (\(fit != "weights" ? "fitted to" : "errors on") \(samples) calibration samples)" : "")]
         out.append("")
         var rows: [[String]] = [["layer", "method", "rank", "weight err", "output err", "params", "", "MACs/sample", ""]]
         for d in result.layers {
