@@ -143,6 +143,8 @@ public struct DeviceBudget: Sendable, Codable, Equatable {
                     add(l.name, l.op.kernel, index: k, output: l.output, macs: g.macs, weights: w.count, bias: b?.count ?? 0, quant: g.outC)
                 case .fullyConnected(let i, let o, _, _, let b, _, _):
                     add(l.name, .fullyConnected, index: k, output: l.output, macs: i * o, weights: i * o, bias: b?.count ?? 0)
+                case .lookup(_, let table):
+                    add(l.name, .lookup, index: k, output: l.output, macs: 0, weights: table.count)
                 default:
                     add(l.name, l.op.kernel, index: k, output: l.output, macs: 0)
                 }

@@ -35,7 +35,9 @@ public enum DeviceCompiler {
     /// `.invalidInput` for missing or ill-shaped calibration data.
     public static func prepare(_ graph: Graph, calibration: Tensor?, options: DeviceOptions,
                                threads: Int = 1) throws(DeviceError) -> DeviceModel {
-        let device = try DeviceGraph.lower(graph)
+        // An input declared with symbolic spatial dimensions takes the calibration data's shape.
+        let symbolic = graph.dataInputs.first?.shape?.dropFirst().contains { $0.fixed == nil } ?? false
+        let device = try DeviceGraph.lower(graph, inputShape: symbolic ? calibration.map { Array($0.shape.dropFirst()) } : nil)
         guard options.int8 else { return .float(device) }
         guard let calibration else {
             throw DeviceError(.invalidInput, "int8 quantisation needs calibration data", hint: "give --calibration calib.npz")
