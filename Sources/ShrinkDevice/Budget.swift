@@ -39,10 +39,10 @@ public struct DeviceProfile: Sendable, Equatable {
     public static func named(_ name: String) -> DeviceProfile? { all.first { $0.name == name.lowercased() } }
 
     static let int8KernelsThumb2: [KernelKind: Int] = [
-        .conv: 350, .depthwiseConv: 268, .fullyConnected: 102, .maxPool: 180, .averagePool: 242, .add: 106, .clamp: 36, .reshape: 74,
+        .conv: 350, .depthwiseConv: 268, .fullyConnected: 102, .maxPool: 180, .averagePool: 242, .add: 106, .clamp: 36, .reshape: 74, .lookup: 28, .mul: 90,
     ]
     static let floatKernelsThumb2: [KernelKind: Int] = [
-        .conv: 386, .depthwiseConv: 314, .fullyConnected: 138, .maxPool: 244, .averagePool: 286, .add: 80, .clamp: 66, .reshape: 100,
+        .conv: 386, .depthwiseConv: 314, .fullyConnected: 138, .maxPool: 244, .averagePool: 286, .add: 80, .clamp: 66, .reshape: 100, .lookup: 188, .mul: 96,
     ]
 
     /// Cortex-M4 (Thumb-2 with DSP; the int8 path uses no FPU).

@@ -155,8 +155,10 @@ struct Lowering {
         return name
     }
 
+    /// The weight's name (an initializer or a Constant node, as PaddlePaddle exports weights)
+    /// without `.weight`, else the node name.
     func layerName(_ node: Node, weight: String?) -> String {
-        if let w = weight, graph.initializers[w] != nil {
+        if let w = weight, graph.initializers[w] != nil || graph.constantValue(w) != nil {
             return w.hasSuffix(".weight") ? String(w.dropLast(".weight".count)) : w
         }
         return node.name.isEmpty ? node.opType.lowercased() : node.name
