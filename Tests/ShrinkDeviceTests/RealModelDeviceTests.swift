@@ -1,0 +1,78 @@
+import Foundation
+import ShrinkDevice
+import ShrinkGraph
+import ShrinkRuntime
+import ShrinkTensor
+import Testing
+
+/// PaddleOCR's text-orientation classifier (`ocr-cls-mobile-v2`, MobileNetV3-style: hard-swish
+/// written as Add/Clip/Mul/Div, squeeze-excitation with HardSigmoid and a per-channel Mul,
+/// biases as reshaped constants, a Shape→Concat→Reshape head, symbolic height and width) on the
+/// device path. The model comes from scripts/fetch-models.sh (`make test` runs it).
+@Suite struct RealModelDeviceTests {
+    static var modelPath: String {
+        (ProcessInfo.processInfo.environment["SHRINK_MODELS"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/shrink-models").path)
+            + "/rapidocr-onnxruntime-1.4.4/ocr-cls-mobile-v2.onnx"
+    }
+
+    static func load() throws -> (Graph, Dataset) {
+        guard FileManager.default.fileExists(atPath: modelPath) else {
+            throw FixtureError(description: "\(modelPath) is missing: run scripts/fetch-models.sh")
+        }
+        return (try Graph.load(contentsOf: modelPath),
+                try Dataset.load(npz: Paths.fixtures.appendingPathComponent("ocr-cls-lines.npz").path, targetKey: "y"))
+    }
+
+    /// Lowers (every hard-swish and SE block to lookup and mul layers), quantises on the 24
+    /// rendered lines, keeps the float model's decision on them, and its C library compiled by
+    /// gcc gives exactly the engine's int8 outputs on the lines and on the committed regression
+    /// input.
+    @Test func ocrClassifierRunsOnTheDevicePath() throws {
+        _ = try requiredToolchain()
+        let (graph, lines) = try Self.load()
+        guard case .int8(let q) = try DeviceCompiler.prepare(graph, calibration: lines.inputs, options: DeviceOptions()) else {
+            Issue.record("not int8")
+            return
+        }
+        let kinds = q.layers.map(\.op.kernel)
+        #expect(kinds.filter { $0 == .lookup }.count == 18 + 9)   // 18 hard-swish, 9 hard-sigmoid
+        #expect(kinds.filter { $0 == .mul }.count == 9)
+        #expect(q.macs == 16_315_376)
+        #expect(q.input.shape == [3, 48, 192] && q.output.shape == [2])
+
+        // Top-1 of the int8 engine against the float original's (the labels).
+        guard case .classes(let labels) = lines.targets else { Issue.record("no labels"); return }
+        let logits = try IntegerEngine(q).run(floats: lines.inputs)
+        let top = argmaxRows(logits.scalars.map(Double.init), columns: 2)
+        let agree = zip(top, labels).filter { Int64($0) == $1 }.count
+        #expect(agree >= 23, "int8 agrees with float on \(agree) of 24 lines")
+
+        let regression = try NPZ.read(Paths.root.appendingPathComponent("Tests/Fixtures/real-models/ocr-cls-mobile-v2.npz"))
+        let x = try #require(regression["x"]).tensor()
+        let inputs = Tensor(shape: [25, 3, 48, 192], scalars: lines.inputs.scalars + x.scalars)
+        let dir = scratchDirectory("ocr-cls")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let v = try DeviceVerifier.verify(try CExporter.export(.int8(q)), model: .int8(q), reference: graph, inputs: inputs,
+                                          target: .host, runner: DeviceRunner(workDirectory: dir))
+        #expect(v.samples == 25 && v.differing == 0 && v.floatEntryDiffering == 0, "\(v)")
+    }
+
+    /// The float32 library: softmax of its logits is the ONNX model's output saved by
+    /// Tests/Fixtures/real-models/make_inputs.py (onnxruntime), within 1e-4.
+    @Test func ocrClassifierFloatLibraryMatchesOnnxruntime() throws {
+        _ = try requiredToolchain()
+        let (graph, _) = try Self.load()
+        let regression = try NPZ.read(Paths.root.appendingPathComponent("Tests/Fixtures/real-models/ocr-cls-mobile-v2.npz"))
+        let x = try #require(regression["x"]).tensor()
+        let expected = try #require(regression["out:save_infer_model/scale_0.tmp_1"]).tensor()
+        let model = try DeviceCompiler.prepare(graph, calibration: nil, options: DeviceOptions(int8: false), sampleShape: [3, 48, 192])
+        let dir = scratchDirectory("ocr-cls-float")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let logits = try DeviceRunner(workDirectory: dir).runHost(try CExporter.export(model), float: x).scalars
+        let m = logits.max()!
+        let e = logits.map { exp(Double($0 - m)) }
+        let probs = e.map { $0 / e.reduce(0, +) }
+        for (p, want) in zip(probs, expected.scalars) { #expect(abs(p - Double(want)) <= 1e-4, "\(probs) vs \(expected.scalars)") }
+    }
+}
