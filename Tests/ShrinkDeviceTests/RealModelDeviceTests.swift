@@ -24,17 +24,57 @@ import Testing
                 try Dataset.load(npz: Paths.fixtures.appendingPathComponent("ocr-cls-lines.npz").path, targetKey: "y"))
     }
 
+    /// The model, its lines and the int8 model quantised on them (min/max), once for the suite.
+    static let prepared = Result { () throws -> (Graph, Dataset, QuantizedModel) in
+        let (graph, lines) = try load()
+        guard case .int8(let q) = try DeviceCompiler.prepare(graph, calibration: lines.inputs, options: DeviceOptions()) else {
+            throw FixtureError(description: "not int8")
+        }
+        return (graph, lines, q)
+    }
+
+    /// Each layer of the engine on onnxruntime's int8 input for it gives onnxruntime's output on
+    /// the QDQ model within one step (Tests/Fixtures/device/make_ort_fixtures.py, one line); end
+    /// to end on the 24 lines the top-1 class agrees, and the differences are reported.
+    @Test func withinOneStepOfOnnxRuntimePerNode() throws {
+        let (_, lines, q) = try Self.prepared.get()
+        var ort = [String: Int8Tensor]()
+        for (k, v) in try NPZ.read(Paths.fixtures.appendingPathComponent("ort_ocr-cls-mobile-v2.npz")) {
+            let name = k.hasPrefix("node|") ? String(k.dropFirst(5)).replacingOccurrences(of: "|", with: "/") : k
+            ort[name] = Int8Tensor(shape: v.shape, values: (v.integersIfIntegral() ?? []).map { Int8(clamping: $0) })
+        }
+        let engine = IntegerEngine(q)
+        let x = try #require(ort[q.input.name])
+        #expect(engine.quantizeInput(Tensor(shape: [1, 3, 48, 192], scalars: Array(lines.inputs.scalars.prefix(3 * 48 * 192)))) == x)
+        var worstAll = 0, differing = 0, total = 0
+        for (k, l) in q.layers.enumerated() {
+            let inputs = try l.inputs.map { try #require(ort[$0], "no onnxruntime tensor '\($0)'") }
+            let expected = try #require(ort[l.output], "no onnxruntime tensor '\(l.output)'")
+            let got = engine.runLayer(k, inputs: inputs)
+            #expect(got.shape == expected.shape)
+            let diffs = zip(got.values, expected.values).map { abs(Int($0) - Int($1)) }
+            let worst = diffs.max() ?? 0
+            #expect(worst <= 1, "layer \(l.name) (\(l.op.kernel)): \(worst) steps from onnxruntime")
+            worstAll = max(worstAll, worst)
+            differing += diffs.filter { $0 != 0 }.count
+            total += diffs.count
+        }
+        let out = try #require(ort["output"])
+        let ours = try engine.run(engine.quantizeInput(lines.inputs))
+        let diffs = zip(ours.values, out.values).map { abs(Int($0) - Int($1)) }
+        let a = argmaxRows(ours.values.map(Double.init), columns: 2), b = argmaxRows(out.values.map(Double.init), columns: 2)
+        print("ocr-cls-mobile-v2 vs onnxruntime: per node max \(worstAll) step, \(differing)/\(total) int8 activations differ; "
+              + "end to end largest \(diffs.max() ?? 0) steps, \(diffs.filter { $0 != 0 }.count)/\(diffs.count) outputs differ")
+        #expect(a == b)
+    }
+
     /// Lowers (every hard-swish and SE block to lookup and mul layers), quantises on the 24
     /// rendered lines, keeps the float model's decision on them, and its C library compiled by
     /// gcc gives exactly the engine's int8 outputs on the lines and on the committed regression
     /// input.
     @Test func ocrClassifierRunsOnTheDevicePath() throws {
         _ = try requiredToolchain()
-        let (graph, lines) = try Self.load()
-        guard case .int8(let q) = try DeviceCompiler.prepare(graph, calibration: lines.inputs, options: DeviceOptions()) else {
-            Issue.record("not int8")
-            return
-        }
+        let (graph, lines, q) = try Self.prepared.get()
         let kinds = q.layers.map(\.op.kernel)
         #expect(kinds.filter { $0 == .lookup }.count == 18 + 9)   // 18 hard-swish, 9 hard-sigmoid
         #expect(kinds.filter { $0 == .mul }.count == 9)
