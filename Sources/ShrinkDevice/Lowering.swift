@@ -7,7 +7,7 @@ extension DeviceGraph {
     public static let supportedOperators: [String] = [
         "Conv", "Gemm", "MatMul", "Add", "BatchNormalization", "Relu", "Clip", "MaxPool", "AveragePool",
         "GlobalAveragePool", "GlobalMaxPool", "HardSwish", "HardSigmoid", "LeakyRelu",
-        "Mul (of two activations, or per channel)", "hard-swish written as Add/Clip/Mul/Div", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout",
+        "Mul (of two activations, or per channel)", "Max/Min with a constant scalar", "hard-swish written as Add/Clip/Mul/Div", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout",
         "Softmax (last node only; left out)", "LogSoftmax (last node only; left out)",
     ]
 
@@ -244,6 +244,7 @@ struct Lowering {
         case "LeakyRelu":
             do { lowerElementwise(node, .leakyRelu(alpha: try node.float("alpha", default: 0.01))) } catch { problem(node, error.message) }
         case "Mul": lowerMul(node, dynamic: dynamic)
+        case "Max", "Min": lowerMaxMin(node, dynamic: dynamic)
         case "Add": lowerAdd(node, dynamic: dynamic)
         case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool": lowerPool(node)
         case "Flatten", "Reshape", "Squeeze", "Unsqueeze": lowerReshape(node)
@@ -436,7 +437,24 @@ struct Lowering {
     }
 
     mutating func lowerActivation(_ node: Node) {
-        guard let x = node.input(0), let xt = tensor(x, node), let act = activation(of: node) else { return }
+        guard let x = node.input(0), let act = activation(of: node) else { return }
+        lowerActivation(node, x: x, act)
+    }
+
+    /// Max or Min of an activation and a constant scalar (Keras' `tf.math.maximum(x, -0.4)`): a
+    /// clamp from below or above.
+    mutating func lowerMaxMin(_ node: Node, dynamic: Set<String>) {
+        let live = node.inputs.filter { !$0.isEmpty && dynamic.contains($0) }
+        guard node.inputs.count == 2, live.count == 1, let x = live.first,
+              let c = scalarConstant(node, node.inputs[0] == x ? 1 : 0) else {
+            problem(node, "only \(node.opType) of one activation and a constant scalar runs on the device (a clamp)")
+            return
+        }
+        lowerActivation(node, x: x, node.opType == "Max" ? .clip(lo: c, hi: .infinity) : .clip(lo: -.infinity, hi: c))
+    }
+
+    mutating func lowerActivation(_ node: Node, x: String, _ act: Activation) {
+        guard let xt = tensor(x, node) else { return }
         if let k = foldTarget(x) {
             var fused: DeviceOp?
             switch layers[k].op {
@@ -567,7 +585,9 @@ struct Lowering {
         // Feature maps are stored channels last on the device, so only reshapes that keep the
         // storage order, or flatten to a vector, are free (the C export reorders flattened maps).
         func plain(_ s: [Int]) -> Bool { s.count <= 1 || s[0] == 1 || s.dropFirst().reduce(1, *) == 1 }
-        guard outS.count == 1 || (plain(inS) && plain(outS)) else {
+        // An output whose ONNX order is its channels-last order (one channel, or 1×1) is a
+        // reorder copy of a channels-last input (NHWC models exported through tf2onnx).
+        guard outS.count == 1 || plain(outS) else {
             problem(node, "reshapes \(shapes[x] ?? []) to \(shapes[node.outputs[0]] ?? []); the device supports flattening to [batch, N] only")
             return
         }
