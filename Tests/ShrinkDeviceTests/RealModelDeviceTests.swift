@@ -115,4 +115,39 @@ import Testing
         let probs = e.map { $0 / e.reduce(0, +) }
         for (p, want) in zip(probs, expected.scalars) { #expect(abs(p - Double(want)) <= 1e-4, "\(probs) vs \(expected.scalars)") }
     }
+
+    /// openWakeWord's embedding model (Keras through tf2onnx: an NHWC input reshaped to one
+    /// channel, LeakyRelu followed by `Max(x, -0.4)`), calibrated on its three committed inputs:
+    /// the host build equals the engine exactly, and the int8 embedding points where the float
+    /// one (onnxruntime, committed) does — cosine ≥ 0.99 per sample.
+    @Test func wakeWordEmbeddingRunsOnTheDevicePath() throws {
+        _ = try requiredToolchain()
+        let path = (ProcessInfo.processInfo.environment["SHRINK_MODELS"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/shrink-models").path)
+            + "/openwakeword-0.5.1/oww-embedding.onnx"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw FixtureError(description: "\(path) is missing: run scripts/fetch-models.sh")
+        }
+        let graph = try Graph.load(contentsOf: path)
+        let data = try NPZ.read(Paths.root.appendingPathComponent("Tests/Fixtures/real-models/oww-embedding.npz"))
+        let x = try #require(data["input_1"]).tensor(), expected = try #require(data["out:conv2d_19"]).tensor()
+        guard case .int8(let q) = try DeviceCompiler.prepare(graph, calibration: x, options: DeviceOptions()) else {
+            Issue.record("not int8")
+            return
+        }
+        #expect(q.layers.filter { $0.op.kernel == .lookup }.count == 19)
+        let y = try IntegerEngine(q).run(floats: x)
+        let per = expected.count / 3
+        for n in 0..<3 {
+            let a = y.scalars[(n * per)..<((n + 1) * per)].map(Double.init), b = expected.scalars[(n * per)..<((n + 1) * per)].map(Double.init)
+            let dot = zip(a, b).map(*).reduce(0, +)
+            let cos = dot / (a.map { $0 * $0 }.reduce(0, +).squareRoot() * b.map { $0 * $0 }.reduce(0, +).squareRoot())
+            #expect(cos >= 0.99, "sample \(n): cosine \(cos)")
+        }
+        let dir = scratchDirectory("oww-embedding")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let v = try DeviceVerifier.verify(try CExporter.export(.int8(q)), model: .int8(q), reference: graph, inputs: x,
+                                          target: .host, runner: DeviceRunner(workDirectory: dir))
+        #expect(v.samples == 3 && v.differing == 0 && v.floatEntryDiffering == 0, "\(v)")
+    }
 }
