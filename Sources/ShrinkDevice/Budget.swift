@@ -39,10 +39,10 @@ public struct DeviceProfile: Sendable, Equatable {
     public static func named(_ name: String) -> DeviceProfile? { all.first { $0.name == name.lowercased() } }
 
     static let int8KernelsThumb2: [KernelKind: Int] = [
-        .conv: 350, .depthwiseConv: 268, .fullyConnected: 102, .maxPool: 180, .averagePool: 242, .add: 106, .clamp: 36, .reshape: 74,
+        .conv: 350, .depthwiseConv: 268, .fullyConnected: 102, .maxPool: 180, .averagePool: 242, .add: 106, .clamp: 36, .reshape: 74, .lookup: 28, .mul: 90,
     ]
     static let floatKernelsThumb2: [KernelKind: Int] = [
-        .conv: 386, .depthwiseConv: 314, .fullyConnected: 138, .maxPool: 244, .averagePool: 286, .add: 80, .clamp: 66, .reshape: 100,
+        .conv: 386, .depthwiseConv: 314, .fullyConnected: 138, .maxPool: 244, .averagePool: 286, .add: 80, .clamp: 66, .reshape: 100, .lookup: 188, .mul: 96,
     ]
 
     /// Cortex-M4 (Thumb-2 with DSP; the int8 path uses no FPU).
@@ -143,6 +143,8 @@ public struct DeviceBudget: Sendable, Codable, Equatable {
                     add(l.name, l.op.kernel, index: k, output: l.output, macs: g.macs, weights: w.count, bias: b?.count ?? 0, quant: g.outC)
                 case .fullyConnected(let i, let o, _, _, let b, _, _):
                     add(l.name, .fullyConnected, index: k, output: l.output, macs: i * o, weights: i * o, bias: b?.count ?? 0)
+                case .lookup(_, let table):
+                    add(l.name, .lookup, index: k, output: l.output, macs: 0, weights: table.count)
                 default:
                     add(l.name, l.op.kernel, index: k, output: l.output, macs: 0)
                 }

@@ -231,6 +231,18 @@ struct Emitter {
             case .clamp(let c):
                 structInit(k, .clamp, ["size": "\(q.tensors[l.output]!.count)", "act_min": "\(c.min)", "act_max": "\(c.max)"])
                 call(k, .clamp, name: l.name, nodes: l.nodes, inputs: l.inputs, output: l.output)
+            case .lookup(_, let table):
+                constants.append(try Self.array("int8_t", "\(p)_table", table) { "\($0)" })
+                structInit(k, .lookup, ["table": "\(p)_table", "size": "\(q.tensors[l.output]!.count)"])
+                call(k, .lookup, name: l.name, nodes: l.nodes, inputs: l.inputs, output: l.output)
+            case .mul(let r, let c, let perChannel):
+                let in2 = q.quantization[l.inputs[1]]!
+                structInit(k, .mul, [
+                    "size": "\(q.tensors[l.output]!.count)", "channels": perChannel ? "\(q.tensors[l.inputs[1]]!.count)" : "0",
+                    "in1_offset": "\(-inQ.zeroPoint)", "in2_offset": "\(-in2.zeroPoint)", "out_offset": "\(outQ.zeroPoint)",
+                    "out_mult": Self.cInt(r.multiplier), "out_shift": "\(r.shift)", "act_min": "\(c.min)", "act_max": "\(c.max)",
+                ])
+                call(k, .mul, name: l.name, nodes: l.nodes, inputs: l.inputs, output: l.output)
             case .reshape:
                 if !plan.aliases.contains(k) { reorder(k, name: l.name, nodes: l.nodes, input: l.inputs[0], output: l.output) }
             }
@@ -272,6 +284,22 @@ struct Emitter {
                 v["size"] = "\(d.tensors[l.output]!.count)"
                 structInit(k, l.op.kernel, v)
                 call(k, l.op.kernel, name: l.name, nodes: l.nodes, inputs: l.inputs, output: l.output)
+            case .lookup(let f):
+                var v = ["size": "\(d.tensors[l.output]!.count)", "alpha": "0.0f", "beta": "0.0f"]
+                switch f {
+                case .hardSwish: v["function"] = "0"
+                case .hardSigmoid(let a, let b): (v["function"], v["alpha"], v["beta"]) = ("1", try Self.cFloat(a), try Self.cFloat(b))
+                case .leakyRelu(let a): (v["function"], v["alpha"]) = ("2", try Self.cFloat(a))
+                }
+                structInit(k, .lookup, v)
+                call(k, .lookup, name: l.name, nodes: l.nodes, inputs: l.inputs, output: l.output)
+            case .mul(let act):
+                let channels = d.tensors[l.inputs[1]]!.count == d.tensors[l.inputs[0]]!.count ? 0 : d.tensors[l.inputs[1]]!.count
+                var v = try floatBounds(act)
+                v["size"] = "\(d.tensors[l.output]!.count)"
+                v["channels"] = "\(channels)"
+                structInit(k, .mul, v)
+                call(k, .mul, name: l.name, nodes: l.nodes, inputs: l.inputs, output: l.output)
             case .reshape:
                 if !plan.aliases.contains(k) { reorder(k, name: l.name, nodes: l.nodes, input: l.inputs[0], output: l.output) }
             }

@@ -49,6 +49,11 @@ enum CKernels {
     static let addS8 = ParamStruct(name: "shrink_add_s8_params", fields: ints(
         "size in1_offset in1_mult in1_shift in2_offset in2_mult in2_shift left_shift out_offset out_mult out_shift act_min act_max"))
     static let clampS8 = ParamStruct(name: "shrink_clamp_s8_params", fields: ints("size act_min act_max"))
+    static let lookupS8 = ParamStruct(name: "shrink_lookup_s8_params", fields: [
+        Field(type: "const int8_t *", name: "table"),
+    ] + ints("size"))
+    static let mulS8 = ParamStruct(name: "shrink_mul_s8_params", fields: ints(
+        "size channels in1_offset in2_offset out_offset out_mult out_shift act_min act_max"))
     static let reorder = ParamStruct(name: "shrink_reorder_params", fields: ints("h w c"))
 
     static let convF32 = ParamStruct(name: "shrink_conv_f32_params", fields: [
@@ -59,6 +64,8 @@ enum CKernels {
     ] + ints("in_n out_n") + floats("act_min act_max"))
     static let poolF32 = ParamStruct(name: "shrink_pool_f32_params", fields: ints(poolGeometry))
     static let clampF32 = ParamStruct(name: "shrink_clamp_f32_params", fields: ints("size") + floats("act_min act_max"))
+    static let lookupF32 = ParamStruct(name: "shrink_lookup_f32_params", fields: ints("size function") + floats("alpha beta"))
+    static let mulF32 = ParamStruct(name: "shrink_mul_f32_params", fields: ints("size channels") + floats("act_min act_max"))
 
     /// The parameter struct of kernel `kind`.
     static func params(_ kind: KernelKind, int8: Bool) -> ParamStruct {
@@ -73,6 +80,10 @@ enum CKernels {
         case (.add, false), (.clamp, false): clampF32
         case (.clamp, true): clampS8
         case (.reshape, _): reorder
+        case (.lookup, true): lookupS8
+        case (.lookup, false): lookupF32
+        case (.mul, true): mulS8
+        case (.mul, false): mulF32
         }
     }
 
@@ -88,6 +99,8 @@ enum CKernels {
         case .add: "shrink_add_\(suffix)"
         case .clamp: "shrink_clamp_\(suffix)"
         case .reshape: "shrink_reorder_\(suffix)"
+        case .lookup: "shrink_lookup_\(suffix)"
+        case .mul: "shrink_mul_\(suffix)"
         }
     }
 
@@ -95,7 +108,7 @@ enum CKernels {
     static func prototype(_ kind: KernelKind, int8: Bool) -> String {
         let t = int8 ? "int8_t" : "float"
         let p = params(kind, int8: int8).name
-        if kind == .add {
+        if kind == .add || kind == .mul {
             return "void \(function(kind, int8: int8))(const \(p) *p, const \(t) *in1, const \(t) *in2, \(t) *out)"
         }
         return "void \(function(kind, int8: int8))(const \(p) *p, const \(t) *in, \(t) *out)"
@@ -151,11 +164,11 @@ enum CKernels {
 
     /// True for the int8 kernels that call `requantize`'s helpers.
     static func needsRequantize(_ kind: KernelKind) -> Bool {
-        [.conv, .depthwiseConv, .fullyConnected, .add].contains(kind)
+        [.conv, .depthwiseConv, .fullyConnected, .add, .mul].contains(kind)
     }
 
-    /// True for the int8 kernels that call `shrink_clamp_to_s8` (all but reorder).
-    static func needsClamp(_ kind: KernelKind) -> Bool { kind != .reshape }
+    /// True for the int8 kernels that call `shrink_clamp_to_s8` (all but reorder and lookup).
+    static func needsClamp(_ kind: KernelKind) -> Bool { kind != .reshape && kind != .lookup }
 
     /// The body of kernel `kind`.
     static func source(_ kind: KernelKind, int8: Bool) -> String {
@@ -349,6 +362,66 @@ enum CKernels {
             }
 
             """
+        case (.lookup, true):
+            return """
+            /* An elementwise function (hard-swish, hard-sigmoid, leaky ReLU) as a table over the
+             * 256 int8 inputs, computed at export time: exact, and no libm. */
+            \(head){
+                int32_t i;
+                for (i = 0; i < p->size; i++) {
+                    out[i] = p->table[(int32_t)in[i] + 128];
+                }
+            }
+
+            """
+        case (.mul, true):
+            return """
+            /* TFLite's int8 Mul (arm_elementwise_mul_s8): requantise (in1 + off1) * (in2 + off2).
+             * With channels > 0, in2 holds one value per channel of the channels-last in1. */
+            \(head){
+                int32_t i;
+                for (i = 0; i < p->size; i++) {
+                    const int32_t j = p->channels > 0 ? i % p->channels : i;
+                    int32_t prod = ((int32_t)in1[i] + p->in1_offset) * ((int32_t)in2[j] + p->in2_offset);
+                    prod = shrink_requantize(prod, p->out_mult, p->out_shift) + p->out_offset;
+                    out[i] = shrink_clamp_to_s8(prod, p->act_min, p->act_max);
+                }
+            }
+
+            """
+        case (.lookup, false):
+            return """
+            /* An elementwise function: 0 hard-swish, 1 hard-sigmoid(alpha, beta), 2 leaky ReLU(alpha). */
+            \(head){
+                int32_t i;
+                for (i = 0; i < p->size; i++) {
+                    const float x = in[i];
+                    float y;
+                    if (p->function == 0) {
+                        y = shrink_clamp_value_f32(x + 3.0f, 0.0f, 6.0f);
+                        y = x * y / 6.0f;
+                    } else if (p->function == 1) {
+                        y = shrink_clamp_value_f32(p->alpha * x + p->beta, 0.0f, 1.0f);
+                    } else {
+                        y = x >= 0.0f ? x : p->alpha * x;
+                    }
+                    out[i] = y;
+                }
+            }
+
+            """
+        case (.mul, false):
+            return """
+            /* Float elementwise product; with channels > 0, in2 holds one value per channel. */
+            \(head){
+                int32_t i;
+                for (i = 0; i < p->size; i++) {
+                    const int32_t j = p->channels > 0 ? i % p->channels : i;
+                    out[i] = shrink_clamp_value_f32(in1[i] * in2[j], p->act_min, p->act_max);
+                }
+            }
+
+            """
         case (.reshape, _):
             return """
             /* Flatten of a channels-last map into ONNX (C, H, W) order. */
@@ -538,6 +611,6 @@ enum CKernels {
 
     /// True for the float kernels that call `shrink_clamp_f32`.
     static func needsClampF32(_ kind: KernelKind) -> Bool {
-        [.conv, .depthwiseConv, .fullyConnected, .add, .clamp].contains(kind)
+        [.conv, .depthwiseConv, .fullyConnected, .add, .clamp, .lookup, .mul].contains(kind)
     }
 }

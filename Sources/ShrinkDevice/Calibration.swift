@@ -55,7 +55,7 @@ public struct Calibration: Sendable, Codable, Equatable {
         var names = [graph.input.name]
         for l in graph.layers {
             switch l.op {
-            case .conv, .fullyConnected, .add: names.append(l.output)
+            case .conv, .fullyConnected, .add, .lookup, .mul: names.append(l.output)
             default: break
             }
         }

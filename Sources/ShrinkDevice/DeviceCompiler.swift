@@ -32,10 +32,14 @@ public struct DeviceOptions: Sendable, Codable, Equatable, Hashable {
 public enum DeviceCompiler {
     /// Lowers `graph` and, for int8, calibrates on `calibration` ([N, …] float32 samples) and
     /// quantises. Throws `.unsupportedModel` listing every problem of the model at once, and
-    /// `.invalidInput` for missing or ill-shaped calibration data.
+    /// `.invalidInput` for missing or ill-shaped calibration data. An input declared with
+    /// symbolic dimensions (an image of any size) takes `sampleShape` (one sample), else the
+    /// calibration data's.
     public static func prepare(_ graph: Graph, calibration: Tensor?, options: DeviceOptions,
-                               threads: Int = 1) throws(DeviceError) -> DeviceModel {
-        let device = try DeviceGraph.lower(graph)
+                               threads: Int = 1, sampleShape: [Int]? = nil) throws(DeviceError) -> DeviceModel {
+        let symbolic = graph.dataInputs.first?.shape?.dropFirst().contains { $0.fixed == nil } ?? false
+        let shape = sampleShape ?? calibration.map { Array($0.shape.dropFirst()) }
+        let device = try DeviceGraph.lower(graph, inputShape: symbolic ? shape : nil)
         guard options.int8 else { return .float(device) }
         guard let calibration else {
             throw DeviceError(.invalidInput, "int8 quantisation needs calibration data", hint: "give --calibration calib.npz")

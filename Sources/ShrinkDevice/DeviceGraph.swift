@@ -170,10 +170,18 @@ public enum DeviceOp: Sendable, Codable, Equatable {
     case clamp(Activation)
     /// Flatten or Reshape: the same elements, in ONNX order, under the output's shape.
     case reshape
+    /// An elementwise function of one tensor (hard-swish, hard-sigmoid, leaky ReLU); int8 runs
+    /// it as a 256-entry table computed at quantisation time.
+    case lookup(ElementwiseFunction)
+    /// Elementwise product of a feature map and a second tensor of the same shape, or of one
+    /// value per channel broadcast over the spatial axes (squeeze-excitation).
+    case mul(activation: Activation)
 
     /// The kernel that runs it.
     public var kernel: KernelKind {
         switch self {
+        case .lookup: .lookup
+        case .mul: .mul
         case .conv(let g, _, _, _): g.isDepthwise ? .depthwiseConv : .conv
         case .fullyConnected: .fullyConnected
         case .maxPool: .maxPool
@@ -222,6 +230,10 @@ public enum KernelKind: String, Sendable, Codable, CaseIterable, Hashable, Compa
     case clamp
     /// Flatten/Reshape (a copy only when the memory layout changes).
     case reshape
+    /// An elementwise function: an int8 lookup table (float: the function itself).
+    case lookup
+    /// `arm_elementwise_mul_s8`-style product, the second input optionally one value per channel.
+    case mul
 
     /// Order of declaration, for stable listings.
     public static func < (a: KernelKind, b: KernelKind) -> Bool {
@@ -249,5 +261,34 @@ public struct DeviceLayer: Sendable, Codable, Equatable {
         self.inputs = inputs
         self.output = output
         self.nodes = nodes
+    }
+}
+
+/// A pointwise function the device evaluates; int8 models store it as a table over the 256
+/// input values, computed in Swift at quantisation time (exact, and free of libm on the device).
+public enum ElementwiseFunction: Sendable, Codable, Equatable, Hashable, CustomStringConvertible {
+    /// x · min(max(x + 3, 0), 6) / 6 (ONNX HardSwish, or Add/Clip/Mul/Div written out).
+    case hardSwish
+    /// max(0, min(1, alpha · x + beta)) (ONNX HardSigmoid).
+    case hardSigmoid(alpha: Float, beta: Float)
+    /// x ≥ 0 ? x : alpha · x (ONNX LeakyRelu).
+    case leakyRelu(alpha: Float)
+
+    /// The function in float32, computed as onnxruntime's CPU kernels do.
+    public func callAsFunction(_ x: Float) -> Float {
+        switch self {
+        case .hardSwish: x * min(max(x + 3, 0), 6) / 6
+        case .hardSigmoid(let a, let b): max(0, min(1, a * x + b))
+        case .leakyRelu(let a): x >= 0 ? x : a * x
+        }
+    }
+
+    /// `hard_swish`, `hard_sigmoid(0.2, 0.5)`, `leaky_relu(0.01)`.
+    public var description: String {
+        switch self {
+        case .hardSwish: "hard_swish"
+        case .hardSigmoid(let a, let b): "hard_sigmoid(\(a), \(b))"
+        case .leakyRelu(let a): "leaky_relu(\(a))"
+        }
     }
 }

@@ -166,6 +166,12 @@ public final class IntegerEngine: Sendable {
             return Int8Tensor(shape: outShape, values: x.values.map { Int8(min(max(Int32($0), c.min), c.max)) })
         case .reshape:
             return Int8Tensor(shape: outShape, values: x.values)
+        case .lookup(_, let table):
+            return Int8Tensor(shape: outShape, values: x.values.map { table[Int($0) + 128] })
+        case .mul(let r, let c, let perChannel):
+            let in2 = model.quantization[l.inputs[1]]!
+            return Int8Tensor(shape: outShape, values: mul(x.values, inputs[1].values, n: n, perChannel: perChannel, r, c,
+                                                           zero1: inQ.zeroPoint, zero2: in2.zeroPoint, outZero: outQ.zeroPoint))
         }
     }
 
@@ -341,6 +347,22 @@ public final class IntegerEngine: Sendable {
             let x1 = FixedPoint.requantize((Int32(a[i]) - zero1) << p.leftShift, p.input1)
             let x2 = FixedPoint.requantize((Int32(b[i]) - zero2) << p.leftShift, p.input2)
             out[i] = Self.output(x1 + x2, p.output, outZero, p.clamp)
+        }
+        return out
+    }
+
+    /// TFLite's int8 Mul (`arm_elementwise_mul_s8`): the product of the offset inputs,
+    /// requantised. With `perChannel`, `b` holds one value per channel of each sample of `a`
+    /// (ONNX layout: a channel is a contiguous plane).
+    func mul(_ a: [Int8], _ b: [Int8], n: Int, perChannel: Bool, _ r: Requantization, _ c: ClampRange,
+             zero1: Int32, zero2: Int32, outZero: Int32) -> [Int8] {
+        var out = [Int8](repeating: 0, count: a.count)
+        let perSample = a.count / max(1, n)
+        let channels = perChannel ? b.count / max(1, n) : perSample
+        let plane = perSample / max(1, channels)
+        for i in a.indices {
+            let j = perChannel ? (i / perSample) * channels + (i % perSample) / plane : i
+            out[i] = Self.output((Int32(a[i]) - zero1) * (Int32(b[j]) - zero2), r, outZero, c)
         }
         return out
     }

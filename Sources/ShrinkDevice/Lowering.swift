@@ -6,7 +6,8 @@ extension DeviceGraph {
     /// `DeviceOp`'s cases).
     public static let supportedOperators: [String] = [
         "Conv", "Gemm", "MatMul", "Add", "BatchNormalization", "Relu", "Clip", "MaxPool", "AveragePool",
-        "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout",
+        "GlobalAveragePool", "GlobalMaxPool", "HardSwish", "HardSigmoid", "LeakyRelu",
+        "Mul (of two activations, or per channel)", "Max/Min with a constant scalar", "hard-swish written as Add/Clip/Mul/Div", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout",
         "Softmax (last node only; left out)", "LogSoftmax (last node only; left out)",
     ]
 
@@ -17,8 +18,12 @@ extension DeviceGraph {
     ///
     /// Throws `.unsupportedModel` naming every problem at once: several inputs or outputs, a
     /// non-float input, and each node without a device kernel.
-    public static func lower(_ graph: Graph) throws(DeviceError) -> DeviceGraph {
+    ///
+    /// `inputShape` (one sample, batch dropped) fixes an input whose declaration has symbolic
+    /// dimensions (an image of any size); without it they are taken as 1.
+    public static func lower(_ graph: Graph, inputShape: [Int]? = nil) throws(DeviceError) -> DeviceGraph {
         var lowering = Lowering(graph: graph)
+        lowering.inputShape = inputShape
         return try lowering.run()
     }
 }
@@ -37,6 +42,11 @@ struct Lowering {
     var shapes: InferredShapes!
     var readers: [String: Int] = [:]
     var usedNames = Set<String>()
+    /// The one-sample input shape the caller fixes (symbolic dimensions), if any.
+    var inputShape: [Int]?
+    /// ONNX values computed by a layer lowered from a pattern of several nodes (hard-swish);
+    /// the nodes writing them are skipped.
+    var consumed = Set<String>()
 
     init(graph: Graph) { self.graph = graph }
 
@@ -57,7 +67,7 @@ struct Lowering {
         let order: [Int]
         do {
             order = try graph.topologicalOrder()
-            shapes = try graph.inferShapes(batch: 1)
+            shapes = try graph.inferShapes(inputShapes: inputShape.map { [input.name: [1] + $0] } ?? [:], batch: 1)
         } catch {
             throw DeviceError(.unsupportedModel, error.message, hint: error.hint)
         }
@@ -71,6 +81,9 @@ struct Lowering {
         // arithmetic) and is read where needed.
         var dynamic: Set<String> = [input.name]
         for i in order where graph.nodes[i].inputs.contains(where: dynamic.contains) {
+            // Shape arithmetic on the input (Shape → Slice → Concat) folds to constants.
+            if graph.nodes[i].outputs.allSatisfy({ $0.isEmpty || shapes.constants[$0] != nil }) { continue }
+            if graph.nodes[i].opType == "Shape", let x = graph.nodes[i].input(0), shapes[x] != nil { continue }
             for o in graph.nodes[i].outputs where !o.isEmpty { dynamic.insert(o) }
         }
         let inputTensor = DeviceTensor(name: input.name, shape: Array(inShape.dropFirst()))
@@ -79,7 +92,7 @@ struct Lowering {
 
         for i in order {
             let node = graph.nodes[i]
-            guard node.inputs.contains(where: dynamic.contains) else { continue }
+            guard node.outputs.contains(where: dynamic.contains) else { continue }
             lower(node, dynamic: dynamic, isLast: node.outputs.contains(output.name))
         }
         if !problems.isEmpty {
@@ -117,10 +130,21 @@ struct Lowering {
     /// A constant float input of `node`.
     mutating func constant(_ node: Node, _ index: Int, what: String) -> Tensor? {
         guard let name = node.input(index) else { return nil }
-        if let t = graph.constantValue(name)?.floatTensor { return t }
-        if let v = shapes.constants[name], let f = v.floatTensor { return f }
+        if let t = constantFloat(name) { return t }
         problem(node, "its \(what) '\(name)' must be a constant float tensor")
         return nil
+    }
+
+    /// The float value of constant `name`: an initializer, a Constant node, a folded shape
+    /// value, or a Reshape/Squeeze/Unsqueeze/Flatten/Identity of one (a bias reshaped to
+    /// `[1, C, 1, 1]`, as PaddlePaddle exports it).
+    func constantFloat(_ name: String) -> Tensor? {
+        if let t = graph.constantValue(name)?.floatTensor { return t }
+        if let v = shapes.constants[name], let f = v.floatTensor { return f }
+        guard let p = graph.producerIndex(of: name), let x = graph.nodes[p].input(0),
+              ["Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"].contains(graph.nodes[p].opType),
+              let t = constantFloat(x), let shape = shapes[name], shape.reduce(1, *) == t.count else { return nil }
+        return Tensor(shape: shape, scalars: t.scalars)
     }
 
     mutating func uniqueLayerName(_ base: String) -> String {
@@ -131,8 +155,10 @@ struct Lowering {
         return name
     }
 
+    /// The weight's name (an initializer or a Constant node, as PaddlePaddle exports weights)
+    /// without `.weight`, else the node name.
     func layerName(_ node: Node, weight: String?) -> String {
-        if let w = weight, graph.initializers[w] != nil {
+        if let w = weight, graph.initializers[w] != nil || graph.constantValue(w) != nil {
             return w.hasSuffix(".weight") ? String(w.dropLast(".weight".count)) : w
         }
         return node.name.isEmpty ? node.opType.lowercased() : node.name
@@ -200,6 +226,7 @@ struct Lowering {
             problem(node, "operator domain '\(node.domain)' has no device kernel")
             return
         }
+        if node.outputs.contains(where: consumed.contains) { return }
         switch node.opType {
         case "Identity", "Dropout":
             if let x = node.input(0), let t = tensor(x, node) { alias[node.outputs[0]] = t }
@@ -208,11 +235,23 @@ struct Lowering {
         case "MatMul": lowerMatMul(node)
         case "BatchNormalization": lowerBatchNorm(node)
         case "Relu", "Clip": lowerActivation(node)
+        case "HardSwish": lowerElementwise(node, .hardSwish)
+        case "HardSigmoid":
+            do {
+                lowerElementwise(node, .hardSigmoid(alpha: try node.float("alpha", default: 0.2),
+                                                    beta: try node.float("beta", default: 0.5)))
+            } catch { problem(node, error.message) }
+        case "LeakyRelu":
+            do { lowerElementwise(node, .leakyRelu(alpha: try node.float("alpha", default: 0.01))) } catch { problem(node, error.message) }
+        case "Mul": lowerMul(node, dynamic: dynamic)
+        case "Max", "Min": lowerMaxMin(node, dynamic: dynamic)
         case "Add": lowerAdd(node, dynamic: dynamic)
         case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool": lowerPool(node)
         case "Flatten", "Reshape", "Squeeze", "Unsqueeze": lowerReshape(node)
         case "Softmax", "LogSoftmax":
-            guard isLast, let x = node.input(0), singleUse(x), let t = tensor(x, node) else {
+            // Last, or followed only by an Identity that is the output (PaddlePaddle's export).
+            let last = isLast || soleReader(node.outputs[0]).map { $0.opType == "Identity" && graph.isGraphOutput($0.outputs[0]) } == true
+            guard last, let x = node.input(0), singleUse(x), let t = tensor(x, node) else {
                 problem(node, "has no int8 kernel; only a Softmax that computes the model's output can be left out")
                 return
             }
@@ -398,7 +437,24 @@ struct Lowering {
     }
 
     mutating func lowerActivation(_ node: Node) {
-        guard let x = node.input(0), let xt = tensor(x, node), let act = activation(of: node) else { return }
+        guard let x = node.input(0), let act = activation(of: node) else { return }
+        lowerActivation(node, x: x, act)
+    }
+
+    /// Max or Min of an activation and a constant scalar (Keras' `tf.math.maximum(x, -0.4)`): a
+    /// clamp from below or above.
+    mutating func lowerMaxMin(_ node: Node, dynamic: Set<String>) {
+        let live = node.inputs.filter { !$0.isEmpty && dynamic.contains($0) }
+        guard node.inputs.count == 2, live.count == 1, let x = live.first,
+              let c = scalarConstant(node, node.inputs[0] == x ? 1 : 0) else {
+            problem(node, "only \(node.opType) of one activation and a constant scalar runs on the device (a clamp)")
+            return
+        }
+        lowerActivation(node, x: x, node.opType == "Max" ? .clip(lo: c, hi: .infinity) : .clip(lo: -.infinity, hi: c))
+    }
+
+    mutating func lowerActivation(_ node: Node, x: String, _ act: Activation) {
+        guard let xt = tensor(x, node) else { return }
         if let k = foldTarget(x) {
             var fused: DeviceOp?
             switch layers[k].op {
@@ -406,6 +462,7 @@ struct Lowering {
             case .fullyConnected(let i, let o, let w, let b, .none):
                 fused = .fullyConnected(inputs: i, outputs: o, weights: w, bias: b, activation: act)
             case .add(.none): fused = .add(activation: act)
+            case .mul(.none): fused = .mul(activation: act)
             default: break
             }
             if let fused {
@@ -455,6 +512,7 @@ struct Lowering {
                 default: break
                 }
             }
+            if lowerHardSwishPattern(node, x: x, addend: c) { return }
             problem(node, "adds a constant to something other than a Conv, Gemm or MatMul output; only residual Adds of two activations and bias Adds run on the device")
         }
     }
@@ -527,7 +585,9 @@ struct Lowering {
         // Feature maps are stored channels last on the device, so only reshapes that keep the
         // storage order, or flatten to a vector, are free (the C export reorders flattened maps).
         func plain(_ s: [Int]) -> Bool { s.count <= 1 || s[0] == 1 || s.dropFirst().reduce(1, *) == 1 }
-        guard outS.count == 1 || (plain(inS) && plain(outS)) else {
+        // An output whose ONNX order is its channels-last order (one channel, or 1×1) is a
+        // reorder copy of a channels-last input (NHWC models exported through tf2onnx).
+        guard outS.count == 1 || plain(outS) else {
             problem(node, "reshapes \(shapes[x] ?? []) to \(shapes[node.outputs[0]] ?? []); the device supports flattening to [batch, N] only")
             return
         }
@@ -537,5 +597,70 @@ struct Lowering {
         }
         emit(DeviceLayer(name: layerName(node, weight: nil), op: .reshape, inputs: [xt], output: node.outputs[0],
                          nodes: [node.displayName]), shape: outS)
+    }
+
+    // MARK: elementwise functions and products
+
+    mutating func lowerElementwise(_ node: Node, _ f: ElementwiseFunction) {
+        guard let x = node.input(0), let xt = tensor(x, node) else { return }
+        emit(DeviceLayer(name: layerName(node, weight: nil), op: .lookup(f), inputs: [xt], output: node.outputs[0],
+                         nodes: [node.displayName]), shape: tensors[xt]!.shape)
+    }
+
+    /// The only node reading `v`, when `v` has exactly one reader and is not a graph output.
+    func soleReader(_ v: String) -> Node? {
+        guard singleUse(v) else { return nil }
+        return graph.nodes.first { $0.inputs.contains(v) }
+    }
+
+    /// A constant scalar input of `node` (nil if it is not one).
+    func scalarConstant(_ node: Node, _ index: Int) -> Float? {
+        guard let name = node.input(index), let t = constantFloat(name), t.count == 1 else { return nil }
+        return t.scalars[0]
+    }
+
+    /// Hard-swish written out, as PaddlePaddle exports it: `Add(x, 3) → Clip(0, 6) → Mul(x, ·) →
+    /// Div(·, 6)` (or `Mul(·, 1/6)`). Lowered to one `lookup(.hardSwish)` layer; true when it matched.
+    mutating func lowerHardSwishPattern(_ add: Node, x: String, addend: Tensor) -> Bool {
+        guard addend.count == 1, addend.scalars[0] == 3, let xt = alias[x],
+              let clip = soleReader(add.outputs[0]), clip.opType == "Clip", clip.input(0) == add.outputs[0],
+              case .clip(0, 6)? = { () -> Activation? in
+                  guard let lo = scalarConstant(clip, 1), let hi = scalarConstant(clip, 2) else { return nil }
+                  return .clip(lo: lo, hi: hi)
+              }(),
+              let mul = soleReader(clip.outputs[0]), mul.opType == "Mul",
+              Set(mul.inputs) == [x, clip.outputs[0]],
+              let div = soleReader(mul.outputs[0]), div.input(0) == mul.outputs[0],
+              (div.opType == "Div" && scalarConstant(div, 1) == 6) || (div.opType == "Mul" && scalarConstant(div, 1) == Float(1) / 6)
+        else { return false }
+        consumed.formUnion([clip.outputs[0], mul.outputs[0], div.outputs[0]])
+        emit(DeviceLayer(name: layerName(add, weight: nil), op: .lookup(.hardSwish), inputs: [xt], output: div.outputs[0],
+                         nodes: [add, clip, mul, div].map(\.displayName)), shape: tensors[xt]!.shape)
+        return true
+    }
+
+    /// Mul of two activations: equal shapes, or a feature map times one value per channel
+    /// (`[C, H, W] · [C, 1, 1]`, squeeze-excitation). The feature map becomes the first input.
+    mutating func lowerMul(_ node: Node, dynamic: Set<String>) {
+        guard let a = node.input(0), let b = node.input(1), dynamic.contains(a), dynamic.contains(b) else {
+            problem(node, "multiplies by a constant; only products of two activations run on the device (a constant scale belongs in the Conv before it)")
+            return
+        }
+        guard let at = tensor(a, node), let bt = tensor(b, node) else { return }
+        let sa = tensors[at]!.shape, sb = tensors[bt]!.shape
+        func perChannel(_ big: [Int], _ small: [Int]) -> Bool {
+            big.count >= 2 && small.count == big.count && small[0] == big[0] && small.dropFirst().allSatisfy { $0 == 1 }
+        }
+        let inputs: [String]
+        if sa == sb || perChannel(sa, sb) {
+            inputs = [at, bt]
+        } else if perChannel(sb, sa) {
+            inputs = [bt, at]
+        } else {
+            problem(node, "multiplies shapes \(shapes[a] ?? []) and \(shapes[b] ?? []); the device multiplies equal shapes or a map by one value per channel")
+            return
+        }
+        emit(DeviceLayer(name: layerName(node, weight: nil), op: .mul(activation: .none), inputs: inputs,
+                         output: node.outputs[0], nodes: [node.displayName]), shape: tensors[inputs[0]]!.shape)
     }
 }

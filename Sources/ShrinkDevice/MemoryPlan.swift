@@ -66,7 +66,7 @@ public struct MemoryPlan: Sendable, Codable, Equatable {
                         storage[l.output] = .onnx     // a reorder copy
                     }
                 }
-            case .add, .clamp:
+            case .add, .clamp, .lookup, .mul:
                 storage[l.output] = source
             default:
                 storage[l.output] = .natural(out)

@@ -162,6 +162,22 @@ struct Writer {
                     node("Identity", "\(base)_Identity", [x], ["\(base)_identity"])
                     y = "\(base)_identity"
                 }
+            case .lookup(let f, _):
+                y = "\(base)_\(l.op.kernel.rawValue)"
+                switch f {
+                case .hardSwish:
+                    // HardSwish is opset 14; its definition x · HardSigmoid(x; 1/6, 1/2) is opset 13.
+                    node("HardSigmoid", "\(base)_HardSigmoid", [x], ["\(base)_gate"],
+                         [Attribute("alpha", .float(Float(1) / 6)), Attribute("beta", .float(0.5))])
+                    node("Mul", "\(base)_Mul", [x, "\(base)_gate"], [y])
+                case .hardSigmoid(let a, let b):
+                    node("HardSigmoid", "\(base)_HardSigmoid", [x], [y], [Attribute("alpha", .float(a)), Attribute("beta", .float(b))])
+                case .leakyRelu(let a):
+                    node("LeakyRelu", "\(base)_LeakyRelu", [x], [y], [Attribute("alpha", .float(a))])
+                }
+            case .mul(_, let c, _):
+                node("Mul", "\(base)_Mul", [x, dq(l.inputs[1])], ["\(base)_mul"])
+                y = activate("\(base)_mul", activation(c, l.output), base)
             case .reshape:
                 let shape = constant("\(base)_shape", .int64Vector([-1] + model.tensors[l.output]!.shape))
                 node("Reshape", "\(base)_Reshape", [x, shape], ["\(base)_reshape"])

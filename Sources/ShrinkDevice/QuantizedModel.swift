@@ -107,10 +107,18 @@ public enum QuantizedOp: Sendable, Codable, Equatable {
     case clamp(ClampRange)
     /// Flatten/Reshape; output quantisation = input quantisation.
     case reshape
+    /// An elementwise function as a table: `out = table[in + 128]`, each entry
+    /// `QuantizeLinear(f(DequantizeLinear(in)))` computed once in Swift.
+    case lookup(ElementwiseFunction, table: [Int8])
+    /// TFLite's int8 Mul: `requantise((x1 − zp1)·(x2 − zp2)) + zp_out`, clamped; `perChannel`
+    /// when the second input holds one value per channel of the first.
+    case mul(requant: Requantization, clamp: ClampRange, perChannel: Bool)
 
     /// The kernel that runs it.
     public var kernel: KernelKind {
         switch self {
+        case .lookup: .lookup
+        case .mul: .mul
         case .conv(let g, _, _, _, _, _): g.isDepthwise ? .depthwiseConv : .conv
         case .fullyConnected: .fullyConnected
         case .maxPool: .maxPool

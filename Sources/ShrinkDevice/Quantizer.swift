@@ -66,6 +66,19 @@ public enum Quantizer {
             case .reshape:
                 q[l.output] = inQ
                 op = .reshape
+            case .lookup(let f):
+                let outQ = q[l.output]!
+                let table = (-128...127).map { v in outQ.quantize(f(inQ.dequantize(Int8(v)))) }
+                op = .lookup(f, table: table)
+            case .mul(let act):
+                let in2 = q[l.inputs[1]]!, outQ = q[l.output]!
+                let r = Requantization(Double(inQ.scale) * Double(in2.scale) / Double(outQ.scale))
+                // |(x1 − zp1)(x2 − zp2)| ≤ 255², shifted left by the requantisation.
+                if (Int64(255 * 255) << Int64(max(0, r.shift))) > Int64(Int32.max) {
+                    problems.append("layer \(l.name) (Mul): its output scale \(outQ.scale) is too small for its input scales (\(inQ.scale), \(in2.scale)); calibrate on data that exercises it")
+                }
+                let perChannel = graph.tensors[l.inputs[1]]!.count != graph.tensors[l.inputs[0]]!.count
+                op = .mul(requant: r, clamp: outQ.range(of: act), perChannel: perChannel)
             case .add(let act):
                 let in2 = q[l.inputs[1]]!, outQ = q[l.output]!
                 let leftShift: Int32 = 20

@@ -109,7 +109,8 @@ struct DeviceCommand: ParsableCommand {
         CLI.ownBLASThreads(cores: threads, batch: 1)
         let options = DeviceOptions(int8: int8, calibration: percentile.map { .percentile($0) } ?? .minMax)
         let deviceModel: DeviceModel
-        do { deviceModel = try DeviceCompiler.prepare(graph, calibration: calib?.inputs, options: options, threads: cores) } catch {
+        do { deviceModel = try DeviceCompiler.prepare(graph, calibration: calib?.inputs, options: options, threads: cores,
+                                                                sampleShape: (calib ?? eval).map { Array($0.inputs.shape.dropFirst()) }) } catch {
             throw fail(error, file: error.kind == .invalidInput ? calibration : model)
         }
 
