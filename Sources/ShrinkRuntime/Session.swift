@@ -336,6 +336,7 @@ public final class Session: Sendable {
         var steps = plan.steps
         var constants = plan.constants
         var away = Set<Int>()
+        hardSwishChains(&steps, constants: constants, keep: keep, away: &away)
         var nextSlot = plan.slotCount
         func readers(_ slot: Int) -> [Int] {
             steps.indices.filter { steps[$0].inputs.contains(slot) }
@@ -366,8 +367,17 @@ public final class Session: Sendable {
                 constants[bs] = .float(Tensor(shape: [a.count], scalars: bf))
                 merged = Step(op: .conv(attrs, nil, nil, nil), inputs: [s.inputs[0], ws, bs], outputs: next.outputs,
                               name: s.name, opType: s.opType)
-            case let (.conv(attrs, nil, nil, nil), .activation(act)):
-                merged = Step(op: .conv(attrs, act, nil, nil), inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
+            case let (.conv(attrs, first, nil, nil), .activation(act)):
+                merged = Step(op: .conv(attrs, first.map { .then($0, act) } ?? act, nil, nil), inputs: s.inputs,
+                              outputs: next.outputs, name: s.name, opType: s.opType)
+            case let (.conv(attrs, first, nil, nil), .binary(.max)):
+                // Max with a constant scalar (tf2onnx's LeakyRelu → Maximum) is a lower clip; the
+                // constant may not add axes to the conv's output.
+                guard next.inputs.count == 2, let c = constants[next.inputs[1]]?.floatTensor, c.count == 1,
+                      let w = constants[s.inputs[1]], c.rank <= w.shape.count else { break }
+                let act = Activation.clip(min: c.scalars[0], max: .infinity)
+                merged = Step(op: .conv(attrs, first.map { .then($0, act) } ?? act, nil, nil), inputs: s.inputs,
+                              outputs: next.outputs, name: s.name, opType: s.opType)
             case let (.conv(attrs, act, nil, nil), .pool(kind, pattrs)):
                 merged = Step(op: .conv(attrs, act, Kernels.FusedPool(kind: kind, attributes: pattrs), nil), inputs: s.inputs,
                               outputs: next.outputs, name: s.name, opType: s.opType)
@@ -388,6 +398,43 @@ public final class Session: Sendable {
             }
         }
         return (Plan(steps: steps, constants: constants, batchSeparable: [], slotCount: nextSlot), away)
+    }
+
+    /// Replaces paddle2onnx's hard-swish, x · Clip(x + 3, 0, 6) / 6 (four nodes, four passes over
+    /// the activation), by one HardSwish step on x, which the Conv before it then absorbs. Only
+    /// where the intermediates have no other reader and are not graph outputs.
+    static func hardSwishChains(_ steps: inout [Step], constants: [Int: Value], keep: Set<Int>, away: inout Set<Int>) {
+        func scalar(_ slot: Int) -> Float? {
+            guard slot >= 0, let t = constants[slot]?.floatTensor, t.count == 1, t.rank <= 1 else { return nil }
+            return t.scalars[0]
+        }
+        var readers = [Int: [Int]]()
+        for (k, s) in steps.enumerated() { for i in Set(s.inputs) where i >= 0 { readers[i, default: []].append(k) } }
+        func only(_ slot: Int) -> Int? {
+            guard !keep.contains(slot), let r = readers[slot], r.count == 1 else { return nil }
+            return r[0]
+        }
+        var drop = Set<Int>()
+        for (i, add) in steps.enumerated() {
+            guard case .binary(.add) = add.op, add.inputs.count == 2, add.outputs.count == 1 else { continue }
+            let x: Int
+            if scalar(add.inputs[1]) == 3 { x = add.inputs[0] } else if scalar(add.inputs[0]) == 3 { x = add.inputs[1] } else { continue }
+            guard x >= 0, constants[x] == nil else { continue }
+            let a = add.outputs[0]
+            guard let j = only(a), case .activation(.clip(0, 6)) = steps[j].op, steps[j].outputs.count == 1 else { continue }
+            let c = steps[j].outputs[0]
+            guard let k = only(c), case .binary(.mul) = steps[k].op, Set(steps[k].inputs) == [x, c], steps[k].inputs.count == 2
+            else { continue }
+            let m = steps[k].outputs[0]
+            guard steps[k].outputs.count == 1, let l = only(m), case .binary(.div) = steps[l].op,
+                  steps[l].inputs.count == 2, steps[l].inputs[0] == m, scalar(steps[l].inputs[1]) == 6,
+                  steps[l].outputs.count == 1 else { continue }
+            steps[l] = Step(op: .activation(.hardSwish), inputs: [x], outputs: steps[l].outputs, name: steps[l].name,
+                            opType: "HardSwish")
+            drop.formUnion([i, j, k])
+            away.formUnion([a, c, m])
+        }
+        if !drop.isEmpty { steps = steps.enumerated().filter { !drop.contains($0.offset) }.map(\.element) }
     }
 
     // MARK: running

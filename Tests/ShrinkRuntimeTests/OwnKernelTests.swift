@@ -141,3 +141,35 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
         #expect(KernelPath.blas.supported == .blas)
     }
 }
+
+/// The fusions real models need, counted on the prepared plans (their outputs are checked
+/// against onnxruntime on every path by `RealModelTests`).
+@Suite struct RealModelFusionTests {
+    static func fusedOps(_ name: String) throws -> (plain: [String], fused: [Step]) {
+        let model = try #require(RealModel.all.first { $0.name == name })
+        let session = try Session(graph: try model.load())
+        return (session.plain.steps.map(\.opType), session.fused.steps)
+    }
+
+    /// paddle2onnx's x · Clip(x + 3, 0, 6) / 6 becomes a HardSwish inside the Conv before it.
+    @Test func paddleHardSwishChainsFuseIntoConv() throws {
+        let (plain, fused) = try Self.fusedOps("ocr-cls-mobile-v2")
+        #expect(plain.filter { $0 == "Clip" }.count == 18)
+        #expect(fused.filter { $0.opType == "Clip" || $0.opType == "Div" }.isEmpty)
+        let hardSwishConvs = fused.filter {
+            if case .conv(_, .some(.hardSwish), _, _) = $0.op { return true } else { return false }
+        }
+        #expect(hardSwishConvs.count == 18)
+    }
+
+    /// tf2onnx's Conv → LeakyRelu → Max(·, constant) becomes one Conv step with both activations.
+    @Test func leakyReluThenMaxFusesIntoConv() throws {
+        let (plain, fused) = try Self.fusedOps("oww-embedding")
+        #expect(plain.filter { $0 == "Max" }.count == 19)
+        #expect(fused.filter { $0.opType == "Max" || $0.opType == "LeakyRelu" }.isEmpty)
+        let chained = fused.filter {
+            if case .conv(_, .some(.then(.leakyRelu, .clip)), _, _) = $0.op { return true } else { return false }
+        }
+        #expect(chained.count == 19)
+    }
+}
