@@ -89,6 +89,11 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
                  attrs: ConvAttributes(pads: [1, 1, 1, 1]), activation: .relu,
                  pool: Kernels.FusedPool(kind: .max, attributes: PoolAttributes(kernelShape: [2, 2], strides: [2, 2]))),
         ConvCase(name: "8x8 weights on 1x1 output", x: [1, 3, 8, 8], w: [5, 3, 8, 8], attrs: ConvAttributes()),
+        // Large enough that 2 threads split the GEMM's columns and the depthwise planes.
+        ConvCase(name: "3x3 split over threads (4 M MACs)", x: [1, 32, 20, 20], w: [36, 32, 3, 3],
+                 attrs: ConvAttributes(pads: [1, 1, 1, 1]), activation: .relu),
+        ConvCase(name: "depthwise split over threads", x: [1, 32, 40, 40], w: [32, 1, 3, 3],
+                 attrs: ConvAttributes(pads: [1, 1, 1, 1], group: 32)),
     ]
 
     @Test(arguments: cases, KernelPath.allCases)
