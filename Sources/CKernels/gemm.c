@@ -184,26 +184,36 @@ void shrink_sgemm_packed(int isa, long m, long n0, long n1, long k, const float 
         return;
     }
     const long nr = isa == SHRINK_ISA_AVX512 ? 32 : 16;
+    // With several row panels, each B panel is copied once into a contiguous kc×nr block, so the
+    // micro-kernel streams it from L1 instead of striding across image-wide rows.
+    const int copy = m > MR;
+    float panel[KC * 32] __attribute__((aligned(64)));
     for (long k0 = 0; k0 < k; k0 += KC) {
         const long kc = k - k0 < KC ? k - k0 : KC;
         const int first = k0 == 0, last = k0 + kc == k;
         for (long j = n0; j < n1; j += nr) {
             const int w = (int)(n1 - j < nr ? n1 - j : nr);
             const float *bp = b + k0 * ldb + j;
+            long bld = ldb;
+            if (copy) {
+                for (long kk = 0; kk < kc; kk++) memcpy(panel + kk * nr, bp + kk * ldb, (size_t)w * sizeof(float));
+                bp = panel;
+                bld = nr;
+            }
             for (long p = 0; p < m; p += MR) {
                 const int mr = (int)(m - p < MR ? m - p : MR);
                 const float *ap = packed + p * k + k0 * MR;
                 float *cp = c + p * ldc + j;
                 const float *bb = bias && last ? bias + p : NULL;
                 if (isa == SHRINK_ISA_AVX512) {
-                    mk_avx512(kc, ap, bp, ldb, cp, ldc, mr, w, first, last, bb, relu);
+                    mk_avx512(kc, ap, bp, bld, cp, ldc, mr, w, first, last, bb, relu);
                 } else if (isa == SHRINK_ISA_AVX2 && w == 16) {
-                    mk_avx2_4x16(kc, ap, bp, ldb, cp, ldc, mr < 4 ? mr : 4, first, last, bb, relu);
+                    mk_avx2_4x16(kc, ap, bp, bld, cp, ldc, mr < 4 ? mr : 4, first, last, bb, relu);
                     if (mr > 4)
-                        mk_avx2_4x16(kc, ap + 4, bp, ldb, cp + 4 * ldc, ldc, mr - 4, first, last,
+                        mk_avx2_4x16(kc, ap + 4, bp, bld, cp + 4 * ldc, ldc, mr - 4, first, last,
                                      bb ? bb + 4 : NULL, relu);
                 } else {
-                    mk_generic(kc, ap, bp, ldb, cp, ldc, mr, w, first, last, bb, relu);
+                    mk_generic(kc, ap, bp, bld, cp, ldc, mr, w, first, last, bb, relu);
                 }
             }
         }
