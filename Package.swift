@@ -28,8 +28,12 @@ let package = Package(
             dependencies: ["ShrinkTensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["ONNX/onnx.proto"]  // the source of the committed onnx.pb.swift
         ),
+        // Own float kernels in C with intrinsics (packed GEMM, depthwise), one function per
+        // instruction set behind `__attribute__((target))` and CPUID dispatch — no -march flags.
+        // Optimised in debug builds too: the tests run every path on real models.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         // Kernels, executor, datasets and metrics.
-        .target(name: "ShrinkRuntime", dependencies: ["ShrinkGraph", "ShrinkTensor", "COpenBLAS"]),
+        .target(name: "ShrinkRuntime", dependencies: ["ShrinkGraph", "ShrinkTensor", "COpenBLAS", "CKernels"]),
         // Decomposition methods as graph rewrites, rank arithmetic, search policies.
         .target(name: "ShrinkCompress", dependencies: ["ShrinkGraph", "ShrinkTensor"]),
         // The pipeline DSL: YAML → located spec → validated plan.

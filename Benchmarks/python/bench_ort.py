@@ -19,6 +19,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, required=True)
     p.add_argument("--seconds", type=float, default=2.0, help="minimum timed duration")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--sample-shape", help="per-sample input shape, e.g. 3,48,192 (default: the model's declaration)")
     p.add_argument("--cpu-time", action="store_true", help="measure process CPU time (single-thread tuning on a busy machine)")
     args = p.parse_args()
 
@@ -27,7 +28,8 @@ def main() -> None:
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
-    shape = [args.batch] + [int(d) for d in inp.shape[1:]]
+    sample = [int(d) for d in args.sample_shape.split(",")] if args.sample_shape else [int(d) for d in inp.shape[1:]]
+    shape = [args.batch] + sample
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     feed = {inp.name: x}
     for _ in range(3):

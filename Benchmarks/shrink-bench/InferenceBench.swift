@@ -4,59 +4,107 @@ import ShrinkGraph
 import ShrinkRuntime
 import ShrinkTensor
 
-/// `shrink-bench infer [--seconds S] [--rounds R] [--batches 1,256] [--threads T] [--cpu-time]
-/// [--profile] [--python PATH] [--no-ort] [--root DIR]`: images/second of Shrink's runtime and
-/// onnxruntime side by side (LeNet and the VGG-style CNN at batch 1 and 256), best of R
-/// alternating rounds of at least S seconds each.
+/// One model of the inference benchmark: its file, the per-sample input shape (nil: from the
+/// model's declaration) and the batch sizes to measure.
+private struct BenchModel {
+    var name: String
+    var path: String
+    var sample: [Int]?
+    var batches: [Int]
+}
+
+/// The CNNs of the real-model regression set (`Tests/Fixtures/real-models`, fetched by
+/// `scripts/fetch-models.sh`), with the per-sample input shapes of their committed inputs.
+private let realModels: [(name: String, package: String, sample: [Int])] = [
+    ("ocr-cls-mobile-v2", "rapidocr-onnxruntime-1.4.4", [3, 48, 192]),
+    ("ocr-rec-ppocrv4", "rapidocr-onnxruntime-1.4.4", [3, 48, 128]),
+    ("ocr-det-ppocrv4", "rapidocr-onnxruntime-1.4.4", [3, 96, 160]),
+    ("oww-melspectrogram", "openwakeword-0.5.1", [32000]),
+    ("oww-embedding", "openwakeword-0.5.1", [76, 32, 1]),
+]
+
+/// `shrink-bench infer [--seconds S] [--rounds R] [--batches 1,256] [--real-batches 1,32]
+/// [--threads T] [--cpu-time] [--profile] [--python PATH] [--no-ort] [--no-real] [--only NAME,…]
+/// [--kernels blas|generic|avx2|avx512] [--root DIR]`: images/second of Shrink's runtime and
+/// onnxruntime side by side (LeNet and the VGG-style CNN at batch 1 and 256, the real-model CNNs
+/// at batch 1 and 32), best of R alternating rounds of at least S seconds each, with GFLOP/s
+/// (2 × the Conv/Gemm/MatMul multiply-accumulates of `shrink inspect`).
 func runInferenceBench(_ args: [String]) {
     var seconds = 3.0
     var python = "python3"
     var withOrt = true
+    var withReal = true
+    var only: Set<String>?
     var root = FileManager.default.currentDirectoryPath
     var batches = [1, 256]
+    var realBatches = [1, 32]
     var threads = ProcessInfo.processInfo.activeProcessorCount
     var profile = false
     var rounds = 3
     var useCPUTime = false
+    var kernels = KernelPath.selected
     var i = 0
     while i < args.count {
         switch args[i] {
         case "--seconds": i += 1; seconds = Double(args[i]) ?? seconds
         case "--python": i += 1; python = args[i]
         case "--no-ort": withOrt = false
+        case "--no-real": withReal = false
+        case "--only": i += 1; only = Set(args[i].split(separator: ",").map(String.init))
         case "--root": i += 1; root = args[i]
         case "--batches": i += 1; batches = args[i].split(separator: ",").compactMap { Int($0) }
+        case "--real-batches": i += 1; realBatches = args[i].split(separator: ",").compactMap { Int($0) }
         case "--threads": i += 1; threads = Int(args[i]) ?? threads
         case "--profile": profile = true
         case "--cpu-time": useCPUTime = true
         case "--rounds": i += 1; rounds = max(1, Int(args[i]) ?? rounds)
+        case "--kernels":
+            i += 1
+            guard let k = KernelPath(name: args[i]) else { print("unknown kernel path \(args[i])"); exit(2) }
+            kernels = k.supported
         default:
             print("unknown option \(args[i])"); exit(2)
         }
         i += 1
     }
-    let models = [("lenet-mnist", "Examples/lenet-mnist/model.onnx"), ("vgg-bench", "Examples/vgg-bench/model.onnx")]
+    var models = [BenchModel(name: "lenet-mnist", path: root + "/Examples/lenet-mnist/model.onnx", sample: nil, batches: batches),
+                  BenchModel(name: "vgg-bench", path: root + "/Examples/vgg-bench/model.onnx", sample: nil, batches: batches)]
     let env = ProcessInfo.processInfo.environment
-    print("inference benchmark: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(threads) threads, best of \(rounds) rounds, OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)"), OPENBLAS_L2_SIZE=\(env["OPENBLAS_L2_SIZE"] ?? "(unset)"), ≥\(seconds) s per measurement")
+    if withReal {
+        let cache = env["SHRINK_MODELS"] ?? (NSHomeDirectory() + "/.cache/shrink-models")
+        for m in realModels {
+            let path = "\(cache)/\(m.package)/\(m.name).onnx"
+            guard FileManager.default.fileExists(atPath: path) else {
+                print("  (\(m.name) not found at \(path); run scripts/fetch-models.sh)")
+                continue
+            }
+            models.append(BenchModel(name: m.name, path: path, sample: m.sample, batches: realBatches))
+        }
+    }
+    if let only { models = models.filter { only.contains($0.name) } }
+    var load = "?"
+    if let s = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) {
+        load = s.split(separator: " ").prefix(3).joined(separator: " ")
+    }
+    print("inference benchmark: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(threads) threads, kernels \(kernels) (CPU supports \(KernelPath.detected)), best of \(rounds) rounds, ≥\(seconds) s per measurement, load average \(load), OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)")")
     var rows = [(String, Int, Double, Double?, Double)]()
-    for (name, path) in models {
-        let full = root + "/" + path
+    for model in models {
         let graph: Graph
         let session: Session
         do {
-            graph = try Graph.load(contentsOf: full)
-            session = try Session(graph: graph, options: SessionOptions(threads: threads))
+            graph = try Graph.load(contentsOf: model.path)
+            session = try Session(graph: graph, options: SessionOptions(threads: threads, kernels: kernels))
         } catch {
-            print("\(name): \(error)"); exit(1)
+            print("\(model.name): \(error)"); exit(1)
         }
         let input = session.inputs[0]
-        let sample = (input.shape ?? []).dropFirst().map { $0.fixed ?? 1 }
-        let macs = macsPerImage(graph, sample: sample)
-        for batch in batches {
+        let sample = model.sample ?? (input.shape ?? []).dropFirst().map { $0.fixed ?? 1 }
+        let macs = macsPerImage(graph, input: input.name, sample: sample)
+        for batch in model.batches {
             let shape = [batch] + sample
             var rng = SystemRandomNumberGenerator()
             let x = Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
-            if profile, (try? session.profile(inputs: [input.name: x])) != nil, let steps = try? session.profile(inputs: [input.name: x]) {
+            if profile, let steps = try? session.profile(inputs: [input.name: x]) {
                 for s in steps { print(String(format: "    %-28@ %-18@ %8.3f ms", s.node, s.op, s.seconds * 1000)) }
             }
             // Alternate the two runtimes and keep each one's best round: on a machine shared with
@@ -67,25 +115,25 @@ func runInferenceBench(_ args: [String]) {
                 do {
                     ours = max(ours, try measure(seconds: seconds, cpuTime: useCPUTime) { _ = try session.run(inputs: [input.name: x]) } * Double(batch))
                 } catch {
-                    print("\(name) batch \(batch): \(error)"); exit(1)
+                    print("\(model.name) batch \(batch): \(error)"); exit(1)
                 }
-                if withOrt, let t = ortImagesPerSecond(python: python, root: root, model: full, batch: batch,
-                                                      seconds: seconds, threads: threads, cpuTime: useCPUTime) {
+                if withOrt, let t = ortImagesPerSecond(python: python, root: root, model: model.path, batch: batch,
+                                                      sample: sample, seconds: seconds, threads: threads, cpuTime: useCPUTime) {
                     theirs = max(theirs ?? 0, t)
                 }
             }
-            rows.append((name, batch, ours, theirs, macs))
-            print(String(format: "  %@ batch %d: shrink %.0f img/s%@", name, batch, ours,
-                         theirs.map { String(format: ", onnxruntime %.0f img/s", $0) } ?? ""))
+            rows.append((model.name, batch, ours, theirs, macs))
+            print(String(format: "  %@ batch %d: shrink %.1f img/s (%.1f GFLOP/s)%@", model.name, batch, ours, ours * 2 * macs / 1e9,
+                         theirs.map { String(format: ", onnxruntime %.1f img/s (%.1f GFLOP/s), ratio %.2f×", $0, $0 * 2 * macs / 1e9, ours / $0) } ?? ""))
         }
     }
     print("")
-    print("| model | batch | shrink img/s | shrink GFLOP/s | onnxruntime img/s | ratio |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| model | batch | shrink img/s | shrink GFLOP/s | onnxruntime img/s | onnxruntime GFLOP/s | ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for (name, batch, ours, theirs, macs) in rows {
-        let gflops = ours * 2 * macs / 1e9
-        print(String(format: "| %@ | %d | %.0f | %.1f | %@ | %@ |", name, batch, ours, gflops,
-                     theirs.map { String(format: "%.0f", $0) } ?? "–",
+        print(String(format: "| %@ | %d | %.1f | %.1f | %@ | %@ | %@ |", name, batch, ours, ours * 2 * macs / 1e9,
+                     theirs.map { String(format: "%.1f", $0) } ?? "–",
+                     theirs.map { String(format: "%.1f", $0 * 2 * macs / 1e9) } ?? "–",
                      theirs.map { String(format: "%.2f×", ours / $0) } ?? "–"))
     }
 }
@@ -112,30 +160,20 @@ private func measure(seconds: Double, cpuTime: Bool, _ body: () throws -> Void) 
     return Double(n) / elapsed
 }
 
-/// Multiply-accumulates per image of the Conv and Gemm/MatMul nodes, from their output sizes
-/// on one sample (fetched from an unfused run) and their weights.
-private func macsPerImage(_ graph: Graph, sample: [Int]) -> Double {
-    guard let session = try? Session(graph: graph, options: SessionOptions(threads: 1, fuse: false)),
-          let input = session.inputs.first else { return 0 }
-    let dense = graph.nodes.filter { ["Conv", "Gemm", "MatMul"].contains($0.opType) && $0.inputs.count > 1 }
-    guard let values = try? session.run(from: [input.name: Tensor(zeros: [1] + sample)],
-                                        outputs: dense.map { $0.outputs[0] }) else { return 0 }
-    var macs = 0.0
-    for node in dense {
-        guard let out = values[node.outputs[0]], let w = graph.initializers[node.inputs[1]] else { continue }
-        // Conv: each output element sums over one filter (C/group · kH · kW); Gemm/MatMul: K per output.
-        let perOutput = node.opType == "Conv" ? w.count / max(w.shape[0], 1) : w.count / max(out.shape.last ?? 1, 1)
-        macs += Double(out.count) * Double(perOutput)
-    }
-    return macs
+/// Multiply-accumulates per image of the Conv, Gemm and MatMul layers (the layer table of
+/// `shrink inspect`, with shapes inferred for one sample).
+private func macsPerImage(_ graph: Graph, input: String, sample: [Int]) -> Double {
+    guard let table = try? LayerTable(graph: graph, inputShapes: [input: [1] + sample]) else { return 0 }
+    return Double(table.totalMACs)
 }
 
 /// Runs Benchmarks/python/bench_ort.py for one configuration; nil (with a note) if it fails.
-private func ortImagesPerSecond(python: String, root: String, model: String, batch: Int, seconds: Double,
+private func ortImagesPerSecond(python: String, root: String, model: String, batch: Int, sample: [Int], seconds: Double,
                                 threads: Int, cpuTime useCPUTime: Bool) -> Double? {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = [python, root + "/Benchmarks/python/bench_ort.py", "--model", model, "--batch", "\(batch)",
+                   "--sample-shape", sample.map(String.init).joined(separator: ","),
                    "--seconds", "\(seconds)", "--threads", "\(threads)"] + (useCPUTime ? ["--cpu-time"] : [])
     let pipe = Pipe()
     p.standardOutput = pipe

@@ -61,7 +61,7 @@ struct BatchAnalysis {
             return x
         case .clipRuntime, .batchNorm:
             return restConstant ? x : .unknown
-        case .conv(let attrs, _, let pool):
+        case .conv(let attrs, _, let pool, _):
             guard restConstant else { return .unknown }
             guard let p = per, let w = constants[step.inputs[1]],
                   let plan = try? ConvPlan(input: [1] + p, weight: w.shape, attrs: attrs) else {

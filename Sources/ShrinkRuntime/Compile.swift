@@ -3,7 +3,8 @@ import ShrinkTensor
 
 /// A node's operator with its attributes parsed once at preparation.
 enum CompiledOp: Sendable {
-    case conv(ConvAttributes, Activation?, Kernels.FusedPool?)
+    /// Conv with a fused activation and pool, and its weight packed once for the own kernels.
+    case conv(ConvAttributes, Activation?, Kernels.FusedPool?, PackedFilter?)
     case gemm(GemmAttributes, Activation?)
     case matmul(Activation?)
     case binary(BinaryOp)
@@ -151,7 +152,7 @@ struct NodeCompiler {
                  try n.int("group", default: 1))
             }
             return .conv(ConvAttributes(kernelShape: a.0, strides: a.1, pads: a.2, dilations: a.3, group: a.4,
-                                        autoPad: try autoPad(n)), nil, nil)
+                                        autoPad: try autoPad(n)), nil, nil, nil)
         case "Gemm":
             guard inputs.count >= 2, inputs[0] >= 0, inputs[1] >= 0 else { throw invalid(n, "needs inputs A and B") }
             let a = try attr(n) { () throws(GraphError) in

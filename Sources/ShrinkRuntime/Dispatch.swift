@@ -6,6 +6,10 @@ struct Frame {
     var slots: [Value?]
     /// For each slot, whether the current run may move it out at its last use.
     var consumable: [Bool]
+    /// Workers a kernel may use inside one step (1 when the batch is already split over workers).
+    var threads = 1
+    /// The convolution kernels to run.
+    var kernels = KernelPath.selected
 }
 
 extension Step {
@@ -115,9 +119,10 @@ extension Step {
 
     private func compute(_ f: inout Frame, last: [Bool]) throws -> Value {
         switch op {
-        case let .conv(attrs, act, pool):
+        case let .conv(attrs, act, pool, packed):
             let x = try float(&f, 0, last), w = try float(&f, 1, last), b = try optionalFloat(&f, 2, last)
-            return .float(try Kernels.conv(x, weight: w, bias: b, attrs, activation: act, pool: pool))
+            return .float(try Kernels.conv(x, weight: w, bias: b, attrs, activation: act, pool: pool, packed: packed,
+                                           path: f.kernels, threads: f.threads))
         case let .gemm(attrs, act):
             let a = try float(&f, 0, last), b = try float(&f, 1, last), c = try optionalFloat(&f, 2, last)
             return .float(try Kernels.gemm(a, b, c, attrs, activation: act))

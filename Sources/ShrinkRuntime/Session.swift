@@ -20,11 +20,15 @@ public struct SessionOptions: Sendable, Equatable {
     /// Fold BatchNormalization into Conv and fuse activations into Conv/Gemm/MatMul. Values that
     /// fusion removes are still available: asking for one (as output or feed) runs the unfused plan.
     public var fuse: Bool
+    /// The convolution kernels (default: the best the CPU supports, or `SHRINK_KERNELS`).
+    public var kernels: KernelPath
 
-    /// Defaults: every core, fusion on.
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fuse: Bool = true) {
+    /// Defaults: every core, fusion on, the CPU's best kernels.
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fuse: Bool = true,
+                kernels: KernelPath = .selected) {
         self.threads = max(1, threads)
         self.fuse = fuse
+        self.kernels = kernels.supported
     }
 }
 
@@ -37,6 +41,19 @@ struct Plan: Sendable {
     var batchSeparable: [Bool]
     /// Number of value slots (graph values plus pre-folded constants).
     var slotCount: Int
+    /// The slots a run starts from (constants in place) and which of them a run may consume,
+    /// made once per session so a call does not walk the constants dictionary.
+    var initialSlots: [Value?] = []
+    var initialConsumable: [Bool] = []
+
+    /// This plan with its initial frame made.
+    func finalized() -> Plan {
+        var p = self
+        p.initialSlots = [Value?](repeating: nil, count: slotCount)
+        p.initialConsumable = [Bool](repeating: true, count: slotCount)
+        for (s, v) in constants { p.initialSlots[s] = v; p.initialConsumable[s] = false }
+        return p
+    }
 }
 
 /// A `Graph` prepared for execution: order resolved, attributes parsed, constants folded, weights
@@ -69,6 +86,8 @@ public final class Session: Sendable {
     let fused: Plan
     /// Slots that only exist in the unfused plan.
     let fusedAway: Set<Int>
+    /// The schedule of a call that feeds every data input and wants the graph outputs.
+    let defaultSchedule: Schedule?
 
     /// Prepares `graph`; throws `RuntimeError` for unsupported operators (naming op and node) and
     /// malformed graphs, before anything runs.
@@ -155,7 +174,7 @@ public final class Session: Sendable {
             let foldable = ins.allSatisfy { $0 < 0 || constants[$0] != nil }
             if foldable {
                 var frame = Frame(slots: [Value?](repeating: nil, count: names.count),
-                                  consumable: [Bool](repeating: false, count: names.count))
+                                  consumable: [Bool](repeating: false, count: names.count), kernels: options.kernels)
                 for s in ins where s >= 0 { frame.slots[s] = constants[s] }
                 try step.run(&frame, last: ins.map { _ in false })
                 for o in outs where o >= 0 { if let v = frame.slots[o] { constants[o] = v } }
@@ -184,16 +203,68 @@ public final class Session: Sendable {
         self.names = names
         let inputSlots = dataInputs.map { (slotOf[$0.name]!, $0) }
         let outputSlots = Set(graph.outputs.compactMap { slotOf[$0.name] })
-        plain = Session.analysed(Plan(steps: steps, constants: constants, batchSeparable: [], slotCount: names.count),
-                                 inputs: inputSlots)
+        let unfused = Session.analysed(Plan(steps: steps, constants: constants, batchSeparable: [], slotCount: names.count),
+                                       inputs: inputSlots)
         if options.fuse {
-            let (f, away) = Session.fuse(plain, keep: outputSlots)
-            fused = Session.analysed(f, inputs: inputSlots)
+            let (f, away) = Session.fuse(unfused, keep: outputSlots)
+            plain = unfused.finalized()
+            fused = Session.packed(Session.analysed(f, inputs: inputSlots), options.kernels).finalized()
             fusedAway = away
         } else {
+            plain = Session.packed(unfused, options.kernels).finalized()
             fused = plain
             fusedAway = []
         }
+        let outs = graph.outputs.compactMap { slotOf[$0.name] }
+        defaultSchedule = try? Session.schedule(fused, fed: Set(inputSlots.map(\.0)), outSlots: outs, names: names)
+    }
+
+    /// The steps a call runs and when each value is read for the last time.
+    struct Schedule: Sendable {
+        var fed: Set<Int>
+        var outSlots: [Int]
+        var steps: [Step]
+        /// Per step and input: the last read of that value (so it is freed or moved into an in-place kernel).
+        var lasts: [[Bool]]
+        /// Whether every step's output keeps the samples of a batch apart.
+        var stepsSeparable: Bool
+    }
+
+    /// The steps needed to compute `outSlots` from `fed`: walk back from the outputs, stopping at
+    /// fed values and constants.
+    static func schedule(_ plan: Plan, fed: Set<Int>, outSlots: [Int], names: [String]) throws(RuntimeError) -> Schedule {
+        var needed = Set(outSlots.filter { !fed.contains($0) && plan.constants[$0] == nil })
+        var chosen = [Int]()
+        for (k, step) in plan.steps.enumerated().reversed() where step.outputs.contains(where: needed.contains) {
+            chosen.append(k)
+            for s in step.outputs { needed.remove(s) }
+            for s in step.inputs where s >= 0 && !fed.contains(s) && plan.constants[s] == nil { needed.insert(s) }
+        }
+        if let missing = needed.first { throw RuntimeError.missingInput(name: names[missing]) }
+        chosen.reverse()
+        let steps = chosen.map { plan.steps[$0] }
+        let keep = Set(outSlots)
+        var lastUse = [Int: Int]()
+        for (k, s) in steps.enumerated() { for i in s.inputs where i >= 0 { lastUse[i] = k } }
+        let lasts: [[Bool]] = steps.enumerated().map { k, s in s.inputs.map { $0 >= 0 && lastUse[$0] == k && !keep.contains($0) } }
+        return Schedule(fed: fed, outSlots: outSlots, steps: steps, lasts: lasts,
+                        stepsSeparable: steps.allSatisfy { plan.batchSeparable[$0.outputs[0]] })
+    }
+
+    /// Packs the constant weights of Conv steps for the own GEMM kernels, once per session (the
+    /// unfused plan, used only when a fused-away value is asked for, packs per call instead).
+    static func packed(_ plan: Plan, _ kernels: KernelPath) -> Plan {
+        guard kernels != .blas else { return plan }
+        var p = plan
+        for (i, step) in p.steps.enumerated() {
+            guard case let .conv(attrs, act, pool, nil) = step.op, step.inputs.count > 1,
+                  let w = plan.constants[step.inputs[1]]?.floatTensor, w.rank >= 3,
+                  let c = w.shape.dropFirst().first, w.shape[0] % max(1, attrs.group) == 0 else { continue }
+            // Depthwise convs read their small filters as they are.
+            if attrs.group > 1 && c == 1 && w.shape[0] == attrs.group { continue }
+            p.steps[i].op = .conv(attrs, act, pool, PackedFilter(w, groups: attrs.group))
+        }
+        return p
     }
 
     /// Prepares the branches of an `If`; a branch the constant condition rules out is not prepared.
@@ -223,7 +294,7 @@ public final class Session: Sendable {
         func prepare(_ g: Graph) throws(RuntimeError) -> Session {
             var b = g
             b.inputs = g.inputs + g.outerScopeReads.map { ValueInfo(name: $0, elementType: nil, shape: nil) }
-            return try Session(graph: b, options: SessionOptions(threads: 1, fuse: options.fuse))
+            return try Session(graph: b, options: SessionOptions(threads: 1, fuse: options.fuse, kernels: options.kernels))
         }
         var uses = [UnsupportedUse]()
         var prepared = [Session?]()
@@ -265,6 +336,7 @@ public final class Session: Sendable {
         var steps = plan.steps
         var constants = plan.constants
         var away = Set<Int>()
+        hardSwishChains(&steps, constants: constants, keep: keep, away: &away)
         var nextSlot = plan.slotCount
         func readers(_ slot: Int) -> [Int] {
             steps.indices.filter { steps[$0].inputs.contains(slot) }
@@ -281,7 +353,7 @@ public final class Session: Sendable {
             guard next.inputs.first == out, !next.inputs.dropFirst().contains(out) else { i += 1; continue }
             var merged: Step?
             switch (s.op, next.op) {
-            case let (.conv(attrs, nil, nil), .scaleShift(a, b)):
+            case let (.conv(attrs, nil, nil, nil), .scaleShift(a, b)):
                 guard let w = constants[s.inputs[1]]?.floatTensor, w.shape.first == a.count else { break }
                 let bias = s.inputs.count > 2 && s.inputs[2] >= 0 ? constants[s.inputs[2]]?.floatTensor : Tensor(zeros: [a.count])
                 guard let bias, bias.count == a.count else { break }
@@ -293,12 +365,21 @@ public final class Session: Sendable {
                 nextSlot += 2
                 constants[ws] = .float(Tensor(shape: w.shape, scalars: wf))
                 constants[bs] = .float(Tensor(shape: [a.count], scalars: bf))
-                merged = Step(op: .conv(attrs, nil, nil), inputs: [s.inputs[0], ws, bs], outputs: next.outputs,
+                merged = Step(op: .conv(attrs, nil, nil, nil), inputs: [s.inputs[0], ws, bs], outputs: next.outputs,
                               name: s.name, opType: s.opType)
-            case let (.conv(attrs, nil, nil), .activation(act)):
-                merged = Step(op: .conv(attrs, act, nil), inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
-            case let (.conv(attrs, act, nil), .pool(kind, pattrs)):
-                merged = Step(op: .conv(attrs, act, Kernels.FusedPool(kind: kind, attributes: pattrs)), inputs: s.inputs,
+            case let (.conv(attrs, first, nil, nil), .activation(act)):
+                merged = Step(op: .conv(attrs, first.map { .then($0, act) } ?? act, nil, nil), inputs: s.inputs,
+                              outputs: next.outputs, name: s.name, opType: s.opType)
+            case let (.conv(attrs, first, nil, nil), .binary(.max)):
+                // Max with a constant scalar (tf2onnx's LeakyRelu → Maximum) is a lower clip; the
+                // constant may not add axes to the conv's output.
+                guard next.inputs.count == 2, let c = constants[next.inputs[1]]?.floatTensor, c.count == 1,
+                      let w = constants[s.inputs[1]], c.rank <= w.shape.count else { break }
+                let act = Activation.clip(min: c.scalars[0], max: .infinity)
+                merged = Step(op: .conv(attrs, first.map { .then($0, act) } ?? act, nil, nil), inputs: s.inputs,
+                              outputs: next.outputs, name: s.name, opType: s.opType)
+            case let (.conv(attrs, act, nil, nil), .pool(kind, pattrs)):
+                merged = Step(op: .conv(attrs, act, Kernels.FusedPool(kind: kind, attributes: pattrs), nil), inputs: s.inputs,
                               outputs: next.outputs, name: s.name, opType: s.opType)
             case let (.gemm(attrs, nil), .activation(act)):
                 merged = Step(op: .gemm(attrs, act), inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
@@ -317,6 +398,43 @@ public final class Session: Sendable {
             }
         }
         return (Plan(steps: steps, constants: constants, batchSeparable: [], slotCount: nextSlot), away)
+    }
+
+    /// Replaces paddle2onnx's hard-swish, x · Clip(x + 3, 0, 6) / 6 (four nodes, four passes over
+    /// the activation), by one HardSwish step on x, which the Conv before it then absorbs. Only
+    /// where the intermediates have no other reader and are not graph outputs.
+    static func hardSwishChains(_ steps: inout [Step], constants: [Int: Value], keep: Set<Int>, away: inout Set<Int>) {
+        func scalar(_ slot: Int) -> Float? {
+            guard slot >= 0, let t = constants[slot]?.floatTensor, t.count == 1, t.rank <= 1 else { return nil }
+            return t.scalars[0]
+        }
+        var readers = [Int: [Int]]()
+        for (k, s) in steps.enumerated() { for i in Set(s.inputs) where i >= 0 { readers[i, default: []].append(k) } }
+        func only(_ slot: Int) -> Int? {
+            guard !keep.contains(slot), let r = readers[slot], r.count == 1 else { return nil }
+            return r[0]
+        }
+        var drop = Set<Int>()
+        for (i, add) in steps.enumerated() {
+            guard case .binary(.add) = add.op, add.inputs.count == 2, add.outputs.count == 1 else { continue }
+            let x: Int
+            if scalar(add.inputs[1]) == 3 { x = add.inputs[0] } else if scalar(add.inputs[0]) == 3 { x = add.inputs[1] } else { continue }
+            guard x >= 0, constants[x] == nil else { continue }
+            let a = add.outputs[0]
+            guard let j = only(a), case .activation(.clip(0, 6)) = steps[j].op, steps[j].outputs.count == 1 else { continue }
+            let c = steps[j].outputs[0]
+            guard let k = only(c), case .binary(.mul) = steps[k].op, Set(steps[k].inputs) == [x, c], steps[k].inputs.count == 2
+            else { continue }
+            let m = steps[k].outputs[0]
+            guard steps[k].outputs.count == 1, let l = only(m), case .binary(.div) = steps[l].op,
+                  steps[l].inputs.count == 2, steps[l].inputs[0] == m, scalar(steps[l].inputs[1]) == 6,
+                  steps[l].outputs.count == 1 else { continue }
+            steps[l] = Step(op: .activation(.hardSwish), inputs: [x], outputs: steps[l].outputs, name: steps[l].name,
+                            opType: "HardSwish")
+            drop.formUnion([i, j, k])
+            away.formUnion([a, c, m])
+        }
+        if !drop.isEmpty { steps = steps.enumerated().filter { !drop.contains($0.offset) }.map(\.element) }
     }
 
     // MARK: running
@@ -356,23 +474,15 @@ public final class Session: Sendable {
         let useFused = !outSlots.contains(where: fusedAway.contains) && !fed.keys.contains(where: fusedAway.contains)
         let plan = useFused ? fused : plain
 
-        // The steps needed: walk back from the outputs, stopping at fed values and constants.
-        var needed = Set(outSlots.filter { fed[$0] == nil && plan.constants[$0] == nil })
-        var chosen = [Int]()
-        for (k, step) in plan.steps.enumerated().reversed() where step.outputs.contains(where: needed.contains) {
-            chosen.append(k)
-            for s in step.outputs { needed.remove(s) }
-            for s in step.inputs where s >= 0 && fed[s] == nil && plan.constants[s] == nil { needed.insert(s) }
+        // The usual call (every data input fed, the graph outputs wanted) reuses the schedule made
+        // at preparation; others make their own.
+        let schedule: Schedule
+        if useFused, outSlots == defaultSchedule?.outSlots, let d = defaultSchedule, Set(fed.keys) == d.fed {
+            schedule = d
+        } else {
+            schedule = try Session.schedule(plan, fed: Set(fed.keys), outSlots: outSlots, names: names)
         }
-        if let missing = needed.first { throw RuntimeError.missingInput(name: names[missing]) }
-        chosen.reverse()
-        let steps = chosen.map { plan.steps[$0] }
-
-        // Last reader of each slot, so intermediates are freed (or moved into in-place kernels).
-        let keep = Set(outSlots)
-        var lastUse = [Int: Int]()
-        for (k, s) in steps.enumerated() { for i in s.inputs where i >= 0 { lastUse[i] = k } }
-        let lasts: [[Bool]] = steps.enumerated().map { k, s in s.inputs.map { $0 >= 0 && lastUse[$0] == k && !keep.contains($0) } }
+        let steps = schedule.steps, lasts = schedule.lasts
 
         // Split the batch when every fed and produced value provably keeps samples apart. Chunks
         // have a fixed size, whatever the thread count: OpenBLAS rounds edge tiles differently by
@@ -381,7 +491,7 @@ public final class Session: Sendable {
         let batch = batchSizes.count == 1 ? batchSizes.first! : 0
         let separable = !fed.isEmpty && batch > Session.chunkSamples
             && fed.keys.allSatisfy { plan.batchSeparable[$0] }
-            && steps.allSatisfy { plan.batchSeparable[$0.outputs[0]] }
+            && schedule.stepsSeparable
             && outSlots.allSatisfy { plan.batchSeparable[$0] }
         let chunks = separable ? (batch + Session.chunkSamples - 1) / Session.chunkSamples : 1
         if let fixed = fixedBatch, batch >= 1, batch != fixed, fed.values.allSatisfy({ $0.shape.first == batch }) {
@@ -399,7 +509,7 @@ public final class Session: Sendable {
         }
 
         if chunks == 1 {
-            let result = try execute(steps, lasts: lasts, plan: plan, fed: fed, outSlots: outSlots)
+            let result = try execute(steps, lasts: lasts, plan: plan, fed: fed, outSlots: outSlots, threads: options.threads)
             return Dictionary(uniqueKeysWithValues: zip(wanted, result))
         }
         let bounds = (0...chunks).map { min($0 * Session.chunkSamples, batch) }
@@ -494,10 +604,9 @@ public final class Session: Sendable {
     }
 
     private func execute(_ steps: [Step], lasts: [[Bool]], plan: Plan, fed: [Int: Value],
-                         outSlots: [Int]) throws(RuntimeError) -> [Value] {
-        var frame = Frame(slots: [Value?](repeating: nil, count: plan.slotCount),
-                          consumable: [Bool](repeating: true, count: plan.slotCount))
-        for (s, v) in plan.constants { frame.slots[s] = v; frame.consumable[s] = false }
+                         outSlots: [Int], threads: Int = 1) throws(RuntimeError) -> [Value] {
+        var frame = Frame(slots: plan.initialSlots, consumable: plan.initialConsumable, threads: threads,
+                          kernels: options.kernels)
         for (s, v) in fed { frame.slots[s] = v }
         for (k, step) in steps.enumerated() {
             try step.run(&frame, last: lasts[k])
@@ -531,7 +640,8 @@ public final class Session: Sendable {
         }
         let plan = fused
         var frame = Frame(slots: [Value?](repeating: nil, count: plan.slotCount),
-                          consumable: [Bool](repeating: true, count: plan.slotCount))
+                          consumable: [Bool](repeating: true, count: plan.slotCount), threads: options.threads,
+                          kernels: options.kernels)
         for (s, v) in plan.constants { frame.slots[s] = v; frame.consumable[s] = false }
         for (s, v) in fed { frame.slots[s] = v }
         var timings = [StepTiming]()

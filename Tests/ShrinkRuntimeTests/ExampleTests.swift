@@ -11,11 +11,12 @@ import Testing
         ("model_dynamo.onnx", "logits_dynamo", "accuracy_dynamo"),
     ]
 
-    @Test(arguments: models.map(\.file))
-    func logitsAndAccuracyMatchOnnxruntime(file: String) throws {
+    /// On every kernel path (forced; a path the CPU lacks runs as the best it has).
+    @Test(arguments: models.map(\.file), KernelPath.allCases)
+    func logitsAndAccuracyMatchOnnxruntime(file: String, path: KernelPath) throws {
         let entry = Self.models.first { $0.file == file }!
         let graph = try Graph.load(contentsOf: repoPath("Examples/lenet-mnist/\(file)"))
-        let session = try Session(graph: graph)
+        let session = try Session(graph: graph, options: SessionOptions(kernels: path))
         let val = try npzTensors(repoPath("Examples/lenet-mnist/val.npz"))
         let ref = try npzTensors(repoPath("Examples/lenet-mnist/reference.npz"))
         let x = val["x"]!.tensor()
@@ -32,10 +33,12 @@ import Testing
 }
 
 /// The depthwise-separable example (unfused BatchNormalization, depthwise and pointwise convs)
-/// and the VGG benchmark model against onnxruntime.
+/// and the VGG benchmark model against onnxruntime, on every kernel path.
 @Suite struct OtherExampleTests {
-    @Test func dscnnMatchesOnnxruntime() throws {
-        let session = try Session(graph: try Graph.load(contentsOf: repoPath("Examples/dscnn-mnist/model.onnx")))
+    @Test(arguments: KernelPath.allCases)
+    func dscnnMatchesOnnxruntime(path: KernelPath) throws {
+        let session = try Session(graph: try Graph.load(contentsOf: repoPath("Examples/dscnn-mnist/model.onnx")),
+                                  options: SessionOptions(kernels: path))
         let val = try npzTensors(repoPath("Examples/lenet-mnist/val.npz"))
         let ref = try npzTensors(repoPath("Examples/dscnn-mnist/reference.npz"))
         let logits = try #require(try session.run(inputs: ["input": val["x"]!.tensor()])["logits"])
@@ -43,8 +46,10 @@ import Testing
         #expect(Metrics.top1Accuracy(logits: logits, labels: val["y"]!.integersIfIntegral()!) == ref["accuracy"]!.doubles()[0])
     }
 
-    @Test func vggMatchesOnnxruntime() throws {
-        let session = try Session(graph: try Graph.load(contentsOf: repoPath("Examples/vgg-bench/model.onnx")))
+    @Test(arguments: KernelPath.allCases)
+    func vggMatchesOnnxruntime(path: KernelPath) throws {
+        let session = try Session(graph: try Graph.load(contentsOf: repoPath("Examples/vgg-bench/model.onnx")),
+                                  options: SessionOptions(kernels: path))
         let ref = try npzTensors(repoPath("Examples/vgg-bench/reference.npz"))
         let y = try #require(try session.run(inputs: ["input": ref["x"]!.tensor()])["logits"])
         #expect(worstRelativeError(y.scalars, ref["y"]!.floats()) <= 1e-4)

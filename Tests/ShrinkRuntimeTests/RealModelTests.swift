@@ -97,14 +97,15 @@ struct RealModel: Sendable, CustomStringConvertible {
         }
     }
 
-    /// The engine's outputs against onnxruntime's: max|Δ| ≤ 1e-4 · max(1, max|ref|) per output.
-    @Test(arguments: RealModel.all)
-    func inferMatchesOnnxruntime(_ model: RealModel) throws {
+    /// The engine's outputs against onnxruntime's: max|Δ| ≤ 1e-4 · max(1, max|ref|) per output,
+    /// on every kernel path (forced; a path the CPU lacks runs as the best it has).
+    @Test(arguments: RealModel.all, KernelPath.allCases)
+    func inferMatchesOnnxruntime(_ model: RealModel, _ path: KernelPath) throws {
         let graph = try model.load()
         let arrays = try model.arrays()
         var feeds = [String: Value]()
         for input in graph.dataInputs { feeds[input.name] = runtimeValue(try #require(arrays[input.name])) }
-        let session = try Session(graph: graph, options: SessionOptions(threads: 2))
+        let session = try Session(graph: graph, options: SessionOptions(threads: 2, kernels: path))
         let out = try session.run(values: feeds)
         for name in session.outputNames {
             let ref = try #require(arrays["out:\(name)"]).floats()
@@ -113,7 +114,7 @@ struct RealModel: Sendable, CustomStringConvertible {
             guard got.count == ref.count else { continue }
             let scale = max(1, ref.map { abs($0) }.max() ?? 0)
             let worst = zip(got.scalars, ref).map { abs($0 - $1) }.max() ?? 0
-            #expect(worst <= 1e-4 * scale, "\(model): \(name) max|Δ| \(worst) (max|ref| \(scale))")
+            #expect(worst <= 1e-4 * scale, "\(model) (\(path)): \(name) max|Δ| \(worst) (max|ref| \(scale))")
         }
     }
 }

@@ -290,8 +290,13 @@ extension Kernels {
     /// (a GEMM per channel would be tiny); the rest is im2col over a few images at once, sized so
     /// that the column buffer stays in L2 between im2col and the GEMM. With `pool`, each image
     /// group is pooled while still in cache, so the full-size activation never goes to memory.
+    ///
+    /// `path` picks the kernels (default: the best the CPU has, or `SHRINK_KERNELS`); `packed` is
+    /// the weight already packed for them (made here when nil); `threads` > 1 splits large GEMMs
+    /// by columns.
     public static func conv(_ input: Tensor, weight: Tensor, bias: Tensor?, _ attrs: ConvAttributes,
-                            activation: Activation? = nil, pool: FusedPool? = nil) throws -> Tensor {
+                            activation: Activation? = nil, pool: FusedPool? = nil, packed: PackedFilter? = nil,
+                            path: KernelPath = .selected, threads: Int = 1) throws -> Tensor {
         let p = try ConvPlan(input: input.shape, weight: weight.shape, attrs: attrs)
         if let bias, bias.count != p.m {
             throw KernelError("Conv bias has \(bias.count) elements, expected \(p.m)")
@@ -306,12 +311,19 @@ extension Kernels {
         var out = [Float](repeating: 0, count: try checkedCount(outShape, "Conv output"))
         if out.isEmpty { return Tensor(shape: outShape, scalars: out) }
         let biasValues = bias?.scalars
+        let path = path.supported
+        var own: ConvKernels?
+        if path != .blas {
+            let filter = packed.flatMap { $0.shape == weight.shape && $0.groups == p.group ? $0 : nil }
+                ?? (p.isDepthwise ? nil : PackedFilter(weight, groups: p.group))
+            own = ConvKernels(path: path, packed: filter, threads: max(1, threads))
+        }
         input.scalars.withUnsafeBufferPointer { xb in
             weight.scalars.withUnsafeBufferPointer { wb in
                 out.withUnsafeMutableBufferPointer { ob in
                     let x = xb.baseAddress!, w = wb.baseAddress!, o = ob.baseAddress!
                     guard let pool, let (gy, gx) = poolGeo else {
-                        convImages(x, w, o, p, bias: biasValues, activation: activation)
+                        convImages(x, w, o, p, bias: biasValues, activation: activation, own: own)
                         return
                     }
                     // Chunks of images through a scratch buffer sized like one im2col group.
@@ -324,7 +336,7 @@ extension Kernels {
                         let nb = min(per, p.n - i0)
                         var sub = p
                         sub.n = nb
-                        convImages(x + i0 * inImage, w, scratch, sub, bias: biasValues, activation: activation)
+                        convImages(x + i0 * inImage, w, scratch, sub, bias: biasValues, activation: activation, own: own)
                         poolPlanes(pool.kind, gy, gx, countIncludePad: pool.attributes.countIncludePad, src: scratch,
                                    planes: nb * p.m, dst: o + i0 * pooledImage)
                         i0 += nb
@@ -337,7 +349,11 @@ extension Kernels {
 
     /// Conv of `p.n` images from `x` into `o` (NCHW), bias and activation included.
     static func convImages(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>,
-                           _ p: ConvPlan, bias: [Float]?, activation: Activation?) {
+                           _ p: ConvPlan, bias: [Float]?, activation: Activation?, own: ConvKernels? = nil) {
+        if let own {
+            own.run(x, w, o, p, bias: bias, activation: activation)
+            return
+        }
         // Bias and activation are applied per image group right after its GEMM, while that
         // output is still in cache.
         let finish = { (i0: Int, nb: Int) in

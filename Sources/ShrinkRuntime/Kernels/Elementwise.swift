@@ -198,6 +198,27 @@ extension Kernels {
             a = out
             return
         }
+        let plan = try BroadcastPlan(a.shape, b.shape)
+        if plan.outShape == a.shape {
+            // b broadcast over a (a per-channel scale or shift): in place, no allocation. Safe
+            // because a is read at exactly the offsets written.
+            var out = a
+            a = Tensor(zeros: [])
+            b.scalars.withUnsafeBufferPointer { pb in
+                out.scalars.withUnsafeMutableBufferPointer { po in
+                    let pa = UnsafeBufferPointer(po)
+                    switch op {
+                    case .add: runBroadcast(plan, pa, pb, po, +)
+                    case .sub: runBroadcast(plan, pa, pb, po, -)
+                    case .mul: runBroadcast(plan, pa, pb, po, *)
+                    case .div: runBroadcast(plan, pa, pb, po, /)
+                    case .pow, .max, .min: runBroadcast(plan, pa, pb, po) { op.apply($0, $1) }
+                    }
+                }
+            }
+            a = out
+            return
+        }
         let (s, shape) = try broadcastArrays(op, a.scalars, a.shape, b.scalars, b.shape, add: +, sub: -, mul: *, div: /,
                                             other: { op.apply($0, $1) })
         a = Tensor(shape: shape, scalars: s)
@@ -241,6 +262,8 @@ public enum Activation: Sendable, Equatable {
     case selu(alpha: Float, gamma: Float)
     /// x · tanh(softplus(x)).
     case mish
+    /// One activation, then another (fusion of chains such as LeakyRelu → Max with a constant).
+    indirect case then(Activation, Activation)
 
     /// Applies the activation in place over a raw buffer.
     @inline(__always)
@@ -283,6 +306,9 @@ public enum Activation: Sendable, Equatable {
                 let sp = Swift.max(v, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(v)))
                 p[i] = v * Foundation.tanh(sp)
             }
+        case let .then(first, second):
+            first.apply(p, count: n)
+            second.apply(p, count: n)
         }
     }
 

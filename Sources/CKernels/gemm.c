@@ -1,0 +1,221 @@
+// Packed-weight GEMM for convolutions: C = A·B with A (the weights) packed once per session into
+// panels of 8 rows, and B read in place (an im2col buffer, or the input of a 1×1 conv), so no
+// operand is copied per call. Loop order per K-block: column panel (B in L1) → row panel (A in L2).
+#include "ckernels.h"
+
+#include <cpuid.h>
+#include <immintrin.h>
+#include <string.h>
+
+#define MR SHRINK_GEMM_MR
+#define KC 256
+
+// MARK: CPU detection
+
+static unsigned long long xgetbv0(void) {
+    unsigned int lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+int shrink_isa_detected(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return SHRINK_ISA_GENERIC;
+    const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
+    if (!osxsave || !avx || !fma) return SHRINK_ISA_GENERIC;
+    const unsigned long long xcr0 = xgetbv0();
+    if ((xcr0 & 0x6) != 0x6) return SHRINK_ISA_GENERIC;  // the OS saves XMM and YMM state
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return SHRINK_ISA_GENERIC;
+    const int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1;
+    if (!avx2) return SHRINK_ISA_GENERIC;
+    if (avx512f && (xcr0 & 0xE6) == 0xE6) return SHRINK_ISA_AVX512;  // and opmask/ZMM state
+    return SHRINK_ISA_AVX2;
+}
+
+int shrink_isa_clamped(int isa) {
+    static int detected = -1;
+    int d = __atomic_load_n(&detected, __ATOMIC_RELAXED);
+    if (d < 0) {
+        d = shrink_isa_detected();
+        __atomic_store_n(&detected, d, __ATOMIC_RELAXED);
+    }
+    return isa < d ? (isa < 0 ? 0 : isa) : d;
+}
+
+// MARK: packing
+
+size_t shrink_packed_size(long m, long k) { return (size_t)((m + MR - 1) / MR) * MR * (size_t)k; }
+
+void shrink_pack_a(long m, long k, const float *a, long lda, float *packed) {
+    for (long p = 0; p < m; p += MR) {
+        float *dst = packed + p * k;
+        for (long kk = 0; kk < k; kk++)
+            for (long r = 0; r < MR; r++) dst[kk * MR + r] = p + r < m ? a[(p + r) * lda + kk] : 0.0f;
+    }
+}
+
+// MARK: micro-kernels
+// Each computes an mr×nr tile (mr ≤ 8; nr ≤ the path's width) over kc steps of K. `first`: start
+// from zero, else from C; `last`: add the bias and apply relu before storing.
+
+static void mk_generic(long kc, const float *a, const float *b, long ldb, float *c, long ldc, int mr, int nr,
+                       int first, int last, const float *bias, int relu) {
+    float acc[MR][16];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < 16; j++) acc[r][j] = (!first && r < mr && j < nr) ? c[r * ldc + j] : 0.0f;
+    if (nr == 16) {
+        for (long kk = 0; kk < kc; kk++, a += MR, b += ldb)
+            for (int r = 0; r < MR; r++)
+                for (int j = 0; j < 16; j++) acc[r][j] += a[r] * b[j];
+    } else {
+        for (long kk = 0; kk < kc; kk++, a += MR, b += ldb)
+            for (int r = 0; r < MR; r++)
+                for (int j = 0; j < nr; j++) acc[r][j] += a[r] * b[j];
+    }
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nr; j++) {
+            float v = acc[r][j];
+            if (last) {
+                if (bias) v += bias[r];
+                if (relu && v < 0) v = 0;
+            }
+            c[r * ldc + j] = v;
+        }
+}
+
+// AVX2: 4 rows × 16 columns (8 accumulators), called for each half of an 8-row panel.
+__attribute__((target("avx2,fma"))) static void mk_avx2_4x16(long kc, const float *a, const float *b, long ldb,
+                                                             float *c, long ldc, int mr, int first, int last,
+                                                             const float *bias, int relu) {
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31;
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = _mm256_setzero_ps();
+    if (!first) {
+        c00 = _mm256_loadu_ps(c); c01 = _mm256_loadu_ps(c + 8);
+        if (mr > 1) { c10 = _mm256_loadu_ps(c + ldc); c11 = _mm256_loadu_ps(c + ldc + 8); }
+        if (mr > 2) { c20 = _mm256_loadu_ps(c + 2 * ldc); c21 = _mm256_loadu_ps(c + 2 * ldc + 8); }
+        if (mr > 3) { c30 = _mm256_loadu_ps(c + 3 * ldc); c31 = _mm256_loadu_ps(c + 3 * ldc + 8); }
+    }
+    for (long kk = 0; kk < kc; kk++, a += MR, b += ldb) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 x = _mm256_broadcast_ss(a);
+        c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+        x = _mm256_broadcast_ss(a + 1);
+        c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+        x = _mm256_broadcast_ss(a + 2);
+        c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+        x = _mm256_broadcast_ss(a + 3);
+        c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+    }
+    __m256 rows[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+    const __m256 zero = _mm256_setzero_ps();
+    for (int r = 0; r < mr; r++) {
+        __m256 v0 = rows[r][0], v1 = rows[r][1];
+        if (last) {
+            if (bias) {
+                const __m256 bv = _mm256_set1_ps(bias[r]);
+                v0 = _mm256_add_ps(v0, bv); v1 = _mm256_add_ps(v1, bv);
+            }
+            if (relu) { v0 = _mm256_max_ps(v0, zero); v1 = _mm256_max_ps(v1, zero); }
+        }
+        _mm256_storeu_ps(c + r * ldc, v0);
+        _mm256_storeu_ps(c + r * ldc + 8, v1);
+    }
+}
+
+// AVX-512: 8 rows × 32 columns (16 accumulators); column tails with masks.
+#define AVX512_ROW(r)                                                                                         \
+    { const __m512 x = _mm512_set1_ps(a[r]);                                                                  \
+      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]); acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]); }
+
+__attribute__((target("avx512f"))) static void mk_avx512(long kc, const float *a, const float *b, long ldb,
+                                                         float *c, long ldc, int mr, int nr, int first, int last,
+                                                         const float *bias, int relu) {
+    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) {
+        if (!first && r < mr) {
+            acc[r][0] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
+            acc[r][1] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
+        } else {
+            acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        }
+    }
+    if (nr == 32) {
+        for (long kk = 0; kk < kc; kk++, a += MR, b += ldb) {
+            const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+            AVX512_ROW(0) AVX512_ROW(1) AVX512_ROW(2) AVX512_ROW(3)
+            AVX512_ROW(4) AVX512_ROW(5) AVX512_ROW(6) AVX512_ROW(7)
+        }
+    } else {
+        for (long kk = 0; kk < kc; kk++, a += MR, b += ldb) {
+            const __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+            AVX512_ROW(0) AVX512_ROW(1) AVX512_ROW(2) AVX512_ROW(3)
+            AVX512_ROW(4) AVX512_ROW(5) AVX512_ROW(6) AVX512_ROW(7)
+        }
+    }
+    const __m512 zero = _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++) {
+        __m512 v0 = acc[r][0], v1 = acc[r][1];
+        if (last) {
+            if (bias) {
+                const __m512 bv = _mm512_set1_ps(bias[r]);
+                v0 = _mm512_add_ps(v0, bv); v1 = _mm512_add_ps(v1, bv);
+            }
+            if (relu) { v0 = _mm512_max_ps(v0, zero); v1 = _mm512_max_ps(v1, zero); }
+        }
+        _mm512_mask_storeu_ps(c + r * ldc, m0, v0);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, v1);
+    }
+}
+
+// MARK: driver
+
+void shrink_sgemm_packed(int isa, long m, long n0, long n1, long k, const float *packed, const float *b, long ldb,
+                         float *c, long ldc, const float *bias, int relu) {
+    isa = shrink_isa_clamped(isa);
+    if (m <= 0 || n1 <= n0) return;
+    if (k <= 0) {  // an empty sum: bias (and relu) only
+        for (long r = 0; r < m; r++)
+            for (long j = n0; j < n1; j++) {
+                float v = bias ? bias[r] : 0.0f;
+                c[r * ldc + j] = relu && v < 0 ? 0.0f : v;
+            }
+        return;
+    }
+    const long nr = isa == SHRINK_ISA_AVX512 ? 32 : 16;
+    // With several row panels, each B panel is copied once into a contiguous kc×nr block, so the
+    // micro-kernel streams it from L1 instead of striding across image-wide rows.
+    const int copy = m > MR;
+    float panel[KC * 32] __attribute__((aligned(64)));
+    for (long k0 = 0; k0 < k; k0 += KC) {
+        const long kc = k - k0 < KC ? k - k0 : KC;
+        const int first = k0 == 0, last = k0 + kc == k;
+        for (long j = n0; j < n1; j += nr) {
+            const int w = (int)(n1 - j < nr ? n1 - j : nr);
+            const float *bp = b + k0 * ldb + j;
+            long bld = ldb;
+            if (copy) {
+                for (long kk = 0; kk < kc; kk++) memcpy(panel + kk * nr, bp + kk * ldb, (size_t)w * sizeof(float));
+                bp = panel;
+                bld = nr;
+            }
+            for (long p = 0; p < m; p += MR) {
+                const int mr = (int)(m - p < MR ? m - p : MR);
+                const float *ap = packed + p * k + k0 * MR;
+                float *cp = c + p * ldc + j;
+                const float *bb = bias && last ? bias + p : NULL;
+                if (isa == SHRINK_ISA_AVX512) {
+                    mk_avx512(kc, ap, bp, bld, cp, ldc, mr, w, first, last, bb, relu);
+                } else if (isa == SHRINK_ISA_AVX2 && w == 16) {
+                    mk_avx2_4x16(kc, ap, bp, bld, cp, ldc, mr < 4 ? mr : 4, first, last, bb, relu);
+                    if (mr > 4)
+                        mk_avx2_4x16(kc, ap + 4, bp, bld, cp + 4 * ldc, ldc, mr - 4, first, last,
+                                     bb ? bb + 4 : NULL, relu);
+                } else {
+                    mk_generic(kc, ap, bp, bld, cp, ldc, mr, w, first, last, bb, relu);
+                }
+            }
+        }
+    }
+}

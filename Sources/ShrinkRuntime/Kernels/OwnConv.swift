@@ -1,0 +1,98 @@
+import CKernels
+import Dispatch
+import ShrinkTensor
+
+/// Conv on Shrink's own kernels: 1×1 convs are one packed GEMM per image on the input in place;
+/// other convs write im2col columns that the micro-kernels read in place (no second packing, as
+/// OpenBLAS would do); depthwise convs run the SIMD plane kernel. Bias and relu are applied as
+/// each tile is stored, other activations per image group while it is in cache.
+struct ConvKernels {
+    var path: KernelPath
+    /// The packed weight; nil only for depthwise convs, which read the weight as it is.
+    var packed: PackedFilter?
+    var threads: Int
+
+    func run(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ p: ConvPlan,
+             bias: [Float]?, activation: Activation?) {
+        let relu = activation == .relu
+        let rest = relu ? nil : activation
+        let finish = { (i0: Int, nb: Int) in
+            guard let rest else { return }
+            Kernels.finishChannels(o + i0 * p.m * p.ohw, n: nb, channels: p.m, plane: p.ohw, bias: nil, activation: rest)
+        }
+        bias.withOptionalBuffer { b in
+            if p.isDepthwise {
+                depthwise(x, w, o, p, bias: b, relu: relu)
+                finish(0, p.n)
+            } else if p.isPointwise && p.group == 1, let f = packed {
+                for i in 0..<p.n {
+                    Kernels.packedGemm(path, m: p.m, n: p.ohw, k: p.c, f.group(0), x + i * p.c * p.ohw, ldb: p.ohw,
+                                       o + i * p.m * p.ohw, ldc: p.ohw, bias: b, relu: relu, threads: threads)
+                    finish(i, 1)
+                }
+            } else if let f = packed {
+                im2colGemm(x, f, o, p, bias: b, relu: relu, finish)
+            }
+        }
+    }
+
+    private func im2colGemm(_ x: UnsafePointer<Float>, _ f: PackedFilter, _ o: UnsafeMutablePointer<Float>, _ p: ConvPlan,
+                            bias: UnsafePointer<Float>?, relu: Bool, _ finish: (Int, Int) -> Void) {
+        let k = p.k, ohw = p.ohw, mg = p.mg
+        let per = p.group > 1 ? 1 : Kernels.imagesPerGroup(p)
+        let width = per * ohw
+        let col = UnsafeMutablePointer<Float>.allocate(capacity: max(1, k * width))
+        defer { col.deallocate() }
+        let tmp: UnsafeMutablePointer<Float>? = per > 1 ? .allocate(capacity: p.m * width) : nil
+        defer { tmp?.deallocate() }
+        let inImage = p.c * p.h * p.w, outImage = p.m * ohw
+        var i0 = 0
+        while i0 < p.n {
+            let nb = min(per, p.n - i0)
+            let cols = nb * ohw
+            for g in 0..<p.group {
+                for j in 0..<nb {
+                    im2col(x + (i0 + j) * inImage + g * p.cg * p.h * p.w, p, col + j * ohw, ld: cols)
+                }
+                let gb = bias.map { $0 + g * mg }
+                if nb == 1 {
+                    Kernels.packedGemm(path, m: mg, n: ohw, k: k, f.group(g), col, ldb: ohw,
+                                       o + i0 * outImage + g * mg * ohw, ldc: ohw, bias: gb, relu: relu, threads: threads)
+                } else {
+                    let t = tmp!
+                    Kernels.packedGemm(path, m: mg, n: cols, k: k, f.group(g), col, ldb: cols, t, ldc: cols,
+                                       bias: gb, relu: relu, threads: threads)
+                    for ch in 0..<mg {
+                        for j in 0..<nb {
+                            (o + (i0 + j) * outImage + (g * mg + ch) * ohw).update(from: t + ch * cols + j * ohw, count: ohw)
+                        }
+                    }
+                }
+            }
+            finish(i0, nb)
+            i0 += nb
+        }
+    }
+
+    private func depthwise(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>,
+                           _ p: ConvPlan, bias: UnsafePointer<Float>?, relu: Bool) {
+        let planes = p.n * p.m, mg = p.mg, taps = p.kh * p.kw
+        let isa = path.isa
+        let one = { (plane: Int) in
+            let i = plane / p.m, ch = plane % p.m
+            let out = o + plane * p.ohw
+            shrink_depthwise_plane(isa, x + (i * p.c + ch / mg) * p.h * p.w, p.h, p.w, w + ch * taps, p.kh, p.kw,
+                                   p.y.stride, p.x.stride, p.y.dilation, p.x.dilation, p.y.padBegin, p.x.padBegin,
+                                   out, p.y.output, p.x.output, bias?[ch] ?? 0)
+            if relu { for j in 0..<p.ohw { out[j] = Swift.max(out[j], 0) } }
+        }
+        let parts = threads > 1 && planes * p.ohw * taps >= 1 << 18 ? min(threads, planes) : 1
+        if parts <= 1 {
+            for plane in 0..<planes { one(plane) }
+            return
+        }
+        parallelParts(parts) { t in
+            for plane in (planes * t / parts)..<(planes * (t + 1) / parts) { one(plane) }
+        }
+    }
+}

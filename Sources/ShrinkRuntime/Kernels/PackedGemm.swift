@@ -1,0 +1,115 @@
+import CKernels
+import Dispatch
+import Foundation
+import ShrinkTensor
+
+/// Which convolution kernels run: Shrink's own (packed weights, micro-kernels per instruction set)
+/// or the older im2col + OpenBLAS path. The default is the best path the CPU supports, picked when
+/// the process starts; `SHRINK_KERNELS=blas|generic|avx2|avx512` forces one (a path above what the
+/// CPU supports is lowered to it), so tests and benchmarks can compare them on one machine.
+public enum KernelPath: Int, Sendable, CaseIterable, CustomStringConvertible {
+    /// im2col + OpenBLAS `sgemm` and plain depthwise loops (the engine before own kernels).
+    case blas = -1
+    /// Own kernels in plain C (vectorised by the compiler for SSE2 only).
+    case generic = 0
+    /// Own kernels with AVX2 + FMA micro-kernels.
+    case avx2 = 1
+    /// Own kernels with AVX-512 micro-kernels.
+    case avx512 = 2
+
+    /// The best path this CPU supports (CPUID).
+    public static let detected = KernelPath(rawValue: Int(shrink_isa_detected())) ?? .generic
+
+    /// The path used by default: `SHRINK_KERNELS` if set (lowered to `detected`), else `detected`.
+    public static let selected: KernelPath = {
+        guard let name = ProcessInfo.processInfo.environment["SHRINK_KERNELS"], let p = KernelPath(name: name) else {
+            return detected
+        }
+        return p.supported
+    }()
+
+    /// A path by its name (`blas`, `generic`, `avx2`, `avx512`).
+    public init?(name: String) {
+        guard let p = KernelPath.allCases.first(where: { $0.description == name.lowercased() }) else { return nil }
+        self = p
+    }
+
+    /// This path, lowered to what the CPU supports.
+    public var supported: KernelPath { self == .blas ? .blas : KernelPath(rawValue: min(rawValue, KernelPath.detected.rawValue))! }
+
+    /// The path's name.
+    public var description: String {
+        switch self {
+        case .blas: "blas"
+        case .generic: "generic"
+        case .avx2: "avx2"
+        case .avx512: "avx512"
+        }
+    }
+
+    var isa: Int32 { Int32(max(0, rawValue)) }
+}
+
+/// A Conv weight [M, C/group, kH, kW] packed for the own GEMM micro-kernels, one panel set per
+/// group; made once per session (or per call when the weight is not a constant). Immutable.
+public final class PackedFilter: @unchecked Sendable {
+    /// The weight's shape.
+    public let shape: [Int]
+    let groups: Int, rows: Int, depth: Int, stride: Int
+    let storage: UnsafeMutablePointer<Float>
+
+    /// Packs `weight` for `groups` groups.
+    public init(_ weight: Tensor, groups: Int) {
+        shape = weight.shape
+        self.groups = max(1, groups)
+        rows = (weight.shape.first ?? 0) / self.groups
+        depth = weight.shape.first.map { $0 == 0 ? 0 : weight.count / $0 } ?? 0
+        stride = shrink_packed_size(rows, depth)
+        storage = .allocate(capacity: max(1, stride * self.groups))
+        weight.scalars.withUnsafeBufferPointer { w in
+            for g in 0..<self.groups {
+                shrink_pack_a(rows, depth, w.baseAddress! + g * rows * depth, depth, storage + g * stride)
+            }
+        }
+    }
+
+    deinit { storage.deallocate() }
+
+    /// The packed panels of group `g`.
+    func group(_ g: Int) -> UnsafePointer<Float> { UnsafePointer(storage + g * stride) }
+}
+
+extension Kernels {
+    /// C[M, N] = packed · B[K, N] (+ bias per row, relu), split by columns over `threads` workers
+    /// when the product is large enough to pay for the hand-off.
+    static func packedGemm(_ path: KernelPath, m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>,
+                           _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
+                           bias: UnsafePointer<Float>?, relu: Bool, threads: Int) {
+        let parts = threads > 1 && m * n * k >= 1 << 20 ? min(threads, (n + 31) / 32) : 1
+        if parts <= 1 {
+            shrink_sgemm_packed(path.isa, m, 0, n, k, a, b, ldb, c, ldc, bias, relu ? 1 : 0)
+            return
+        }
+        // Column ranges on 32-column boundaries, so the tiles are those of a single-threaded call.
+        let panels = (n + 31) / 32
+        parallelParts(parts) { t in
+            let lo = panels * t / parts * 32, hi = min(n, panels * (t + 1) / parts * 32)
+            shrink_sgemm_packed(path.isa, m, lo, hi, k, a, b, ldb, c, ldc, bias, relu ? 1 : 0)
+        }
+    }
+}
+
+/// Runs `body(0..<parts)` on Dispatch workers and returns when all are done. The parts write
+/// disjoint memory through pointers the body captures, which Swift cannot see as Sendable.
+func parallelParts(_ parts: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { b in
+        let box = UncheckedSendable(b)
+        DispatchQueue.concurrentPerform(iterations: parts) { box.value($0) }
+    }
+}
+
+/// A value handed to Dispatch workers that only read it (see `parallelParts`).
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import ShrinkGraph
+import ShrinkTensor
+import Testing
+@testable import ShrinkRuntime
+
+/// One Conv configuration for the kernel-path tests.
+struct ConvCase: Sendable, CustomStringConvertible {
+    var name: String
+    var x: [Int]
+    var w: [Int]
+    var attrs: ConvAttributes
+    var bias = true
+    var activation: Activation?
+    var pool: Kernels.FusedPool?
+    var description: String { name }
+}
+
+/// Conv straight from the definition (double accumulation), for 1-D and 2-D inputs with explicit pads.
+func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> Tensor {
+    let oneD = x.rank == 3
+    let n = x.shape[0], c = x.shape[1], h = oneD ? 1 : x.shape[2], wd = x.shape.last!
+    let m = w.shape[0], cg = w.shape[1], kh = oneD ? 1 : w.shape[2], kw = w.shape.last!
+    let g = a.group, mg = m / g
+    let s = a.strides ?? (oneD ? [1] : [1, 1]), d = a.dilations ?? (oneD ? [1] : [1, 1])
+    let p = a.pads ?? (oneD ? [0, 0] : [0, 0, 0, 0])
+    let (sy, sx) = oneD ? (1, s[0]) : (s[0], s[1]), (dy, dx) = oneD ? (1, d[0]) : (d[0], d[1])
+    let (pt, pl, pb, pr) = oneD ? (0, p[0], 0, p[1]) : (p[0], p[1], p[2], p[3])
+    let oh = (h + pt + pb - (dy * (kh - 1) + 1)) / sy + 1, ow = (wd + pl + pr - (dx * (kw - 1) + 1)) / sx + 1
+    var out = [Float](repeating: 0, count: n * m * oh * ow)
+    for i in 0..<n {
+        for o in 0..<m {
+            let grp = o / mg
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var acc = Double(b?.scalars[o] ?? 0)
+                    for ci in 0..<cg {
+                        let ch = grp * cg + ci
+                        for ky in 0..<kh {
+                            let iy = oy * sy + ky * dy - pt
+                            guard iy >= 0 && iy < h else { continue }
+                            for kx in 0..<kw {
+                                let ix = ox * sx + kx * dx - pl
+                                guard ix >= 0 && ix < wd else { continue }
+                                acc += Double(x.scalars[((i * c + ch) * h + iy) * wd + ix])
+                                    * Double(w.scalars[((o * cg + ci) * kh + ky) * kw + kx])
+                            }
+                        }
+                    }
+                    out[((i * m + o) * oh + oy) * ow + ox] = Float(acc)
+                }
+            }
+        }
+    }
+    return Tensor(shape: oneD ? [n, m, ow] : [n, m, oh, ow], scalars: out)
+}
+
+/// Shrink's own convolution kernels on every dispatch path (forced), against the definition and
+/// onnxruntime's op fixtures: max|Δ| ≤ 1e-4 · max(1, max|ref|).
+@Suite struct OwnKernelTests {
+    static let cases: [ConvCase] = [
+        ConvCase(name: "3x3 pad1 odd 37 channels 13x11", x: [1, 5, 13, 11], w: [37, 5, 3, 3],
+                 attrs: ConvAttributes(pads: [1, 1, 1, 1])),
+        ConvCase(name: "5x5 valid batch 3 (image groups)", x: [3, 3, 12, 12], w: [9, 3, 5, 5], attrs: ConvAttributes()),
+        ConvCase(name: "3x3 stride 2 asym pads relu", x: [2, 4, 9, 10], w: [17, 4, 3, 3],
+                 attrs: ConvAttributes(strides: [2, 2], pads: [0, 1, 2, 1]), activation: .relu),
+        ConvCase(name: "3x3 dilation 2 hardswish", x: [1, 6, 11, 9], w: [8, 6, 3, 3],
+                 attrs: ConvAttributes(pads: [2, 2, 2, 2], dilations: [2, 2]), activation: .hardSwish),
+        ConvCase(name: "groups 3", x: [2, 6, 7, 7], w: [9, 2, 3, 3], attrs: ConvAttributes(pads: [1, 1, 1, 1], group: 3)),
+        ConvCase(name: "1x1 pointwise 70 to 33 on 15x15", x: [2, 70, 15, 15], w: [33, 70, 1, 1], attrs: ConvAttributes(),
+                 activation: .relu),
+        ConvCase(name: "1x1 no bias large K (K blocks)", x: [1, 300, 6, 7], w: [19, 300, 1, 1], attrs: ConvAttributes(),
+                 bias: false),
+        ConvCase(name: "3x3 large K 64 ch (K blocks) 40 columns", x: [1, 64, 5, 8], w: [24, 64, 3, 3],
+                 attrs: ConvAttributes(pads: [1, 1, 1, 1])),
+        ConvCase(name: "1x1 stride 2", x: [1, 8, 9, 9], w: [12, 8, 1, 1], attrs: ConvAttributes(strides: [2, 2])),
+        ConvCase(name: "depthwise 3x3 pad 1", x: [2, 7, 10, 13], w: [7, 1, 3, 3],
+                 attrs: ConvAttributes(pads: [1, 1, 1, 1], group: 7), activation: .relu),
+        ConvCase(name: "depthwise 5x5 stride 2", x: [1, 5, 17, 15], w: [5, 1, 5, 5],
+                 attrs: ConvAttributes(strides: [2, 2], pads: [2, 2, 2, 2], group: 5)),
+        ConvCase(name: "depthwise 3x1 (CP vertical)", x: [1, 6, 11, 8], w: [6, 1, 3, 1],
+                 attrs: ConvAttributes(pads: [1, 0, 1, 0], group: 6)),
+        ConvCase(name: "depthwise 1x5 (CP horizontal) dilation 2", x: [1, 4, 7, 19], w: [4, 1, 1, 5],
+                 attrs: ConvAttributes(pads: [0, 4, 0, 4], dilations: [1, 2], group: 4), activation: .sigmoid),
+        ConvCase(name: "depthwise multiplier 2 stride 3", x: [1, 3, 14, 14], w: [6, 1, 3, 3],
+                 attrs: ConvAttributes(strides: [3, 3], pads: [1, 1, 1, 1], group: 3)),
+        ConvCase(name: "1-D stride 2 pads", x: [2, 6, 31], w: [10, 6, 5], attrs: ConvAttributes(strides: [2], pads: [1, 2])),
+        ConvCase(name: "3x3 with fused max pool", x: [2, 3, 12, 12], w: [10, 3, 3, 3],
+                 attrs: ConvAttributes(pads: [1, 1, 1, 1]), activation: .relu,
+                 pool: Kernels.FusedPool(kind: .max, attributes: PoolAttributes(kernelShape: [2, 2], strides: [2, 2]))),
+        ConvCase(name: "8x8 weights on 1x1 output", x: [1, 3, 8, 8], w: [5, 3, 8, 8], attrs: ConvAttributes()),
+        // Large enough that 2 threads split the GEMM's columns and the depthwise planes.
+        ConvCase(name: "3x3 split over threads (4 M MACs)", x: [1, 32, 20, 20], w: [36, 32, 3, 3],
+                 attrs: ConvAttributes(pads: [1, 1, 1, 1]), activation: .relu),
+        ConvCase(name: "depthwise split over threads", x: [1, 32, 40, 40], w: [32, 1, 3, 3],
+                 attrs: ConvAttributes(pads: [1, 1, 1, 1], group: 32)),
+    ]
+
+    @Test(arguments: cases, KernelPath.allCases)
+    func convMatchesTheDefinition(_ c: ConvCase, _ path: KernelPath) throws {
+        let x = pseudoRandom(c.x, seed: 1), w = pseudoRandom(c.w, seed: 2)
+        let b = c.bias ? pseudoRandom([c.w[0]], seed: 3) : nil
+        var ref = naiveConv(x, w, b, c.attrs)
+        if let act = c.activation { act.apply(inPlace: &ref) }
+        if let pool = c.pool { ref = try Kernels.pool(pool.kind, ref, pool.attributes) }
+        let packed = PackedFilter(w, groups: c.attrs.group)
+        for threads in [1, 2] {
+            for pre in [nil, packed] {
+                let got = try Kernels.conv(x, weight: w, bias: b, c.attrs, activation: c.activation, pool: c.pool,
+                                           packed: pre, path: path, threads: threads)
+                #expect(got.shape == ref.shape)
+                let scale = max(1, ref.scalars.map { abs($0) }.max() ?? 0)
+                let worst = zip(got.scalars, ref.scalars).map { abs($0 - $1) }.max() ?? .infinity
+                #expect(worst <= 1e-4 * scale, "\(c) on \(path), \(threads) threads: max|Δ| \(worst)")
+            }
+        }
+    }
+
+    static let convFixtures = OpFixture.all.filter { $0.case.hasPrefix("conv") && !$0.case.hasPrefix("convtranspose") }
+
+    @Test func convFixturesArePresent() { #expect(Self.convFixtures.count >= 12) }
+
+    /// onnxruntime's Conv op fixtures through a session on each path, at 1 and 2 threads.
+    @Test(arguments: convFixtures, KernelPath.allCases)
+    func convFixturesMatchOnnxruntime(_ fixture: OpFixture, _ path: KernelPath) throws {
+        let graph = try Graph.load(contentsOf: OpFixture.directory + "/" + fixture.model)
+        let arrays = try NPZ.read(URL(fileURLWithPath: OpFixture.directory + "/" + fixture.data))
+        var feeds = [String: Value]()
+        for i in fixture.inputs { feeds[i.name] = runtimeValue(try #require(arrays[i.name])) }
+        for threads in [1, 2] {
+            let out = try Session(graph: graph, options: SessionOptions(threads: threads, kernels: path)).run(values: feeds)
+            for o in fixture.outputs {
+                let ref = try #require(arrays[o.key ?? "out:\(o.name)"]).floats()
+                let got = try #require(out[o.name]?.floatTensor)
+                let scale = max(1, ref.map { abs($0) }.max() ?? 0)
+                let worst = zip(got.scalars, ref).map { abs($0 - $1) }.max() ?? .infinity
+                #expect(got.count == ref.count && worst <= 1e-4 * scale, "\(fixture) on \(path): max|Δ| \(worst)")
+            }
+        }
+    }
+
+    @Test func pathsParseAndLower() {
+        #expect(KernelPath(name: "AVX2") == .avx2)
+        #expect(KernelPath(name: "sse9") == nil)
+        #expect(KernelPath.avx512.supported.rawValue <= KernelPath.detected.rawValue)
+        #expect(KernelPath.blas.supported == .blas)
+    }
+}
+
+/// The fusions real models need, counted on the prepared plans (their outputs are checked
+/// against onnxruntime on every path by `RealModelTests`).
+@Suite struct RealModelFusionTests {
+    static func fusedOps(_ name: String) throws -> (plain: [String], fused: [Step]) {
+        let model = try #require(RealModel.all.first { $0.name == name })
+        let session = try Session(graph: try model.load())
+        return (session.plain.steps.map(\.opType), session.fused.steps)
+    }
+
+    /// paddle2onnx's x · Clip(x + 3, 0, 6) / 6 becomes a HardSwish inside the Conv before it.
+    @Test func paddleHardSwishChainsFuseIntoConv() throws {
+        let (plain, fused) = try Self.fusedOps("ocr-cls-mobile-v2")
+        #expect(plain.filter { $0 == "Clip" }.count == 18)
+        #expect(fused.filter { $0.opType == "Clip" || $0.opType == "Div" }.isEmpty)
+        let hardSwishConvs = fused.filter {
+            if case .conv(_, .some(.hardSwish), _, _) = $0.op { return true } else { return false }
+        }
+        #expect(hardSwishConvs.count == 18)
+    }
+
+    /// tf2onnx's Conv → LeakyRelu → Max(·, constant) becomes one Conv step with both activations.
+    @Test func leakyReluThenMaxFusesIntoConv() throws {
+        let (plain, fused) = try Self.fusedOps("oww-embedding")
+        #expect(plain.filter { $0 == "Max" }.count == 19)
+        #expect(fused.filter { $0.opType == "Max" || $0.opType == "LeakyRelu" }.isEmpty)
+        let chained = fused.filter {
+            if case .conv(_, .some(.then(.leakyRelu, .clip)), _, _) = $0.op { return true } else { return false }
+        }
+        #expect(chained.count == 19)
+    }
+}
