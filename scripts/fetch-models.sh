@@ -47,4 +47,19 @@ while IFS=$'\t' read -r pkg ver inner name sha; do
   mv "$out.tmp" "$out"
   echo "fetched $out" >&2
 done < "$list"
+
+# The oracle the real-model pipeline test re-measures exported models with: onnxruntime and numpy,
+# pinned, in a virtual environment next to the models (never in the repository, never the
+# system's Python). Idempotent: an environment with the pinned versions is left as it is.
+venv="$dest/oracle-venv"
+pins=(numpy==2.4.6 onnxruntime==1.32.0)
+if ! "$venv/bin/python" -c 'import numpy, onnxruntime, sys; sys.exit(0 if (numpy.__version__, onnxruntime.__version__) == ("2.4.6", "1.32.0") else 1)' 2>/dev/null; then
+  echo "installing the onnxruntime oracle (${pins[*]}) into $venv" >&2
+  rm -rf "$venv"
+  "$python" -m venv "$venv" || { echo "error: python3 -m venv failed; the real-model pipeline test needs it" >&2; exit 2; }
+  if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pins[@]}" >&2; then
+    echo "error: could not install ${pins[*]} from PyPI (is the network up?); the real-model pipeline test needs them" >&2
+    exit 2
+  fi
+fi
 exit $status

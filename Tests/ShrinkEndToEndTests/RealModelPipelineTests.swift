@@ -1,0 +1,90 @@
+import Foundation
+import ShrinkTensor
+import Testing
+
+/// A pipeline with a label-free metric on a third-party model (PaddleOCR's text-orientation
+/// classifier, fetched by scripts/fetch-models.sh), certified on a verify set the search never
+/// saw, and its exported model re-measured in onnxruntime (the oracle environment the fetch
+/// script installs): the figure the report gives is the figure onnxruntime measures.
+@Suite struct RealModelPipelineTests {
+    /// 24 rendered text lines (12 upright, 12 turned): the first half searches, the second verifies.
+    static let lines = packageRoot.appendingPathComponent("Tests/Fixtures/device/ocr-cls-lines.npz")
+
+    @Test func labelFreePipelineOnAThirdPartyModelMatchesOnnxruntime() throws {
+        let model = try RealModelCommandTests.model("rapidocr-onnxruntime-1.4.4", "ocr-cls-mobile-v2")
+        let oracle = URL(fileURLWithPath: RealModelCommandTests.cache).appendingPathComponent("oracle-venv/bin/python")
+        guard FileManager.default.isExecutableFile(atPath: oracle.path) else {
+            Issue.record("\(oracle.path) is missing: run scripts/fetch-models.sh (make test does)")
+            return
+        }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-realpipe-\(UUID().uuidString)")
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent(".git"), withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: root) }
+        try fm.copyItem(at: URL(fileURLWithPath: model), to: root.appendingPathComponent("model.onnx"))
+        // Labels are left out on purpose: `agreement` needs inputs only.
+        let x = try #require(try NPZ.read(Self.lines)["x"])
+        let half = x.shape[0] / 2
+        func rows(_ range: Range<Int>) throws -> NumPyArray {
+            var shape = x.shape
+            shape[0] = range.count
+            let per = x.count / x.shape[0] * x.dtype.itemSize
+            return try NumPyArray(dtype: x.dtype, shape: shape, bytes: x.bytes[(x.bytes.startIndex + range.lowerBound * per)..<(x.bytes.startIndex + range.upperBound * per)])
+        }
+        try NPZ.write(["x": try rows(0..<half)], to: root.appendingPathComponent("search.npz"))
+        try NPZ.write(["x": try rows(half..<x.shape[0])], to: root.appendingPathComponent("verify.npz"))
+        // Fixed ranks (no search): the pointwise convolutions at three quarters of their rank, fitted
+        // to activations (at half rank this binary classifier agrees on fewer than half the lines).
+        let pipeline = """
+        shrink: 1
+        name: ocr-cls
+        model: model.onnx
+        data:
+          search: search.npz
+          verify: verify.npz
+          calibration: search.npz
+        metric: agreement
+        accept: { max_drop: 0.25 }
+        rules:
+          - match: { op: Conv, kernel: 1x1, min_macs: 100000 }
+            method: svd
+            rank: 0.75
+            fit: activations
+        export: { onnx: out/ocr-cls.onnx, report: out/ocr-cls.md }
+        """
+        try Data(pipeline.utf8).write(to: root.appendingPathComponent("pipeline.yaml"))
+        let run = try Shrink.run(["run", "pipeline.yaml", "--json", "--jobs", "2"], cwd: root)
+        #expect(run.status == 0, "\(run.stderr)")
+        let target = try #require((run.json?["targets"] as? [[String: Any]])?.first, "\(run.stdout)")
+        #expect(target["held_out"] as? Bool == true)
+        #expect(target["verify_samples"] as? Int == x.shape[0] - half)
+        #expect((target["macsReduction"] as? Double ?? 0) > 1.0)
+        let reported = try #require(target["verify_metric"] as? Double)
+
+        let exported = root.appendingPathComponent("out/ocr-cls.onnx")
+        #expect(fm.fileExists(atPath: exported.path))
+        // The exported model is smaller than the input for these ranks (dead constants pruned).
+        let sizes = try [model, exported.path].map { try fm.attributesOfItem(atPath: $0)[.size] as? Int ?? 0 }
+        #expect(sizes[1] < sizes[0], "exported \(sizes[1]) B, original \(sizes[0]) B")
+
+        let p = Process()
+        p.executableURL = oracle
+        p.arguments = [packageRoot.appendingPathComponent("Tests/Fixtures/real-models/remeasure.py").path,
+                       model, exported.path, root.appendingPathComponent("verify.npz").path]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(errors)")
+        let measured = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let agreement = try #require(measured["agreement"] as? Double)
+        let ties = measured["near_ties"] as? Int ?? 0
+        let samples = Double(x.shape[0] - half)
+        // Agreement is a count: equal, except one sample per recorded near-tie of the original.
+        #expect(abs(agreement - reported) * samples <= Double(ties) + 1e-9,
+                "onnxruntime \(agreement), Shrink reported \(reported), near ties \(ties)")
+    }
+}
