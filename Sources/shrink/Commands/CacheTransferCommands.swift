@@ -16,13 +16,7 @@ extension CacheCommand {
         @OptionGroup var remote: RemoteCacheOptions
 
         func run() throws {
-            let outcome: PipelineRunner.TransferOutcome
-            do {
-                let file = URL(fileURLWithPath: pipeline)
-                var options = RunOptions(jobs: 1, log: { CLI.printError($0) })
-                options.remote = try remote.make(repositoryRoot: PipelineRunner(file: file).root, log: { CLI.printError($0) })
-                outcome = try PipelineRunner(file: file, options: options).push()
-            } catch { throw pipelineFailure(error) }
+            let outcome = try remote.transfer(pipeline) { try $0.push() }
             print("pushed \(outcome.stages) stages" + (outcome.skipped.isEmpty ? "" : "; not pushed: \(outcome.skipped.sorted().joined(separator: ", "))"))
             print(outcome.remote.summaryLine)
             if outcome.remote.errors > 0 { throw ExitCode(CLI.internalError) }
@@ -41,15 +35,22 @@ extension CacheCommand {
         @OptionGroup var remote: RemoteCacheOptions
 
         func run() throws {
-            let outcome: PipelineRunner.TransferOutcome
-            do {
-                let file = URL(fileURLWithPath: pipeline)
-                var options = RunOptions(jobs: 1, log: { CLI.printError($0) })
-                options.remote = try remote.make(repositoryRoot: PipelineRunner(file: file).root, log: { CLI.printError($0) })
-                outcome = try PipelineRunner(file: file, options: options).pull()
-            } catch { throw pipelineFailure(error) }
+            let outcome = try remote.transfer(pipeline) { try $0.pull() }
             print("pulled \(outcome.stages) stages" + (outcome.skipped.isEmpty ? "" : "; not in the team cache: \(outcome.skipped.sorted().joined(separator: ", "))"))
             print(outcome.remote.summaryLine)
         }
+    }
+}
+
+extension RemoteCacheOptions {
+    /// Runs `move` (push or pull) on the pipeline at `pipeline` with this command's remote; a
+    /// problem with the pipeline or the settings becomes the CLI's error.
+    func transfer(_ pipeline: String, _ move: (PipelineRunner) throws -> PipelineRunner.TransferOutcome) throws -> PipelineRunner.TransferOutcome {
+        do {
+            let file = URL(fileURLWithPath: pipeline)
+            var options = RunOptions(jobs: 1, log: { CLI.printError($0) })
+            options.remote = try make(repositoryRoot: PipelineRunner(file: file).root, log: { CLI.printError($0) })
+            return try move(PipelineRunner(file: file, options: options))
+        } catch { throw pipelineFailure(error) }
     }
 }
