@@ -15,7 +15,8 @@ import Testing
         name: dev
         model: ../model/model.onnx
         data:
-          eval: ../model/val.npz
+          search: ../model/search.npz
+          verify: ../model/verify.npz
           calibration: ../model/calib.npz
         metric: top1
         accept: { max_drop: 0.05 }
@@ -39,6 +40,8 @@ import Testing
     @Test func int8PipelineExportsACLibraryThatComputesTheReportedAccuracy() throws {
         let box = try Sandbox(pipeline: Self.pipeline(flash: "64KiB"), evalSamples: 300, calibration: true)
         defer { box.remove() }
+        // The report's figures are the verify set's (held out from the search): 150 and 150.
+        try Self.split(box.url("model/val.npz"), into: box.url("model/search.npz"), box.url("model/verify.npz"))
         let run = try box.run(["--jobs", "2"])
         #expect(run.status == 0, "\(run.stderr)")
         let target = try #require((run.json?["targets"] as? [[String: Any]])?.first)
@@ -58,7 +61,7 @@ import Testing
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: box.url("out/dev.json"))) as? [String: Any] ?? [:]
         let final = try #require(report["final"] as? Double), baseline = try #require(report["baseline"] as? Double)
         // The drop is measured from the float original: its accuracy as `shrink eval` measures it.
-        let eval = try Shrink.run(["eval", "model/model.onnx", "--data", "model/val.npz", "--json"], cwd: box.root)
+        let eval = try Shrink.run(["eval", "model/model.onnx", "--data", "model/verify.npz", "--json"], cwd: box.root)
         #expect(eval.json?["value"] as? Double == baseline)
         let deviceReport = try #require(report["device"] as? [String: Any])
         #expect(deviceReport["floatFinal"] is Double && deviceReport["int8Baseline"] is Double)
@@ -73,8 +76,8 @@ import Testing
         let folder = box.url("out/dev-c")
         let files = Set(try FileManager.default.contentsOfDirectory(atPath: folder.path))
         #expect(files == [".shrink-owned", "model.h", "model.c", "shrink_kernels.h", "shrink_kernels.c"])
-        let (correct, samples) = try Self.hostAccuracy(library: folder, data: box.url("model/val.npz"), work: box.url("harness"))
-        #expect(samples == 300 && report["samples"] as? Int == samples)
+        let (correct, samples) = try Self.hostAccuracy(library: folder, data: box.url("model/verify.npz"), work: box.url("harness"))
+        #expect(samples == 150 && report["samples"] as? Int == samples)
         #expect(correct == Int((final * Double(samples)).rounded()), "C library: \(correct) of \(samples) right; report \(final)")
 
         // A flash budget the model cannot meet: the run fails (exit 1) and exports nothing.
@@ -146,5 +149,28 @@ extension Shrink {
         p.standardError = err
         try p.run()
         return finish(p, out, err)
+    }
+}
+
+extension DevicePipelineTests {
+    /// Writes the first and the second half of the samples of `file` into two files.
+    static func split(_ file: URL, into first: URL, _ second: URL) throws {
+        let arrays = try NPZ.read(file)
+        var a: [String: NumPyArray] = [:], b: [String: NumPyArray] = [:]
+        for (name, array) in arrays {
+            let n = array.shape[0], half = n / 2
+            let per = array.count / n * array.dtype.itemSize
+            func rows(_ range: Range<Int>) throws -> NumPyArray {
+                var shape = array.shape
+                shape[0] = range.count
+                let start = array.bytes.startIndex
+                return try NumPyArray(dtype: array.dtype, shape: shape,
+                                      bytes: array.bytes[(start + range.lowerBound * per)..<(start + range.upperBound * per)])
+            }
+            a[name] = try rows(0..<half)
+            b[name] = try rows(half..<n)
+        }
+        try NPZ.write(a, to: first)
+        try NPZ.write(b, to: second)
     }
 }
