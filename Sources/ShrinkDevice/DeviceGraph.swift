@@ -241,13 +241,13 @@ public enum KernelKind: String, Sendable, Codable, CaseIterable, Hashable, Compa
     }
 }
 
-/// One layer: its name, what it computes, the tensors it reads and the one it writes.
-public struct DeviceLayer: Sendable, Codable, Equatable {
+/// One layer of a device model (float or int8): its name, what it computes, the tensors it reads and the one it writes.
+public struct ModelLayer<Op: Sendable & Codable & Equatable>: Sendable, Codable, Equatable {
     /// The layer name: the weight initializer without `.weight` (`conv2`), else the node name.
     public var name: String
-    /// The operation and its parameters.
-    public var op: DeviceOp
-    /// Input tensor names (two for `add`, one otherwise).
+    /// The operation and its parameters (float `DeviceOp`, or integer `QuantizedOp`).
+    public var op: Op
+    /// Input tensor names (two for `add` and `mul`, one otherwise).
     public var inputs: [String]
     /// Output tensor name.
     public var output: String
@@ -255,7 +255,7 @@ public struct DeviceLayer: Sendable, Codable, Equatable {
     public var nodes: [String]
 
     /// A layer.
-    public init(name: String, op: DeviceOp, inputs: [String], output: String, nodes: [String]) {
+    public init(name: String, op: Op, inputs: [String], output: String, nodes: [String]) {
         self.name = name
         self.op = op
         self.inputs = inputs
@@ -263,6 +263,9 @@ public struct DeviceLayer: Sendable, Codable, Equatable {
         self.nodes = nodes
     }
 }
+
+/// A float layer of a `DeviceGraph`.
+public typealias DeviceLayer = ModelLayer<DeviceOp>
 
 /// A pointwise function the device evaluates; int8 models store it as a table over the 256
 /// input values, computed in Swift at quantisation time (exact, and free of libm on the device).

@@ -140,27 +140,7 @@ public enum QuantizedOp: Sendable, Codable, Equatable {
 }
 
 /// One int8 layer.
-public struct QuantizedLayer: Sendable, Codable, Equatable {
-    /// The layer name (as in the `DeviceGraph`).
-    public var name: String
-    /// The operation and its integer parameters.
-    public var op: QuantizedOp
-    /// Input tensor names.
-    public var inputs: [String]
-    /// Output tensor name.
-    public var output: String
-    /// The ONNX nodes it stands for.
-    public var nodes: [String]
-
-    /// A layer.
-    public init(name: String, op: QuantizedOp, inputs: [String], output: String, nodes: [String]) {
-        self.name = name
-        self.op = op
-        self.inputs = inputs
-        self.output = output
-        self.nodes = nodes
-    }
-}
+public typealias QuantizedLayer = ModelLayer<QuantizedOp>
 
 /// An int8 model: every weight, bias and requantisation parameter computed once (in Swift),
 /// shared by the integer engine, the QDQ ONNX writer and the C export.
