@@ -122,10 +122,27 @@ public enum ExecutorError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .cannotStart(let c, let r): return "cannot start \(c): \(r)"
-        case .stageFailed(let id, let status, let message): return message.isEmpty ? "\(id) exited with \(status)" : message
+        case .stageFailed(let id, let status, let message):
+            // The process's own `error: ` prefix would repeat the one the run's report puts first.
+            let text = message.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.hasPrefix("error: ") ? $0.dropFirst(7) : $0 }.joined(separator: "\n")
+            return text.isEmpty ? "\(id) exited with \(status)" : text
         case .nothingPublished(let id, let key): return "\(id) finished but published nothing under \(key.short)…"
         }
     }
+
+    /// The stage's process refused its input (`exec-stage` exit 2): the user's data or model, which
+    /// the run reports as invalid input rather than as an internal failure.
+    public var refusedInput: Bool {
+        if case .stageFailed(_, let status, _) = self { return status == StageExit.invalidInput }
+        return false
+    }
+}
+
+/// The exit statuses of a stage run by key (`shrink exec-stage`), which executors read back.
+public enum StageExit {
+    /// The stage refused its input (bad data, an unknown key, missing inputs): no retry cures it.
+    public static let invalidInput: Int32 = 2
 }
 
 /// Running one stage by key from the store alone: what `shrink exec-stage KEY` does.

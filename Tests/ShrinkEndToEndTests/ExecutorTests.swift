@@ -49,4 +49,18 @@ import Testing
         let bad = try Shrink.run(["exec-stage", "xyz"], cwd: box.root)
         #expect(bad.status == 2)
     }
+
+    /// A stage that refuses the user's data in its own process is invalid input (exit 2, named
+    /// once), as in process — not an internal failure, and not retried.
+    @Test func aStageProcessRefusingItsDataExitsTwo() throws {
+        let box = try Sandbox(pipeline: fixedPipeline, evalSamples: 8)
+        defer { box.remove() }
+        try FileManager.default.removeItem(at: box.url("model/val.npz"))
+        try FileManager.default.copyItem(at: packageRoot.appendingPathComponent("Tests/Fixtures/npy/bad/nan_pixel.npz"), to: box.url("model/val.npz"))
+        let o = try box.run(["--executor", "process"])
+        #expect(o.status == 2, "\(o.stderr)")
+        #expect(o.stderr.contains("x[3, 0, 14, 7] is NaN"), "\(o.stderr)")
+        #expect(!o.stderr.contains("internal error") && !o.stderr.contains("error: error:"), "\(o.stderr)")
+        #expect(o.stderr.split(separator: "\n").filter { $0.hasPrefix("error: ") }.count == 1, "\(o.stderr)")
+    }
 }

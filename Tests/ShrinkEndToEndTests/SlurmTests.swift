@@ -186,6 +186,22 @@ enum TestCluster {
         #expect(r.stderr.contains("retrying (attempt 2 of 2)"))
     }
 
+    /// A stage that refuses the user's data in its job is invalid input: exit 2 naming the data's
+    /// fault, and no retry (no attempt cures bad data), as with the local executor.
+    @Test func aStageRefusingItsDataExitsTwoWithoutRetry() throws {
+        let env = try TestCluster.environment()
+        let box = try Sandbox(pipeline: fixedPipeline, evalSamples: 8)
+        defer { box.remove() }
+        try FileManager.default.removeItem(at: box.url("model/val.npz"))
+        try FileManager.default.copyItem(at: packageRoot.appendingPathComponent("Tests/Fixtures/npy/bad/nan_pixel.npz"), to: box.url("model/val.npz"))
+        try box.write(Self.config(retries: 2), to: "shrink-config.yaml")
+        let r = try box.run([], env: env)
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("x[3, 0, 14, 7] is NaN") && r.stderr.contains("failed in Slurm job"), "\(r.stderr)")
+        #expect(!r.stderr.contains("retrying"), "\(r.stderr)")
+        #expect(try TestCluster.shrinkJobs().isEmpty)
+    }
+
     /// No client tools or no controller: exit 2 with one message, before anything runs.
     @Test func withoutSlurmTheRunIsRefused() throws {
         let box = try Sandbox(pipeline: fixedPipeline)

@@ -431,7 +431,7 @@ public final class SlurmExecutor: Executor {
             guard let ticket = state.tickets[key] else { return nil }  // adopted work nobody waits for
             state.attempts[key, default: 0] += 1
             let attempts = state.attempts[key]!
-            let retry = attempts <= options.retries && status != 2
+            let retry = attempts <= options.retries && status != StageExit.invalidInput
             if retry {
                 state.pending.append(ticket)
                 state.lastArrival = .now
@@ -445,7 +445,7 @@ public final class SlurmExecutor: Executor {
             self.log("slurm: \(ticket.identity): job \(job.id) \(jobState); retrying (attempt \(attempts + 1) of \(options.retries + 1))")
         } else {
             ticket.finish(.failure(.stageFailed(identity: ticket.identity, job: job.id, state: jobState, attempts: attempts,
-                                                log: log.path, message: Self.section(of: key, in: log))))
+                                                log: log.path, status: status, message: Self.section(of: key, in: log))))
         }
     }
 

@@ -48,30 +48,49 @@ extension PipelineRunner {
             error = cause
         }
         switch error {
-        case let e as PipelineError: return e
         case let e as PipelineInterrupted: return e
         case let e as DataContentError:
             if let origin = dataOrigins.origin(of: e.blob) {
                 return PipelineError.invalid("data file `\(origin.file)`: \(e.message)", at: origin.location)
             }
-            return PipelineError.invalidInput("\(identity): \(e)")
         case let e as DatasetError:
             if let file = e.file, let origin = dataOrigins.origin(forObjectName: file) {
                 return PipelineError.invalid("data file `\(origin.file)`: \(e.message)", at: origin.location)
             }
-            return PipelineError.invalidInput("\(e)")
         case let e as EvaluatorCommandError:
             let spec = specs.first { identity.hasPrefix(Self.stagePrefix(spec: $0, target: $0.variant ?? "main")) } ?? specs[0]
             return PipelineError.invalid(e.message, at: spec.metric.location)
+        default:
+            break
+        }
+        return Self.classify(error, identity: identity)
+    }
+
+    /// A stage's error as invalid input (exit 2: the user's model, data, ranks or evaluator) or
+    /// an internal failure (exit 3: the store, the scheduler, LAPACK), without a source location.
+    /// `shrink exec-stage` uses it too, so a stage run by an executor exits as it would in process,
+    /// and the driver maps the executor's report of that exit back to the same case.
+    public static func classify(_ error: any Error, identity: String) -> PipelineError {
+        if case SchedulerError.substageFailed(let inner, let cause) = error { return classify(cause, identity: inner) }
+        let prefix = identity.isEmpty ? "" : "\(identity): "
+        switch error {
+        case let e as PipelineError: return e
+        case let e as DataContentError: return .invalidInput(prefix + "\(e)")
+        case let e as DatasetError: return .invalidInput("\(e)")
+        case let e as EvaluatorCommandError: return .invalidInput(prefix + e.message)
         case let e as DecompositionError where e.kind == .numerical:
             // A factorisation that did not converge is not the user's input (as in `decompose`).
-            return PipelineError.internalError("\(identity): \(e)")
+            return .internalError(prefix + "\(e)")
         case is DecompositionError, is ShrinkGraph.GraphError, is RuntimeError, is NumPyError:
             // The user's model or ranks: bad input.
-            return PipelineError.invalidInput("\(identity): \(error)")
+            return .invalidInput(prefix + "\(error)")
+        case let e as ExecutorError where e.refusedInput:
+            return .invalidInput(prefix + "\(e)")
+        case let e as SlurmError where e.refusedInput:
+            return .invalidInput("\(e)")
         default:
             // The store, the scheduler, an executor, LAPACK: not the user's input.
-            return PipelineError.internalError("\(identity): \(error)")
+            return .internalError(prefix + "\(error)")
         }
     }
 }

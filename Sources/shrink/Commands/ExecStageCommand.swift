@@ -52,12 +52,12 @@ struct ExecStageCommand: ParsableCommand {
             _ = try StageByKey.run(StageKey(digest), store: store, registry: WorkflowStages.registry, force: force, lockKey: !noLock)
         } catch let e as StageDescriptionError {
             throw CLI.fail("\(e)")
-        } catch let e as PipelineError {
-            // The stage's own refusal (bad data, a failing evaluator): as in `shrink run`.
+        } catch {
+            // Classified as `shrink run` would (bad data exits 2, an internal failure 3), so the
+            // driver reports the stage's refusal as invalid input and does not retry it.
+            let e = PipelineRunner.classify(error, identity: "")
             CLI.printError(e.printed)
             throw ExitCode(CLI.exitCode(for: e))
-        } catch {
-            throw CLI.fail("\(error)", code: CLI.internalError)
         }
     }
 }
