@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ShrinkBuild
 import ShrinkGraph
+import ShrinkPipeline
 import ShrinkRuntime
 import ShrinkTensor
 import ShrinkWorkflow
@@ -53,6 +54,14 @@ enum CLI {
             shapes[String(parts[0])] = dims.compactMap { $0 }
         }
         return shapes
+    }
+
+    /// The repository's `shrink-config.yaml` (empty settings when there is none); a broken file is
+    /// a pipeline failure carrying every diagnostic, so it exits 2 with file:line:col.
+    static func repositoryConfig(root: URL) throws -> RepositoryConfig {
+        do { return try RepositoryConfig.load(repositoryRoot: root) } catch {
+            throw PipelineError.diagnostics(error.diagnostics)
+        }
     }
 
     /// The documented exit code of a pipeline failure: 2 bad input, 3 internal.

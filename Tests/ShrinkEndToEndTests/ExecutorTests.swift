@@ -63,4 +63,18 @@ import Testing
         #expect(!o.stderr.contains("internal error") && !o.stderr.contains("error: error:"), "\(o.stderr)")
         #expect(o.stderr.split(separator: "\n").filter { $0.hasPrefix("error: ") }.count == 1, "\(o.stderr)")
     }
+
+    /// `shrink-config.yaml` is read once per run, and every problem in it — the executor's and the
+    /// team cache's sections alike — is named at once with its place, before anything runs.
+    @Test func aBrokenRepositoryConfigNamesEveryProblemBeforeAnythingRuns() throws {
+        let box = try Sandbox(pipeline: fixedPipeline)
+        defer { box.remove() }
+        try box.write("executor: cluster\nremote_cache:\n  url: http://user:secret@cache.example/\n", to: "shrink-config.yaml")
+        let o = try box.run()
+        #expect(o.status == 2, "\(o.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: box.url(".shrink/cache/actions").path), "nothing ran")
+        #expect(o.stderr.contains("shrink-config.yaml:1:11: error: unknown executor `cluster`"), "\(o.stderr)")
+        #expect(o.stderr.contains("shrink-config.yaml:3:8: error: `remote_cache.url` must not contain credentials"), "\(o.stderr)")
+        #expect(!o.stderr.contains("secret"), "\(o.stderr)")
+    }
 }

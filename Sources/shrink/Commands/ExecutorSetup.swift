@@ -11,16 +11,9 @@ struct ExecutorSetup {
     let executor: any Executor
     private let slurm: SlurmExecutor?
 
-    /// Reads `shrink-config.yaml` above `pipeline` (a broken file is exit 2 with its diagnostics)
-    /// and builds the chosen executor.
-    init(choice: ExecutorChoice?, pipeline: URL, log: @escaping @Sendable (String) -> Void) throws {
-        let root = RepositoryRoot.find(from: pipeline.standardizedFileURL.deletingLastPathComponent())
-        let config: RepositoryConfig
-        do { config = try RepositoryConfig.load(repositoryRoot: root) } catch {
-            let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            CLI.printError(error.diagnostics.map { $0.formatted(relativeTo: cwd) }.joined(separator: "\n"))
-            throw ExitCode(CLI.invalidInput)
-        }
+    /// Builds the executor `choice` names, else the one the repository's `shrink-config.yaml`
+    /// (already read as `config`) names, else `local`.
+    init(choice: ExecutorChoice?, config: RepositoryConfig, log: @escaping @Sendable (String) -> Void) throws {
         let chosen = choice ?? config.executor.flatMap { ExecutorChoice(rawValue: $0.value.rawValue) } ?? .local
         executor = try chosen.make(slurm: config.slurm, log: log)
         slurm = executor as? SlurmExecutor

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ShrinkBuild
+import ShrinkPipeline
 import ShrinkTensor
 import ShrinkWorkflow
 
@@ -60,9 +61,12 @@ struct RunCommand: ParsableCommand {
         // Log lines go through the reporter, which clears its status line before printing them.
         var options = RunOptions(jobs: common.jobs, keepGoing: keepGoing, variant: common.variant,
                                  log: { reporter.warning($0) }, observer: reporter)
-        let setup = try ExecutorSetup(choice: executor, pipeline: common.url, log: { reporter.warning($0) })
+        // `shrink-config.yaml` is read once, for the executor and the team cache alike.
+        let config: RepositoryConfig
+        do { config = try CLI.repositoryConfig(root: PipelineRunner(file: common.url).root) } catch { throw pipelineFailure(error) }
+        let setup = try ExecutorSetup(choice: executor, config: config, log: { reporter.warning($0) })
         options.executor = setup.executor
-        do { options.remote = try remote.make(repositoryRoot: PipelineRunner(file: common.url).root, log: { reporter.warning($0) }) } catch {
+        do { options.remote = try remote.make(config: config, log: { reporter.warning($0) }) } catch {
             throw pipelineFailure(error)
         }
         let outcome: RunOutcome

@@ -25,10 +25,13 @@ struct RemoteCacheOptions: ParsableArguments {
     func make(repositoryRoot: URL, log: @escaping @Sendable (String) -> Void,
               environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RemoteCache? {
         if disabled { return nil }
-        let config: RepositoryConfig
-        do { config = try RepositoryConfig.load(repositoryRoot: repositoryRoot) } catch {
-            throw PipelineError.diagnostics(error.diagnostics)
-        }
+        return try make(config: CLI.repositoryConfig(root: repositoryRoot), log: log, environment: environment)
+    }
+
+    /// The remote cache `config` (already read) and the flags and environment choose.
+    func make(config: RepositoryConfig, log: @escaping @Sendable (String) -> Void,
+              environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RemoteCache? {
+        if disabled { return nil }
         let settings = config.remoteCache
         let chosen: URL
         if let text = url {
