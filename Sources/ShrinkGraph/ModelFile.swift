@@ -8,8 +8,19 @@ import Darwin
 #endif
 
 extension Graph {
-    /// Loads an ONNX model file. Errors name `path` as given and say how to fix the file.
+    /// Loads an ONNX model file, with any tensors it keeps in external data files beside it read
+    /// in. Errors name `path` as given and say how to fix the file.
     public static func load(contentsOf path: String) throws(GraphError) -> Graph {
+        var model = try readModelProto(path)
+        if model.usesExternalData {
+            try model.internalizeExternalData(directory: URL(fileURLWithPath: path).deletingLastPathComponent(), file: path)
+        }
+        return try Graph(model: model, file: path)
+    }
+
+    /// The file's protobuf message, after the checks that give a plain message for the usual
+    /// mistakes (a folder, an empty file, a Git LFS pointer).
+    static func readModelProto(_ path: String) throws(GraphError) -> Onnx_ModelProto {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw GraphError(.unreadable, "no such file", file: path)
@@ -31,7 +42,7 @@ extension Graph {
             throw GraphError(.invalidModel, "not a valid ONNX model (it is a Git LFS pointer)", file: path,
                              hint: "run `git lfs pull` to fetch the real file")
         }
-        return try Graph(serializedData: data, file: path)
+        return try Graph.parseModelProto(data, file: path)
     }
 
     /// Writes the model to `path` atomically: a temporary file in the same folder, renamed over

@@ -21,8 +21,9 @@ enum TensorCodec {
     /// Decodes `p`; `what` names it in messages ("initializer 'conv1.weight'").
     static func decode(_ p: Onnx_TensorProto, what: String) throws(GraphError) -> (TensorValue, TensorTemplate) {
         if p.dataLocation == .external || !p.externalData.isEmpty {
-            throw GraphError(.unsupported, "\(what) keeps its data in an external file",
-                             hint: "save the model with its data inside (onnx.save_model(model, path, save_as_external_data=False)); Shrink reads self-contained models")
+            // `Graph.load(contentsOf:)` reads external data in before decoding; bytes alone cannot.
+            throw GraphError(.unsupported, "\(what) keeps its data in an external file, which only loading the model from its file can read",
+                             hint: "load the model with its path (the data file beside it), or save it with its data inside (onnx.save_model(model, path, save_as_external_data=False))")
         }
         if p.hasSegment {
             throw GraphError(.unsupported, "\(what) is a segmented tensor, which Shrink does not read")
@@ -400,14 +401,17 @@ extension Graph {
 
     /// Decodes an ONNX model from its serialized bytes; `file` names it in error messages.
     public init(serializedData data: Data, file: String? = nil) throws(GraphError) {
-        let model: Onnx_ModelProto
+        try self.init(model: Self.parseModelProto(data, file: file), file: file)
+    }
+
+    /// The protobuf message in `data`; a decoding failure names `file` and what looks wrong.
+    static func parseModelProto(_ data: Data, file: String?) throws(GraphError) -> Onnx_ModelProto {
         do {
-            model = try Onnx_ModelProto(serializedBytes: data)
+            return try Onnx_ModelProto(serializedBytes: data)
         } catch {
             throw GraphError(.invalidModel, "not a valid ONNX model (\(Self.describe(error)))", file: file,
                              hint: "check that the file is a complete .onnx export (truncated downloads and Git LFS pointer files look like this)")
         }
-        try self.init(model: model, file: file)
     }
 
     /// The model serialized as ONNX protobuf bytes.

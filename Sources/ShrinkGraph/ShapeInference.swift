@@ -70,7 +70,7 @@ extension Graph {
 public let shapeInferenceOps: Set<String> = baseShapeInferenceOps.union(moreShapeInferenceOps)
 
 let baseShapeInferenceOps: Set<String> = [
-    "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Where",
+    "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Mod", "Pow", "Max", "Min", "Equal", "Where",
     "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "Erf", "Sqrt", "Exp",
     "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Not", "Cast",
     "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Transpose",
@@ -265,7 +265,7 @@ struct ShapeContext {
             set(node, s)
             for k in 1..<max(1, node.outputs.count) { set(node, [s[1]], output: k) }
 
-        case "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Sum", "Mean", "Less", "LessOrEqual",
+        case "Add", "Sub", "Mul", "Div", "Mod", "Pow", "Max", "Min", "Equal", "Sum", "Mean", "Less", "LessOrEqual",
              "Greater", "GreaterOrEqual":
             var s = try shape(node, 0)
             for k in 1..<max(1, node.inputs.count) where node.input(k) != nil { s = try broadcast(node, s, try shape(node, k)) }
@@ -608,6 +608,11 @@ struct ShapeContext {
             case "Div":
                 guard y != 0, !(x == .min && y == -1) else { return }
                 r.append(x / y)
+            case "Mod":
+                guard y != 0, let f = try? node.int("fmod", default: 0) else { return }
+                var m = y == -1 ? 0 : x % y
+                if f == 0 && m != 0 && (m < 0) != (y < 0) { m += y }
+                r.append(m)
             case "Equal": r.append(x == y ? 1 : 0)
             case "Max": r.append(max(x, y))
             case "Min": r.append(min(x, y))

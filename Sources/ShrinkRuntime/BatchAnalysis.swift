@@ -197,7 +197,7 @@ struct BatchAnalysis {
             return .batched(perSample: nil)
         case .convTranspose:
             return restConstant ? .batched(perSample: nil) : .unknown
-        case .variadic, .expand, .whereSelect, .compare, .not, .constantOfShape, .range, .resize, .recurrent, .size,
+        case .variadic, .expand, .whereSelect, .compare, .modulo, .not, .constantOfShape, .range, .resize, .recurrent, .size,
              .ifBranch:
             return .unknown
         }

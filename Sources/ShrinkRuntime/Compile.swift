@@ -48,6 +48,8 @@ enum CompiledOp: Sendable {
     case tile
     case whereSelect
     case compare(CompareOp)
+    /// `Mod`; `fmod` as the attribute (C-style remainder).
+    case modulo(fmod: Bool)
     case not
     case constantOfShape(Value)
     case range
@@ -96,7 +98,7 @@ let supportedOperatorList: [String] = ([
     "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv",
     "Div", "Dropout", "Elu", "Expand", "LogSoftmax", "Mish", "Pad", "PRelu", "Selu", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
     "HardSigmoid", "HardSwish", "Identity", "LayerNormalization", "LeakyRelu", "MatMul", "Max", "MaxPool", "Mean",
-    "Min", "Mul", "Not", "Pow", "Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split",
+    "Min", "Mod", "Mul", "Not", "Pow", "Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split",
     "Squeeze", "Sub", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze", "Where",
     "Resize", "Upsample", "ConvTranspose", "LSTM", "GRU", "RNN", "Size", "If",
 ] + UnaryOp.allCases.map(\.rawValue) + ReduceKind.allCases.map(\.rawValue) + CompareOp.allCases.map(\.rawValue)).sorted()
@@ -291,6 +293,11 @@ struct NodeCompiler {
         case _ where CompareOp(rawValue: n.opType) != nil:
             guard inputs.count == 2, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs two inputs") }
             return .compare(CompareOp(rawValue: n.opType)!)
+        case "Mod":
+            guard inputs.count == 2, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs two inputs") }
+            let f = try attr(n) { () throws(GraphError) in try n.int("fmod", default: 0) }
+            guard f == 0 || f == 1 else { throw invalid(n, "fmod is \(f); expected 0 or 1") }
+            return .modulo(fmod: f == 1)
         case "Not":
             return .not
         case "ConstantOfShape":

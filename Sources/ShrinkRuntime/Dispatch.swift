@@ -291,6 +291,8 @@ extension Step {
             return try Kernels.whereSelect(c, try value(&f, 1, last), try value(&f, 2, last))
         case let .compare(cop):
             return .int64(try Kernels.compare(cop, try value(&f, 0, last), try value(&f, 1, last)))
+        case let .modulo(fmod):
+            return try Kernels.modulo(try value(&f, 0, last), try value(&f, 1, last), fmod: fmod)
         case .not:
             return .int64(Kernels.logicalNot(try ints(&f, 0, last, "Not input")))
         case let .constantOfShape(v):

@@ -223,6 +223,34 @@ extension Kernels {
         }
     }
 
+    /// ONNX `Mod` with NumPy broadcasting. `fmod: false` (integers only) gives the remainder
+    /// with the divisor's sign, as Python's `%`; `fmod: true` the dividend's, as C's `fmod`.
+    /// An integer division by zero is an error, not a trap.
+    public static func modulo(_ a: Value, _ b: Value, fmod: Bool) throws -> Value {
+        let out = try broadcastShape(a.shape, b.shape)
+        _ = try checkedCount(out, "Mod output")
+        let o = broadcastOffsets(out, [a.shape, b.shape])
+        switch (a, b) {
+        case (.int64(let x), .int64(let y)):
+            var values = [Int64](repeating: 0, count: o[0].count)
+            for i in values.indices {
+                let p = x.values[o[0][i]], q = y.values[o[1][i]]
+                guard q != 0 else { throw KernelError("Mod: integer division by zero") }
+                // `&%` semantics without the Int64.min % -1 trap.
+                var r = q == -1 ? 0 : p % q
+                if !fmod && r != 0 && (r < 0) != (q < 0) { r += q }
+                values[i] = r
+            }
+            return .int64(IntTensor(shape: out, values: values))
+        default:
+            guard fmod else {
+                throw KernelError("Mod of floating-point tensors needs fmod=1 (the ONNX specification); the model sets fmod=0")
+            }
+            let x = a.asFloat, y = b.asFloat
+            return .float(Tensor(shape: out, scalars: o[0].indices.map { Foundation.fmod(x.scalars[o[0][$0]], y.scalars[o[1][$0]]) }))
+        }
+    }
+
     /// `Not` of a 0/1 tensor.
     public static func logicalNot(_ x: IntTensor) -> IntTensor {
         IntTensor(shape: x.shape, values: x.values.map { $0 == 0 ? 1 : 0 })

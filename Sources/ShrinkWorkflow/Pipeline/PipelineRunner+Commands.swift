@@ -1,6 +1,7 @@
 import Foundation
 import ShrinkBuild
 import ShrinkCompress
+import ShrinkGraph
 import ShrinkPipeline
 import ShrinkTensor
 
@@ -167,6 +168,10 @@ extension PipelineRunner {
         }
         for spec in loaded.allSpecs {
             try add(spec.model.value)
+            // A model's external data files are part of it: a changed one makes the lock stale.
+            for url in (try? Graph.externalDataFiles(ofModelAt: spec.model.value.path)) ?? [] where FileManager.default.fileExists(atPath: url.path) {
+                try add(url)
+            }
             for set in [spec.data.eval, spec.data.effectiveSearch, spec.data.effectiveCalibration, spec.data.effectiveVerify] {
                 for url in set.files { try add(url) }
             }

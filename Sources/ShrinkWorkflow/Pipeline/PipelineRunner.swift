@@ -213,10 +213,22 @@ public struct PipelineRunner: Sendable {
     /// Reads the model; `data` (the evaluation set) fixes input dimensions the model leaves
     /// symbolic besides the batch. Outputs `model` (with those fixed; what every later stage reads),
     /// `original` (as given; what the export keeps the interface of) and `summary`.
-    func loadStage(_ modelURL: URL, data: DataRef, identity: String) -> WorkflowStage<LoadStage> {
+    func loadStage(_ model: StageInput, data: DataRef, identity: String) -> WorkflowStage<LoadStage> {
         var inputs = data.inputs
-        inputs["model"] = .file(modelURL)
+        inputs["model"] = model
         return WorkflowStage(identity: identity, parameters: data, inputs: inputs)
+    }
+
+    /// The model file as the load stage's input: the file itself, or — when it keeps tensors in
+    /// external data files (PyTorch's default exporter) — one self-contained model made from it
+    /// and its data, so the stage, the cache and other machines see every byte that was hashed.
+    func modelInput(_ url: URL, store: Store, at location: SourceLocation) throws -> StageInput {
+        let data: Data?
+        do { data = try Graph.selfContainedData(ofModelAt: url.path) } catch {
+            throw PipelineError.invalid("model `\(relativePath(url, from: file.deletingLastPathComponent()))`: \(error.message)\(error.hint.map { "; \($0)" } ?? "")", at: location)
+        }
+        guard let data else { return .file(url) }
+        return .blob(try store.put(data))
     }
 
     /// Phase A (load) then the per-layer graph of phase B.
@@ -232,7 +244,7 @@ public struct PipelineRunner: Sendable {
         let loadIdentity = Self.loadIdentity(loaded.spec)
         var phaseA = StageGraph()
         let labelFree = { (spec: PipelineSpec) -> Bool in if case .fidelity = spec.metric.value { return true }; return false }
-        try phaseA.add(loadStage(modelURL, data: try dataRef(loaded.spec.data.eval, limit: nil, store: store, labels: !labelFree(loaded.spec)),
+        try phaseA.add(loadStage(try modelInput(modelURL, store: store, at: loaded.spec.model.location), data: try dataRef(loaded.spec.data.eval, limit: nil, store: store, labels: !labelFree(loaded.spec)),
                                  identity: loadIdentity))
         let scheduler = Scheduler(store: store, options: schedulerOptions, observer: options.observer)
         var summaryA: RunSummary?

@@ -641,6 +641,16 @@ def model_op_cases():
         build(f"compare_{op.lower()}", [op], [N(op, ["A", "B"], ["Y"])],
               [("A", np.array([[1, 2, 3], [4, 5, 6]], np.int64)), ("B", np.array([3, 2, 7], np.int64))],
               [("Y", TensorProto.BOOL)])
+    # Mod: integer remainders with the divisor's sign (fmod=0, Python's %) and the dividend's
+    # (fmod=1, C's fmod), broadcast; floats need fmod=1. TorchScript's attention export uses it.
+    mod_a = np.array([[7, -7, 7, -7, 0, 9], [5, -5, 13, -13, 3, -1]], np.int64)
+    mod_b = np.array([3, 3, -3, -3, 5, 4], np.int64)
+    build("mod_int", ["Mod"], [N("Mod", ["A", "B"], ["Y"])], [("A", mod_a), ("B", mod_b)], [("Y", TensorProto.INT64)],
+          note="fmod=0: the remainder takes the divisor's sign")
+    build("mod_int_fmod", ["Mod"], [N("Mod", ["A", "B"], ["Y"], fmod=1)], [("A", mod_a), ("B", mod_b)],
+          [("Y", TensorProto.INT64)], note="fmod=1: the remainder takes the dividend's sign")
+    build("mod_float_fmod", ["Mod"], [N("Mod", ["A", "B"], ["Y"], fmod=1)],
+          [("A", f32(rng_for("mod_float_fmod"), 2, 3, 4, scale=5)), ("B", np.array([1.5, -2.25, 0.75, 3.0], np.float32))], ["Y"])
     build("not", ["Not"], [N("Not", ["A"], ["Y"])], [("A", np.array([True, False, True]))], [("Y", TensorProto.BOOL)])
     build("cast_chain", ["Cast", "Mul"],
           [N("Cast", ["I"], ["f"], to=TensorProto.FLOAT), N("Mul", ["f", "X"], ["m"]),
