@@ -4,7 +4,7 @@
 /// an op the engine lacks still loads and its layers are costed.
 let moreShapeInferenceOps: Set<String> = [
     "Resize", "Upsample", "ConvTranspose", "LSTM", "GRU", "RNN", "If", "Size",
-    "And", "Or", "Xor", "Mod", "BitShift",
+    "And", "Or", "Xor", "BitShift",
     "Sign", "Round", "IsNaN", "IsInf", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
     "Celu", "ThresholdedRelu", "Shrink", "Hardmax", "LRN", "MeanVarianceNormalization", "InstanceNormalization",
     "LpNormalization", "CumSum", "EyeLike", "Trilu", "ScatterND", "ScatterElements", "GatherElements",
@@ -96,7 +96,7 @@ extension ShapeContext {
             set(node, try shape(node, 1), type: node.input(0).flatMap { types[$0] })
         case "And", "Or", "Xor":
             set(node, try broadcast(node, try shape(node, 0), try shape(node, 1)), type: .bool)
-        case "Mod", "BitShift":
+        case "BitShift":
             set(node, try broadcast(node, try shape(node, 0), try shape(node, 1)))
         case "Size":
             let s = try shape(node, 0)

@@ -197,7 +197,14 @@ struct BatchAnalysis {
             return .batched(perSample: nil)
         case .convTranspose:
             return restConstant ? .batched(perSample: nil) : .unknown
-        case .variadic, .expand, .whereSelect, .compare, .modulo, .not, .constantOfShape, .range, .resize, .recurrent, .size,
+        case .depthToSpace, .spaceToDepth, .instanceNorm, .groupNorm:
+            // Rearranged or normalised within each sample.
+            return restConstant ? .batched(perSample: nil) : .unknown
+        case .argExtreme(_, let axis, _, _):
+            // Along a sample axis (never the batch), each sample's answer is its own.
+            guard axis > 0 || (rank(x).map { axis + $0 > 0 } ?? false) else { return .unknown }
+            return .batched(perSample: nil)
+        case .variadic, .expand, .whereSelect, .compare, .modulo, .not, .topK, .cumSum, .trilu, .constantOfShape, .range, .resize, .recurrent, .size,
              .ifBranch:
             return .unknown
         }

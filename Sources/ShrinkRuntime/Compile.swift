@@ -50,6 +50,20 @@ enum CompiledOp: Sendable {
     case compare(CompareOp)
     /// `Mod`; `fmod` as the attribute (C-style remainder).
     case modulo(fmod: Bool)
+    /// `DepthToSpace` (CRD or DCR) and `SpaceToDepth`.
+    case depthToSpace(blocksize: Int, crd: Bool)
+    case spaceToDepth(blocksize: Int)
+    /// `InstanceNormalization`, and `GroupNormalization` with its group count.
+    case instanceNorm(epsilon: Float)
+    case groupNorm(groups: Int, epsilon: Float)
+    /// `ArgMax` / `ArgMin`.
+    case argExtreme(max: Bool, axis: Int, keepDims: Bool, selectLast: Bool)
+    /// `TopK` (two outputs: values and indices).
+    case topK(axis: Int, largest: Bool)
+    /// `CumSum` (the axis is an input).
+    case cumSum(exclusive: Bool, reverse: Bool)
+    /// `Trilu` (k is an optional input).
+    case trilu(upper: Bool)
     case not
     case constantOfShape(Value)
     case range
@@ -101,6 +115,8 @@ let supportedOperatorList: [String] = ([
     "Min", "Mod", "Mul", "Not", "Pow", "Range", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split",
     "Squeeze", "Sub", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze", "Where",
     "Resize", "Upsample", "ConvTranspose", "LSTM", "GRU", "RNN", "Size", "If",
+    "DepthToSpace", "SpaceToDepth", "InstanceNormalization", "GroupNormalization", "ArgMax", "ArgMin", "TopK", "CumSum",
+    "Trilu",
 ] + UnaryOp.allCases.map(\.rawValue) + ReduceKind.allCases.map(\.rawValue) + CompareOp.allCases.map(\.rawValue)).sorted()
 
 /// Turns graph nodes into `Step`s; attribute errors become `RuntimeError`s naming the node.
@@ -293,6 +309,36 @@ struct NodeCompiler {
         case _ where CompareOp(rawValue: n.opType) != nil:
             guard inputs.count == 2, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs two inputs") }
             return .compare(CompareOp(rawValue: n.opType)!)
+        case "DepthToSpace", "SpaceToDepth":
+            let (b, mode) = try attr(n) { () throws(GraphError) in (try n.int("blocksize"), try n.string("mode", default: "DCR")) }
+            guard let b, b > 0 else { throw invalid(n, "needs a positive blocksize") }
+            if n.opType == "SpaceToDepth" { return .spaceToDepth(blocksize: b) }
+            guard mode == "DCR" || mode == "CRD" else { throw invalid(n, "mode '\(mode)'; expected DCR or CRD") }
+            return .depthToSpace(blocksize: b, crd: mode == "CRD")
+        case "InstanceNormalization":
+            guard inputs.count == 3, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs inputs input, scale and B") }
+            return .instanceNorm(epsilon: try attr(n) { () throws(GraphError) in try n.float("epsilon", default: 1e-5) })
+        case "GroupNormalization":
+            guard inputs.count == 3, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs inputs X, scale and bias") }
+            let (g, e) = try attr(n) { () throws(GraphError) in (try n.int("num_groups"), try n.float("epsilon", default: 1e-5)) }
+            guard let g, g > 0 else { throw invalid(n, "needs a positive num_groups") }
+            return .groupNorm(groups: g, epsilon: e)
+        case "ArgMax", "ArgMin":
+            let (axis, keep, last) = try attr(n) { () throws(GraphError) in
+                (try n.int("axis", default: 0), try n.int("keepdims", default: 1), try n.int("select_last_index", default: 0))
+            }
+            return .argExtreme(max: n.opType == "ArgMax", axis: axis, keepDims: keep != 0, selectLast: last != 0)
+        case "TopK":
+            guard inputs.count == 2, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs inputs X and K") }
+            let (axis, largest) = try attr(n) { () throws(GraphError) in (try n.int("axis", default: -1), try n.int("largest", default: 1)) }
+            // `sorted: 0` leaves the order to the runtime: Shrink always returns it sorted.
+            return .topK(axis: axis, largest: largest != 0)
+        case "CumSum":
+            guard inputs.count == 2, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs inputs x and axis") }
+            let (ex, rev) = try attr(n) { () throws(GraphError) in (try n.int("exclusive", default: 0), try n.int("reverse", default: 0)) }
+            return .cumSum(exclusive: ex != 0, reverse: rev != 0)
+        case "Trilu":
+            return .trilu(upper: try attr(n) { () throws(GraphError) in try n.int("upper", default: 1) } != 0)
         case "Mod":
             guard inputs.count == 2, inputs.allSatisfy({ $0 >= 0 }) else { throw invalid(n, "needs two inputs") }
             let f = try attr(n) { () throws(GraphError) in try n.int("fmod", default: 0) }

@@ -58,6 +58,11 @@ extension Step {
             let h0 = try optionalFloat(&f, 5, last), c0 = try optionalFloat(&f, 6, last), p = try optionalFloat(&f, 7, last)
             return try Kernels.recurrent(x, w: w, r: r, b: b, sequenceLengths: lens, initialH: h0, initialC: c0,
                                          peepholes: p, a).map { .float($0) }
+        case let .topK(axis, largest):
+            let k = try ints(&f, 1, last, "TopK K")
+            guard k.count == 1 else { throw KernelError("TopK K must hold one value, got shape \(k.shape)") }
+            let (values, indices) = try Kernels.topK(try value(&f, 0, last), k: k.values[0], axis: axis, largest: largest)
+            return [values, .int64(indices)]
         case let .ifBranch(branches):
             let cond = try value(&f, 0, last)
             guard cond.count == 1 else { throw KernelError("If condition must hold one value, got shape \(cond.shape)") }
@@ -258,7 +263,7 @@ extension Step {
             let ax = inputs.count > 3 && inputs[3] >= 0 ? try ints(&f, 3, last, "Slice axes").values : nil
             let sp = inputs.count > 4 && inputs[4] >= 0 ? try ints(&f, 4, last, "Slice steps").values : nil
             return try Kernels.slice(x, starts: st, ends: en, axes: ax, steps: sp)
-        case .split, .recurrent, .ifBranch:
+        case .split, .recurrent, .ifBranch, .topK:
             throw KernelError("\(opType) is run by Step.run")
         case let .resize(a, legacy, fixed):
             let x = try float(&f, 0, last)
@@ -291,6 +296,28 @@ extension Step {
             return try Kernels.whereSelect(c, try value(&f, 1, last), try value(&f, 2, last))
         case let .compare(cop):
             return .int64(try Kernels.compare(cop, try value(&f, 0, last), try value(&f, 1, last)))
+        case let .depthToSpace(b, crd):
+            return try Kernels.depthToSpace(try value(&f, 0, last), blocksize: b, crd: crd)
+        case let .spaceToDepth(b):
+            return try Kernels.spaceToDepth(try value(&f, 0, last), blocksize: b)
+        case let .instanceNorm(e):
+            return .float(try Kernels.instanceNorm(try float(&f, 0, last), scale: try float(&f, 1, last), bias: try float(&f, 2, last), epsilon: e))
+        case let .groupNorm(g, e):
+            return .float(try Kernels.groupNorm(try float(&f, 0, last), groups: g, scale: try float(&f, 1, last), bias: try float(&f, 2, last), epsilon: e))
+        case let .argExtreme(isMax, axis, keep, selectLast):
+            return .int64(try Kernels.argExtreme(try value(&f, 0, last), max: isMax, axis: axis, keepDims: keep, selectLast: selectLast))
+        case let .cumSum(exclusive, reverse):
+            let x = try value(&f, 0, last), axis = try ints(&f, 1, last, "CumSum axis")
+            guard axis.count == 1 else { throw KernelError("CumSum axis must hold one value, got shape \(axis.shape)") }
+            return try Kernels.cumSum(x, axis: axis.values[0], exclusive: exclusive, reverse: reverse)
+        case let .trilu(upper):
+            var k: Int64 = 0
+            if inputs.count > 1, inputs[1] >= 0 {
+                let t = try ints(&f, 1, last, "Trilu k")
+                guard t.count == 1 else { throw KernelError("Trilu k must hold one value, got shape \(t.shape)") }
+                k = t.values[0]
+            }
+            return try Kernels.trilu(try value(&f, 0, last), k: k, upper: upper)
         case let .modulo(fmod):
             return try Kernels.modulo(try value(&f, 0, last), try value(&f, 1, last), fmod: fmod)
         case .not:

@@ -121,7 +121,7 @@ struct BadModelTests {
         #expect(try LayerTable(graph: g).layers.isEmpty)
     }
 
-    /// Ops the engine does not run but shape inference knows (InstanceNormalization before a
+    /// Ops the engine does not run but shape inference knows (LpNormalization before a
     /// Conv, Sign after it): the model loads and its layer is costed.
     @Test func layerAfterAnOpTheEngineLacksIsCosted() throws {
         let g = try Graph.load(contentsOf: Fixtures.badDir + "/unsupported_before_layer.onnx")

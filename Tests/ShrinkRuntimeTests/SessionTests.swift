@@ -120,9 +120,9 @@ import Testing
             Issue.record("prepared a graph with unsupported operators")
         } catch {
             guard case let .unsupportedOperators(uses, _) = error else { Issue.record("wrong error \(error)"); return }
-            #expect(uses.map(\.op) == ["InstanceNormalization", "Sign"])
+            #expect(uses.map(\.op) == ["LpNormalization", "Sign"])
             #expect(uses.map(\.node) == ["norm", "sign"])
-            #expect(error.description.contains("InstanceNormalization at norm; Sign at sign"))
+            #expect(error.description.contains("LpNormalization at norm; Sign at sign"))
         }
     }
 

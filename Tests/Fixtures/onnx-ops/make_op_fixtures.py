@@ -18,7 +18,7 @@ It also writes negative fixtures into Tests/Fixtures/onnx-bad/:
   garbage.onnx         1024 random bytes (numpy seed 7); onnx.load rejects it
   empty.onnx           0 bytes (parses as an empty ModelProto without a graph)
   unsupported_op.onnx  valid opset-13 model with an Einsum node (Einsum is not supported)
-  unsupported_before_layer.onnx  valid opset-13 model InstanceNormalization -> Conv -> Sign:
+  unsupported_before_layer.onnx  valid opset-13 model LpNormalization -> Conv -> Sign:
                two ops the runtime does not run (shape inference knows both), around a layer
 
 All random data comes from numpy default_rng seeded with crc32(case name), so it is
@@ -846,6 +846,49 @@ def exporter_op_cases():
                                            N("Mul", ["X", "sf"], ["Y"])], [("X", f32(r, 3, 7))], ["Y"])
 
 
+def more_exporter_op_cases():
+    """Ops PyTorch exports for pixel shuffles, GroupNorm/InstanceNorm, argmax heads, causal masks,
+    top-k and running sums. Each case has its own generator, so adding one changes no other."""
+    r = rng_for("depth_to_space")
+    x = f32(r, 2, 8, 3, 5)
+    build("depth_to_space_dcr", ["DepthToSpace"], [N("DepthToSpace", ["X"], ["Y"], blocksize=2)], [("X", x)], ["Y"])
+    build("depth_to_space_crd", ["DepthToSpace"], [N("DepthToSpace", ["X"], ["Y"], blocksize=2, mode="CRD")], [("X", x)],
+          ["Y"], note="PyTorch's PixelShuffle")
+    build("space_to_depth", ["SpaceToDepth"], [N("SpaceToDepth", ["X"], ["Y"], blocksize=2)],
+          [("X", f32(rng_for("space_to_depth"), 2, 3, 4, 6))], ["Y"])
+    r = rng_for("instance_norm")
+    build("instance_norm", ["InstanceNormalization"], [N("InstanceNormalization", ["X", "s", "b"], ["Y"], epsilon=1e-3)],
+          [("X", f32(r, 2, 4, 5, 6, scale=3) + 1)], ["Y"], {"s": f32(r, 4), "b": f32(r, 4)})
+    r = rng_for("group_norm")
+    build("group_norm_opset21", ["GroupNormalization"], [N("GroupNormalization", ["X", "s", "b"], ["Y"], num_groups=3)],
+          [("X", f32(r, 2, 6, 4, 5, scale=2))], ["Y"], {"s": f32(r, 6), "b": f32(r, 6)}, opset=21,
+          note="scale and bias per channel (opset 21)")
+    r = rng_for("argmax")
+    xa = np.round(f32(r, 3, 4, 5, scale=2))  # rounded: ties, where the index rule matters
+    build("argmax_axis1", ["ArgMax"], [N("ArgMax", ["X"], ["Y"], axis=1)], [("X", xa)], [("Y", TensorProto.INT64)])
+    build("argmax_last_nokeep", ["ArgMax"], [N("ArgMax", ["X"], ["Y"], axis=-1, keepdims=0, select_last_index=1)],
+          [("X", xa)], [("Y", TensorProto.INT64)])
+    build("argmin_axis0", ["ArgMin"], [N("ArgMin", ["X"], ["Y"], axis=0)], [("X", xa)], [("Y", TensorProto.INT64)])
+    r = rng_for("topk")
+    build("topk_largest", ["TopK"], [N("TopK", ["X", "k"], ["V", "I"], axis=-1)], [("X", f32(r, 3, 7))],
+          ["V", ("I", TensorProto.INT64)], {"k": i64([3])})
+    build("topk_smallest_axis0", ["TopK"], [N("TopK", ["X", "k"], ["V", "I"], axis=0, largest=0)],
+          [("X", f32(r, 5, 2, 3))], ["V", ("I", TensorProto.INT64)], {"k": i64([2])})
+    r = rng_for("cumsum")
+    xc = f32(r, 2, 5, 3)
+    build("cumsum", ["CumSum"], [N("CumSum", ["X", "a"], ["Y"])], [("X", xc)], ["Y"], {"a": np.array(1, np.int64)})
+    build("cumsum_exclusive_reverse", ["CumSum"], [N("CumSum", ["X", "a"], ["Y"], exclusive=1, reverse=1)],
+          [("X", xc)], ["Y"], {"a": np.array(-1, np.int64)})
+    build("cumsum_int", ["CumSum"], [N("CumSum", ["X", "a"], ["Y"])],
+          [("X", np.arange(12, dtype=np.int64).reshape(3, 4) - 5)], [("Y", TensorProto.INT64)], {"a": np.array(0, np.int64)})
+    r = rng_for("trilu")
+    xt = f32(r, 2, 4, 6)
+    build("trilu_upper", ["Trilu"], [N("Trilu", ["X"], ["Y"])], [("X", xt)], ["Y"], opset=14)
+    build("trilu_lower_k", ["Trilu"], [N("Trilu", ["X", "k"], ["Y"], upper=0)], [("X", xt)], ["Y"],
+          {"k": np.array(-1, np.int64)}, opset=14)
+    build("trilu_upper_k", ["Trilu"], [N("Trilu", ["X", "k"], ["Y"])], [("X", xt)], ["Y"], {"k": np.array(2, np.int64)}, opset=14)
+
+
 def bad_models():
     os.makedirs(BAD, exist_ok=True)
     src = open(os.path.join(HERE, "conv_bias.onnx"), "rb").read()
@@ -888,14 +931,13 @@ def bad_models():
     # Two ops the runtime does not run (shape inference knows both), before and after a layer.
     r = rng_for("unsupported_before_layer")
     g = helper.make_graph(
-        [N("InstanceNormalization", ["X", "s", "b"], ["n"], name="norm"),
+        [N("LpNormalization", ["X"], ["n"], name="norm", axis=1),
          N("Conv", ["n", "conv.weight", "conv.bias"], ["c"], name="conv", pads=[1, 1, 1, 1]),
          N("Sign", ["c"], ["Y"], name="sign")],
         "two_unsupported",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 4, 7, 9])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 5, 7, 9])],
         initializer=[
-            numpy_helper.from_array(f32(r, 4), "s"), numpy_helper.from_array(f32(r, 4), "b"),
             numpy_helper.from_array(f32(r, 5, 4, 3, 3), "conv.weight"),
             numpy_helper.from_array(f32(r, 5), "conv.bias"),
         ],
@@ -917,6 +959,7 @@ def main():
     misc_cases()
     model_op_cases()
     exporter_op_cases()
+    more_exporter_op_cases()
     names = [c["case"] for c in MANIFEST]
     assert len(names) == len(set(names)), "duplicate case names"
     lines = ["  " + json.dumps(c, sort_keys=True) for c in MANIFEST]
