@@ -131,11 +131,31 @@ public struct Graph: Sendable {
     }
 
     /// The constant value of `value` if it is an initializer or the output of a `Constant` node
-    /// with a `value` tensor attribute.
+    /// with a `value` tensor attribute, also through `Identity` nodes: PyTorch's TorchScript
+    /// exporter replaces an initializer equal to an earlier one by an `Identity` of it (layers
+    /// copied from one module, tied weights), and such a layer is still a layer.
     public func constantValue(_ value: String) -> TensorValue? {
-        if let t = initializers[value] { return t }
-        guard let p = producerIndex(of: value), nodes[p].opType == "Constant" else { return nil }
-        return nodes[p].constantTensor
+        guard let source = constantSource(value) else { return nil }
+        return initializers[source] ?? producerIndex(of: source).flatMap { nodes[$0].constantTensor }
+    }
+
+    /// The initializer or `Constant` output that `value` is, or is an `Identity` of; nil when
+    /// `value` is computed. Two layers whose weights have one source share them.
+    public func constantSource(_ value: String) -> String? {
+        var name = value
+        // Exporters chain a few Identities at most; the bound keeps a malformed cycle harmless.
+        for _ in 0..<16 {
+            if initializers[name] != nil { return name }
+            guard let p = producerIndex(of: name) else { return nil }
+            switch nodes[p].opType {
+            case "Constant": return nodes[p].constantTensor == nil ? nil : name
+            case "Identity":
+                guard let next = nodes[p].input(0) else { return nil }
+                name = next
+            default: return nil
+            }
+        }
+        return nil
     }
 
     /// Values this graph reads (through its nodes and their subgraphs) that it does not define

@@ -75,6 +75,9 @@ public struct LayerTable: Sendable {
     /// node (subgraphs included): the layers plus BatchNorm statistics, standalone biases and so
     /// on. Integer constants (shapes, indices) and unused ones are not parameters.
     public var modelParams: Int
+    /// `modelParams` outside the layers' weights and biases. Not `modelParams − layerParams`:
+    /// layers that share a weight (tied, or deduplicated by the exporter) count it each.
+    public var otherParams: Int
     /// The shapes the costs were computed from.
     public var shapes: InferredShapes
 
@@ -162,6 +165,16 @@ public struct LayerTable: Sendable {
         self.totalMACs = total
         self.layerParams = layers.reduce(0) { $0 + $1.params }
         self.modelParams = modelParams
+        var sources = Set<String>()
+        var layerConstants = 0
+        for l in layers {
+            for v in [l.weight, l.bias].compactMap({ $0 }) {
+                if let source = graph.constantSource(v), sources.insert(source).inserted {
+                    layerConstants += graph.constantValue(source)?.count ?? 0
+                }
+            }
+        }
+        self.otherParams = max(0, modelParams - layerConstants)
         self.shapes = shapes
     }
 

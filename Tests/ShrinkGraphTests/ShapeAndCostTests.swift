@@ -287,3 +287,37 @@ struct LayerTableTests {
         #expect(names == ["layer2.sc.0", "q", "node_MatMul_8"])
     }
 }
+
+/// TorchScript's exporter replaces an initializer equal to an earlier one by an `Identity` of it
+/// (layers deep-copied from one module, tied weights). Such a layer is still a layer, and the
+/// shared weight is one parameter tensor of the model, not two.
+@Suite struct SharedWeightTests {
+    @Test func aLayerWhoseWeightIsAnIdentityOfAnInitializerIsALayer() throws {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 13)])
+        g.inputs = [Build.input("x", [.symbol("N"), .value(8)])]
+        g.setInitializer("w", Build.weight([8, 8]))
+        g.setInitializer("norm.scale", Build.weight([8]))
+        g.nodes = [Node(name: "fc0", opType: "MatMul", inputs: ["x", "w"], outputs: ["h"]),
+                   Node(name: "copy", opType: "Identity", inputs: ["w"], outputs: ["w_copy"]),
+                   Node(name: "copy2", opType: "Identity", inputs: ["w_copy"], outputs: ["w_copy2"]),
+                   Node(name: "scale", opType: "Mul", inputs: ["h", "norm.scale"], outputs: ["s"]),
+                   Node(name: "fc1", opType: "MatMul", inputs: ["s", "w_copy2"], outputs: ["y"])]
+        g.outputs = [ValueInfo(name: "y", shape: nil)]
+        #expect(g.constantSource("w_copy2") == "w")
+        #expect(g.constantValue("w_copy2") == g.initializers["w"])
+        #expect(g.constantSource("h") == nil)
+        let table = try LayerTable(graph: g)
+        #expect(table.layers.map(\.nodeName) == ["fc0", "fc1"])
+        #expect(table.layerParams == 128)
+        #expect(table.modelParams == 72)
+        #expect(table.otherParams == 8)
+    }
+
+    /// A cycle of Identities (a malformed model) is not followed forever.
+    @Test func anIdentityCycleIsNotAConstant() {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 13)])
+        g.nodes = [Node(name: "a", opType: "Identity", inputs: ["q"], outputs: ["p"]),
+                   Node(name: "b", opType: "Identity", inputs: ["p"], outputs: ["q"])]
+        #expect(g.constantValue("p") == nil)
+    }
+}

@@ -8,7 +8,7 @@ import ShrinkTensor
 
 /// Stage versions: bump one when its outputs for the same inputs would change.
 enum StageVersion {
-    static let load = 5, calibrate = 1, decompose = 2, evaluate = 4, search = 3, export = 1, report = 3, quantize = 1, deviceCheck = 1
+    static let load = 6, calibrate = 1, decompose = 2, evaluate = 4, search = 3, export = 1, report = 3, quantize = 1, deviceCheck = 1
     /// The select stage runs decompose and evaluate sub-stages whose results it embeds, so its
     /// key must change when theirs do.
     static var select: String { "select\(search)-decompose\(decompose)-evaluate\(evaluate)" }

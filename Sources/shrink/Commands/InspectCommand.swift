@@ -107,7 +107,8 @@ struct InspectCommand: ParsableCommand {
         out.append("")
         out.append("\(t.layers.count) layers; \(grouped(t.totalMACs)) MACs per sample; \(grouped(t.layerParams)) layer params")
         if t.modelParams != t.layerParams {
-            out.append("model params: \(grouped(t.modelParams)), of which \(grouped(t.modelParams - t.layerParams)) in other float constants (BatchNorm, …)")
+            out.append("model params: \(grouped(t.modelParams)), of which \(grouped(t.otherParams)) in other float constants (BatchNorm, …)"
+                + (t.modelParams - t.otherParams < t.layerParams ? "; some layers share weights, counted once here" : ""))
         }
         let branched = graph.nodes.filter { $0.opType == "If" && !$0.subgraphs.isEmpty }
         if !branched.isEmpty {
