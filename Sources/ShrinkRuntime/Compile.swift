@@ -476,6 +476,10 @@ extension NodeCompiler {
              try n.string("nearest_mode", default: "round_prefer_floor"), try n.ints("axes"),
              try n.int("antialias", default: 0), try n.int("exclude_outside", default: 0))
         }
+        let policyName = try attr(n) { () throws(GraphError) in try n.string("keep_aspect_ratio_policy", default: "stretch") }
+        guard let aspect = ResizeAspectPolicy(rawValue: policyName) else {
+            throw invalid(n, "unknown keep_aspect_ratio_policy '\(policyName)'; expected stretch, not_larger or not_smaller")
+        }
         let mode = modeName.lowercased()
         guard ["nearest", "linear", "bilinear", "trilinear"].contains(mode) else {
             throw unsupported(n, "mode '\(modeName)'; the runtime implements nearest and linear")
@@ -505,7 +509,7 @@ extension NodeCompiler {
                 throw invalid(n, "needs scales or sizes")
             }
         }
-        return .resize(ResizeAttributes(linear: mode != "nearest", coordinates: coords, nearest: rounding, axes: axes),
+        return .resize(ResizeAttributes(linear: mode != "nearest", coordinates: coords, nearest: rounding, axes: axes, aspect: aspect),
                        legacy: legacy, fixedScales: fixed)
     }
 

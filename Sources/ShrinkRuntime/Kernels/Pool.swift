@@ -102,6 +102,26 @@ extension Kernels {
                             }
                         }
                         dst[oy * ow + ox] = best
+                    case .average where ay.dilation > 1 || ax.dilation > 1:
+                        // Dilated taps (opset 19): each tap counts for count_include_pad when it
+                        // lies in the padded extent, and is summed when it lies in the input.
+                        var sum: Float = 0
+                        var inside = 0, padded = 0
+                        for ky in 0..<ay.kernel {
+                            let iy = y0 + ky * ay.dilation
+                            guard iy < h + ay.padEnd else { break }
+                            for kx in 0..<ax.kernel {
+                                let ix = x0 + kx * ax.dilation
+                                guard ix < w + ax.padEnd else { break }
+                                padded += 1
+                                if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                                    sum += src[iy * w + ix]
+                                    inside += 1
+                                }
+                            }
+                        }
+                        let count = countIncludePad ? padded : inside
+                        dst[oy * ow + ox] = count > 0 ? sum / Float(count) : 0
                     case .average:
                         // Window clipped to the padded extent (for count_include_pad) and to
                         // the input (for the sum and the default divisor).

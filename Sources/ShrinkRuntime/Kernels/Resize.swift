@@ -30,6 +30,16 @@ public enum ResizeNearestRounding: String, Sendable, Equatable {
     case simple
 }
 
+/// How `Resize` reads `sizes` (ONNX `keep_aspect_ratio_policy`, opset 18).
+public enum ResizeAspectPolicy: String, Sendable, Equatable {
+    /// Each axis takes its size as given.
+    case stretch
+    /// One scale for all axes, the largest that keeps every axis within its size.
+    case notLarger = "not_larger"
+    /// One scale for all axes, the smallest that makes every axis at least its size.
+    case notSmaller = "not_smaller"
+}
+
 /// Attributes of `Resize`/`Upsample` the runtime implements: nearest and (multi)linear.
 public struct ResizeAttributes: Sendable, Equatable {
     /// Linear interpolation (bilinear, trilinear, …) when true, nearest neighbour otherwise.
@@ -40,13 +50,17 @@ public struct ResizeAttributes: Sendable, Equatable {
     public var nearest: ResizeNearestRounding
     /// The axes scales and sizes refer to (opset 18); nil for all.
     public var axes: [Int]?
+    /// How `sizes` are read (opset 18).
+    public var aspect: ResizeAspectPolicy
 
     /// Attributes as given.
-    public init(linear: Bool, coordinates: ResizeCoordinates, nearest: ResizeNearestRounding, axes: [Int]? = nil) {
+    public init(linear: Bool, coordinates: ResizeCoordinates, nearest: ResizeNearestRounding, axes: [Int]? = nil,
+                aspect: ResizeAspectPolicy = .stretch) {
         self.linear = linear
         self.coordinates = coordinates
         self.nearest = nearest
         self.axes = axes
+        self.aspect = aspect
     }
 }
 
@@ -60,10 +74,20 @@ extension Kernels {
         var out = x.shape
         if let sizes, !sizes.isEmpty {
             guard sizes.count == axes.count else { throw KernelError("Resize sizes \(sizes) do not fit \(axes.count) axes") }
-            for (k, ax) in axes.enumerated() {
-                guard sizes[k] >= 0 else { throw KernelError("Resize sizes \(sizes) must not be negative") }
-                out[ax] = sizes[k]
-                scale[ax] = x.shape[ax] == 0 ? 1 : Float(sizes[k]) / Float(x.shape[ax])
+            guard sizes.allSatisfy({ $0 >= 0 }) else { throw KernelError("Resize sizes \(sizes) must not be negative") }
+            if a.aspect == .stretch {
+                for (k, ax) in axes.enumerated() {
+                    out[ax] = sizes[k]
+                    scale[ax] = x.shape[ax] == 0 ? 1 : Float(sizes[k]) / Float(x.shape[ax])
+                }
+            } else {
+                // One scale for every axis; each output length is that scale times the input's, rounded.
+                let ratios = axes.enumerated().map { Float(sizes[$0.offset]) / Float(Swift.max(1, x.shape[$0.element])) }
+                let common = (a.aspect == .notLarger ? ratios.min() : ratios.max()) ?? 1
+                for ax in axes {
+                    out[ax] = Int((Float(x.shape[ax]) * common).rounded(.toNearestOrAwayFromZero))
+                    scale[ax] = common
+                }
             }
         } else if let scales {
             guard scales.count == axes.count else { throw KernelError("Resize scales \(scales) do not fit \(axes.count) axes") }

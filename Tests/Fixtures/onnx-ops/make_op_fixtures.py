@@ -881,6 +881,19 @@ def more_exporter_op_cases():
           [("X", xc)], ["Y"], {"a": np.array(-1, np.int64)})
     build("cumsum_int", ["CumSum"], [N("CumSum", ["X", "a"], ["Y"])],
           [("X", np.arange(12, dtype=np.int64).reshape(3, 4) - 5)], [("Y", TensorProto.INT64)], {"a": np.array(0, np.int64)})
+    r = rng_for("averagepool_dilations")
+    xp = f32(r, 1, 2, 7, 8)
+    build("averagepool_dilations", ["AveragePool"], [N("AveragePool", ["X"], ["Y"], kernel_shape=[2, 3], dilations=[2, 2])],
+          [("X", xp)], ["Y"], opset=19, note="dilated windows (opset 19)")
+    build("averagepool_dilations_pads_ceil", ["AveragePool"],
+          [N("AveragePool", ["X"], ["Y"], kernel_shape=[3, 2], dilations=[2, 3], pads=[1, 1, 1, 1], strides=[2, 1],
+             ceil_mode=1, count_include_pad=1)], [("X", xp)], ["Y"], opset=19)
+    r = rng_for("resize_keep_aspect")
+    xr = f32(r, 1, 1, 4, 6)
+    for policy in ["not_larger", "not_smaller"]:
+        build(f"resize_sizes_{policy}", ["Resize"],
+              [N("Resize", ["X", "", "", "sizes"], ["Y"], mode="nearest", keep_aspect_ratio_policy=policy)],
+              [("X", xr)], ["Y"], {"sizes": i64([1, 1, 7, 7])}, opset=18, note="one scale for both axes")
     r = rng_for("trilu")
     xt = f32(r, 2, 4, 6)
     build("trilu_upper", ["Trilu"], [N("Trilu", ["X"], ["Y"])], [("X", xt)], ["Y"], opset=14)
