@@ -561,6 +561,14 @@ public final class Session: Sendable {
         }
         var merged = [String: Value]()
         for (j, name) in wanted.enumerated() {
+            // A value every piece computes alike without a batch axis (a constant, a shape the
+            // model fixes) is the whole batch's value as it is: a caller that asks for the values
+            // crossing a cut gets those too.
+            if plan.constants[outSlots[j]] != nil
+                || (parts[0][j].shape.first != piece && parts.allSatisfy({ $0[j] == parts[0][j] })) {
+                merged[name] = parts[0][j]
+                continue
+            }
             var rows: [Value] = []
             for (k, p) in parts.enumerated() {
                 let v = p[j]

@@ -275,6 +275,17 @@ import Testing
         #expect(throws: DatasetError.self) { try Dataset(inputs: pseudoRandom([5, 3, 2], seed: 1)).check(fits: session, input: "x") }
     }
 
+    /// Values without a batch axis (the Reshape target here) asked for next to the outputs, as an
+    /// evaluation asks for the values crossing a cut: the same in every piece, returned once.
+    @Test(arguments: [1, 2])
+    func batchFreeValuesOfAPieceRunComeBackAsTheyAre(batch: Int) throws {
+        let session = try Session(graph: graph(batch: batch))
+        let out = try session.run(from: ["x": pseudoRandom([5, 2, 3], seed: 9)], outputs: ["y", "s", "f"])
+        #expect(out["y"]?.shape == [5, 4])
+        #expect(out["f"]?.shape == [5, 6])
+        #expect(out["s"]?.shape == [2])
+    }
+
     @Test func aSymbolicBatchIsNotFixed() throws {
         var g = graph(batch: 1)
         g.inputs = [ValueInfo(name: "x", shape: [.symbol("N"), .value(2), .value(3)])]
