@@ -220,7 +220,10 @@ enum Scoring {
             let input = try LayerWork.inputName(of: session)
             var parts: [String: [Tensor]] = [:]
             for batch in data.batches(size: 256) {
-                let out = try session.run(values: [input: .float(batch.inputs)], outputs: names)
+                // A cut the session cannot hand back per sample (a fixed-batch model whose
+                // activations there are not batch-major, e.g. sequence-first attention) means no
+                // reuse: the candidate then runs whole, and reports any real failure itself.
+                guard let out = try? session.run(values: [input: .float(batch.inputs)], outputs: names) else { return [:] }
                 for (k, v) in out {
                     // Only batch-leading float activations can be sliced per batch.
                     guard case .float(let t) = v, t.shape.first == batch.range.count else { return [:] }
