@@ -80,6 +80,8 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
                  attrs: ConvAttributes(strides: [2, 2], pads: [2, 2, 2, 2], group: 5)),
         ConvCase(name: "depthwise 5x5 stride 1 asym pads (padded-plane kernel)", x: [1, 6, 9, 12], w: [6, 1, 5, 5],
                  attrs: ConvAttributes(pads: [2, 1, 0, 3], group: 6), activation: .relu),
+        ConvCase(name: "depthwise 3x3 stride 2 asym pads odd plane", x: [2, 5, 12, 11], w: [5, 1, 3, 3],
+                 attrs: ConvAttributes(strides: [2, 2], pads: [1, 0, 0, 1], group: 5)),
         ConvCase(name: "depthwise 3x1 (CP vertical)", x: [1, 6, 11, 8], w: [6, 1, 3, 1],
                  attrs: ConvAttributes(pads: [1, 0, 1, 0], group: 6)),
         ConvCase(name: "depthwise 1x5 (CP horizontal) dilation 2", x: [1, 4, 7, 19], w: [4, 1, 1, 5],
