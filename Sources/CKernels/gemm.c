@@ -169,6 +169,35 @@ __attribute__((target("avx512f"))) static void mk_avx512(long kc, const float *a
     }
 }
 
+// AVX-512 for narrow B (≤ 16 columns, e.g. a Winograd product of one small image): two 8-row
+// panels at once, one vector per row, so there are still 16 accumulators to hide FMA latency.
+#define AVX512_ROW16(r)                                                                                       \
+    { acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a0[r]), b0, acc[r]);                                          \
+      acc[8 + r] = _mm512_fmadd_ps(_mm512_set1_ps(a1[r]), b0, acc[8 + r]); }
+
+__attribute__((target("avx512f"))) static void mk_avx512_16(long kc, const float *a0, const float *a1, const float *b,
+                                                            long ldb, float *c, long ldc, int mr, int nr, int first,
+                                                            int last, const float *bias, int relu) {
+    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    __m512 acc[2 * MR];
+    for (int r = 0; r < 2 * MR; r++)
+        acc[r] = !first && r < mr ? _mm512_maskz_loadu_ps(m0, c + r * ldc) : _mm512_setzero_ps();
+    for (long kk = 0; kk < kc; kk++, a0 += MR, a1 += MR, b += ldb) {
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
+        AVX512_ROW16(0) AVX512_ROW16(1) AVX512_ROW16(2) AVX512_ROW16(3)
+        AVX512_ROW16(4) AVX512_ROW16(5) AVX512_ROW16(6) AVX512_ROW16(7)
+    }
+    const __m512 zero = _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++) {
+        __m512 v = acc[r];
+        if (last) {
+            if (bias) v = _mm512_add_ps(v, _mm512_set1_ps(bias[r]));
+            if (relu) v = _mm512_max_ps(v, zero);
+        }
+        _mm512_mask_storeu_ps(c + r * ldc, m0, v);
+    }
+}
+
 // MARK: driver
 
 void shrink_sgemm_packed(int isa, long m, long n0, long n1, long k, const float *packed, const float *b, long ldb,
@@ -201,6 +230,13 @@ void shrink_sgemm_packed(int isa, long m, long n0, long n1, long k, const float 
                 bld = nr;
             }
             for (long p = 0; p < m; p += MR) {
+                if (isa == SHRINK_ISA_AVX512 && w <= 16 && m - p > MR) {  // two panels, narrow B
+                    const int mr2 = (int)(m - p < 2 * MR ? m - p : 2 * MR);
+                    mk_avx512_16(kc, packed + p * k + k0 * MR, packed + (p + MR) * k + k0 * MR, bp, bld,
+                                 c + p * ldc + j, ldc, mr2, w, first, last, bias && last ? bias + p : NULL, relu);
+                    p += MR;
+                    continue;
+                }
                 const int mr = (int)(m - p < MR ? m - p : MR);
                 const float *ap = packed + p * k + k0 * MR;
                 float *cp = c + p * ldc + j;

@@ -262,7 +262,8 @@ public final class Session: Sendable {
                   let c = w.shape.dropFirst().first, w.shape[0] % max(1, attrs.group) == 0 else { continue }
             // Depthwise convs read their small filters as they are.
             if attrs.group > 1 && c == 1 && w.shape[0] == attrs.group { continue }
-            p.steps[i].op = .conv(attrs, act, pool, PackedFilter(w, groups: attrs.group))
+            p.steps[i].op = .conv(attrs, act, pool, PackedFilter(w, groups: attrs.group,
+                                                                 winograd: Kernels.winogradFits(attrs, weight: w.shape)))
         }
         return p
     }

@@ -78,6 +78,10 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
                  attrs: ConvAttributes(pads: [1, 1, 1, 1], group: 7), activation: .relu),
         ConvCase(name: "depthwise 5x5 stride 2", x: [1, 5, 17, 15], w: [5, 1, 5, 5],
                  attrs: ConvAttributes(strides: [2, 2], pads: [2, 2, 2, 2], group: 5)),
+        ConvCase(name: "depthwise 5x5 stride 1 asym pads (padded-plane kernel)", x: [1, 6, 9, 12], w: [6, 1, 5, 5],
+                 attrs: ConvAttributes(pads: [2, 1, 0, 3], group: 6), activation: .relu),
+        ConvCase(name: "depthwise 3x3 stride 2 asym pads odd plane", x: [2, 5, 12, 11], w: [5, 1, 3, 3],
+                 attrs: ConvAttributes(strides: [2, 2], pads: [1, 0, 0, 1], group: 5)),
         ConvCase(name: "depthwise 3x1 (CP vertical)", x: [1, 6, 11, 8], w: [6, 1, 3, 1],
                  attrs: ConvAttributes(pads: [1, 0, 1, 0], group: 6)),
         ConvCase(name: "depthwise 1x5 (CP horizontal) dilation 2", x: [1, 4, 7, 19], w: [4, 1, 1, 5],
@@ -92,6 +96,19 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
         // Large enough that 2 threads split the GEMM's columns and the depthwise planes.
         ConvCase(name: "3x3 split over threads (4 M MACs)", x: [1, 32, 20, 20], w: [36, 32, 3, 3],
                  attrs: ConvAttributes(pads: [1, 1, 1, 1]), activation: .relu),
+        // Winograd F(2×2, 3×3) (3×3, stride 1, ≥ 8 channels on each side) when the filter is
+        // packed here; the pre-packed filter of the test has no Winograd panels, so both run.
+        ConvCase(name: "winograd pad 1 odd 13x11 relu", x: [2, 9, 13, 11], w: [19, 9, 3, 3],
+                 attrs: ConvAttributes(pads: [1, 1, 1, 1]), activation: .relu),
+        ConvCase(name: "winograd valid 12x9 odd output", x: [1, 10, 12, 9], w: [21, 10, 3, 3], attrs: ConvAttributes(),
+                 bias: false),
+        ConvCase(name: "winograd asym pads hardswish batch 3", x: [3, 16, 9, 14], w: [24, 16, 3, 3],
+                 attrs: ConvAttributes(pads: [0, 2, 1, 0]), activation: .hardSwish),
+        ConvCase(name: "winograd batch 5 image groups with fused pool", x: [5, 8, 6, 6], w: [8, 8, 3, 3],
+                 attrs: ConvAttributes(pads: [1, 1, 1, 1]), activation: .relu,
+                 pool: Kernels.FusedPool(kind: .max, attributes: PoolAttributes(kernelShape: [2, 2], strides: [2, 2]))),
+        ConvCase(name: "winograd 17 rows (two-panel narrow kernel) 4x4", x: [1, 20, 4, 4], w: [17, 20, 3, 3],
+                 attrs: ConvAttributes(pads: [1, 1, 1, 1])),
         ConvCase(name: "depthwise split over threads", x: [1, 32, 40, 40], w: [32, 1, 3, 3],
                  attrs: ConvAttributes(pads: [1, 1, 1, 1], group: 32)),
     ]
@@ -116,9 +133,30 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
         }
     }
 
+    /// The Winograd cases above really take the Winograd path (it is not silently skipped), and
+    /// tiny outputs, strides, dilations and groups stay direct.
+    @Test func winogradIsChosenWhereItPays() throws {
+        let plan = { (x: [Int], w: [Int], a: ConvAttributes) in try ConvPlan(input: x, weight: w, attrs: a) }
+        let names = Self.cases.filter { $0.name.hasPrefix("winograd") }
+        #expect(names.count == 5)
+        for c in names {
+            #expect(try plan(c.x, c.w, c.attrs).winogradFits, "\(c)")
+            #expect(PackedFilter(pseudoRandom(c.w, seed: 2), groups: 1, winograd: true).winograd != nil)
+        }
+        #expect(try !plan([1, 16, 3, 3], [16, 16, 3, 3], ConvAttributes(pads: [1, 1, 1, 1])).winogradFits)
+        #expect(try !plan([1, 16, 9, 9], [16, 16, 3, 3], ConvAttributes(strides: [2, 2])).winogradFits)
+        #expect(try !plan([1, 16, 9, 9], [16, 16, 3, 3], ConvAttributes(dilations: [2, 2])).winogradFits)
+        #expect(try !plan([1, 16, 9, 9], [16, 8, 3, 3], ConvAttributes(group: 2)).winogradFits)
+        #expect(try !plan([1, 4, 9, 9], [16, 4, 3, 3], ConvAttributes()).winogradFits)
+        #expect(PackedFilter(pseudoRandom([16, 8, 3, 3], seed: 2), groups: 2, winograd: true).winograd == nil)
+    }
+
     static let convFixtures = OpFixture.all.filter { $0.case.hasPrefix("conv") && !$0.case.hasPrefix("convtranspose") }
 
-    @Test func convFixturesArePresent() { #expect(Self.convFixtures.count >= 12) }
+    @Test func convFixturesArePresent() {
+        #expect(Self.convFixtures.count >= 15)
+        #expect(Self.convFixtures.filter { $0.case.hasPrefix("conv_winograd") }.count == 3)
+    }
 
     /// onnxruntime's Conv op fixtures through a session on each path, at 1 and 2 threads.
     @Test(arguments: convFixtures, KernelPath.allCases)

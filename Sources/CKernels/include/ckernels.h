@@ -39,6 +39,29 @@ void shrink_depthwise_plane(int isa, const float *x, long h, long w, const float
                             long sy, long sx, long dy, long dx, long py, long px, float *out, long oh, long ow,
                             float bias);
 
+/// Floats `shrink_winograd_pack_filter` writes for M output and C input channels.
+size_t shrink_winograd_filter_size(long m, long c);
+
+/// Transforms a 3×3 filter [M, C, 3, 3] for Winograd F(2×2, 3×3) (U = G g Gᵀ) and packs each of
+/// the 16 resulting M×C matrices like `shrink_pack_a`.
+void shrink_winograd_pack_filter(long m, long c, const float *w, float *packed);
+
+/// Input transform (V = Bᵀ d B) of channels [c0, c1) of `nimg` images (C×H×W each, `ximg` floats
+/// apart) into v[16][C][ldv], tiles of 2×2 outputs numbered image by image, th × tw per image;
+/// `pt`/`pl` are the top and left pads.
+void shrink_winograd_input(int isa, long c0, long c1, long c, long h, long w, long pt, long pl, long th, long tw,
+                           long nimg, const float *x, long ximg, float *v, long ldv);
+
+/// p[ξ] = U[ξ] · v[ξ] for ξ in [xi0, xi1): M×tiles products of the packed filter and the
+/// transformed input.
+void shrink_winograd_products(int isa, long xi0, long xi1, long m, long c, long tiles, const float *packed,
+                              const float *v, float *p);
+
+/// Output transform (Y = Aᵀ p A) of output channels [m0, m1) from p[16][M][ldp] into `nimg`
+/// images (M×OH×OW each, `oimg` floats apart), plus bias, then max(0, ·) if relu.
+void shrink_winograd_output(int isa, long m0, long m1, long m, long oh, long ow, long th, long tw, long nimg,
+                            const float *p, long ldp, const float *bias, int relu, float *out, long oimg);
+
 #ifdef __cplusplus
 }
 #endif

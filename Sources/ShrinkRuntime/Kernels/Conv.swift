@@ -150,6 +150,35 @@ struct ConvPlan {
             && y.padEnd == 0 && x.padEnd == 0
     }
     var isDepthwise: Bool { group == c && cg == 1 && group > 1 }
+
+    /// Winograd F(2×2, 3×3) applies (3×3, stride 1, dilation 1, one group, enough channels) and
+    /// pays: its 2×2 tiles cost 16 products where the direct conv needs 9 per output, so tiny or
+    /// thin outputs, whose tiles are mostly padding, stay direct.
+    var winogradFits: Bool {
+        let th = (y.output + 1) / 2, tw = (x.output + 1) / 2
+        return !outShape1D && Kernels.winogradFits(kernel: [kh, kw], strides: [y.stride, x.stride],
+                                                   dilations: [y.dilation, x.dilation], group: group, c: c, m: m)
+            && th * tw * 16 * 4 <= y.output * x.output * 9 * 3
+    }
+}
+
+extension Kernels {
+    /// Whether `SHRINK_WINOGRAD=0` turned Winograd off (for comparisons).
+    static let winogradEnabled = ProcessInfo.processInfo.environment["SHRINK_WINOGRAD"] != "0"
+
+    /// Whether a conv of this geometry runs Winograd F(2×2, 3×3) on the own kernels (the output
+    /// size is checked at run time as well).
+    static func winogradFits(kernel: [Int], strides: [Int], dilations: [Int], group: Int, c: Int, m: Int) -> Bool {
+        winogradEnabled && kernel == [3, 3] && strides.allSatisfy { $0 == 1 } && dilations.allSatisfy { $0 == 1 }
+            && group == 1 && c >= 8 && m >= 8
+    }
+
+    /// `winogradFits` for a Conv's attributes and weight shape, before the input shape is known.
+    public static func winogradFits(_ attrs: ConvAttributes, weight: [Int]) -> Bool {
+        guard weight.count == 4 else { return false }
+        return winogradFits(kernel: Array(weight.dropFirst(2)), strides: attrs.strides ?? [1, 1],
+                            dilations: attrs.dilations ?? [1, 1], group: attrs.group, c: weight[1], m: weight[0])
+    }
 }
 
 /// Writes the im2col matrix of one image's channel group: row (ci, ky, kx), columns the output
@@ -315,7 +344,8 @@ extension Kernels {
         var own: ConvKernels?
         if path != .blas {
             let filter = packed.flatMap { $0.shape == weight.shape && $0.groups == p.group ? $0 : nil }
-                ?? (p.isDepthwise ? nil : PackedFilter(weight, groups: p.group))
+                ?? (p.isDepthwise ? nil : PackedFilter(weight, groups: p.group,
+                                                        winograd: winogradFits(attrs, weight: weight.shape)))
             own = ConvKernels(path: path, packed: filter, threads: max(1, threads))
         }
         input.scalars.withUnsafeBufferPointer { xb in

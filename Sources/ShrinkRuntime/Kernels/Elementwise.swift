@@ -219,9 +219,24 @@ extension Kernels {
             a = out
             return
         }
-        let (s, shape) = try broadcastArrays(op, a.scalars, a.shape, b.scalars, b.shape, add: +, sub: -, mul: *, div: /,
-                                            other: { op.apply($0, $1) })
-        a = Tensor(shape: shape, scalars: s)
+        // Both operands broadcast (or a is the smaller one): a new array, with the operator
+        // inlined into the loops (the generic `broadcastArrays` calls a closure per element).
+        let count = try checkedCount(plan.outShape)
+        let out = [Float](unsafeUninitializedCapacity: count) { po, initialized in
+            a.scalars.withUnsafeBufferPointer { pa in
+                b.scalars.withUnsafeBufferPointer { pb in
+                    switch op {
+                    case .add: runBroadcast(plan, pa, pb, po, +)
+                    case .sub: runBroadcast(plan, pa, pb, po, -)
+                    case .mul: runBroadcast(plan, pa, pb, po, *)
+                    case .div: runBroadcast(plan, pa, pb, po, /)
+                    case .pow, .max, .min: runBroadcast(plan, pa, pb, po) { op.apply($0, $1) }
+                    }
+                }
+            }
+            initialized = count
+        }
+        a = Tensor(shape: plan.outShape, scalars: out)
     }
 
     /// Integer `Add`/`Sub`/`Mul`/`Div`/`Max`/`Min` (shape arithmetic); division truncates like

@@ -30,6 +30,8 @@ struct ConvKernels {
                                        o + i * p.m * p.ohw, ldc: p.ohw, bias: b, relu: relu, threads: threads)
                     finish(i, 1)
                 }
+            } else if let f = packed, let u = f.winograd, p.winogradFits {
+                winograd(x, u, o, p, bias: b, relu: relu, finish)
             } else if let f = packed {
                 im2colGemm(x, f, o, p, bias: b, relu: relu, finish)
             }
@@ -72,6 +74,44 @@ struct ConvKernels {
             finish(i0, nb)
             i0 += nb
         }
+    }
+
+    /// Winograd F(2×2, 3×3) over groups of images: input transform, 16 GEMMs, output transform
+    /// (with bias and relu), each split over the threads (channels, products, output channels).
+    private func winograd(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>,
+                          _ p: ConvPlan, bias: UnsafePointer<Float>?, relu: Bool, _ finish: (Int, Int) -> Void) {
+        let oh = p.y.output, ow = p.x.output, th = (oh + 1) / 2, tw = (ow + 1) / 2, perImage = th * tw
+        var per = 1
+        while per < p.n && per * perImage < 128 && 16 * (p.c + p.m) * 2 * per * perImage <= 1 << 20 { per *= 2 }
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * p.c * per * perImage)
+        let prod = UnsafeMutablePointer<Float>.allocate(capacity: 16 * p.m * per * perImage)
+        defer { v.deallocate(); prod.deallocate() }
+        let isa = path.isa, inImage = p.c * p.h * p.w, outImage = p.m * p.ohw
+        var i0 = 0
+        while i0 < p.n {
+            let nb = min(per, p.n - i0), tiles = nb * perImage
+            let xs = x + i0 * inImage, os = o + i0 * outImage
+            let parts = threads > 1 && 16 * p.m * p.c * tiles >= 1 << 20 ? threads : 1
+            splitRange(parts, p.c) { c0, c1 in
+                shrink_winograd_input(isa, c0, c1, p.c, p.h, p.w, p.y.padBegin, p.x.padBegin, th, tw, nb, xs, inImage,
+                                      v, tiles)
+            }
+            splitRange(parts, 16) { k0, k1 in
+                shrink_winograd_products(isa, k0, k1, p.m, p.c, tiles, u, v, prod)
+            }
+            splitRange(parts, p.m) { m0, m1 in
+                shrink_winograd_output(isa, m0, m1, p.m, oh, ow, th, tw, nb, prod, tiles, bias, relu ? 1 : 0, os, outImage)
+            }
+            finish(i0, nb)
+            i0 += nb
+        }
+    }
+
+    /// `body(lo, hi)` on `parts` consecutive slices of 0..<count, in parallel when parts > 1.
+    private func splitRange(_ parts: Int, _ count: Int, _ body: (Int, Int) -> Void) {
+        let parts = min(parts, count)
+        if parts <= 1 { return body(0, count) }
+        parallelParts(parts) { t in body(count * t / parts, count * (t + 1) / parts) }
     }
 
     private func depthwise(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>,

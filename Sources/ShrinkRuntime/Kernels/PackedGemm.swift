@@ -51,29 +51,40 @@ public enum KernelPath: Int, Sendable, CaseIterable, CustomStringConvertible {
 }
 
 /// A Conv weight [M, C/group, kH, kW] packed for the own GEMM micro-kernels, one panel set per
-/// group; made once per session (or per call when the weight is not a constant). Immutable.
+/// group; made once per session (or per call when the weight is not a constant). A 3×3 filter of
+/// a conv that Winograd F(2×2, 3×3) applies to is also kept transformed and packed for it (16
+/// panel sets). Immutable.
 public final class PackedFilter: @unchecked Sendable {
     /// The weight's shape.
     public let shape: [Int]
     let groups: Int, rows: Int, depth: Int, stride: Int
     let storage: UnsafeMutablePointer<Float>
+    /// The Winograd-transformed panels (`shrink_winograd_pack_filter`), when made.
+    let winograd: UnsafeMutablePointer<Float>?
 
-    /// Packs `weight` for `groups` groups.
-    public init(_ weight: Tensor, groups: Int) {
+    /// Packs `weight` for `groups` groups, and for Winograd too when `winograd` is true and the
+    /// weight is a 3×3 filter of one group.
+    public init(_ weight: Tensor, groups: Int, winograd: Bool = false) {
         shape = weight.shape
         self.groups = max(1, groups)
         rows = (weight.shape.first ?? 0) / self.groups
         depth = weight.shape.first.map { $0 == 0 ? 0 : weight.count / $0 } ?? 0
         stride = shrink_packed_size(rows, depth)
         storage = .allocate(capacity: max(1, stride * self.groups))
+        let useWinograd = winograd && self.groups == 1 && shape.count == 4 && shape[2] == 3 && shape[3] == 3
+        self.winograd = useWinograd ? .allocate(capacity: max(1, shrink_winograd_filter_size(shape[0], shape[1]))) : nil
         weight.scalars.withUnsafeBufferPointer { w in
             for g in 0..<self.groups {
                 shrink_pack_a(rows, depth, w.baseAddress! + g * rows * depth, depth, storage + g * stride)
             }
+            if let u = self.winograd { shrink_winograd_pack_filter(shape[0], shape[1], w.baseAddress!, u) }
         }
     }
 
-    deinit { storage.deallocate() }
+    deinit {
+        storage.deallocate()
+        winograd?.deallocate()
+    }
 
     /// The packed panels of group `g`.
     func group(_ g: Int) -> UnsafePointer<Float> { UnsafePointer(storage + g * stride) }

@@ -150,10 +150,21 @@ extension Kernels {
         let size = input.count / Swift.max(planes, 1)
         var out = [Float](repeating: 0, count: planes)
         input.scalars.withUnsafeBufferPointer { xb in
+            guard let x = xb.baseAddress else { return }
             for p in 0..<planes {
-                var s: Float = 0
-                let base = p * size
-                for j in 0..<size { s += xb[base + j] }
+                // Eight partial sums in one vector: a serial float sum cannot be vectorised.
+                let q = UnsafeRawPointer(x + p * size)
+                var v = SIMD8<Float>()
+                var j = 0
+                while j &+ 8 <= size {
+                    v += q.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
+                    j &+= 8
+                }
+                var s = v.sum()
+                while j < size {
+                    s += x[p * size + j]
+                    j &+= 1
+                }
                 out[p] = size > 0 ? s / Float(size) : 0
             }
         }

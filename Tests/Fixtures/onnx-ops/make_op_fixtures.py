@@ -184,6 +184,11 @@ def conv_cases():
          note="1-D conv, pads [begin=1, end=2]")
     conv("conv_1x1", (1, 5, 4, 4), (3, 5, 1, 1), bias=True)
     conv("conv_rect_kernel", (1, 2, 7, 8), (3, 2, 3, 2), bias=True, strides=[1, 2], pads=[1, 0, 1, 1])
+    # Large enough for Shrink's Winograd F(2x2, 3x3) path (3x3, stride 1, >= 8 channels each side).
+    conv("conv_winograd_pad1_odd", (2, 9, 13, 11), (19, 9, 3, 3), bias=True, pads=[1, 1, 1, 1],
+         note="3x3 stride 1, odd output size: Winograd tiles cut at the edges")
+    conv("conv_winograd_same_upper_asym", (1, 16, 10, 7), (12, 16, 3, 3), bias=True, auto_pad="SAME_UPPER")
+    conv("conv_winograd_pads_asym_valid_rows", (1, 12, 9, 14), (8, 12, 3, 3), pads=[0, 2, 1, 0])
     conv("conv_weight_input", (1, 2, 5, 5), (3, 2, 3, 3), bias=True, w_as_input=True,
          pads=[1, 1, 1, 1], note="weight W and bias B are graph inputs, not initializers")
 
