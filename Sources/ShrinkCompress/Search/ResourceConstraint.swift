@@ -46,8 +46,10 @@ public struct BudgetShortfall: Sendable, Codable, Hashable {
     public var smallest: Int
     /// The configuration that reaches it, in ranks (`conv1=1,1 fc1=1`).
     public var smallestConfiguration: String
-    /// The layers that weigh most in it, largest first, with their share in bytes.
+    /// The searched layers that weigh most in it, largest first, with their share in bytes.
     public var dominant: [LayerShare]
+    /// What the rest weighs: layers kept or fixed by the pipeline's rules, and shared code.
+    public var rest: Int
 
     /// One layer's share.
     public struct LayerShare: Sendable, Codable, Hashable {
@@ -59,11 +61,12 @@ public struct BudgetShortfall: Sendable, Codable, Hashable {
 
     /// A user-facing sentence with the fix.
     public var message: String {
-        let layers = dominant.map { "\($0.layer) \(groupedDigits($0.bytes)) B" }.joined(separator: ", ")
+        let layers = dominant.filter { $0.bytes > 0 }.map { "\($0.layer) \(groupedDigits($0.bytes)) B" }.joined(separator: ", ")
         return "no configuration in the search space fits the \(resource) budget of \(groupedDigits(limit)) B: "
-            + "the smallest \(resource) it reaches is \(groupedDigits(smallest)) B (\(smallestConfiguration)), "
-            + "dominated by \(layers.isEmpty ? "layers the search does not touch" : layers). "
-            + "Raise `target.\(resource)`, allow lower ranks or other methods for those layers (`rank: { search: { min: … } }`, "
+            + "the smallest \(resource) it reaches is \(groupedDigits(smallest)) B (\(smallestConfiguration)); "
+            + "the searched layers weigh most in it: \(layers.isEmpty ? "none" : layers), and the rest of the model "
+            + "(layers kept or fixed by rules, shared code) \(groupedDigits(rest)) B. "
+            + "Raise `target.\(resource)`, allow lower ranks or other methods (`rank: { search: { min: … } }`, "
             + "a rule for layers kept today), or quantise (`quantize: int8`)"
     }
 }
@@ -145,8 +148,9 @@ extension SearchSession {
             guard value > c.limit else { continue }
             let shares = space.layers.map { l in (l.name, c.measure.share(of: l.name, option: small.choices[l.name])) }
             let dominant = shares.sorted { $0.1 > $1.1 }.prefix(3).map { BudgetShortfall.LayerShare(layer: $0.0, bytes: $0.1) }
+            let rest = max(0, value - shares.reduce(0) { $0 + $1.1 })
             return (BudgetShortfall(resource: c.measure.resource, limit: c.limit, smallest: value,
-                                    smallestConfiguration: space.describe(small), dominant: Array(dominant)), small)
+                                    smallestConfiguration: space.describe(small), dominant: Array(dominant), rest: rest), small)
         }
         return nil
     }
