@@ -67,7 +67,7 @@ public struct BudgetShortfall: Sendable, Codable, Hashable {
             + "the searched layers weigh most in it: \(layers.isEmpty ? "none" : layers), and the rest of the model "
             + "(layers kept or fixed by rules, shared code) \(groupedDigits(rest)) B. "
             + "Raise `target.\(resource)`, allow lower ranks or other methods (`rank: { search: { min: … } }`, "
-            + "a rule for layers kept today), or quantise (`quantize: int8`)"
+            + "a rule for layers kept today), or quantise (`quantize: int8`) if the model is float32"
     }
 }
 

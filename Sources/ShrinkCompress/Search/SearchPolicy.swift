@@ -92,14 +92,17 @@ public struct RankSearch: Sendable {
             notes.append("over budget (\(over.joined(separator: "; "))); compressed further until it fits: \(session.space.describe(config))")
             session.log("over budget (\(over.joined(separator: "; "))): squeezed to \(session.space.describe(config))")
         }
+        var searchFailed = false
         search: for set in [EvaluationSet.search, .full] {
             var steps = 0
             while try !session.passes(config, on: set) {
                 if config.choices.isEmpty { break }
                 let drop = try session.drops([config], on: set)[0]
                 guard let next = try Self.backOff(config, on: set, session: session) else {
-                    boundBy = session.constraints.map(\.measure.resource).joined(separator: ", ")
-                    notes.append("\(set.rawValue) check failed (drop \(fmt(drop))) and no back-off step stays within the budget (\(session.constraints.map(\.description).joined(separator: ", "))): the budget and the accuracy bound cannot both be met in this space")
+                    let blocking = Self.blockingConstraints(config, session: session)
+                    boundBy = blocking.map(\.measure.resource).joined(separator: ", ")
+                    notes.append("\(set.rawValue) check failed (drop \(fmt(drop))) and no back-off step stays within the budget (\(blocking.map(\.description).joined(separator: ", "))): the budget and the accuracy bound cannot both be met in this space")
+                    searchFailed = true
                     break search
                 }
                 config = next
@@ -108,13 +111,26 @@ public struct RankSearch: Sendable {
                 session.log("back-off \(steps) on \(set.rawValue) data: \(session.space.describe(config))")
             }
         }
-        return try result(config, session: session, notes: notes, boundBy: boundBy, decidedOn: decidedOn)
+        return try result(config, session: session, notes: notes, boundBy: boundBy, decidedOn: decidedOn,
+                          searchFailed: searchFailed)
+    }
+
+    /// The budgets that rule out every back-off step from `config` (each changed layer one
+    /// option up, or kept from its top option).
+    static func blockingConstraints(_ config: Configuration, session: SearchSession) -> [ResourceConstraint] {
+        let moves = config.choices.keys.sorted().map { name -> Configuration in
+            let layer = session.space.layers.first { $0.name == name }!
+            let next = config.choices[name]! + 1
+            return config.setting(name, to: next < layer.options.count ? next : nil)
+        }
+        return session.constraints.filter { c in moves.contains { !c.admits($0) } }
     }
 
     /// Scores the chosen configuration on the whole search set and, with `holdOut`, once on the
     /// held-out samples, and assembles the result.
     private func result(_ config: Configuration, session: SearchSession, notes: [String], boundBy: String,
-                        decidedOn: EvaluationSet, forceFail: Bool = false, shortfall: BudgetShortfall? = nil) throws -> SearchResult {
+                        decidedOn: EvaluationSet, forceFail: Bool = false, searchFailed: Bool = false,
+                        shortfall: BudgetShortfall? = nil) throws -> SearchResult {
         var notes = notes
         let searchBaseline = try session.baseline(.full)
         let searchMetric = try session.evaluate(config, on: .full)
@@ -124,7 +140,8 @@ public struct RankSearch: Sendable {
         let metric = try session.evaluate(config, on: decidedOn)
         let passed = !forceFail && session.fits(config) && session.acceptance.accepts(baseline: baseline, value: metric)
         if holdOut && !forceFail {
-            notes.append("verify check (held-out samples, scored once): drop \(fmt(session.acceptance.drop(baseline: baseline, value: metric))) — \(passed ? "passed" : "FAILED: the choice holds on the search data but not on unseen samples")")
+            let verdict = passed ? "passed" : searchFailed ? "FAILED" : "FAILED: the choice holds on the search data but not on unseen samples"
+            notes.append("verify check (held-out samples, scored once): drop \(fmt(session.acceptance.drop(baseline: baseline, value: metric))) — \(verdict)")
         }
         for c in session.constraints {
             notes.append("\(c.measure.resource): \(groupedDigits(c.measure.value(of: config))) B of the \(groupedDigits(c.limit)) B budget")
