@@ -45,6 +45,9 @@ final class DeviceCosts: Sendable {
     let int8: Bool
     let baseParts: FlashParts
     let baseRAM: Int
+    /// The share of an option that could not be priced: larger than any device, small enough
+    /// that an allocation adding a few hundred of them cannot overflow.
+    static let unpriced = 1 << 40
 
     private struct Memo {
         var parts: [String: [Int: FlashParts]] = [:]
@@ -133,7 +136,7 @@ final class DeviceCosts: Sendable {
     /// option's difference added to them (never below zero).
     func flashShare(_ layer: String, option: Int?) -> Int {
         guard let option else { return originalConstants(layer) }
-        guard let d = delta(layer, option: option) else { return Int.max / 4 }
+        guard let d = delta(layer, option: option) else { return DeviceCosts.unpriced }
         return max(0, originalConstants(layer) + d.constantBytes)
     }
 
@@ -141,7 +144,7 @@ final class DeviceCosts: Sendable {
     /// only this layer changed (the arena is a maximum, not a sum).
     func ramShare(_ layer: String, option: Int?) -> Int {
         guard let option else { return 0 }
-        if delta(layer, option: option) == nil { return Int.max / 4 }
+        if delta(layer, option: option) == nil { return DeviceCosts.unpriced }
         return memo.withLock { $0.layerRAM[layer]?[option] ?? baseRAM } - baseRAM
     }
 
