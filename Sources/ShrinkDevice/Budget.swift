@@ -116,50 +116,95 @@ public struct DeviceBudget: Sendable, Codable, Equatable {
 
     /// The budget of `model` on `device`.
     public static func compute(_ model: DeviceModel, device: DeviceProfile) -> DeviceBudget {
-        let plan = MemoryPlan(model)
-        let int8 = model.isInt8
+        var rows = [Row]()
+        switch model {
+        case .int8(let q):
+            for l in q.layers {
+                switch l.op {
+                case .conv(let g, let w, _, let b, _, _):
+                    rows.append(Row(name: l.name, kind: l.op.kernel, output: l.output, macs: g.macs, weights: w.count, bias: b?.count ?? 0, quant: g.outC))
+                case .fullyConnected(let i, let o, _, _, let b, _, _):
+                    rows.append(Row(name: l.name, kind: .fullyConnected, output: l.output, macs: i * o, weights: i * o, bias: b?.count ?? 0))
+                case .lookup(_, let table):
+                    rows.append(Row(name: l.name, kind: .lookup, output: l.output, weights: table.count))
+                default:
+                    rows.append(Row(name: l.name, kind: l.op.kernel, output: l.output))
+                }
+            }
+        case .float(let d):
+            rows = floatRows(d)
+        }
+        return compute(rows: rows, plan: MemoryPlan(model), model: model.structure, int8: model.isInt8, device: device)
+    }
+
+    /// The budget of `graph`'s library — int8 when `int8`, as `Quantizer` would make it — from
+    /// its structure alone, without calibrating or quantising: an int8 layer's constants follow
+    /// from its shape (one byte per weight, int32 biases, a multiplier and shift per output
+    /// channel of a convolution, a 256-entry table per lookup), and quantisation keeps every
+    /// layer and tensor. Equal to `compute(.int8(Quantizer.quantize(graph, …)))`; cheap enough
+    /// for a search to price every candidate.
+    public static func compute(structureOf graph: DeviceGraph, int8: Bool, device: DeviceProfile) -> DeviceBudget {
+        guard int8 else {
+            return compute(.float(graph), device: device)
+        }
+        let rows = graph.layers.map { l -> Row in
+            switch l.op {
+            case .conv(let g, let w, let b, _):
+                return Row(name: l.name, kind: l.op.kernel, output: l.output, macs: g.macs, weights: w.count, bias: b?.count ?? 0, quant: g.outC)
+            case .fullyConnected(let i, let o, _, let b, _):
+                return Row(name: l.name, kind: .fullyConnected, output: l.output, macs: i * o, weights: i * o, bias: b?.count ?? 0)
+            case .lookup:
+                return Row(name: l.name, kind: .lookup, output: l.output, weights: 256)
+            default:
+                return Row(name: l.name, kind: l.op.kernel, output: l.output)
+            }
+        }
+        let model = ModelStructure(layers: DeviceModel.float(graph).layerSummaries, tensors: graph.tensors,
+                                   input: graph.input, output: graph.output, elementSize: 1)
+        let plan = MemoryPlan(layers: model.layers, tensors: model.tensors, input: model.input, output: model.output, elementSize: 1)
+        return compute(rows: rows, plan: plan, model: model, int8: true, device: device)
+    }
+
+    /// One layer's constants, before they become bytes.
+    struct Row {
+        var name: String
+        var kind: KernelKind
+        var output: String
+        var macs = 0
+        var weights = 0
+        var bias = 0
+        var quant = 0
+    }
+
+    static func floatRows(_ d: DeviceGraph) -> [Row] {
+        d.layers.map { l -> Row in
+            switch l.op {
+            case .conv(let g, let w, let b, _):
+                return Row(name: l.name, kind: l.op.kernel, output: l.output, macs: g.macs, weights: w.count, bias: b?.count ?? 0)
+            case .fullyConnected(let i, let o, _, let b, _):
+                return Row(name: l.name, kind: .fullyConnected, output: l.output, macs: i * o, weights: i * o, bias: b?.count ?? 0)
+            default:
+                return Row(name: l.name, kind: l.op.kernel, output: l.output)
+            }
+        }
+    }
+
+    static func compute(rows: [Row], plan: MemoryPlan, model: ModelStructure, int8: Bool, device: DeviceProfile) -> DeviceBudget {
         let scalar = int8 ? 1 : 4
         var layers = [LayerBudget]()
         var used = Set<KernelKind>()
         var calls = 0
-        func add(_ name: String, _ kind: KernelKind, index: Int, output: String, macs: Int,
-                 weights: Int = 0, bias: Int = 0, quant: Int = 0) {
-            let isAlias = kind == .reshape && plan.aliases.contains(index)
+        for (k, r) in rows.enumerated() {
+            let isAlias = r.kind == .reshape && plan.aliases.contains(k)
             if !isAlias {
-                used.insert(kind)
+                used.insert(r.kind)
                 calls += 1
             }
-            let out = model.tensors[output]!.count * model.elementSize
-            layers.append(LayerBudget(name: name, kernel: kind, macs: macs, weightBytes: weights * scalar, biasBytes: bias * 4,
-                                      quantizationBytes: quant * 8,
-                                      parameterBytes: isAlias ? 0 : CKernels.params(kind, int8: int8).targetSize,
+            let out = model.tensors[r.output]!.count * model.elementSize
+            layers.append(LayerBudget(name: r.name, kernel: r.kind, macs: r.macs, weightBytes: r.weights * scalar, biasBytes: r.bias * 4,
+                                      quantizationBytes: r.quant * 8,
+                                      parameterBytes: isAlias ? 0 : CKernels.params(r.kind, int8: int8).targetSize,
                                       activationBytes: isAlias ? 0 : out, scratchBytes: 0))
-        }
-        switch model {
-        case .int8(let q):
-            for (k, l) in q.layers.enumerated() {
-                switch l.op {
-                case .conv(let g, let w, _, let b, _, _):
-                    add(l.name, l.op.kernel, index: k, output: l.output, macs: g.macs, weights: w.count, bias: b?.count ?? 0, quant: g.outC)
-                case .fullyConnected(let i, let o, _, _, let b, _, _):
-                    add(l.name, .fullyConnected, index: k, output: l.output, macs: i * o, weights: i * o, bias: b?.count ?? 0)
-                case .lookup(_, let table):
-                    add(l.name, .lookup, index: k, output: l.output, macs: 0, weights: table.count)
-                default:
-                    add(l.name, l.op.kernel, index: k, output: l.output, macs: 0)
-                }
-            }
-        case .float(let d):
-            for (k, l) in d.layers.enumerated() {
-                switch l.op {
-                case .conv(let g, let w, let b, _):
-                    add(l.name, l.op.kernel, index: k, output: l.output, macs: g.macs, weights: w.count, bias: b?.count ?? 0)
-                case .fullyConnected(let i, let o, _, let b, _):
-                    add(l.name, .fullyConnected, index: k, output: l.output, macs: i * o, weights: i * o, bias: b?.count ?? 0)
-                default:
-                    add(l.name, l.op.kernel, index: k, output: l.output, macs: 0)
-                }
-            }
         }
         let table = int8 ? device.int8Kernels : device.floatKernels
         var code = [String: Int]()
@@ -173,6 +218,21 @@ public struct DeviceBudget: Sendable, Codable, Equatable {
         }
         return DeviceBudget(device: device.name, layers: layers, kernelCode: code, glueCode: glue,
                             arenaBytes: plan.arenaBytes, scratchBytes: layers.map(\.scratchBytes).max() ?? 0)
+    }
+}
+
+/// What the budget and the memory plan read of a model: its layers' structure and tensors.
+struct ModelStructure {
+    var layers: [LayerSummary]
+    var tensors: [String: DeviceTensor]
+    var input: DeviceTensor
+    var output: DeviceTensor
+    var elementSize: Int
+}
+
+extension DeviceModel {
+    var structure: ModelStructure {
+        ModelStructure(layers: layerSummaries, tensors: tensors, input: input, output: output, elementSize: elementSize)
     }
 }
 

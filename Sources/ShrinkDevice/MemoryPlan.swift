@@ -40,8 +40,15 @@ public struct MemoryPlan: Sendable, Codable, Equatable {
 
     /// Plans `model`.
     public init(_ model: DeviceModel) {
-        let layers = model.layerSummaries
-        let tensors = model.tensors
+        self.init(layers: model.layerSummaries, tensors: model.tensors, input: model.input, output: model.output,
+                  elementSize: model.elementSize)
+    }
+
+    /// Plans a model given by its structure: what the plan depends on, so that a search can plan
+    /// the int8 library of a float graph without quantising it.
+    public init(layers: [LayerSummary], tensors: [String: DeviceTensor], input: DeviceTensor, output: DeviceTensor,
+                elementSize: Int) {
+        let model = (input: input, output: output, elementSize: elementSize)
         var storage = [String: Storage]()
         storage[model.input.name] = .natural(model.input)
         var consumers = [String: [Int]]()

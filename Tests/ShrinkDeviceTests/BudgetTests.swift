@@ -23,6 +23,21 @@ import Testing
         #expect(f.constantBytes > 4 * 431_000 && f.arenaBytes == 4 * b.arenaBytes)
     }
 
+    /// The budget of an int8 library computed from the float graph's structure alone (what a
+    /// search prices every candidate with) is the quantised model's, field for field; and its
+    /// flash split into parts that add over layers gives the same bytes.
+    @Test(arguments: ["lenet-mnist", "dscnn-mnist", "ops2d", "ops1d"]) func structureAloneGivesTheQuantisedBudget(name: String) throws {
+        let e = try Example.named(name)
+        for device in DeviceProfile.all {
+            let quantised = DeviceBudget.compute(.int8(e.int8), device: device)
+            #expect(DeviceBudget.compute(structureOf: e.float, int8: true, device: device) == quantised)
+            #expect(DeviceBudget.compute(structureOf: e.float, int8: false, device: device) == DeviceBudget.compute(.float(e.float), device: device))
+            #expect(FlashParts(quantised, device: device, int8: true).flash(device: device, int8: true) == quantised.flash)
+            let float = DeviceBudget.compute(.float(e.float), device: device)
+            #expect(FlashParts(float, device: device, int8: false).flash(device: device, int8: false) == float.flash)
+        }
+    }
+
     /// Computed flash and RAM agree with the measured library within 5 % on both devices.
     @Test(arguments: ["lenet-mnist", "dscnn-mnist", "ops2d", "ops1d"]) func computedAgreesWithMeasured(name: String) throws {
         _ = try requiredToolchain()

@@ -50,6 +50,7 @@ import Testing
             method: svd
             rank: 0.75
             fit: activations
+        target: { device: cortex-m4 }
         export: { onnx: out/ocr-cls.onnx, report: out/ocr-cls.md }
         """
         try Data(pipeline.utf8).write(to: root.appendingPathComponent("pipeline.yaml"))
@@ -60,6 +61,13 @@ import Testing
         #expect(target["verify_samples"] as? Int == x.shape[0] - half)
         #expect((target["macsReduction"] as? Double ?? 0) > 1.0)
         let reported = try #require(target["verify_metric"] as? Double)
+        // The float32 library of a model declared [?, 3, ?, ?] is built at the data's shape, and
+        // its computed flash agrees with arm-none-eabi-size.
+        let device = try #require(target["device"] as? [String: Any], "\(run.stdout)")
+        let flash = try #require(device["flash"] as? Int)
+        let measured = try #require(device["measured"] as? [String: Any])
+        let size = try #require(measured["text"] as? Int) + (try #require(measured["data"] as? Int))
+        #expect(device["int8"] as? Bool == false && abs(Double(size - flash)) / Double(size) <= 0.05)
 
         let exported = root.appendingPathComponent("out/ocr-cls.onnx")
         #expect(fm.fileExists(atPath: exported.path))
@@ -79,9 +87,9 @@ import Testing
         let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(errors)")
-        let measured = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        let agreement = try #require(measured["agreement"] as? Double)
-        let ties = measured["near_ties"] as? Int ?? 0
+        let remeasured = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let agreement = try #require(remeasured["agreement"] as? Double)
+        let ties = remeasured["near_ties"] as? Int ?? 0
         let samples = Double(x.shape[0] - half)
         // Agreement is a count: equal, except one sample per recorded near-tie of the original.
         #expect(abs(agreement - reported) * samples <= Double(ties) + 1e-9,

@@ -77,7 +77,7 @@ public struct BudgetPolicy: SearchPolicy {
             curves[name] = envelope
         }
         func allocate(_ alpha: Double) -> Configuration {
-            Knapsack.allocate(space: space, curves: curves, budget: alpha * allowed, objective: session.objective)
+            Knapsack.allocate(space: space, curves: curves, budget: alpha * allowed) { session.objectiveShare(of: $0, option: $1) }
         }
         // The first batch: one allocation per α, and the per-layer one (each layer at its cheapest
         // measured option that stays within the bound alone, as the per-layer policies start).
@@ -85,7 +85,7 @@ public struct BudgetPolicy: SearchPolicy {
         var perLayer = Configuration.original
         for layer in space.layers {
             if let o = (curves[layer.name] ?? []).filter({ $0.1 <= allowed + 1e-12 }).min(by: {
-                layer.options[$0.0].cost[session.objective] < layer.options[$1.0].cost[session.objective]
+                session.objectiveShare(of: layer, option: $0.0) < session.objectiveShare(of: layer, option: $1.0)
             }) { perLayer = perLayer.setting(layer.name, to: o.0) }
         }
         let starts = tried.map(\.config) + [perLayer]
@@ -152,7 +152,7 @@ public struct BudgetPolicy: SearchPolicy {
             let drops = try session.drops(moves, on: .search)
             let here = cost(config, session)
             let candidates = zip(moves, drops).map { (config: $0.0, drop: $0.1, added: max(cost($0.0, session) - here, 1)) }
-            if let pass = candidates.filter({ $0.drop <= allowed + 1e-12 }).min(by: { $0.added < $1.added }) {
+            if let pass = candidates.filter({ $0.drop <= allowed + 1e-12 && session.fits($0.config) }).min(by: { $0.added < $1.added }) {
                 session.log("budget: repair step passes: \(session.space.describe(pass.config))")
                 return pass.config
             }
@@ -217,11 +217,15 @@ public struct BudgetPolicy: SearchPolicy {
         return zip(configs, ok).filter { $0.1 }.map { $0.0 }.min { cost($0, session) < cost($1, session) }
     }
 
-    private func cost(_ c: Configuration, _ s: SearchSession) -> Int { s.space.cost(of: c)[s.objective] }
+    private func cost(_ c: Configuration, _ s: SearchSession) -> Int { s.objectiveCost(of: c) }
 
+    /// Whether each configuration meets the bound on the search data and fits every budget.
+    /// Configurations over a budget are not evaluated at all.
     private func passFlags(_ configs: [Configuration], _ s: SearchSession) throws -> [Bool] {
         let base = try s.baseline(.search)
-        return try s.evaluate(configs, on: .search).map { s.acceptance.accepts(baseline: base, value: $0) }
+        let fitting = configs.filter { s.fits($0) }
+        let values = Dictionary(zip(fitting, try s.evaluate(fitting, on: .search)), uniquingKeysWith: { a, _ in a })
+        return configs.map { c in values[c].map { s.acceptance.accepts(baseline: base, value: $0) } ?? false }
     }
 }
 
@@ -231,17 +235,23 @@ public struct BudgetPolicy: SearchPolicy {
 enum Knapsack {
     static func allocate(space: SearchSpace, curves: [String: [(Int, Double)]], budget: Double,
                          objective: CostObjective) -> Configuration {
+        allocate(space: space, curves: curves, budget: budget) { $0.cost($1)[objective] }
+    }
+
+    /// The same with each layer's cost at an option (nil: kept) given by `cost`.
+    static func allocate(space: SearchSpace, curves: [String: [(Int, Double)]], budget: Double,
+                         cost: (SearchLayer, Int?) -> Int) -> Configuration {
         let units = 400
         let resolution = max(budget, 1e-12) / Double(units)
         // best[u] = (min cost, choices) using at most u drop units over layers so far.
         var best = [(cost: Int, choices: [String: Int])](repeating: (0, [:]), count: units + 1)
         for layer in space.layers {
-            let keep = layer.original[objective]
+            let keep = cost(layer, nil)
             var next = best.map { (cost: $0.cost + keep, choices: $0.choices) }
             for (option, drop) in curves[layer.name] ?? [] {
                 let need = drop <= 0 ? 0 : Int((drop / resolution).rounded(.up))
                 guard need <= units else { continue }
-                let c = layer.options[option].cost[objective]
+                let c = cost(layer, option)
                 for u in need...units {
                     let cand = best[u - need].cost + c
                     if cand < next[u].cost {

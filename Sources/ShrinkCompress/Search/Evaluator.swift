@@ -45,6 +45,11 @@ public final class SearchSession: Sendable {
     public let evaluator: any Evaluator
     /// Optional progress callback (a line of text per step).
     public let log: @Sendable (String) -> Void
+    /// Hard budgets (a device's flash and RAM): no configuration over one is accepted.
+    public let constraints: [ResourceConstraint]
+    /// When set, the search minimises this exact figure (bytes of flash or RAM) instead of
+    /// `objective`, which then only orders the rank options.
+    public let ranking: (any ResourceMeasure)?
 
     private struct State {
         var memo: [EvaluationSet: [Configuration: Double]] = [:]
@@ -57,8 +62,11 @@ public final class SearchSession: Sendable {
 
     /// A session.
     public init(space: SearchSpace, acceptance: Acceptance, objective: CostObjective,
-                evaluator: any Evaluator, log: @escaping @Sendable (String) -> Void = { _ in }) {
+                evaluator: any Evaluator, constraints: [ResourceConstraint] = [], ranking: (any ResourceMeasure)? = nil,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.space = space
+        self.constraints = constraints
+        self.ranking = ranking
         self.acceptance = acceptance
         self.objective = objective
         self.evaluator = evaluator

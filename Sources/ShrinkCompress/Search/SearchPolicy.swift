@@ -38,6 +38,13 @@ public struct SearchResult: Sendable, Codable {
     public var sensitivity: [String: [Int: Double]]
     /// What the search did, step by step, for the report.
     public var notes: [String]
+    /// What bound the choice: `accuracy` (the bound stopped further compression) or a budget's
+    /// resource (`flash`: the budget forced compression beyond what the policy proposed, or
+    /// stopped a back-off step).
+    public var boundBy: String = "accuracy"
+    /// Set when no configuration of the space fits a budget (the search then evaluated only the
+    /// smallest configuration, for the report, and `passed` is false).
+    public var shortfall: BudgetShortfall?
 }
 
 /// Runs a policy, checks its proposal on the whole search set and backs off until it passes,
@@ -62,36 +69,92 @@ public struct RankSearch: Sendable {
     /// it can end unpassed only when choices fixed by the pipeline already break the bound.
     public func run(_ session: SearchSession) throws -> SearchResult {
         var notes: [String] = []
+        var boundBy = "accuracy"
+        let decidedOn: EvaluationSet = holdOut ? .verify : .full
+        // A budget nothing in the space meets is known before any evaluation: the smallest
+        // configuration is scored once, for the report, and the run fails saying why.
+        if let (short, smallest) = session.shortfall() {
+            notes.append(short.message)
+            session.log("\(short.resource): \(short.message)")
+            return try result(smallest, session: session, notes: notes, boundBy: short.resource, decidedOn: decidedOn,
+                              forceFail: true, shortfall: short)
+        }
         var config = try policy.propose(session)
         notes.append("\(policy.name) proposed: \(session.space.describe(config)) (\(fmt(session.space.reduction(of: config, session.objective)))× \(session.objective.rawValue))")
-        for set in [EvaluationSet.search, .full] {
+        if !session.fits(config) {
+            let over = session.violations(of: config)
+            let resources = session.constraints.filter { !$0.admits(config) }.map(\.measure.resource)
+            guard let fitted = session.squeeze(config) ?? session.constraints.first.map({ session.smallest($0.measure) }) else {
+                throw SearchError.missingSetting("internal: no configuration fits although the smallest does")
+            }
+            config = fitted
+            boundBy = resources.joined(separator: ", ")
+            notes.append("over budget (\(over.joined(separator: "; "))); compressed further until it fits: \(session.space.describe(config))")
+            session.log("over budget (\(over.joined(separator: "; "))): squeezed to \(session.space.describe(config))")
+        }
+        var searchFailed = false
+        search: for set in [EvaluationSet.search, .full] {
             var steps = 0
             while try !session.passes(config, on: set) {
                 if config.choices.isEmpty { break }
                 let drop = try session.drops([config], on: set)[0]
-                config = try Self.backOff(config, on: set, session: session)
+                guard let next = try Self.backOff(config, on: set, session: session) else {
+                    let blocking = Self.blockingConstraints(config, session: session)
+                    boundBy = blocking.map(\.measure.resource).joined(separator: ", ")
+                    notes.append("\(set.rawValue) check failed (drop \(fmt(drop))) and no back-off step stays within the budget (\(blocking.map(\.description).joined(separator: ", "))): the budget and the accuracy bound cannot both be met in this space")
+                    searchFailed = true
+                    break search
+                }
+                config = next
                 steps += 1
                 notes.append("\(set.rawValue) check failed (drop \(fmt(drop))); backed off to: \(session.space.describe(config))")
                 session.log("back-off \(steps) on \(set.rawValue) data: \(session.space.describe(config))")
             }
         }
+        return try result(config, session: session, notes: notes, boundBy: boundBy, decidedOn: decidedOn,
+                          searchFailed: searchFailed)
+    }
+
+    /// The budgets that rule out every back-off step from `config` (each changed layer one
+    /// option up, or kept from its top option).
+    static func blockingConstraints(_ config: Configuration, session: SearchSession) -> [ResourceConstraint] {
+        let moves = config.choices.keys.sorted().map { name -> Configuration in
+            let layer = session.space.layers.first { $0.name == name }!
+            let next = config.choices[name]! + 1
+            return config.setting(name, to: next < layer.options.count ? next : nil)
+        }
+        return session.constraints.filter { c in moves.contains { !c.admits($0) } }
+    }
+
+    /// Scores the chosen configuration on the whole search set and, with `holdOut`, once on the
+    /// held-out samples, and assembles the result.
+    private func result(_ config: Configuration, session: SearchSession, notes: [String], boundBy: String,
+                        decidedOn: EvaluationSet, forceFail: Bool = false, searchFailed: Bool = false,
+                        shortfall: BudgetShortfall? = nil) throws -> SearchResult {
+        var notes = notes
         let searchBaseline = try session.baseline(.full)
         let searchMetric = try session.evaluate(config, on: .full)
         // The held-out set is scored once, after every decision: backing off on it would tune
         // the choice to it, and the bound would no longer be certified on unseen samples.
-        let decidedOn: EvaluationSet = holdOut ? .verify : .full
         let baseline = try session.baseline(decidedOn)
         let metric = try session.evaluate(config, on: decidedOn)
-        let passed = session.acceptance.accepts(baseline: baseline, value: metric)
-        if holdOut {
-            notes.append("verify check (held-out samples, scored once): drop \(fmt(session.acceptance.drop(baseline: baseline, value: metric))) — \(passed ? "passed" : "FAILED: the choice holds on the search data but not on unseen samples")")
+        let passed = !forceFail && session.fits(config) && session.acceptance.accepts(baseline: baseline, value: metric)
+        if holdOut && !forceFail {
+            let verdict = passed ? "passed" : searchFailed ? "FAILED" : "FAILED: the choice holds on the search data but not on unseen samples"
+            notes.append("verify check (held-out samples, scored once): drop \(fmt(session.acceptance.drop(baseline: baseline, value: metric))) — \(verdict)")
         }
-        return SearchResult(
+        for c in session.constraints {
+            notes.append("\(c.measure.resource): \(groupedDigits(c.measure.value(of: config))) B of the \(groupedDigits(c.limit)) B budget")
+        }
+        var r = SearchResult(
             policy: policy.name, configuration: config, baseline: baseline, metric: metric,
             passed: passed, decidedOn: decidedOn, searchBaseline: searchBaseline, searchMetric: searchMetric,
             originalCost: session.space.originalCost, cost: session.space.cost(of: config),
             evaluations: session.evaluationCount, visited: session.visited,
             sensitivity: session.sensitivity, notes: notes)
+        r.boundBy = boundBy
+        r.shortfall = shortfall
+        return r
     }
 
     /// One back-off step on the set that failed: every changed layer is tried one option higher
@@ -99,20 +162,22 @@ public struct RankSearch: Sendable {
     /// passes wins; else the move that removes most drop per unit of added cost. When no move
     /// removes any drop (quantised metrics often can't tell), the layer whose change alone costs
     /// most accuracy moves, ties going to the cheaper move.
-    static func backOff(_ config: Configuration, on set: EvaluationSet, session: SearchSession) throws -> Configuration {
-        let changed = config.choices.keys.sorted()
-        guard !changed.isEmpty else { return config }
-        let moves = changed.map { name -> Configuration in
+    static func backOff(_ config: Configuration, on set: EvaluationSet, session: SearchSession) throws -> Configuration? {
+        // Only moves that stay within every budget: a back-off never buys accuracy with bytes the
+        // device does not have. Nil when no move does.
+        let candidates = config.choices.keys.sorted().compactMap { name -> (String, Configuration)? in
             let layer = session.space.layers.first { $0.name == name }!
             let next = config.choices[name]! + 1
-            return config.setting(name, to: next < layer.options.count ? next : nil)
+            let move = config.setting(name, to: next < layer.options.count ? next : nil)
+            return session.fits(move) ? (name, move) : nil
         }
+        guard !candidates.isEmpty else { return nil }
+        let changed = candidates.map(\.0), moves = candidates.map(\.1)
         let drop = try session.drops([config], on: set)[0]
         let drops = try session.drops(moves, on: set)
         let allowed = session.acceptance.allowedDrop(baseline: try session.baseline(set))
-        let objective = session.objective
-        let here = session.space.cost(of: config)[objective]
-        let added = moves.map { max(session.space.cost(of: $0)[objective] - here, 1) }
+        let here = session.objectiveCost(of: config)
+        let added = moves.map { max(session.objectiveCost(of: $0) - here, 1) }
         let order = Array(moves.indices)
         if let i = order.filter({ drops[$0] <= allowed + 1e-12 }).min(by: { added[$0] < added[$1] }) { return moves[i] }
         if let i = order.filter({ drops[$0] < drop }).max(by: { a, b in

@@ -64,6 +64,7 @@ extension PipelineRunner {
                   let export = summary.results[t.export] else { continue }
             let (selection, layers) = try decided(select, store: store)
             for w in selection.warnings ?? [] { options.log("warning: \(t.name): \(w)") }
+            if let short = selection.shortfall { options.log("\(t.name): \(short.message)") }
             if let n = selection.nonFinite, n > 0 {
                 options.log("warning: \(t.name): the chosen model gives NaN or infinite outputs on \(n) of \(selection.samples) samples; they count as wrong")
             }

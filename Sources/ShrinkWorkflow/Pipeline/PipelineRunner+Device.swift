@@ -33,6 +33,21 @@ extension PipelineRunner {
         spec.quantize != nil || spec.target != nil || spec.export.c != nil
     }
 
+    /// What the select stage needs to search within the device's budgets and rank by its bytes;
+    /// nil when the pipeline does not build for a device, or sets no budget and ranks by
+    /// parameters or MACs (the search is then the device-free one, and so is its cache key).
+    static func deviceSearch(_ spec: PipelineSpec, int8: Bool) -> DeviceSearch? {
+        guard buildsForDevice(spec) else { return nil }
+        let ranking: DeviceResource? = switch spec.search.objective.value {
+        case .flash: .flash
+        case .ram: .ram
+        case .params, .macs: nil
+        }
+        guard ranking != nil || spec.target?.flash != nil || spec.target?.ram != nil else { return nil }
+        return DeviceSearch(device: deviceName(spec), int8: int8, flashBudget: spec.target?.flash?.value,
+                            ramBudget: spec.target?.ram?.value, ranking: ranking)
+    }
+
     /// `cortex-m4` unless `target.device` names another.
     static func deviceName(_ spec: PipelineSpec) -> String { spec.target?.device.value.rawValue ?? DeviceName.cortexM4.rawValue }
 

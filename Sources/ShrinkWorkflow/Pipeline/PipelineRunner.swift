@@ -385,7 +385,8 @@ public struct PipelineRunner: Sendable {
                                       searchLimit: subset, searchable: searchable, fixedLayers: fixedParams.map(\.layer).sorted(),
                                       data: [EvaluationSet.full.rawValue: full, EvaluationSet.search.rawValue: searchRef,
                                              EvaluationSet.verify.rawValue: verify],
-                                      layerInputs: layerInputs, quantize: quantize)
+                                      layerInputs: layerInputs, quantize: quantize,
+                                      device: Self.deviceSearch(spec, int8: quantize != nil))
         let log = options.log
         try graph.add(factory.select(identity: "\(prefix)select", parameters: params, fixed: fixed, stats: statsInput,
                                      log: { log("\(prefix)search: \($0)") }))

@@ -54,6 +54,8 @@ struct SelectParameters: Codable, Sendable {
     var layerInputs: [String: String]
     /// Candidates are scored as int8 models by the integer engine (the reference stays float).
     var quantize: QuantizeParameters?
+    /// The device's budgets as constraints of the search, and `objective: flash|ram` (device builds only).
+    var device: DeviceSearch?
 }
 
 /// How the accept bound is measured.
@@ -87,6 +89,8 @@ struct Selection: Sendable, Codable {
     var heldOut: Bool?
     /// What the run should say about the check (a bound worth too few verify samples).
     var warnings: [String]?
+    /// Why no configuration of the space fits the device's budget (the target then fails).
+    var shortfall: BudgetShortfall?
 }
 
 /// Builds the stages of a pipeline run.

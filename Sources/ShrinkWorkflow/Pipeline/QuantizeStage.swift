@@ -74,7 +74,11 @@ enum QuantizeStage: WorkflowStageKind {
         let graph = try ArtifactMemo.shared.graph(try ctx.digest(of: "onnx"), store: ctx.store)
         let original = try ArtifactMemo.shared.graph(try ctx.digest(of: "model"), store: ctx.store)
         guard let profile = DeviceProfile.named(p.device) else { throw PipelineError.internalError("unknown device \(p.device)") }
-        let model = try DeviceWork.prepare(graph, quantize: p.quantize, store: ctx.store)
+        // The exported model keeps a declared symbolic input ([?, 3, ?, ?]); the load stage's
+        // model has the data's shape, which the float library (no calibration data) needs too.
+        let dims = original.dataInputs.first?.shape?.dropFirst().compactMap(\.fixed)
+        let sampleShape = dims.flatMap { $0.count == (original.dataInputs.first?.shape?.count ?? 0) - 1 ? Array($0) : nil }
+        let model = try DeviceWork.prepare(graph, quantize: p.quantize, store: ctx.store, sampleShape: sampleShape)
         let library: CLibrary
         do { library = try CExporter.export(model) } catch { throw DeviceWork.pipelineError(error) }
         let before = (try? DeviceGraph.lower(original)).map { DeviceBudget.compute(.float($0), device: profile) }
@@ -95,12 +99,13 @@ enum QuantizeStage: WorkflowStageKind {
 /// The device work the stages share: preparing a model, scoring the int8 model.
 enum DeviceWork {
     /// `graph` lowered and, with `quantize`, calibrated on its data and quantised.
-    static func prepare(_ graph: Graph, quantize: QuantizeParameters?, store: Store, threads: Int = 1) throws -> DeviceModel {
+    static func prepare(_ graph: Graph, quantize: QuantizeParameters?, store: Store, threads: Int = 1,
+                        sampleShape: [Int]? = nil) throws -> DeviceModel {
         let calibration = try quantize.map { try ArtifactMemo.shared.dataset($0.data, store: store).inputs }
         do {
             return try DeviceCompiler.prepare(graph, calibration: calibration,
                                               options: DeviceOptions(int8: quantize != nil, calibration: quantize?.calibration ?? .minMax),
-                                              threads: threads)
+                                              threads: threads, sampleShape: sampleShape)
         } catch {
             throw pipelineError(error)
         }

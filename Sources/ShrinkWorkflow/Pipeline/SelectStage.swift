@@ -1,6 +1,7 @@
 import Foundation
 import ShrinkBuild
 import ShrinkCompress
+import ShrinkDevice
 import ShrinkGraph
 import ShrinkPipeline
 import ShrinkTensor
@@ -74,8 +75,9 @@ enum SelectStage: WorkflowStageKind {
                                           stats: stats, quantize: p.quantize)
         let acceptance = Acceptance(bound: p.bound == .relative ? .relative(p.boundValue) : .absolute(p.boundValue),
                                     direction: p.metric.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
+        let (constraints, ranking) = try deviceConstraints(p, graph: graph, fixed: fixedRefs, layers: layers, ctx: ctx)
         let session = SearchSession(space: space, acceptance: acceptance, objective: factory.objective,
-                                    evaluator: evaluator, log: environment.log)
+                                    evaluator: evaluator, constraints: constraints, ranking: ranking, log: environment.log)
         let policy: any ShrinkCompress.SearchPolicy
         switch p.policy {
         case .greedy: policy = GreedyPolicy(target: p.target)
@@ -114,6 +116,8 @@ enum SelectStage: WorkflowStageKind {
             report = SearchReport(policy: p.policy.rawValue, objective: factory.objective.rawValue,
                                   evaluations: result.evaluations, sensitivity: sensitivity, visited: visited,
                                   notes: result.notes)
+            report?.boundBy = constraints.isEmpty ? nil : result.boundBy
+            report?.rankedBy = ranking?.resource
         }
         let selection = Selection(passed: result.passed, baseline: result.baseline, metric: final.value,
                                   samples: final.samples, decompositions: fixedRefs + chosen,
@@ -121,8 +125,32 @@ enum SelectStage: WorkflowStageKind {
                                   after: result.cost, search: report, nonFinite: final.nonFinite,
                                   floatMetric: floatFinal, int8Baseline: int8Baseline,
                                   searchBaseline: result.searchBaseline, searchMetric: searched.value,
-                                  searchSamples: searched.samples, heldOut: holdOut, warnings: warnings.isEmpty ? nil : warnings)
+                                  searchSamples: searched.samples, heldOut: holdOut, warnings: warnings.isEmpty ? nil : warnings,
+                                  shortfall: result.shortfall)
         return ["selection": try LayerWork.jsonEncoder.encode(selection)]
+    }
+}
+
+extension SelectStage {
+    /// The device's budgets as hard constraints of the search and, for `objective: flash|ram`,
+    /// the exact bytes it ranks by; none when the pipeline does not build for a device.
+    static func deviceConstraints(_ p: SelectParameters, graph: Graph, fixed: [DecompositionRef], layers: [SearchLayer],
+                                  ctx: StageContext) throws -> ([ResourceConstraint], (any ResourceMeasure)?) {
+        guard let d = p.device, d.flashBudget != nil || d.ramBudget != nil || d.ranking != nil else { return ([], nil) }
+        guard let profile = DeviceProfile.named(d.device) else { throw PipelineError.internalError("unknown device \(d.device)") }
+        let refs = try GraphLayers.references(in: graph)
+        let methods = Dictionary(p.searchable.map { ($0.layer, $0.method) }, uniquingKeysWith: { a, _ in a })
+        var costLayers: [String: DeviceCosts.Layer] = [:]
+        for l in layers {
+            let descriptor = try GraphLayers.descriptor(try GraphLayers.reference(named: l.name, in: refs), in: graph)
+            costLayers[l.name] = DeviceCosts.Layer(descriptor: descriptor, method: methods[l.name]!, options: l.options)
+        }
+        let base = try LayerWork.apply(fixed, to: graph, store: ctx.store)
+        let costs = try DeviceCosts(base: base, layers: costLayers, profile: profile, int8: d.int8)
+        var constraints: [ResourceConstraint] = []
+        if let f = d.flashBudget { constraints.append(ResourceConstraint(measure: costs.measure(.flash), limit: f)) }
+        if let r = d.ramBudget { constraints.append(ResourceConstraint(measure: costs.measure(.ram), limit: r)) }
+        return (constraints, d.ranking.map { costs.measure($0) })
     }
 }
 

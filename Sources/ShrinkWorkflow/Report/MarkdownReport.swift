@@ -111,7 +111,11 @@ public struct MarkdownReport: Sendable {
         if !notes.isEmpty { md += "\n" + notes.joined(separator: "\n") + "\n" }
         if let device = r.device { md += deviceSection(device) }
         if let s = r.search {
-            md += "\n## Search\n\nPolicy `\(s.policy)`, objective `\(s.objective)`, \(s.evaluations) candidate evaluations.\n\n"
+            md += "\n## Search\n\nPolicy `\(s.policy)`, objective \(s.rankedBy.map { "`\($0)` (the device library's exact bytes; rank options ordered by `\(s.objective)`)" } ?? "`\(s.objective)`"), \(s.evaluations) candidate evaluations.\n\n"
+            if let b = s.boundBy {
+                md += b == "accuracy" ? "The choice was bound by the accuracy bound; it fits the device's budgets.\n\n"
+                    : "The choice was bound by the device's \(b) budget: the search compressed further than the accuracy bound alone required.\n\n"
+            }
             for n in s.notes { md += "- \(line(n))\n" }
             let p = plots()
             if p["\(stem).sensitivity.svg"] != nil {

@@ -89,6 +89,11 @@ public struct SearchReport: Sendable, Hashable, Codable {
     public var visited: [TradeoffPoint]
     /// The search's own account of its steps.
     public var notes: [String]
+    /// With device budgets: what bound the choice — `accuracy` (the bound stopped further
+    /// compression) or the budget's resource (`flash`, `ram`) that forced more compression.
+    public var boundBy: String?
+    /// `flash` or `ram` when the search ranked candidates by the device's exact bytes.
+    public var rankedBy: String?
 
     /// A search report.
     public init(policy: String, objective: String, evaluations: Int, sensitivity: [String: [SensitivityPoint]],
