@@ -82,9 +82,9 @@ public struct RankSearch: Sendable {
         let decidedOn: EvaluationSet = holdOut ? .verify : .full
         let baseline = try session.baseline(decidedOn)
         let metric = try session.evaluate(config, on: decidedOn)
-        let passed = session.acceptance.accepts(baseline: baseline, value: metric)
+        let passed = session.bound.accepts(baseline: baseline, value: metric)
         if holdOut {
-            notes.append("verify check (held-out samples, scored once): drop \(fmt(session.acceptance.drop(baseline: baseline, value: metric))) — \(passed ? "passed" : "FAILED: the choice holds on the search data but not on unseen samples")")
+            notes.append("verify check (held-out samples, scored once): drop \(fmt(session.bound.drop(baseline: baseline, value: metric))) — \(passed ? "passed" : "FAILED: the choice holds on the search data but not on unseen samples")")
         }
         return SearchResult(
             policy: policy.name, configuration: config, baseline: baseline, metric: metric,
@@ -109,12 +109,13 @@ public struct RankSearch: Sendable {
         }
         let drop = try session.drops([config], on: set)[0]
         let drops = try session.drops(moves, on: set)
-        let allowed = session.acceptance.allowedDrop(baseline: try session.baseline(set))
+        let allowed = try session.allowedDrop(on: set)
         let objective = session.objective
         let here = session.space.cost(of: config)[objective]
         let added = moves.map { max(session.space.cost(of: $0)[objective] - here, 1) }
         let order = Array(moves.indices)
-        if let i = order.filter({ drops[$0] <= allowed + 1e-12 }).min(by: { added[$0] < added[$1] }) { return moves[i] }
+        let margins = try moves.map { try session.margin(for: $0, on: set) - session.constantMargin(on: set) }
+        if let i = order.filter({ drops[$0] + margins[$0] <= allowed + 1e-12 }).min(by: { added[$0] < added[$1] }) { return moves[i] }
         if let i = order.filter({ drops[$0] < drop }).max(by: { a, b in
             let ga = (drop - drops[a]) / Double(added[a]), gb = (drop - drops[b]) / Double(added[b])
             return ga != gb ? ga < gb : added[a] > added[b]
