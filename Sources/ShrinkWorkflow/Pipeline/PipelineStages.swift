@@ -8,7 +8,7 @@ import ShrinkTensor
 
 /// Stage versions: bump one when its outputs for the same inputs would change.
 enum StageVersion {
-    static let load = 5, calibrate = 1, decompose = 2, evaluate = 5, search = 4, export = 1, report = 4, quantize = 1, deviceCheck = 1
+    static let load = 5, calibrate = 1, decompose = 2, evaluate = 5, search = 5, export = 1, report = 4, quantize = 1, deviceCheck = 1
     static let refit = 1
     /// The select stage runs decompose, evaluate and refit sub-stages whose results it embeds, so
     /// its key must change when theirs do.

@@ -99,8 +99,8 @@ struct RefitSummary: Sendable, Codable, Hashable {
     var layers: [String]
     /// The chosen ranks' metric on the whole search set as the search fitted them, and refitted.
     var searchMetricBefore: Double, searchMetricAfter: Double
-    /// Whether the refitted model was kept (it is, unless it fails the search-set check that the
-    /// search's own choice passed).
+    /// Whether the refitted model was kept (it is, unless it fails the bound on the search set and
+    /// scores below the search's own fit there).
     var kept: Bool
 }
 
@@ -131,9 +131,9 @@ enum SequentialRefit {
     }
 
     /// Refits the `sequential` layers of `decisions` on the calibration data and scores the result
-    /// on the whole search set. The refitted model is kept unless it fails the search-set check
-    /// (margin included) while also scoring below the search's own fit there, so the step never
-    /// trades a passing choice for a failing one and never looks at the verify set.
+    /// on the whole search set. The refitted model is kept unless it fails the bound there while
+    /// also scoring below the search's own fit, so the step never trades a passing choice for a
+    /// failing one and never looks at the verify set.
     static func apply(_ decisions: [DecompositionRef], parameters p: SelectParameters, searched: Scoring.Score, label: String,
                       factory: StageFactory, evaluator: PipelineEvaluator, session: SearchSession,
                       context ctx: StageContext) throws -> Outcome {
@@ -149,10 +149,11 @@ enum SequentialRefit {
             return DecompositionRef(layer: d.layer, factors: f, info: i)
         }
         let after = try evaluator.score(refs: refitted, on: .full, label: label + " (refit)")
+        // The bound as written, without the search's margin: the margin corrects for picking the
+        // luckiest of many candidates, and the refit is one model scored once.
         let bound = session.bound
         let base = try session.baseline(.full)
-        let margin = try session.constantMargin(on: .full) + p.margin.perCandidate(samples: after.samples, deviation: after.deviation)
-        let passes = bound.tightened(by: margin).accepts(baseline: base, value: after.value)
+        let passes = bound.accepts(baseline: base, value: after.value)
         let noWorse = bound.drop(baseline: base, value: after.value) <= bound.drop(baseline: base, value: searched.value) + 1e-12
         let kept = passes || noWorse
         let summary = RefitSummary(layers: sequential, searchMetricBefore: searched.value, searchMetricAfter: after.value, kept: kept)

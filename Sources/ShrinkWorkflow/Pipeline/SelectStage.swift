@@ -100,7 +100,7 @@ enum SelectStage: WorkflowStageKind {
             if let r = outcome.summary {
                 result.notes.append(r.kept
                     ? "refitted in sequence (\(r.layers.joined(separator: ", "))): search-set metric \(metricText(r.searchMetricBefore)) → \(metricText(r.searchMetricAfter))"
-                    : "refitted in sequence (\(r.layers.joined(separator: ", "))): search-set metric \(metricText(r.searchMetricBefore)) → \(metricText(r.searchMetricAfter)) fails the search-set check; the search's own fit is kept")
+                    : "refitted in sequence (\(r.layers.joined(separator: ", "))): search-set metric \(metricText(r.searchMetricBefore)) → \(metricText(r.searchMetricAfter)) fails the bound on the search set and scores below the search's own fit, which is kept")
             }
             decisions = outcome.decisions
             searched = outcome.searched

@@ -44,7 +44,7 @@ extension MarkdownReport {
             md += "Fit: \(f.refitted.map { "`\(code($0))`" }.joined(separator: ", ")) refitted in sequence after the search "
             md += "(each layer to the original model's outputs from the compressed model's inputs, on the calibration data); "
             md += "\(cell(r.metric)) on the search set \(value(f.searchMetricBefore)) → \(value(f.searchMetricAfter))"
-            md += f.kept ? ".\n\n" : " — that fails the search-set check, so the search's own fit was kept.\n\n"
+            md += f.kept ? ".\n\n" : " — that fails the bound on the search set and scores below the search's own fit, so that fit was kept.\n\n"
         }
         if let m = r.margin {
             md += "Margin for sampling error (\(m.mode)): a candidate had to clear the bound by \(value(m.search)) on the search subset"
