@@ -11,6 +11,9 @@ rerun writes the same arrays; the files are too large to commit (tens of MB) and
   Pillow's built-in font at random sizes from random words and numbers (as receipts, labels and
   signs read), half of them upside down (the orientation classifier's two classes), normalised
   as rapidocr does ((x/255 - 0.5)/0.5, CHW). `x` only: the pipelines use label-free metrics.
+  ocr-cls-mobile-v2-search1000.npz: 1,000 more lines (seed 5), a search set large enough for the
+  search's sampling margin to leave room under a 1-point bound (1.645·sqrt(0.99·0.01/n) is 1.2
+  points at n = 200, 0.5 at n = 1,000).
 * ocr-rec-ppocrv4-{calib,search,verify}.npz (64, 150 and 300 lines): the same kind of line,
   upright, 48x160 (the recogniser reads any width; 160 keeps its 280 M MACs per 320-wide line
   at half), normalised the same way.
@@ -123,7 +126,8 @@ def main():
     wanted = set(sys.argv[2:]) or {"ocr-cls-mobile-v2", "ocr-rec-ppocrv4", "oww-embedding"}
     os.makedirs(out, exist_ok=True)
     if "ocr-cls-mobile-v2" in wanted:
-        for part, n, seed in (("calib", 128, 1), ("eval", 400, 2), ("search", 200, 3), ("verify", 500, 4)):
+        for part, n, seed in (("calib", 128, 1), ("eval", 400, 2), ("search", 200, 3), ("verify", 500, 4),
+                              ("search1000", 1000, 5)):
             rng = np.random.default_rng(seed)
             write(out, "ocr-cls-mobile-v2", part, np.stack([render(rng) for _ in range(n)]))
     if "ocr-rec-ppocrv4" in wanted:
