@@ -112,7 +112,7 @@ import Testing
     /// `auto` rejects that rank, whose drop sits closer to the bound than the margin allows, and
     /// takes a larger one. The report states the margin.
     @Test func autoMarginRejectsACandidateThatNoMarginAccepts() throws {
-        func searched(_ margin: String) -> String {
+        func searched(_ margin: String, bound: String = "0.03") -> String {
             """
             shrink: 1
             name: e2e
@@ -120,7 +120,7 @@ import Testing
             data:
               eval: ../model/val.npz
             metric: top1
-            accept: { max_drop: 0.03 }
+            accept: { max_drop: \(bound) }
             rules:
               - match: { name: fc1 }
                 method: svd
@@ -156,5 +156,12 @@ import Testing
         #expect(rank(strict) > rank(loose), "\(strict["layers"] ?? "-") vs \(loose["layers"] ?? "-")")
         let md = try String(contentsOf: box.url("out/e2e.md"), encoding: .utf8)
         #expect(md.contains("Margin for sampling error (auto)"))
+
+        // Half a point on 200 samples: the margin is larger than the bound, and the run says so.
+        try box.write(searched("auto", bound: "0.005"), to: "pipelines/p.yaml")
+        let tight = try box.run()
+        #expect(tight.status == 0, "\(tight.stderr)")
+        #expect(tight.stderr.contains("margin for sampling error") && tight.stderr.contains("is not smaller than the bound"), "\(tight.stderr)")
+        #expect((try target(tight)["layers"] as? [String: String])?.isEmpty == true)
     }
 }

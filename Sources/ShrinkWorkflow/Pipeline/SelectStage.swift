@@ -116,6 +116,9 @@ enum SelectStage: WorkflowStageKind {
         let final = try evaluator.score(refs: decisions, on: result.decidedOn, label: finalLabel)
         let margin = try SequentialRefit.marginSummary(p.margin, session: session, searched: searched)
         var warnings: [String] = []
+        if let m = margin, !layers.isEmpty, m.full >= acceptance.allowedDrop(baseline: try session.baseline(.full)) {
+            warnings.append("the search's margin for sampling error (\(metricText(m.full)) on \(searched.samples) search samples) is not smaller than the bound, so only candidates at least as good as the original pass; search on more samples, or set `search: { margin: 0 }` to search without it")
+        }
         if holdOut {
             let worth = VerifyStrength(metric: p.metric, samples: final.samples,
                                        allowedDrop: acceptance.allowedDrop(baseline: result.baseline))
