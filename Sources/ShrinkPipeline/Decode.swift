@@ -31,6 +31,7 @@ struct PartialSearch {
     var objective: Located<SearchObjective>?
     var target: Located<Double>?
     var jobs: Located<Int>?
+    var margin: Located<MarginSpec>?
 }
 
 struct PartialExport {
@@ -51,7 +52,7 @@ enum Keys {
     static let metricMapping = ["topk", "command", "metric", "goal", "agreement", "relative_l2", "cosine"]
     static let fidelity = ["output", "axis", "decode"]
     static let accept = ["max_drop", "max_relative_drop"]
-    static let search = ["policy", "objective", "target", "jobs"]
+    static let search = ["policy", "objective", "target", "jobs", "margin"]
     static let export = ["onnx", "report", "c"]
     static let gitImport = ["git", "rev", "path"]
 }
@@ -273,7 +274,24 @@ struct FileDecoder {
         search.objective = fields["objective"].flatMap { enumeration($0, "`search.objective`", SearchObjective.self) }
         search.target = fields["target"].flatMap { target($0) }
         search.jobs = fields["jobs"].flatMap { integer($0, "`search.jobs`", minimum: 1) }
+        search.margin = fields["margin"].flatMap { margin($0) }
         return search
+    }
+
+    /// `auto` or a non-negative number in metric units.
+    private func margin(_ node: Node) -> Located<MarginSpec>? {
+        let where_ = location(node)
+        if case .scalar(let scalar) = node, let value = scalarValue(scalar, at: where_) {
+            switch value {
+            case .string(let s) where s == "auto": return Located(.auto, at: where_)
+            case .int(let i) where i >= 0: return Located(.fixed(Double(i)), at: where_)
+            case .float(let d) where d >= 0 && d.isFinite: return Located(.fixed(d), at: where_)
+            default: break
+            }
+        }
+        sink.error("`search.margin` must be `auto` or a number ≥ 0 (in the metric's units), found \(describe(node))", at: where_,
+                   hint: "`margin: auto` (z·standard error of the metric on the search set), `margin: 0.005`, or `margin: 0` for none")
+        return nil
     }
 
     /// `"4x"` (or a bare number) → 4; must exceed 1, since it is a compression ratio.
@@ -357,7 +375,7 @@ struct FileDecoder {
         }
         let fit = fields["fit"].flatMap { enumeration($0, "`fit`", FitMode.self) }
         if fields.has("fit"), fit == nil { return nil }
-        if let fit, fit.value == .activations, method.value == .keep {
+        if let fit, fit.value != .weights, method.value == .keep {
             sink.warning("`fit` means nothing for `keep`; it is ignored", at: fit.location)
         }
         var allowGrowth: Located<Bool>?
@@ -372,7 +390,7 @@ struct FileDecoder {
         }
         guard matchOK, rankOK else { return nil }
         return Rule(match: match, method: method, rank: rank,
-                    fit: fit ?? Located(.weights, at: method.location), origin: origin, location: fields.location,
+                    fit: fit ?? Located(.sequential, at: method.location), origin: origin, location: fields.location,
                     allowGrowth: allowGrowth)
     }
 

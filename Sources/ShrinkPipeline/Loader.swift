@@ -583,7 +583,8 @@ private final class LoadSession {
         return PipelineSpec(
             file: rootURL, variant: variant, name: name, model: model, data: data, metric: metric, accept: accept,
             rules: partials.flatMap(\.rules),
-            search: SearchSpec(policy: policy, objective: objective, target: target, jobs: first(\.search.jobs)),
+            search: SearchSpec(policy: policy, objective: objective, target: target, jobs: first(\.search.jobs),
+                               margin: first(\.search.margin) ?? Located(.auto, at: rootLocation)),
             export: export, vars: vars.mapValues(\.value),
             quantize: first(\.quantize).flatMap { q in q.value.map { Located($0, at: q.location) } },
             target: PartialTarget.merge(partials.compactMap(\.target)))

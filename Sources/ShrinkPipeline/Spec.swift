@@ -103,12 +103,24 @@ public enum LayerOp: String, Sendable, Hashable, Codable, CaseIterable {
     case matMul = "MatMul"
 }
 
-/// Whether a factorisation is fitted to the weights alone or to calibration activations.
+/// What a factorisation is fitted to.
 public enum FitMode: String, Sendable, Hashable, Codable, CaseIterable {
     /// Minimise the weight reconstruction error.
     case weights
-    /// Minimise the output error on calibration data.
+    /// Minimise the layer's output error on calibration data, each layer on its own.
     case activations
+    /// The default: search candidates are fitted as `activations`; once the search has chosen
+    /// the ranks, the chosen layers are refitted in model order, each to the original model's
+    /// outputs from the inputs of the model compressed before it (Zhang et al. 2015).
+    case sequential
+}
+
+/// `search.margin`: how far inside the bound the search data must be.
+public enum MarginSpec: Sendable, Hashable, Codable {
+    /// z standard errors of the metric on the set checked (the default).
+    case auto
+    /// A fixed amount in the metric's units (`0` turns the margin off).
+    case fixed(Double)
 }
 
 /// One per-mode rank of a Tucker-2 pair: a count or a fraction of the mode's size.
@@ -428,16 +440,19 @@ public struct SearchSpec: Sendable, Hashable, Codable {
     public var target: Located<Double>?
     /// Candidate evaluations run at once; `nil` lets the scheduler decide.
     public var jobs: Located<Int>?
+    /// The margin for sampling error on search data (`auto` unless written).
+    public var margin: Located<MarginSpec>
 
     /// Creates a search section.
     public init(
         policy: Located<SearchPolicy>, objective: Located<SearchObjective>, target: Located<Double>?,
-        jobs: Located<Int>?
+        jobs: Located<Int>?, margin: Located<MarginSpec> = Located(.auto, at: .unknown)
     ) {
         self.policy = policy
         self.objective = objective
         self.target = target
         self.jobs = jobs
+        self.margin = margin
     }
 }
 

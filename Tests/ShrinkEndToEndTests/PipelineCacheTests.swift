@@ -30,13 +30,15 @@ import Testing
         #expect(plan.stdout.contains("cached  decompose:conv2@tucker2:16,8"))
         let again = try box.run()
         #expect(again.status == 0)
-        // fc1's decomposition, the select stage (and its candidate evaluations on both data
-        // sets), export and report: conv2's decomposition and the load stay cached.
+        // fc1's decomposition, the select stage (the candidate's evaluation on the search set,
+        // the sequential refit of both layers and the refitted model's evaluations on both data
+        // sets), export and report: conv2's decomposition, the calibration and the load stay cached.
         let reasons = (again.json?["reasons"] as? [String: Any]) ?? [:]
-        #expect(reasons.keys.contains("decompose:fc1@svd:24"))
-        #expect(!reasons.keys.contains { $0.hasPrefix("decompose:conv2") })
+        #expect(reasons.keys.contains { $0.hasPrefix("decompose:fc1@svd:24") })
+        #expect(reasons.keys.contains { $0.hasPrefix("refit:") })
+        #expect(!reasons.keys.contains { $0.hasPrefix("decompose:conv2") || $0.hasPrefix("calibrate:") })
         #expect(!reasons.keys.contains("load"))
-        #expect(again.executed == 6, "\(reasons.keys.sorted())")
+        #expect(again.executed == 8, "\(reasons.keys.sorted())")
     }
 
     @Test func movingTheRepositoryKeepsEveryCacheHit() throws {

@@ -19,7 +19,8 @@ import Testing
         let p = SelectParameters(policy: .budget, objective: .macs, target: nil, bound: .absolute, boundValue: 0.005,
                                  metric: metric, searchLimit: 100,
                                  searchable: [SearchableLayer(layer: "fc1", method: .svd, fit: .activations, min: 2, max: nil, step: nil, multipleOf: nil)],
-                                 fixedLayers: ["conv2"], data: ["full": ref, "search": ref], layerInputs: ["fc1": "/Flatten_output_0"])
+                                 fixedLayers: ["conv2"], data: ["full": ref, "search": ref], layerInputs: ["fc1": "/Flatten_output_0"],
+                                 margin: SamplingMargin(mode: .auto, spread: .proportion), calibration: ref, fixedFits: ["conv2": .sequential])
         let decompose = factory.decompose(DecomposeParameters(layer: "fc1", method: .svd, rank: .exact(Rank(18)), fit: .activations, objective: .macs),
                                           stats: .blob(Digest.of("stats")))
         let evaluate = WorkflowStage<EvaluateStage>(
@@ -32,6 +33,7 @@ import Testing
                                                         inputs: ["model": .blob(model), "data.x": .blob(data)])),
             ("decompose", decompose),
             ("evaluate", evaluate),
+            ("refit", factory.refit([DecompositionRef(layer: "fc1", factors: factors, info: info)], fits: ["fc1": .sequential], data: ref)),
             ("select", factory.select(identity: "p/select", parameters: p, fixed: [:], stats: nil, log: { _ in })),
             ("report", WorkflowStage<ReportStage>(identity: "p/report",
                                                   parameters: ReportParameters(pipeline: "p", variant: nil, model: "m.onnx", metric: "top1", bound: "≤ 0.005",

@@ -29,6 +29,8 @@ public struct StoredDecomposition: Sendable {
         case weights
         /// The layer's output on calibration activations.
         case activations
+        /// The original model's output from the compressed upstream's inputs (refitted in sequence).
+        case sequential
     }
 
     /// The record.

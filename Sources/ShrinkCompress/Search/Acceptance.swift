@@ -20,11 +20,20 @@ public struct Acceptance: Sendable, Hashable, Codable {
     public var bound: Bound
     /// The metric's direction.
     public var direction: MetricDirection
+    /// How far inside the bound a value must stay (a margin for sampling error), in metric units.
+    public var margin: Double = 0
 
     /// An acceptance rule.
     public init(bound: Bound, direction: MetricDirection) {
         self.bound = bound
         self.direction = direction
+    }
+
+    /// This rule with `margin` more of the bound held back.
+    public func tightened(by margin: Double) -> Acceptance {
+        var copy = self
+        copy.margin += margin
+        return copy
     }
 
     /// How much worse `value` is than `baseline`, in metric units (negative when better).
@@ -35,8 +44,8 @@ public struct Acceptance: Sendable, Hashable, Codable {
     /// The largest allowed drop for this baseline, in metric units.
     public func allowedDrop(baseline: Double) -> Double {
         switch bound {
-        case .absolute(let d): return d
-        case .relative(let r): return r * abs(baseline)
+        case .absolute(let d): return d - margin
+        case .relative(let r): return r * abs(baseline) - margin
         }
     }
 

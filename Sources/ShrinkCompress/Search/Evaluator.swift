@@ -18,6 +18,14 @@ public protocol Evaluator: Sendable {
     func evaluate(_ configurations: [Configuration], on set: EvaluationSet) throws -> [Double]
     /// The metric of the unmodified model on `set`: the baseline the bound is measured from.
     func reference(on set: EvaluationSet) throws -> Double
+    /// The sample count and per-sample spread behind a configuration's score on `set` (already
+    /// evaluated), for the sampling margin; nil when the evaluator does not know them.
+    func spread(of configuration: Configuration, on set: EvaluationSet) throws -> ScoreSpread?
+}
+
+extension Evaluator {
+    /// Unknown: no sampling margin can be derived.
+    public func spread(of configuration: Configuration, on set: EvaluationSet) throws -> ScoreSpread? { nil }
 }
 
 /// One evaluation the search made, kept for the report's accuracy-vs-cost plot.
@@ -37,8 +45,10 @@ public struct VisitedPoint: Sendable, Hashable, Codable {
 public final class SearchSession: Sendable {
     /// What may be searched.
     public let space: SearchSpace
-    /// The accuracy bound.
-    public let acceptance: Acceptance
+    /// The accuracy bound as the pipeline states it; the held-out verify check applies it as is.
+    public let bound: Acceptance
+    /// The margin for sampling error the search data must clear the bound by.
+    public let margin: SamplingMargin
     /// What to minimise.
     public let objective: CostObjective
     /// The evaluator.
@@ -57,17 +67,20 @@ public final class SearchSession: Sendable {
         var evaluations = 0
         var curves: [String: [Int: Double]] = [:]
         var reference: [EvaluationSet: Double] = [:]
+        var margins: [EvaluationSet: Double] = [:]
     }
     private let state = Mutex(State())
 
-    /// A session.
+    /// A session; `margin` makes every check on search data stricter than `acceptance` (see
+    /// `SamplingMargin`).
     public init(space: SearchSpace, acceptance: Acceptance, objective: CostObjective,
-                evaluator: any Evaluator, constraints: [ResourceConstraint] = [], ranking: (any ResourceMeasure)? = nil,
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+                evaluator: any Evaluator, margin: SamplingMargin = .none, constraints: [ResourceConstraint] = [],
+                ranking: (any ResourceMeasure)? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.space = space
+        self.bound = acceptance
+        self.margin = margin
         self.constraints = constraints
         self.ranking = ranking
-        self.acceptance = acceptance
         self.objective = objective
         self.evaluator = evaluator
         self.log = log
@@ -108,9 +121,46 @@ public final class SearchSession: Sendable {
         return v
     }
 
-    /// Whether a configuration meets the bound on `set`.
+    /// The bound the policies plan with: `bound` tightened by the constant part of the margin on
+    /// the search subset (0 when that cannot be measured).
+    public var acceptance: Acceptance { bound.tightened(by: (try? constantMargin(on: .search)) ?? 0) }
+
+    /// The part of the margin every candidate on `set` must clear (none on `verify`).
+    public func constantMargin(on set: EvaluationSet) throws -> Double {
+        guard set != .verify else { return 0 }
+        if let m = state.withLock({ $0.margins[set] }) { return m }
+        let m: Double
+        if case .fixed(let v) = margin.mode {
+            m = v
+        } else {
+            let base = try baseline(set)
+            let samples = try evaluator.spread(of: .original, on: set)?.samples ?? 0
+            m = margin.constant(samples: samples, threshold: bound.threshold(baseline: base))
+        }
+        state.withLock { $0.margins[set] = m }
+        return m
+    }
+
+    /// The whole margin `configuration` must clear on `set`: the constant part plus, for a
+    /// mean-type metric, z standard errors of its own per-sample values.
+    public func margin(for configuration: Configuration, on set: EvaluationSet) throws -> Double {
+        guard set != .verify else { return 0 }
+        var m = try constantMargin(on: set)
+        if margin.mode == .auto, margin.spread == .mean, let s = try evaluator.spread(of: configuration, on: set) {
+            m += margin.perCandidate(samples: s.samples, deviation: s.deviation)
+        }
+        return m
+    }
+
+    /// The largest drop a candidate may have on `set` before its own part of the margin.
+    public func allowedDrop(on set: EvaluationSet) throws -> Double {
+        bound.allowedDrop(baseline: try baseline(set)) - (try constantMargin(on: set))
+    }
+
+    /// Whether a configuration meets the bound on `set`, by the margin on search data.
     public func passes(_ configuration: Configuration, on set: EvaluationSet) throws -> Bool {
-        acceptance.accepts(baseline: try baseline(set), value: try evaluate(configuration, on: set))
+        let value = try evaluate(configuration, on: set)
+        return bound.tightened(by: try margin(for: configuration, on: set)).accepts(baseline: try baseline(set), value: value)
     }
 
     /// The drop of each configuration on `set`, in metric units.

@@ -138,10 +138,11 @@ public struct RankSearch: Sendable {
         // the choice to it, and the bound would no longer be certified on unseen samples.
         let baseline = try session.baseline(decidedOn)
         let metric = try session.evaluate(config, on: decidedOn)
-        let passed = !forceFail && session.fits(config) && session.acceptance.accepts(baseline: baseline, value: metric)
+        // The bound as the pipeline states it: the sampling margin only steers the search.
+        let passed = !forceFail && session.fits(config) && session.bound.accepts(baseline: baseline, value: metric)
         if holdOut && !forceFail {
             let verdict = passed ? "passed" : searchFailed ? "FAILED" : "FAILED: the choice holds on the search data but not on unseen samples"
-            notes.append("verify check (held-out samples, scored once): drop \(fmt(session.acceptance.drop(baseline: baseline, value: metric))) — \(verdict)")
+            notes.append("verify check (held-out samples, scored once): drop \(fmt(session.bound.drop(baseline: baseline, value: metric))) — \(verdict)")
         }
         for c in session.constraints {
             notes.append("\(c.measure.resource): \(groupedDigits(c.measure.value(of: config))) B of the \(groupedDigits(c.limit)) B budget")
@@ -175,11 +176,12 @@ public struct RankSearch: Sendable {
         let changed = candidates.map(\.0), moves = candidates.map(\.1)
         let drop = try session.drops([config], on: set)[0]
         let drops = try session.drops(moves, on: set)
-        let allowed = session.acceptance.allowedDrop(baseline: try session.baseline(set))
+        let allowed = try session.allowedDrop(on: set)
         let here = session.objectiveCost(of: config)
         let added = moves.map { max(session.objectiveCost(of: $0) - here, 1) }
         let order = Array(moves.indices)
-        if let i = order.filter({ drops[$0] <= allowed + 1e-12 }).min(by: { added[$0] < added[$1] }) { return moves[i] }
+        let margins = try moves.map { try session.margin(for: $0, on: set) - session.constantMargin(on: set) }
+        if let i = order.filter({ drops[$0] + margins[$0] <= allowed + 1e-12 }).min(by: { added[$0] < added[$1] }) { return moves[i] }
         if let i = order.filter({ drops[$0] < drop }).max(by: { a, b in
             let ga = (drop - drops[a]) / Double(added[a]), gb = (drop - drops[b]) / Double(added[b])
             return ga != gb ? ga < gb : added[a] > added[b]

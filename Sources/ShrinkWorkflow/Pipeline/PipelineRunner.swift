@@ -311,10 +311,19 @@ public struct PipelineRunner: Sendable {
     func addTarget(name: String, spec: PipelineSpec, assigned: LayerAssignments, summary: ModelSummary, summaryDigest: Digest, model: Digest,
                    original: Digest, store: Store, graph: inout StageGraph, added: inout Set<String>, warnings: inout [String]) throws {
         let objective = CostObjective(spec.search.objective.value)
+        // `fit: sequential` (the default) needs Shrink's engine to run the model on calibration
+        // data; a model it cannot run is fitted to the weights instead, with a warning.
+        var fits: [String: FitMode] = [:]
+        for a in assigned.assignments where a.method != .keep {
+            fits[a.layer.name] = a.fit == .sequential && summary.engineError != nil ? .weights : a.fit
+        }
         if let engineError = summary.engineError {
-            let fitted = assigned.assignments.filter { $0.fit == .activations && $0.method != .keep }.map(\.layer.name)
+            let fitted = fits.filter { $0.value == .activations }.map(\.key)
             if case .command = spec.metric.value, fitted.isEmpty {
                 warnings.append("warning: \(spec.model.value.path): Shrink's engine cannot run this model (\(engineError)); the `command` metric evaluates every candidate")
+                if assigned.assignments.contains(where: { $0.fit == .sequential && $0.method != .keep }) {
+                    warnings.append("warning: \(spec.model.value.path): `fit: sequential` needs Shrink's engine; the layers are fitted to the weights")
+                }
             } else {
                 let needs = fitted.isEmpty ? "metric `\(spec.metric.value.name)` needs Shrink's engine"
                     : "`fit: activations` (\(fitted.sorted().joined(separator: ", "))) needs Shrink's engine"
@@ -325,14 +334,17 @@ public struct PipelineRunner: Sendable {
         var needsStats = false
         var searchable: [SearchableLayer] = []
         var fixedParams: [DecomposeParameters] = []
+        var fixedFits: [String: FitMode] = [:]
         let byName = Dictionary(uniqueKeysWithValues: summary.layers.map { ($0.name, $0) })
         for a in assigned.assignments where a.method != .keep {
-            if a.fit == .activations { needsStats = true }
+            let fit = fits[a.layer.name] ?? .weights
+            if fit.candidateFit == .activations { needsStats = true }
             let method = ShrinkCompress.MethodName(a.method)
             if let given = a.rank, let rank = ShrinkCompress.RankSpec(given, layer: byName[a.layer.name]) {
-                fixedParams.append(DecomposeParameters(layer: a.layer.name, method: method, rank: rank, fit: a.fit, objective: objective))
+                fixedParams.append(DecomposeParameters(layer: a.layer.name, method: method, rank: rank, fit: fit.candidateFit, objective: objective))
+                fixedFits[a.layer.name] = fit
             } else {
-                var s = SearchableLayer(layer: a.layer.name, method: method, fit: a.fit)
+                var s = SearchableLayer(layer: a.layer.name, method: method, fit: fit)
                 if case .search(let r) = a.rank { s.min = r.min; s.max = r.max; s.step = r.step; s.multipleOf = r.multipleOf }
                 searchable.append(s)
             }
@@ -342,11 +354,13 @@ public struct PipelineRunner: Sendable {
         // the verify samples stay unseen by every fit as well as by the search.
         let split = spec.data.verifyFraction.map { DataSplit(verifyFraction: $0) }
         var statsInput: StageInput?
-        if needsStats {
-            // Calibration reads inputs only: labels are never needed to fit.
-            let calib = try dataRef(calibration, limit: nil, store: store, labels: false,
-                                    split: spec.data.calibrationIsSplit ? split : nil, part: .search)
-            let layersNeeding = assigned.assignments.filter { $0.fit == .activations && $0.method != .keep }.map(\.layer.name).sorted()
+        // Calibration reads inputs only: labels are never needed to fit.
+        let calib = needsStats || fits.values.contains(.sequential)
+            ? try dataRef(calibration, limit: nil, store: store, labels: false,
+                          split: spec.data.calibrationIsSplit ? split : nil, part: .search)
+            : nil
+        if needsStats, let calib {
+            let layersNeeding = fits.filter { $0.value.candidateFit == .activations }.map(\.key).sorted()
             let identity = "calibrate:" + Digest.of(layersNeeding.joined(separator: ",") + calib.cacheKey).short
             if added.insert(identity).inserted {
                 var inputs = calib.inputs
@@ -386,7 +400,9 @@ public struct PipelineRunner: Sendable {
                                       data: [EvaluationSet.full.rawValue: full, EvaluationSet.search.rawValue: searchRef,
                                              EvaluationSet.verify.rawValue: verify],
                                       layerInputs: layerInputs, quantize: quantize,
-                                      device: Self.deviceSearch(spec, int8: quantize != nil))
+                                      device: Self.deviceSearch(spec, int8: quantize != nil),
+                                      margin: Self.samplingMargin(spec), calibration: fits.values.contains(.sequential) ? calib : nil,
+                                      fixedFits: fixedFits)
         let log = options.log
         try graph.add(factory.select(identity: "\(prefix)select", parameters: params, fixed: fixed, stats: statsInput,
                                      log: { log("\(prefix)search: \($0)") }))
@@ -428,6 +444,21 @@ public struct PipelineRunner: Sendable {
             } catch {
                 return (error as? DecompositionError)?.message ?? "\(error)"
             }
+        }
+    }
+
+    /// `search.margin` for the pipeline's metric: proportions (top-k, agreement) get a binomial
+    /// standard error, means (relative L2, cosine, MSE, a command's number) their samples' own.
+    static func samplingMargin(_ spec: PipelineSpec) -> SamplingMargin {
+        let spread: SamplingMargin.Spread
+        switch spec.metric.value {
+        case .top1, .top5, .topK: spread = .proportion
+        case .fidelity(let f): spread = f.measure == .agreement ? .proportion : .mean
+        case .mse, .command: spread = .mean
+        }
+        switch spec.search.margin.value {
+        case .auto: return SamplingMargin(mode: .auto, spread: spread)
+        case .fixed(let m): return SamplingMargin(mode: .fixed(m), spread: spread)
         }
     }
 

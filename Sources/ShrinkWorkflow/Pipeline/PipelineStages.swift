@@ -8,10 +8,11 @@ import ShrinkTensor
 
 /// Stage versions: bump one when its outputs for the same inputs would change.
 enum StageVersion {
-    static let load = 6, calibrate = 1, decompose = 2, evaluate = 4, search = 3, export = 1, report = 3, quantize = 1, deviceCheck = 1
-    /// The select stage runs decompose and evaluate sub-stages whose results it embeds, so its
-    /// key must change when theirs do.
-    static var select: String { "select\(search)-decompose\(decompose)-evaluate\(evaluate)" }
+    static let load = 6, calibrate = 1, decompose = 2, evaluate = 5, search = 5, export = 1, report = 4, quantize = 1, deviceCheck = 1
+    static let refit = 1
+    /// The select stage runs decompose, evaluate and refit sub-stages whose results it embeds, so
+    /// its key must change when theirs do.
+    static var select: String { "select\(search)-decompose\(decompose)-evaluate\(evaluate)-refit\(refit)" }
     /// Digest of every stage kind and version, for the lock file: a Shrink whose stages compute
     /// differently would decide differently, so its locks are not interchangeable.
     static var engine: String {
@@ -26,6 +27,12 @@ struct DecomposeParameters: Codable, Sendable, Hashable {
     var rank: ShrinkCompress.RankSpec
     var fit: FitMode
     var objective: CostObjective
+}
+
+extension FitMode {
+    /// How search candidates and fixed decompositions are fitted: a `sequential` layer is fitted
+    /// to activations until the refit step fits it again in sequence.
+    var candidateFit: FitMode { self == .sequential ? .activations : self }
 }
 
 /// One layer the search may change: method, fit and the range of ranks.
@@ -56,6 +63,13 @@ struct SelectParameters: Codable, Sendable {
     var quantize: QuantizeParameters?
     /// The device's budgets as constraints of the search, and `objective: flash|ram` (device builds only).
     var device: DeviceSearch?
+    /// The margin for sampling error on search data.
+    var margin: SamplingMargin = .none
+    /// The calibration data the chosen layers marked `fit: sequential` are refitted on (its blobs
+    /// are the `calibration.data.*` inputs); nil when no layer is.
+    var calibration: DataRef?
+    /// The fit of each fixed layer (searchable layers carry theirs).
+    var fixedFits: [String: FitMode] = [:]
 }
 
 /// How the accept bound is measured.
@@ -91,6 +105,10 @@ struct Selection: Sendable, Codable {
     var warnings: [String]?
     /// Why no configuration of the space fits the device's budget (the target then fails).
     var shortfall: BudgetShortfall?
+    /// The sequential refit of the chosen ranks, when layers are marked `fit: sequential`.
+    var refit: RefitSummary?
+    /// The margin for sampling error the search applied.
+    var margin: MarginSummary?
 }
 
 /// Builds the stages of a pipeline run.
@@ -242,7 +260,7 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
     func parameters(_ layer: String, _ option: Int) -> DecomposeParameters {
         let s = searchable[layer]!
         return DecomposeParameters(layer: layer, method: s.method, rank: .exact(Rank(options[layer]![option].rank)),
-                                   fit: s.fit, objective: factory.objective)
+                                   fit: s.fit.candidateFit, objective: factory.objective)
     }
 
     /// Decompositions for (layer, option) pairs, computed as sub-stages in one parallel batch.
@@ -277,6 +295,19 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
         try scores(try context.run(substages: [evaluateStage(refs: [], set: set, label: "reference", quantized: false)]))[0]
     }
 
+    /// Samples and per-sample spread of a scored configuration (the original: the reference's),
+    /// read back from its cached evaluate stage.
+    func spread(of configuration: Configuration, on set: EvaluationSet) throws -> ScoreSpread? {
+        let score: Scoring.Score
+        if configuration.choices.isEmpty {
+            let r = try context.run(substages: [evaluateStage(refs: [], set: set, label: "reference", quantized: false)])
+            score = try JSONDecoder().decode(Scoring.Score.self, from: try context.store.read(try r[0].digest("score")))
+        } else {
+            score = try self.score(configuration, on: set)
+        }
+        return ScoreSpread(samples: score.samples, deviation: score.deviation)
+    }
+
     /// The int8 original (nothing decomposed) on `set`, for quantised pipelines.
     func quantizedReference(on set: EvaluationSet) throws -> Double {
         try scores(try context.run(substages: [evaluateStage(refs: [], set: set, label: "reference-int8")]))[0]
@@ -287,6 +318,13 @@ final class PipelineEvaluator: Evaluator, @unchecked Sendable {
     func score(_ configuration: Configuration, on set: EvaluationSet, quantized: Bool = true) throws -> Scoring.Score {
         let refs = try decompositions(for: configuration.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         let r = try context.run(substages: [evaluateStage(refs: fixed + refs, set: set, label: label(configuration) + (quantized ? "" : " (float)"),
+                                                          quantized: quantized)])
+        return try JSONDecoder().decode(Scoring.Score.self, from: try context.store.read(try r[0].digest("score")))
+    }
+
+    /// The score of the model with exactly `refs` applied (the refitted choice), on `set`.
+    func score(refs: [DecompositionRef], on set: EvaluationSet, label: String, quantized: Bool = true) throws -> Scoring.Score {
+        let r = try context.run(substages: [evaluateStage(refs: refs, set: set, label: label + (quantized ? "" : " (float)"),
                                                           quantized: quantized)])
         return try JSONDecoder().decode(Scoring.Score.self, from: try context.store.read(try r[0].digest("score")))
     }

@@ -146,15 +146,17 @@ enum DeviceWork {
             }
             try data.checkLabels(classes: out.shape.count > 1 ? out.shape[1] : 1)
             let correct = Metrics.topKCorrect(logits: out, labels: labels, k: metric.k ?? 1)
-            return Scoring.Score(value: Double(correct) / Double(max(data.count, 1)), samples: data.count,
-                                 nonFinite: Metrics.nonFiniteRows(out))
+            let p = Double(correct) / Double(max(data.count, 1))
+            return Scoring.Score(value: p, samples: data.count, nonFinite: Metrics.nonFiniteRows(out),
+                                 deviation: (p * (1 - p)).squareRoot())
         case .fidelity:
             let f = metric.fidelity!
             let reference = try Scoring.referenceOutputs(original: original, originalKey: originalKey, data: data, dataKey: dataKey,
                                                          threads: threads, output: f.output)
             var total = Fidelity()
             try total.add(out, reference: reference, metric: f)
-            return Scoring.Score(value: total.value, samples: total.samples, nonFinite: total.nonFinite)
+            return Scoring.Score(value: total.value, samples: total.samples, nonFinite: total.nonFinite,
+                                 deviation: total.spread.deviation)
         case .mse, .command:
             var acc = MetricAccumulator(.mse)
             if data.hasFloatTargets {

@@ -75,6 +75,9 @@ enum ReportStage: WorkflowStageKind {
                             searchFinal: selection.searchMetric, searchSamples: selection.searchSamples,
                             heldOut: selection.heldOut)
         run.device = device
+        run.fitting = selection.refit.map { FitReport(refitted: $0.layers, searchMetricBefore: $0.searchMetricBefore,
+                                                      searchMetricAfter: $0.searchMetricAfter, kept: $0.kept) }
+        run.margin = selection.margin.map { MarginReport(mode: $0.mode, search: $0.search, full: $0.full, chosen: $0.chosen) }
         let md = MarkdownReport(report: run, stem: p.stem)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]

@@ -132,6 +132,9 @@ enum Scoring {
         var samples: Int
         /// Samples whose outputs held NaN or infinity (scored as wrong; mse +inf).
         var nonFinite: Int?
+        /// Standard deviation of the per-sample values the metric averages (for the search's
+        /// sampling margin); nil when not measured.
+        var deviation: Double?
     }
 
     static func score(candidate: Graph, original: Graph, originalKey: String, changedLayers: [String],
@@ -156,6 +159,7 @@ enum Scoring {
             : nil
         var acc = MetricAccumulator(metric.kind == .mse ? .mse : (metric.k == 5 ? .top5 : .top1))
         var correct = 0, seen = 0, nonFinite = 0
+        var perSample = SpreadAccumulator()
         let outputName = metric.kind == .topk ? session.scoresOutput : session.outputNames[0]
         for batch in data.batches(size: 256) {
             let fed: [String: Tensor]
@@ -177,16 +181,20 @@ enum Scoring {
                 seen += batch.range.count
             default:
                 if let reference {
-                    try acc.add(outputs: out, targets: .values(slice(reference, batch.range)))
+                    let r = slice(reference, batch.range)
+                    try acc.add(outputs: out, targets: .values(r))
+                    perSample.addSquaredErrors(out, r)
                 } else {
                     try acc.add(outputs: out, targets: batch.targets)
+                    if case .values(let r) = batch.targets { perSample.addSquaredErrors(out, r) }
                 }
             }
         }
         if metric.kind == .topk {
-            return Score(value: Double(correct) / Double(max(seen, 1)), samples: seen, nonFinite: nonFinite)
+            let p = Double(correct) / Double(max(seen, 1))
+            return Score(value: p, samples: seen, nonFinite: nonFinite, deviation: (p * (1 - p)).squareRoot())
         }
-        return Score(value: acc.value, samples: acc.samples, nonFinite: acc.nonFiniteSamples)
+        return Score(value: acc.value, samples: acc.samples, nonFinite: acc.nonFiniteSamples, deviation: perSample.deviation)
     }
 
     /// The original model's activations at the cut before the first changed layer, for all of
@@ -367,13 +375,47 @@ extension Scoring {
             let out = try session.run(from: fed, outputs: [name])[name]!
             try total.add(out, reference: slice(reference, batch.range), metric: f)
         }
-        return Score(value: total.value, samples: total.samples, nonFinite: total.nonFinite)
+        return Score(value: total.value, samples: total.samples, nonFinite: total.nonFinite, deviation: total.spread.deviation)
+    }
+}
+
+/// The standard deviation of per-sample values, accumulated one sample at a time.
+struct SpreadAccumulator {
+    private var n = 0
+    private var sum = 0.0, squares = 0.0
+
+    /// Adds one sample's value.
+    mutating func add(_ v: Double) {
+        guard v.isFinite else { return }
+        n += 1
+        sum += v
+        squares += v * v
+    }
+
+    /// Adds each sample's mean squared error of `y` against `reference` (both [samples, …]).
+    mutating func addSquaredErrors(_ y: Tensor, _ reference: Tensor) {
+        guard y.shape == reference.shape, let rows = y.shape.first, rows > 0 else { return }
+        let per = y.count / rows
+        for i in 0..<rows {
+            var e = 0.0
+            for j in (i * per)..<((i + 1) * per) { let d = Double(y.scalars[j]) - Double(reference.scalars[j]); e += d * d }
+            add(e / Double(max(per, 1)))
+        }
+    }
+
+    /// The population standard deviation; nil before any sample.
+    var deviation: Double? {
+        guard n > 0 else { return nil }
+        let mean = sum / Double(n)
+        return max(squares / Double(n) - mean * mean, 0).squareRoot()
     }
 }
 
 /// Accumulates a fidelity metric over batches.
 struct Fidelity {
     private(set) var samples = 0
+    /// The per-sample values (a sequence's agreement is the share of its positions that agree).
+    private(set) var spread = SpreadAccumulator()
     private(set) var nonFinite = 0
     private var sum = 0.0
     private var positions = 0
@@ -396,12 +438,16 @@ struct Fidelity {
             case .relativeL2:
                 var d = 0.0, r = 0.0
                 for (p, q) in zip(a, b) { d += Double(p - q) * Double(p - q); r += Double(q) * Double(q) }
-                sum += finite ? d.squareRoot() / max(r.squareRoot(), 1e-12) : .infinity
+                let v = finite ? d.squareRoot() / max(r.squareRoot(), 1e-12) : .infinity
+                sum += v
+                spread.add(v)
                 positions += 1
             case .cosine:
                 var ab = 0.0, aa = 0.0, bb = 0.0
                 for (p, q) in zip(a, b) { ab += Double(p) * Double(q); aa += Double(p) * Double(p); bb += Double(q) * Double(q) }
-                sum += finite && aa > 0 && bb > 0 ? ab / (aa.squareRoot() * bb.squareRoot()) : (finite && aa == bb ? 1 : -1)
+                let v = finite && aa > 0 && bb > 0 ? ab / (aa.squareRoot() * bb.squareRoot()) : (finite && aa == bb ? 1 : -1)
+                sum += v
+                spread.add(v)
                 positions += 1
             case .agreement:
                 let shape = Array(y.shape.dropFirst())
@@ -441,10 +487,15 @@ struct Fidelity {
                         for c in s { if c != previous && c != 0 { out.append(c) }; previous = c }
                         return out
                     }
-                    sum += finite && decode(ma) == decode(mb) ? 1 : 0
+                    let v: Double = finite && decode(ma) == decode(mb) ? 1 : 0
+                    sum += v
+                    spread.add(v)
                     positions += 1
                 } else {
-                    for (p, q) in zip(ma, mb) where finite && p == q { sum += 1 }
+                    var agreeing = 0
+                    for (p, q) in zip(ma, mb) where finite && p == q { agreeing += 1 }
+                    sum += Double(agreeing)
+                    spread.add(Double(agreeing) / Double(max(ma.count, 1)))
                     positions += ma.count
                 }
             }

@@ -16,6 +16,7 @@ extension StageFactory {
             for (k, v) in ref.inputs { inputs["\(set).\(k)"] = v }
         }
         if let stats { inputs["stats"] = stats }
+        if let c = parameters.calibration { for (k, v) in c.inputs { inputs["calibration.\(k)"] = v } }
         if let q = parameters.quantize { inputs.merge(q.inputs) { a, _ in a } }
         for (layer, stage) in fixed {
             inputs["fixed.factors.\(layer)"] = .output(of: stage, named: "factors")
@@ -77,7 +78,8 @@ enum SelectStage: WorkflowStageKind {
                                     direction: p.metric.higherIsBetter ? .higherIsBetter : .lowerIsBetter)
         let (constraints, ranking) = try deviceConstraints(p, graph: graph, fixed: fixedRefs, layers: layers, ctx: ctx)
         let session = SearchSession(space: space, acceptance: acceptance, objective: factory.objective,
-                                    evaluator: evaluator, constraints: constraints, ranking: ranking, log: environment.log)
+                                    evaluator: evaluator, margin: p.margin, constraints: constraints, ranking: ranking,
+                                    log: environment.log)
         let policy: any ShrinkCompress.SearchPolicy
         switch p.policy {
         case .greedy: policy = GreedyPolicy(target: p.target)
@@ -86,11 +88,40 @@ enum SelectStage: WorkflowStageKind {
         case .budget: policy = BudgetPolicy()
         }
         let holdOut = data[.verify] != nil
-        let result = try RankSearch(policy: policy, holdOut: holdOut).run(session)
+        // With a refit step the verify set is scored here, once, on the refitted model.
+        let refitting = p.calibration != nil
+        var result = try RankSearch(policy: policy, holdOut: holdOut && !refitting).run(session)
         let chosen = try evaluator.decompositions(for: result.configuration.choices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-        let final = try evaluator.score(result.configuration, on: result.decidedOn)
-        let searched = try evaluator.score(result.configuration, on: .full)
+        var searched = try evaluator.score(result.configuration, on: .full)
+        let label = evaluator.label(result.configuration)
+        var decisions = fixedRefs + chosen
+        var refit: RefitSummary?
+        if refitting {
+            let outcome = try SequentialRefit.apply(decisions, parameters: p, searched: searched, label: label, factory: factory,
+                                                   evaluator: evaluator, session: session, context: ctx)
+            refit = outcome.summary
+            if let r = outcome.summary {
+                result.notes.append(r.kept
+                    ? "refitted in sequence (\(r.layers.joined(separator: ", "))): search-set metric \(metricText(r.searchMetricBefore)) → \(metricText(r.searchMetricAfter))"
+                    : "refitted in sequence (\(r.layers.joined(separator: ", "))): search-set metric \(metricText(r.searchMetricBefore)) → \(metricText(r.searchMetricAfter)) fails the bound on the search set and scores below the search's own fit, which is kept")
+            }
+            decisions = outcome.decisions
+            searched = outcome.searched
+            result.decidedOn = holdOut ? .verify : .full
+            result.baseline = try session.baseline(result.decidedOn)
+            result.metric = try evaluator.score(refs: decisions, on: result.decidedOn, label: label + (outcome.summary?.kept == true ? " (refit)" : "")).value
+            result.passed = acceptance.accepts(baseline: result.baseline, value: result.metric)
+            if holdOut {
+                result.notes.append("verify check (held-out samples, scored once): drop \(metricText(acceptance.drop(baseline: result.baseline, value: result.metric))) — \(result.passed ? "passed" : "FAILED: the choice holds on the search data but not on unseen samples")")
+            }
+        }
+        let finalLabel = label + (refit?.kept == true ? " (refit)" : "")
+        let final = try evaluator.score(refs: decisions, on: result.decidedOn, label: finalLabel)
+        let margin = try SequentialRefit.marginSummary(p.margin, session: session, searched: searched)
         var warnings: [String] = []
+        if let m = margin, !layers.isEmpty, m.full >= acceptance.allowedDrop(baseline: try session.baseline(.full)) {
+            warnings.append("the search's margin for sampling error (\(metricText(m.full)) on \(searched.samples) search samples) is not smaller than the bound, so only candidates at least as good as the original pass; search on more samples, or set `search: { margin: 0 }` to search without it")
+        }
         if holdOut {
             let worth = VerifyStrength(metric: p.metric, samples: final.samples,
                                        allowedDrop: acceptance.allowedDrop(baseline: result.baseline))
@@ -98,7 +129,7 @@ enum SelectStage: WorkflowStageKind {
         }
         // The float32 twin of the chosen model and the int8 original, on the set that decided, for
         // the float-vs-int8 report.
-        let floatFinal = p.quantize == nil ? nil : try evaluator.score(result.configuration, on: result.decidedOn, quantized: false).value
+        let floatFinal = p.quantize == nil ? nil : try evaluator.score(refs: decisions, on: result.decidedOn, label: finalLabel, quantized: false).value
         let int8Baseline = p.quantize == nil ? nil : try evaluator.quantizedReference(on: result.decidedOn)
         var report: SearchReport?
         if !layers.isEmpty {
@@ -120,13 +151,13 @@ enum SelectStage: WorkflowStageKind {
             report?.rankedBy = ranking?.resource
         }
         let selection = Selection(passed: result.passed, baseline: result.baseline, metric: final.value,
-                                  samples: final.samples, decompositions: fixedRefs + chosen,
+                                  samples: final.samples, decompositions: decisions,
                                   before: LayerCost(params: table.modelParams, macs: table.totalMACs),
                                   after: result.cost, search: report, nonFinite: final.nonFinite,
                                   floatMetric: floatFinal, int8Baseline: int8Baseline,
                                   searchBaseline: result.searchBaseline, searchMetric: searched.value,
                                   searchSamples: searched.samples, heldOut: holdOut, warnings: warnings.isEmpty ? nil : warnings,
-                                  shortfall: result.shortfall)
+                                  shortfall: result.shortfall, refit: refit, margin: margin)
         return ["selection": try LayerWork.jsonEncoder.encode(selection)]
     }
 }

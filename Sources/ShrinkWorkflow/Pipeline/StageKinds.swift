@@ -79,6 +79,7 @@ public enum WorkflowStages {
         r.register(WorkflowStage<DecomposeStage>.self)
         r.register(WorkflowStage<EvaluateStage>.self)
         r.register(WorkflowStage<SelectStage>.self)
+        r.register(WorkflowStage<RefitStage>.self)
         r.register(WorkflowStage<ExportStage>.self)
         r.register(WorkflowStage<ReportStage>.self)
         r.register(WorkflowStage<QuantizeStage>.self)

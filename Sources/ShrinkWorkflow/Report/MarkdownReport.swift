@@ -94,6 +94,7 @@ public struct MarkdownReport: Sendable {
         } else {
             md += "| \(cell(r.metric)) | \(value(r.baseline)) | \(value(r.final)) | \(difference(r.final - r.baseline)) |\n\n"
         }
+        md += fitAndMarginText()
         md += "Model: `\(code(r.model))` (sha256 `\(r.modelDigest.prefix(12))…`)"
         if let d = r.exportedDigest { md += "; exported model sha256 `\(d.prefix(12))…`" }
         md += ".\n\n## Layers\n\n"

@@ -145,6 +145,10 @@ public struct RunReport: Sendable, Hashable, Codable {
     public var searchBaseline: Double?, searchFinal: Double?, searchSamples: Int?
     /// Whether the verify samples were held out from the search.
     public var heldOut: Bool?
+    /// The sequential refit of the chosen ranks, when one ran.
+    public var fitting: FitReport?
+    /// The search's margin for sampling error, when it had one.
+    public var margin: MarginReport?
 
     /// A report.
     public init(pipeline: String, variant: String?, model: String, modelDigest: String, metric: String, bound: String,

@@ -11,9 +11,25 @@ rerun writes the same arrays; the files are too large to commit (tens of MB) and
   Pillow's built-in font at random sizes from random words and numbers (as receipts, labels and
   signs read), half of them upside down (the orientation classifier's two classes), normalised
   as rapidocr does ((x/255 - 0.5)/0.5, CHW). `x` only: the pipelines use label-free metrics.
+  ocr-cls-mobile-v2-search1000.npz: 1,000 more lines (seed 5), a search set large enough for the
+  search's sampling margin to leave room under a 1-point bound (1.645·sqrt(0.99·0.01/n) is 1.2
+  points at n = 200, 0.5 at n = 1,000).
+* ocr-rec-ppocrv4-{calib,search,verify}.npz (64, 150 and 300 lines): the same kind of line,
+  upright, 48x160 (the recogniser reads any width; 160 keeps its 280 M MACs per 320-wide line
+  at half), normalised the same way.
+* oww-embedding-{calib,search,verify}.npz (128, 200 and 400 windows): speech synthesised by
+  espeak-ng (Debian) from short English phrases, a different phrase list per set, voices en-us and
+  en-gb at several speeds and pitches, resampled to 16 kHz, turned into mel frames by the
+  openwakeword melspectrogram model (onnxruntime; `mel/10 + 2` as openwakeword scales them) and
+  cut into the embedding model's 76-frame windows every 8 frames ([N, 76, 32, 1]).
+
+Only the sets of the models named on the command line after OUT_DIR are written (default: all).
 """
 import os
+import subprocess
 import sys
+import tempfile
+import wave
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -39,33 +55,88 @@ def line(rng):
     return " ".join(parts)
 
 
-def render(rng):
+def render(rng, width=192, flip=True):
     bg = tuple(int(v) for v in rng.integers(200, 256, 3))
     fg = tuple(int(v) for v in rng.integers(0, 70, 3))
-    img = Image.new("RGB", (192, 48), bg)
+    img = Image.new("RGB", (width, 48), bg)
     d = ImageDraw.Draw(img)
     size = int(rng.integers(18, 34))
     font = ImageFont.load_default(size=size)
     d.text((int(rng.integers(2, 20)), int(rng.integers(0, max(1, 46 - size)))), line(rng), fill=fg, font=font)
     a = np.asarray(img, dtype=np.float32)
-    if rng.random() < 0.5:
+    if flip and rng.random() < 0.5:
         a = a[::-1, ::-1]  # upside down
     a = a + rng.normal(0, 3, a.shape)  # scanner noise
     return ((np.clip(a, 0, 255) / 255 - 0.5) / 0.5).transpose(2, 0, 1).astype(np.float32)
 
 
+PHRASES = {
+    "calib": ["hey jarvis what is the weather today", "turn on the kitchen lights", "set a timer for ten minutes",
+              "play some music in the living room", "what time is it in tokyo", "remind me to call my sister"],
+    "search": ["open the garage door please", "how long is my commute this morning", "add milk and eggs to the list",
+               "what is the capital of australia", "stop the alarm", "read me the latest news",
+               "is it going to rain tomorrow", "lower the volume a little"],
+    "verify": ["alexa order more coffee beans", "start the robot vacuum in the hallway", "what is seven times eight",
+               "call the nearest pharmacy", "dim the bedroom lights to twenty percent", "how tall is mount everest",
+               "skip to the next song", "lock the front door", "what does my calendar look like on friday",
+               "translate good morning into spanish", "find a recipe for pancakes", "turn off the heater at midnight"],
+}
+
+
+def speech(text, voice, speed, pitch):
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = os.path.join(tmp, "s.wav")
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", wav, text], check=True)
+        with wave.open(wav) as w:
+            rate = w.getframerate()
+            pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
+    n = int(len(pcm) * 16000 / rate)
+    return np.interp(np.arange(n) * rate / 16000, np.arange(len(pcm)), pcm)
+
+
+def embedding_windows(part, count, seed, models):
+    import onnxruntime as ort
+    mel_model = ort.InferenceSession(os.path.join(models, "openwakeword-0.5.1", "oww-melspectrogram.onnx"),
+                                     providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    windows = []
+    while len(windows) < count:
+        for text in PHRASES[part]:
+            voice = ("en-us", "en-gb")[int(rng.integers(0, 2))]
+            audio = speech(text, voice, int(rng.integers(120, 190)), int(rng.integers(30, 70)))
+            audio = np.pad(audio, (4000, 4000)) + rng.normal(0, 30, len(audio) + 8000)  # room noise
+            mel = mel_model.run(None, {"input": audio[None].astype(np.float32)})[0][0, 0] / 10 + 2
+            for i in range(0, len(mel) - 76, 8):
+                windows.append(mel[i:i + 76])
+    idx = rng.permutation(len(windows))[:count]
+    return np.stack([windows[i] for i in idx])[:, :, :, None].astype(np.float32)
+
+
+def write(out, name, part, x):
+    path = os.path.join(out, f"{name}-{part}.npz")
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, x=x)
+    os.replace(tmp, path)
+    print(path, x.shape)
+
+
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.environ.get("SHRINK_MODELS", os.path.expanduser("~/.cache/shrink-models")), "data")
+    models = os.environ.get("SHRINK_MODELS", os.path.expanduser("~/.cache/shrink-models"))
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(models, "data")
+    wanted = set(sys.argv[2:]) or {"ocr-cls-mobile-v2", "ocr-rec-ppocrv4", "oww-embedding"}
     os.makedirs(out, exist_ok=True)
-    for part, n, seed in (("calib", 128, 1), ("eval", 400, 2), ("search", 200, 3), ("verify", 500, 4)):
-        rng = np.random.default_rng(seed)
-        x = np.stack([render(rng) for _ in range(n)])
-        path = os.path.join(out, f"ocr-cls-mobile-v2-{part}.npz")
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, x=x)
-        os.replace(tmp, path)
-        print(path, x.shape)
+    if "ocr-cls-mobile-v2" in wanted:
+        for part, n, seed in (("calib", 128, 1), ("eval", 400, 2), ("search", 200, 3), ("verify", 500, 4),
+                              ("search1000", 1000, 5)):
+            rng = np.random.default_rng(seed)
+            write(out, "ocr-cls-mobile-v2", part, np.stack([render(rng) for _ in range(n)]))
+    if "ocr-rec-ppocrv4" in wanted:
+        for part, n, seed in (("calib", 64, 11), ("search", 150, 13), ("verify", 300, 14)):
+            rng = np.random.default_rng(seed)
+            write(out, "ocr-rec-ppocrv4", part, np.stack([render(rng, width=160, flip=False) for _ in range(n)]))
+    if "oww-embedding" in wanted:
+        for part, n, seed in (("calib", 128, 21), ("search", 200, 23), ("verify", 400, 24)):
+            write(out, "oww-embedding", part, embedding_windows(part, n, seed, models))
 
 
 if __name__ == "__main__":
