@@ -30,7 +30,9 @@ import Testing
             method: keep
         quantize: int8
         target: { device: cortex-m4, flash: \(flash), ram: 16KiB }
-        search: { objective: \(objective) }
+        # No sampling margin: on 150 search digits it would exceed this 1-point bound and leave
+        # nothing to compress, and this test is about the budget, not the margin.
+        search: { objective: \(objective), margin: 0 }
         export:
           onnx: ../out/fit.onnx
           report: ../out/fit.md
