@@ -104,6 +104,20 @@ struct BroadcastPlan {
     }
 }
 
+/// `runBroadcast` with `op` as a literal operator per case: the common four inline into the
+/// loops, where a closure call per element would cost more than the arithmetic.
+@inline(__always)
+private func runBroadcast(_ op: BinaryOp, _ plan: BroadcastPlan, _ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>,
+                          _ o: UnsafeMutableBufferPointer<Float>) {
+    switch op {
+    case .add: runBroadcast(plan, a, b, o, +)
+    case .sub: runBroadcast(plan, a, b, o, -)
+    case .mul: runBroadcast(plan, a, b, o, *)
+    case .div: runBroadcast(plan, a, b, o, /)
+    case .pow, .max, .min: runBroadcast(plan, a, b, o) { op.apply($0, $1) }
+    }
+}
+
 @inline(__always)
 private func runBroadcast<T>(_ plan: BroadcastPlan, _ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>,
                              _ o: UnsafeMutableBufferPointer<T>, _ f: (T, T) -> T) {
@@ -206,14 +220,7 @@ extension Kernels {
             a = Tensor(zeros: [])
             b.scalars.withUnsafeBufferPointer { pb in
                 out.scalars.withUnsafeMutableBufferPointer { po in
-                    let pa = UnsafeBufferPointer(po)
-                    switch op {
-                    case .add: runBroadcast(plan, pa, pb, po, +)
-                    case .sub: runBroadcast(plan, pa, pb, po, -)
-                    case .mul: runBroadcast(plan, pa, pb, po, *)
-                    case .div: runBroadcast(plan, pa, pb, po, /)
-                    case .pow, .max, .min: runBroadcast(plan, pa, pb, po) { op.apply($0, $1) }
-                    }
+                    runBroadcast(op, plan, UnsafeBufferPointer(po), pb, po)
                 }
             }
             a = out
@@ -224,15 +231,7 @@ extension Kernels {
         let count = try checkedCount(plan.outShape)
         let out = [Float](unsafeUninitializedCapacity: count) { po, initialized in
             a.scalars.withUnsafeBufferPointer { pa in
-                b.scalars.withUnsafeBufferPointer { pb in
-                    switch op {
-                    case .add: runBroadcast(plan, pa, pb, po, +)
-                    case .sub: runBroadcast(plan, pa, pb, po, -)
-                    case .mul: runBroadcast(plan, pa, pb, po, *)
-                    case .div: runBroadcast(plan, pa, pb, po, /)
-                    case .pow, .max, .min: runBroadcast(plan, pa, pb, po) { op.apply($0, $1) }
-                    }
-                }
+                b.scalars.withUnsafeBufferPointer { pb in runBroadcast(op, plan, pa, pb, po) }
             }
             initialized = count
         }
