@@ -534,6 +534,8 @@ def shrink_cold(shrink: str, pipeline_path: str, jobs: int) -> dict:
         folder = os.path.dirname(os.path.normpath(os.path.join(pipedir, spec["model"])))
         shutil.copytree(folder, os.path.join(tmp, os.path.relpath(folder, ROOT)))
         path = os.path.join(tmp, rel, os.path.basename(pipeline_path))
+        # A repository root, as in a checkout: Shrink writes outputs only inside the repository.
+        subprocess.run(["git", "init", "-q", tmp], check=True)
         start = time.perf_counter()
         proc = subprocess.run([shrink, "run", "--jobs", str(jobs), "--variant", "main", path], cwd=tmp,
                               capture_output=True, text=True)
