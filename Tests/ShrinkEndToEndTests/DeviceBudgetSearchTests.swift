@@ -99,6 +99,12 @@ import Testing
         #expect(over.stderr.contains("no configuration in the search space fits the flash budget of 8,192 B"), "\(over.stderr)")
         #expect(over.stderr.contains("the smallest flash it reaches is"))
         #expect(over.stderr.contains("quantize: int8") && over.stderr.contains("fc1"))
+        let target = try #require((over.json?["targets"] as? [[String: Any]])?.first)
+        #expect(target["over_budget"] as? String == "flash" && target["passed"] as? Bool == false)
+        // The summary line names the budget, not the accuracy bound, as the reason.
+        let plain = try Shrink.run(["run", "pipelines/p.yaml"], cwd: box.root)
+        #expect(plain.status == 1 && (plain.stdout + plain.stderr).contains("main: FAILED (no configuration fits the flash budget)"),
+                "\(plain.stdout)\(plain.stderr)")
         #expect(!FileManager.default.fileExists(atPath: box.url("out/fit.onnx").path))
         #expect(try String(contentsOf: box.url("pipelines/p.lock"), encoding: .utf8).contains("passed: false"))
     }

@@ -109,7 +109,7 @@ extension PipelineRunner {
                 exported: exported, layers: layers,
                 searchBaseline: selection.searchBaseline ?? selection.baseline, searchMetric: selection.searchMetric ?? selection.metric,
                 searchSamples: selection.searchSamples ?? selection.samples, verifySamples: selection.samples,
-                heldOut: selection.heldOut ?? false, device: device))
+                heldOut: selection.heldOut ?? false, device: device, overBudget: selection.shortfall?.resource))
             decisions[t.name] = Self.lockTarget(selection, layers: layers, metric: t.spec.metric.value, passed: passed)
         }
         if options.variant == nil {

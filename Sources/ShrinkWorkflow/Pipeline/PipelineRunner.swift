@@ -63,6 +63,9 @@ public struct TargetOutcome: Sendable, Codable {
     public var heldOut: Bool
     /// The device build (flash, RAM, sizes measured, the C library's check), when there is one.
     public var device: DeviceOutcome?
+    /// The device budget (`flash`, `ram`) no configuration of the search space fits, when that is
+    /// why the target failed rather than the accuracy bound.
+    public var overBudget: String?
     /// The final model's metric on the verify set: `metric` under the name reports use.
     public var verifyMetric: Double { metric }
 
@@ -70,12 +73,14 @@ public struct TargetOutcome: Sendable, Codable {
         case target, passed, grew, baseline, metric, paramsReduction, macsReduction, exported, layers
         case searchBaseline = "search_baseline", searchMetric = "search_metric", searchSamples = "search_samples"
         case verifySamples = "verify_samples", heldOut = "held_out", verifyMetric = "verify_metric", device
+        case overBudget = "over_budget"
     }
 
     /// An outcome.
     public init(target: String, passed: Bool, grew: Bool, baseline: Double, metric: Double, paramsReduction: Double,
                 macsReduction: Double, exported: [String], layers: [String: String], searchBaseline: Double,
-                searchMetric: Double, searchSamples: Int, verifySamples: Int, heldOut: Bool, device: DeviceOutcome? = nil) {
+                searchMetric: Double, searchSamples: Int, verifySamples: Int, heldOut: Bool, device: DeviceOutcome? = nil,
+                overBudget: String? = nil) {
         self.target = target
         self.passed = passed
         self.grew = grew
@@ -91,6 +96,7 @@ public struct TargetOutcome: Sendable, Codable {
         self.verifySamples = verifySamples
         self.heldOut = heldOut
         self.device = device
+        self.overBudget = overBudget
     }
 
     /// Decodes an outcome (`verify_metric` is derived, not read).
@@ -111,6 +117,7 @@ public struct TargetOutcome: Sendable, Codable {
         verifySamples = try c.decode(Int.self, forKey: .verifySamples)
         heldOut = try c.decode(Bool.self, forKey: .heldOut)
         device = try c.decodeIfPresent(DeviceOutcome.self, forKey: .device)
+        overBudget = try c.decodeIfPresent(String.self, forKey: .overBudget)
     }
 
     /// Encodes every field and `verify_metric`.
@@ -132,6 +139,7 @@ public struct TargetOutcome: Sendable, Codable {
         try c.encode(heldOut, forKey: .heldOut)
         try c.encode(metric, forKey: .verifyMetric)
         try c.encodeIfPresent(device, forKey: .device)
+        try c.encodeIfPresent(overBudget, forKey: .overBudget)
     }
 }
 

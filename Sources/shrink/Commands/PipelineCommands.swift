@@ -112,7 +112,8 @@ extension RunCommand {
     /// `main: passed — metric 0.9830 → 0.9790, params 13.90× smaller, MACs 7.60× smaller`. A model
     /// that grew is never "passed": the line says it grew and by how much.
     static func verdictLine(_ t: TargetOutcome) -> String {
-        let verdict = !t.passed ? "FAILED (bound not met)" : t.grew ? "bound met, but the model GREW" : "passed"
+        let failed = t.overBudget.map { "FAILED (no configuration fits the \($0) budget)" } ?? "FAILED (bound not met)"
+        let verdict = !t.passed ? failed : t.grew ? "bound met, but the model GREW" : "passed"
         func change(_ name: String, _ reduction: Double) -> String {
             reduction >= 1 ? String(format: "%@ %.2f× smaller", name, reduction)
                 : String(format: "%@ %.2f× LARGER", name, 1 / max(reduction, 1e-12))
