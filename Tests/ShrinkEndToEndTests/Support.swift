@@ -167,3 +167,44 @@ struct ScoreComparison {
         }
     }
 }
+
+/// Two exported models compared by value, never by bytes (float bytes differ between CPUs): the
+/// same nodes in order, the same initializers, every float weight within
+/// `1e-5 · max(1, |reference|)`.
+func expectSameModel(_ a: URL, _ b: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let ga = try Graph.load(contentsOf: a.path), gb = try Graph.load(contentsOf: b.path)
+    #expect(ga.nodes.map(\.opType) == gb.nodes.map(\.opType), "\(a.lastPathComponent): nodes", sourceLocation: sourceLocation)
+    #expect(ga.initializerNames == gb.initializerNames, "\(a.lastPathComponent): initializers", sourceLocation: sourceLocation)
+    for name in ga.initializerNames {
+        guard let ta = ga.initializers[name]?.floatTensor, let tb = gb.initializers[name]?.floatTensor else {
+            #expect(ga.initializers[name] == gb.initializers[name], "\(name)", sourceLocation: sourceLocation)
+            continue
+        }
+        #expect(ta.shape == tb.shape, "\(name)", sourceLocation: sourceLocation)
+        let worst = zip(ta.scalars, tb.scalars).map { abs($0 - $1) / max(1, abs($0)) }.max() ?? 0
+        #expect(worst <= 1e-5, "\(name): max relative difference \(worst)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Two run reports (`export.report`'s `.json`) compared by decisions and values: the same layers
+/// (method, rank, costs) and passed flag, metrics within 1e-9.
+func expectSameReport(_ a: URL, _ b: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let ra = try JSONSerialization.jsonObject(with: Data(contentsOf: a)) as? [String: Any] ?? [:]
+    let rb = try JSONSerialization.jsonObject(with: Data(contentsOf: b)) as? [String: Any] ?? [:]
+    #expect(!ra.isEmpty, "\(a.path)", sourceLocation: sourceLocation)
+    #expect(ra["passed"] as? Bool == rb["passed"] as? Bool && ra["samples"] as? Int == rb["samples"] as? Int, sourceLocation: sourceLocation)
+    // Per layer the decisions and exact costs; fitting errors are floats and are not compared.
+    func decisions(_ r: [String: Any]) -> [String] {
+        (r["layers"] as? [[String: Any]] ?? []).map { l in
+            let after = l["after"] as? [String: Any]
+            return [l["name"] as? String ?? "-", l["method"] as? String ?? "-", "\(l["rank"] as? [Int] ?? [])",
+                    "\(after?["params"] as? Int ?? -1)", "\(after?["macs"] as? Int ?? -1)"].joined(separator: " ")
+        }
+    }
+    #expect(!decisions(ra).isEmpty && decisions(ra) == decisions(rb), "layers", sourceLocation: sourceLocation)
+    for key in ["baseline", "final", "searchBaseline", "searchFinal"] {
+        let va = try #require(ra[key] as? Double, "\(key)", sourceLocation: sourceLocation), vb = try #require(rb[key] as? Double, sourceLocation: sourceLocation)
+        #expect(abs(va - vb) <= 1e-9, "\(key): \(va) vs \(vb)", sourceLocation: sourceLocation)
+    }
+}
+
