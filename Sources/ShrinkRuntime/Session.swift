@@ -338,6 +338,7 @@ public final class Session: Sendable {
         var constants = plan.constants
         var away = Set<Int>()
         hardSwishChains(&steps, constants: constants, keep: keep, away: &away)
+        swishChains(&steps, constants: constants, keep: keep, away: &away)
         var nextSlot = plan.slotCount
         func readers(_ slot: Int) -> [Int] {
             steps.indices.filter { steps[$0].inputs.contains(slot) }
@@ -351,6 +352,22 @@ public final class Session: Sendable {
                 i += 1; continue
             }
             let next = steps[r[0]]
+            // A binary op with a scalar constant is an affine map of `out` from either side; the
+            // constant may not add axes to `out` (Conv and Gemm outputs have the weight's rank).
+            if let weightRank = Self.outputRankBound(s, constants: constants), let affine = Self.scalarAffine(next, of: out, constants: constants, maxRank: weightRank) {
+                var fusedOp: CompiledOp?
+                switch s.op {
+                case let .conv(attrs, first, nil, nil): fusedOp = .conv(attrs, first.map { $0.followed(by: affine) } ?? affine, nil, nil)
+                case let .gemm(attrs, first): fusedOp = .gemm(attrs, first.map { $0.followed(by: affine) } ?? affine)
+                default: break
+                }
+                if let fusedOp {
+                    away.insert(out)
+                    steps[i] = Step(op: fusedOp, inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
+                    steps.remove(at: r[0])
+                    continue
+                }
+            }
             guard next.inputs.first == out, !next.inputs.dropFirst().contains(out) else { i += 1; continue }
             var merged: Step?
             switch (s.op, next.op) {
@@ -369,7 +386,7 @@ public final class Session: Sendable {
                 merged = Step(op: .conv(attrs, nil, nil, nil), inputs: [s.inputs[0], ws, bs], outputs: next.outputs,
                               name: s.name, opType: s.opType)
             case let (.conv(attrs, first, nil, nil), .activation(act)):
-                merged = Step(op: .conv(attrs, first.map { .then($0, act) } ?? act, nil, nil), inputs: s.inputs,
+                merged = Step(op: .conv(attrs, first.map { $0.followed(by: act) } ?? act, nil, nil), inputs: s.inputs,
                               outputs: next.outputs, name: s.name, opType: s.opType)
             case let (.conv(attrs, first, nil, nil), .binary(.max)):
                 // Max with a constant scalar (tf2onnx's LeakyRelu → Maximum) is a lower clip; the
@@ -382,8 +399,8 @@ public final class Session: Sendable {
             case let (.conv(attrs, act, nil, nil), .pool(kind, pattrs)):
                 merged = Step(op: .conv(attrs, act, Kernels.FusedPool(kind: kind, attributes: pattrs), nil), inputs: s.inputs,
                               outputs: next.outputs, name: s.name, opType: s.opType)
-            case let (.gemm(attrs, nil), .activation(act)):
-                merged = Step(op: .gemm(attrs, act), inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
+            case let (.gemm(attrs, first), .activation(act)):
+                merged = Step(op: .gemm(attrs, first.map { $0.followed(by: act) } ?? act), inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
             case let (.matmul(nil), .activation(act)):
                 merged = Step(op: .matmul(act), inputs: s.inputs, outputs: next.outputs, name: s.name, opType: s.opType)
             default:
@@ -399,6 +416,34 @@ public final class Session: Sendable {
             }
         }
         return (Plan(steps: steps, constants: constants, batchSeparable: [], slotCount: nextSlot), away)
+    }
+
+    /// The rank a constant operand may have without adding axes to `step`'s output: the weight's
+    /// rank for Conv (the output's rank), 2 for Gemm; nil for other steps.
+    static func outputRankBound(_ step: Step, constants: [Int: Value]) -> Int? {
+        switch step.op {
+        case .conv: return step.inputs.count > 1 ? constants[step.inputs[1]]?.floatTensor?.rank : nil
+        case .gemm: return 2
+        default: return nil
+        }
+    }
+
+    /// The affine map a Mul, Add, Sub or Div of `x` by a scalar float constant (on either side
+    /// where the op allows) applies to `x`; nil for anything else, e.g. c / x.
+    static func scalarAffine(_ step: Step, of x: Int, constants: [Int: Value], maxRank: Int) -> Activation? {
+        guard case .binary(let op) = step.op, step.inputs.count == 2, step.outputs.count == 1 else { return nil }
+        let xFirst = step.inputs[0] == x
+        let other = xFirst ? step.inputs[1] : step.inputs[0]
+        guard other != x, other >= 0, let t = constants[other]?.floatTensor, t.count == 1, t.rank <= maxRank,
+              step.inputs.contains(x) else { return nil }
+        let c = t.scalars[0]
+        switch op {
+        case .mul: return .affine(scale: c, shift: 0)
+        case .add: return .affine(scale: 1, shift: c)
+        case .sub: return xFirst ? .affine(scale: 1, shift: -c) : .affine(scale: -1, shift: c)
+        case .div: return xFirst && c != 0 ? .affine(scale: 1 / c, shift: 0) : nil
+        default: return nil
+        }
     }
 
     /// Replaces paddle2onnx's hard-swish, x · Clip(x + 3, 0, 6) / 6 (four nodes, four passes over
@@ -434,6 +479,47 @@ public final class Session: Sendable {
                             opType: "HardSwish")
             drop.formUnion([i, j, k])
             away.formUnion([a, c, m])
+        }
+        if !drop.isEmpty { steps = steps.enumerated().filter { !drop.contains($0.offset) }.map(\.element) }
+    }
+
+    /// Replaces Swish as exporters write it, x · Sigmoid(x) or x · Sigmoid(x · beta) (paddle2onnx
+    /// multiplies by a constant beta of 1 first), by one Swish step on x, which the Conv before it
+    /// then absorbs. Only where the intermediates have no other reader and are not graph outputs.
+    static func swishChains(_ steps: inout [Step], constants: [Int: Value], keep: Set<Int>, away: inout Set<Int>) {
+        var producer = [Int: Int]()
+        var readers = [Int: [Int]]()
+        for (k, s) in steps.enumerated() {
+            for o in s.outputs where o >= 0 { producer[o] = k }
+            for i in Set(s.inputs) where i >= 0 { readers[i, default: []].append(k) }
+        }
+        func single(_ slot: Int, readBy k: Int) -> Bool { !keep.contains(slot) && readers[slot] == [k] }
+        var drop = Set<Int>()
+        for (k, mul) in steps.enumerated() {
+            guard case .binary(.mul) = mul.op, mul.inputs.count == 2, mul.outputs.count == 1 else { continue }
+            for (x, s) in [(mul.inputs[0], mul.inputs[1]), (mul.inputs[1], mul.inputs[0])] {
+                guard x >= 0, x != s, constants[x] == nil, let j = producer[s], !drop.contains(j), single(s, readBy: k),
+                      case .activation(.sigmoid) = steps[j].op, steps[j].inputs.count == 1 else { continue }
+                let t = steps[j].inputs[0]
+                var beta: Float = 1
+                var scaled: Int?
+                if t != x {
+                    // t = x · beta with beta a scalar constant, read only by the sigmoid.
+                    guard let i = producer[t], !drop.contains(i), single(t, readBy: j), case .binary(.mul) = steps[i].op,
+                          steps[i].inputs.count == 2, steps[i].inputs.contains(x), steps[i].outputs.count == 1,
+                          let c = steps[i].inputs.first(where: { $0 != x }),
+                          let b = constants[c]?.floatTensor, b.count == 1, b.rank == 0 || (b.rank == 1 && b.shape == [1])
+                    else { continue }
+                    beta = b.scalars[0]
+                    scaled = i
+                }
+                steps[k] = Step(op: .activation(.swish(beta: beta)), inputs: [x], outputs: mul.outputs, name: mul.name,
+                                opType: "Swish")
+                drop.insert(j)
+                away.insert(s)
+                if let i = scaled { drop.insert(i); away.insert(t) }
+                break
+            }
         }
         if !drop.isEmpty { steps = steps.enumerated().filter { !drop.contains($0.offset) }.map(\.element) }
     }

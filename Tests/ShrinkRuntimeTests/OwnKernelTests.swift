@@ -205,6 +205,33 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
         #expect(hardSwishConvs.count == 18)
     }
 
+    /// paddle2onnx's learnable affine blocks (Mul and Add by scalar constants before and after
+    /// each hard-swish) and its Swish blocks run in the Conv's epilogue: no Conv output is read
+    /// by such a step.
+    @Test func paddleAffineBlocksFuseIntoConv() throws {
+        let model = try #require(RealModel.all.first { $0.name == "ocr-rec-ppocrv4" })
+        let session = try Session(graph: try model.load())
+        let plan = session.fused
+        let convOutputs = Set(plan.steps.filter { if case .conv = $0.op { true } else { false } }.flatMap(\.outputs))
+        let leftover = plan.steps.filter { step in
+            guard case .binary = step.op, let x = step.inputs.first(where: convOutputs.contains) else { return false }
+            return Session.scalarAffine(step, of: x, constants: plan.constants, maxRank: 4) != nil
+        }
+        #expect(leftover.isEmpty, "\(leftover.map(\.name))")
+        let affineConvs = plan.steps.filter { step in
+            guard case .conv(_, let act?, _, _) = step.op else { return false }
+            return "\(act)".contains("affine")
+        }
+        #expect(affineConvs.count >= 25, "\(affineConvs.count)")
+        // Its Swish blocks, x · Sigmoid(x · 1), as well.
+        let swishConvs = plan.steps.filter { step in
+            guard case .conv(_, let act?, _, _) = step.op else { return false }
+            return "\(act)".contains("swish(beta: 1.0)")
+        }
+        #expect(swishConvs.count >= 4, "\(swishConvs.count)")
+        #expect(session.plain.steps.count - plan.steps.count >= 150, "\(session.plain.steps.count) → \(plan.steps.count)")
+    }
+
     /// tf2onnx's Conv → LeakyRelu → Max(·, constant) becomes one Conv step with both activations.
     @Test func leakyReluThenMaxFusesIntoConv() throws {
         let (plain, fused) = try Self.fusedOps("oww-embedding")

@@ -292,3 +292,104 @@ import Testing
         #expect(try Session(graph: g).fixedBatch == nil)
     }
 }
+
+/// Mul, Add, Sub and Div by scalar constants after a Conv or Gemm (paddle2onnx's learnable
+/// affine blocks around each activation) run inside the layer's epilogue, not as passes of their own.
+@Suite struct AffineFusionTests {
+    /// A Conv (`rank` 4 or 3) whose output goes through `tail`: (op, constant first, constant).
+    static func graph(rank: Int = 4, tail: [(op: String, constantFirst: Bool, shape: [Int], value: Float)]) -> Graph {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 14)])
+        let spatial: [Dim] = rank == 4 ? [.value(7), .value(6)] : [.value(9)]
+        g.inputs = [ValueInfo(name: "x", shape: [.symbol("N"), .value(3)] + spatial)]
+        g.outputs = [ValueInfo(name: "y", shape: nil)]
+        let kernel = rank == 4 ? [5, 3, 3, 3] : [5, 3, 3]
+        g.setInitializer("w", .float(pseudoRandom(kernel, seed: 4)))
+        g.setInitializer("b", .float(pseudoRandom([5], seed: 5)))
+        g.nodes = [Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["t0"],
+                        attributes: [Attribute("pads", .ints(Array(repeating: 1, count: 2 * (rank - 2))))])]
+        for (k, step) in tail.enumerated() {
+            let c = "c\(k)", out = k == tail.count - 1 ? "y" : "t\(k + 1)"
+            g.setInitializer(c, .float(Tensor(shape: step.shape, scalars: [Float](repeating: step.value, count: step.shape.reduce(1, *)))))
+            let inputs = step.op == "HardSwish" ? ["t\(k)"] : (step.constantFirst ? [c, "t\(k)"] : ["t\(k)", c])
+            g.nodes.append(Node(name: "n\(k)", opType: step.op, inputs: inputs, outputs: [out]))
+        }
+        return g
+    }
+
+    static func compare(_ g: Graph, inputShape: [Int]) throws -> (fusedSteps: [Step], shape: [Int]) {
+        let x = pseudoRandom(inputShape, seed: 6)
+        let fused = try Session(graph: g)
+        let plain = try Session(graph: g, options: SessionOptions(fuse: false))
+        let a = try #require(try fused.run(inputs: ["x": x])["y"]), b = try #require(try plain.run(inputs: ["x": x])["y"])
+        #expect(a.shape == b.shape)
+        #expect(worstRelativeError(a.scalars, b.scalars) <= 1e-5)
+        return (fused.fused.steps, a.shape)
+    }
+
+    /// The whole paddle2onnx block — scale, shift, activation, scale, shift, with the constant on
+    /// either side and Sub/Div among them — becomes one Conv step equal to the unfused graph.
+    @Test func scalarChainsBecomeOneConvStep() throws {
+        let g = Self.graph(tail: [("Mul", true, [1], 0.7), ("Sub", false, [], 0.25), ("HardSwish", false, [], 0),
+                                  ("Div", false, [1], 4), ("Sub", true, [1], 0.5), ("Add", false, [1, 1, 1, 1], -1.5)])
+        let (steps, shape) = try Self.compare(g, inputShape: [2, 3, 7, 6])
+        #expect(shape == [2, 5, 7, 6])
+        #expect(steps.count == 1)
+        guard case .conv(_, .some(.then(.then(.affine(let a1, let b1), .hardSwish), .affine(let a2, let b2))), nil, _) = try #require(steps.first).op
+        else { Issue.record("not one conv with affine, hard-swish, affine: \(steps.map(\.op))"); return }
+        #expect(abs(a1 - 0.7) < 1e-7 && abs(b1 + 0.25) < 1e-7)
+        // x/4 → 0.5 − x → −1.5 + that: −x/4 − 1.
+        #expect(abs(a2 + 0.25) < 1e-7 && abs(b2 + 1) < 1e-7)
+    }
+
+    /// What is not an affine map of the conv's output stays a step of its own: c / x, a
+    /// per-channel constant, and a constant that would add an axis to a 1-D conv's output.
+    @Test(arguments: [("Div", true, [1], Float(2)), ("Mul", false, [5, 1, 1], Float(2)), ("Add", false, [1, 1, 1, 1], Float(1))])
+    func nonAffineTailsStayApart(_ op: String, _ constantFirst: Bool, _ shape: [Int], _ value: Float) throws {
+        let rank = shape.count == 4 ? 3 : 4
+        let g = Self.graph(rank: rank, tail: [(op, constantFirst, shape, value)])
+        let (steps, out) = try Self.compare(g, inputShape: rank == 4 ? [2, 3, 7, 6] : [2, 3, 9])
+        #expect(steps.count == 2, "\(steps.map(\.opType))")
+        #expect(out == (rank == 4 ? [2, 5, 7, 6] : [1, 2, 5, 9]))
+    }
+}
+
+/// Swish as exporters write it, x · Sigmoid(x) or x · Sigmoid(x · beta), fuses into the Conv
+/// before it; when the sigmoid is read elsewhere too it stays as written.
+@Suite struct SwishFusionTests {
+    static func graph(beta: Float?, sigmoidFirst: Bool, sigmoidAlsoOutput: Bool) -> Graph {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 14)])
+        g.inputs = [ValueInfo(name: "x", shape: [.symbol("N"), .value(3), .value(8), .value(5)])]
+        g.outputs = [ValueInfo(name: "y", shape: nil)] + (sigmoidAlsoOutput ? [ValueInfo(name: "s", shape: nil)] : [])
+        g.setInitializer("w", .float(pseudoRandom([4, 3, 3, 3], seed: 7)))
+        g.nodes = [Node(name: "conv", opType: "Conv", inputs: ["x", "w"], outputs: ["c"],
+                        attributes: [Attribute("pads", .ints([1, 1, 1, 1]))])]
+        var t = "c"
+        if let beta {
+            g.setInitializer("beta", .float(Tensor(shape: [1], scalars: [beta])))
+            g.nodes.append(Node(name: "scale", opType: "Mul", inputs: ["c", "beta"], outputs: ["t"]))
+            t = "t"
+        }
+        g.nodes.append(Node(name: "sigmoid", opType: "Sigmoid", inputs: [t], outputs: ["s"]))
+        g.nodes.append(Node(name: "mul", opType: "Mul", inputs: sigmoidFirst ? ["s", "c"] : ["c", "s"], outputs: ["y"]))
+        return g
+    }
+
+    @Test(arguments: [(Float?.none, false, false), (1, true, false), (2.5, false, false), (Float?.none, false, true)])
+    func swishFusesIntoTheConv(_ beta: Float?, _ sigmoidFirst: Bool, _ sigmoidAlsoOutput: Bool) throws {
+        let g = Self.graph(beta: beta, sigmoidFirst: sigmoidFirst, sigmoidAlsoOutput: sigmoidAlsoOutput)
+        let x = pseudoRandom([2, 3, 8, 5], seed: 8)
+        let fused = try Session(graph: g)
+        let a = try #require(try fused.run(inputs: ["x": x])["y"])
+        let b = try #require(try Session(graph: g, options: SessionOptions(fuse: false)).run(inputs: ["x": x])["y"])
+        #expect(worstRelativeError(a.scalars, b.scalars) <= 1e-5)
+        if sigmoidAlsoOutput {
+            #expect(fused.fused.steps.contains { $0.opType == "Sigmoid" })
+        } else {
+            #expect(fused.fused.steps.count == 1, "\(fused.fused.steps.map(\.opType))")
+            guard case .conv(_, .swish(let got)?, _, _) = try #require(fused.fused.steps.first).op else {
+                Issue.record("no swish conv: \(fused.fused.steps.map(\.op))"); return
+            }
+            #expect(got == (beta ?? 1))
+        }
+    }
+}

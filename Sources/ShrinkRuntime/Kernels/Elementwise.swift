@@ -276,8 +276,25 @@ public enum Activation: Sendable, Equatable {
     case selu(alpha: Float, gamma: Float)
     /// x · tanh(softplus(x)).
     case mish
+    /// x · σ(beta·x) (SiLU for beta 1): the Mul(x, Sigmoid(x)) exporters write for Swish.
+    case swish(beta: Float)
+    /// scale·x + shift: Mul, Add, Sub or Div by a scalar constant after a layer (paddle2onnx's
+    /// learnable affine blocks around each activation), applied while the output is in cache.
+    case affine(scale: Float, shift: Float)
     /// One activation, then another (fusion of chains such as LeakyRelu → Max with a constant).
     indirect case then(Activation, Activation)
+
+    /// This activation followed by `next`, with consecutive affine maps composed into one.
+    public func followed(by next: Activation) -> Activation {
+        switch (self, next) {
+        case let (.affine(a1, b1), .affine(a2, b2)):
+            return .affine(scale: a1 * a2, shift: b1 * a2 + b2)
+        case let (.then(first, .affine(a1, b1)), .affine(a2, b2)):
+            return .then(first, .affine(scale: a1 * a2, shift: b1 * a2 + b2))
+        default:
+            return .then(self, next)
+        }
+    }
 
     /// Applies the activation in place over a raw buffer.
     @inline(__always)
@@ -319,6 +336,15 @@ public enum Activation: Sendable, Equatable {
                 let v = p[i]
                 let sp = Swift.max(v, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(v)))
                 p[i] = v * Foundation.tanh(sp)
+            }
+        case let .affine(a, b):
+            for i in 0..<n { p[i] = a * p[i] + b }
+        case .swish(let beta):
+            for i in 0..<n {
+                let v = p[i], z = beta * v
+                // σ(z) split by sign, as for sigmoid, so exp never overflows.
+                let s: Float = z >= 0 ? 1 / (1 + Foundation.exp(-z)) : { let e = Foundation.exp(z); return e / (1 + e) }()
+                p[i] = v * s
             }
         case let .then(first, second):
             first.apply(p, count: n)
