@@ -29,7 +29,7 @@ public struct SampleArray: Sendable, Equatable {
 
 extension Graph {
     /// The shapes and small integer values of the data inputs, from sample data: each input
-    /// from the array of its name, or for a one-input model from `inputKey`. Axis 0 of an array
+    /// from the array of its name, or the first input from `inputKey`. Axis 0 of an array
     /// shaped like the declared input counts as the samples, so its per-sample shape has batch 1
     /// (or the model's fixed batch); an array one axis short is one sample. Integer inputs of
     /// at most 64 values (a sample rate) are taken as values, so conditions on them fold.
@@ -41,12 +41,12 @@ extension Graph {
         var facts = InputFacts()
         let inputs = dataInputs
         for input in inputs {
-            let array = arrays[input.name] ?? (inputs.count == 1 ? arrays[inputKey] : nil)
+            let array = arrays[input.name] ?? (input.name == inputs.first?.name ? arrays[inputKey] : nil)
             guard let array else {
                 if input.shape.map({ $0.allSatisfy { $0.fixed != nil } }) == true { continue }
                 let names = arrays.keys.sorted().map { "'\($0)'" }.joined(separator: ", ")
                 throw GraphError(.invalidModel, "the data has no array for input '\(input.name)' (it has \(names))",
-                                 hint: "name the array after the input\(inputs.count == 1 ? " or choose it with --input-key" : "")")
+                                 hint: "name the array after the input\(input.name == inputs.first?.name ? " or choose it with --input-key" : "")")
             }
             let isInteger = input.elementType.map { !$0.isFloatingPoint } ?? (array.integers != nil)
             if isInteger, let v = array.integers, v.count <= 64 {

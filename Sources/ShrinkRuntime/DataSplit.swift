@@ -84,6 +84,7 @@ extension Dataset {
         var d = self
         d.inputs = Tensor(shape: shape, scalars: scalars)
         d.targets = targets.selecting(indices)
+        d.sideInputs = sideInputs.mapValues { SideInput(values: $0.selecting(indices), sampleAxis: $0.sampleAxis) }
         d.fileIndices = indices.map { fileIndices?[$0] ?? $0 }
         d.fileSampleCount = fileSampleCount ?? count
         return d

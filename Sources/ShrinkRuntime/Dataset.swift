@@ -37,6 +37,34 @@ public enum DatasetTargets: Sendable, Equatable {
     }
 }
 
+/// A further model input fed from the same `.npz` as the first: the array named like the input.
+public struct SideInput: Sendable {
+    /// The array as stored (integers as float32, like the main input).
+    public var values: Tensor
+    /// The axis holding one entry per sample: the first axis as long as the file's sample count
+    /// (`[N, …]`, or `[2, N, 64]` for a recurrent state); nil when none is, so every sample
+    /// shares the whole array (a sample rate).
+    public var sampleAxis: Int?
+
+    /// The entries of samples `indices` along the sample axis (the whole array when shared).
+    public func selecting(_ indices: some Collection<Int>) -> Tensor {
+        guard let axis = sampleAxis else { return values }
+        let outer = values.shape[..<axis].reduce(1, *)
+        let n = values.shape[axis]
+        let inner = values.shape[(axis + 1)...].reduce(1, *)
+        var scalars = [Float]()
+        scalars.reserveCapacity(outer * indices.count * inner)
+        values.scalars.withUnsafeBufferPointer { v in
+            for o in 0..<outer {
+                for i in indices { scalars.append(contentsOf: v[((o * n + i) * inner)..<((o * n + i + 1) * inner)]) }
+            }
+        }
+        var shape = values.shape
+        shape[axis] = indices.count
+        return Tensor(shape: shape, scalars: scalars)
+    }
+}
+
 /// Samples from NumPy files: float32 inputs [N, …] and optional targets.
 public struct Dataset: Sendable {
     /// Where the inputs came from, for messages (`val.npz`, or the `.npy` path).
@@ -56,6 +84,9 @@ public struct Dataset: Sendable {
     public var fileIndices: [Int]?
     /// How many samples the file holds, when this is a selection of them.
     public var fileSampleCount: Int?
+    /// The file's other arrays, by name: a model with several inputs takes each further input
+    /// from the array named like it (`feeds(primary:)`).
+    public var sideInputs: [String: SideInput] = [:]
 
     /// Number of samples.
     public var count: Int { inputs.shape.first ?? 0 }
@@ -96,8 +127,27 @@ public struct Dataset: Sendable {
             }
             targets = try Self.targets(y, source: name, key: targetKey)
         }
-        return try Dataset(inputs: try Self.inputs(x, source: name, key: inputKey, scale: scale), targets: targets,
-                           source: name, inputName: inputKey, targetName: targetKey ?? "y")
+        var d = try Dataset(inputs: try Self.inputs(x, source: name, key: inputKey, scale: scale), targets: targets,
+                            source: name, inputName: inputKey, targetName: targetKey ?? "y")
+        for (key, a) in arrays where key != inputKey && key != targetKey {
+            // Converted now (the file is read once), checked when a model input takes it.
+            let t: Tensor
+            switch a.dtype {
+            case .float32: t = a.tensor()
+            case .float64, .uint8: t = Tensor(shape: a.shape, scalars: a.floats())
+            case .int64, .int32, .bool: t = Tensor(shape: a.shape, scalars: (a.integersIfIntegral() ?? []).map { Float($0) })
+            }
+            d.sideInputs[key] = SideInput(values: t, sampleAxis: t.shape.firstIndex(of: d.count))
+        }
+        return d
+    }
+
+    /// The values to feed for samples `range`: the inputs as `primary`, and each of `others`
+    /// (the model's further data inputs) from the array of that name, sliced the same way.
+    public func feeds(_ range: Range<Int>, primary: String, others: [String]) -> [String: Tensor] {
+        var f = [primary: range == 0..<count ? inputs : slice(range)]
+        for name in others { if let side = sideInputs[name] { f[name] = side.selecting(range) } }
+        return f
     }
 
     /// Reads inputs and (optionally) targets from two `.npy` files.
@@ -218,6 +268,7 @@ public struct Dataset: Sendable {
         d.fileIndices = fileIndices.map { Array($0.prefix(k)) }
         d.inputs = slice(0..<k)
         d.targets = targets.slice(0..<k)
+        d.sideInputs = sideInputs.mapValues { SideInput(values: $0.selecting(0..<k), sampleAxis: $0.sampleAxis) }
         return d
     }
 
@@ -237,6 +288,18 @@ public struct Dataset: Sendable {
         public var inputs: Tensor
         /// Targets of these samples.
         public var targets: DatasetTargets
+        /// The further inputs of these samples, by model input name (see `sideInputs`).
+        public var sideInputs: [String: Tensor] = [:]
+
+        /// Everything to feed `session` for this batch: the inputs as `primary`, and each further
+        /// data input of the session from the array of its name.
+        public func feeds(primary: String, session: Session) -> [String: Tensor] {
+            var f = [primary: inputs]
+            for input in session.inputs where input.name != primary {
+                if let v = sideInputs[input.name] { f[input.name] = v }
+            }
+            return f
+        }
     }
 
     /// The dataset in consecutive batches of `size` samples (the last may be smaller).
@@ -245,16 +308,47 @@ public struct Dataset: Sendable {
         // Lazy, so only one batch is copied out at a time.
         return stride(from: 0, to: count, by: s).lazy.map { lo in
             let r = lo..<min(lo + s, count)
-            return Batch(range: r, inputs: slice(r), targets: targets.slice(r))
+            return Batch(range: r, inputs: slice(r), targets: targets.slice(r),
+                         sideInputs: sideInputs.mapValues { $0.selecting(r) })
         }
     }
 
-    /// Checks that the inputs fit the session's input `name` before anything runs.
-    public func check(fits session: Session, input name: String) throws(DatasetError) {
+    /// Throws unless the file holds an array for each of `names`, the model's data inputs after
+    /// `primary` (which the inputs feed), naming every missing one at once.
+    public func requireSideInputs(_ names: [String], primary: String) throws(DatasetError) {
+        let missing = names.filter { sideInputs[$0] == nil }
+        guard !missing.isEmpty else { return }
+        let held = ([inputName] + sideInputs.keys.sorted()).joined(separator: ", ")
+        throw DatasetError(file: source, message: "the model's input '\(primary)' is fed from \(inputName), and each further input from the array of "
+            + "its name, but there is no \(missing.map { "'\($0)'" }.joined(separator: ", ")) (it holds \(held)); "
+            + "add \(missing.count == 1 ? "that array" : "those arrays") to the file")
+    }
+
+    /// Checks that the inputs fit the session's input `name`, and that every further data input
+    /// of the session has a finite array of its name that fits it, before anything runs; returns
+    /// this data set with only the arrays the model takes as side inputs.
+    @discardableResult
+    public func check(fits session: Session, input name: String) throws(DatasetError) -> Dataset {
         do { try session.validate(shape: inputs.shape, forInput: name) } catch {
             // The file's shape, not the part's: the user sees the file.
             let shape = [fileSampleCount ?? count] + inputs.shape.dropFirst()
             throw DatasetError(file: source, message: "\(inputName) has shape \(shape) but model input '\(name)' expects \(session.declaredShape(of: name) ?? "?")")
         }
+        let others = session.inputs.map(\.name).filter { $0 != name }
+        try requireSideInputs(others, primary: name)
+        var d = self
+        d.sideInputs = sideInputs.filter { others.contains($0.key) }
+        for other in others {
+            let side = d.sideInputs[other]!
+            try Self.requireFinite(side.values, source: source, key: other)
+            // One sample's worth, as a batch of one would be fed.
+            let probe = side.selecting(0..<min(1, count))
+            do { try session.validate(shape: probe.shape, forInput: other) } catch {
+                let axis = side.sampleAxis.map { "its axis \($0) holds the samples" } ?? "no axis is \(fileSampleCount ?? count) long, so every sample shares it"
+                throw DatasetError(file: source, message: "\(other) has shape \(side.values.shape) (\(axis)) but model input '\(other)' expects "
+                    + "\(session.declaredShape(of: other) ?? "?"); give one entry per sample along the model's batch axis, or the one array all samples share")
+            }
+        }
+        return d
     }
 }

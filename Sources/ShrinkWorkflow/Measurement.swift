@@ -26,7 +26,7 @@ public enum Evaluation {
         do {
             for b in data.batches(size: max(batch, 1)) {
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                let out = try session.run(from: [input: b.inputs], outputs: [output])
+                let out = try session.run(from: b.feeds(primary: input, session: session), outputs: [output])
                 seconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 guard let y = out[output] else { throw RuntimeError.missingInput(name: output) }
                 if metric != .mse, b.range.lowerBound == 0, y.rank == 2 { try data.checkLabels(classes: y.shape[1]) }
@@ -64,7 +64,7 @@ public enum Calibration {
         // Distinct names: two layers may read the same activation.
         let wanted = Array(Set(targets.map(\.0.input))).sorted()
         for batch in data.batches(size: 128) {
-            let values = try session.run(from: [feed: batch.inputs], outputs: wanted)
+            let values = try session.run(from: batch.feeds(primary: feed, session: session), outputs: wanted)
             for (ref, d) in targets {
                 guard let input = values[ref.input] else { throw RuntimeError.missingInput(name: ref.input) }
                 try stats[ref.name]!.add(layerInput: GraphLayers.activationRows(input, of: ref), of: d)
@@ -88,8 +88,8 @@ extension Calibration {
         let feed = try LayerWork.inputName(of: a)
         try data.check(fits: a, input: feed)
         for batch in data.batches(size: 128) {
-            guard let x = try a.run(from: [feed: batch.inputs], outputs: [ref.input])[ref.input],
-                  let h = try b.run(from: [feed: batch.inputs], outputs: [ref.input])[ref.input] else {
+            guard let x = try a.run(from: batch.feeds(primary: feed, session: a), outputs: [ref.input])[ref.input],
+                  let h = try b.run(from: batch.feeds(primary: feed, session: b), outputs: [ref.input])[ref.input] else {
                 throw RuntimeError.missingInput(name: ref.input)
             }
             try stats.add(originalInput: GraphLayers.activationRows(x, of: ref), compressedInput: GraphLayers.activationRows(h, of: ref), of: d)

@@ -75,10 +75,20 @@ import Testing
         let sizes = try [model, exported.path].map { try fm.attributesOfItem(atPath: $0)[.size] as? Int ?? 0 }
         #expect(sizes[1] < sizes[0], "exported \(sizes[1]) B, original \(sizes[0]) B")
 
+        let remeasured = try Self.remeasure(oracle, [model, exported.path, root.appendingPathComponent("verify.npz").path])
+        let agreement = try #require(remeasured["agreement"] as? Double)
+        let ties = remeasured["near_ties"] as? Int ?? 0
+        let samples = Double(x.shape[0] - half)
+        // Agreement is a count: equal, except one sample per recorded near-tie of the original.
+        #expect(abs(agreement - reported) * samples <= Double(ties) + 1e-9,
+                "onnxruntime \(agreement), Shrink reported \(reported), near ties \(ties)")
+    }
+
+    /// `remeasure.py` with `arguments` in the oracle environment: its JSON line.
+    static func remeasure(_ oracle: URL, _ arguments: [String]) throws -> [String: Any] {
         let p = Process()
         p.executableURL = oracle
-        p.arguments = [packageRoot.appendingPathComponent("Tests/Fixtures/real-models/remeasure.py").path,
-                       model, exported.path, root.appendingPathComponent("verify.npz").path]
+        p.arguments = [packageRoot.appendingPathComponent("Tests/Fixtures/real-models/remeasure.py").path] + arguments
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -87,12 +97,64 @@ import Testing
         let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(errors)")
-        let remeasured = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        let agreement = try #require(remeasured["agreement"] as? Double)
-        let ties = remeasured["near_ties"] as? Int ?? 0
-        let samples = Double(x.shape[0] - half)
-        // Agreement is a count: equal, except one sample per recorded near-tie of the original.
-        #expect(abs(agreement - reported) * samples <= Double(ties) + 1e-9,
-                "onnxruntime \(agreement), Shrink reported \(reported), near ties \(ties)")
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(errors)")
+    }
+
+    /// A model with several data inputs — openwakeword's Silero VAD (PyTorch; LSTM, `If` on the
+    /// sample rate): audio [N, 512] from `x`, the sample rate `sr` all samples share, LSTM states
+    /// `h` and `c` [2, N, 64] with the samples on axis 1 — searched, certified and exported from
+    /// files holding an array per input (speech chunks by espeak-ng, `make_vad_chunks.py`), its
+    /// export re-measured in onnxruntime; a file without one of the inputs is exit 2 naming it.
+    @Test func multiInputRecurrentModelPipelineMatchesOnnxruntime() throws {
+        let model = try RealModelCommandTests.model("openwakeword-0.5.1", "oww-silero-vad")
+        let oracle = URL(fileURLWithPath: RealModelCommandTests.cache).appendingPathComponent("oracle-venv/bin/python")
+        guard FileManager.default.isExecutableFile(atPath: oracle.path) else {
+            Issue.record("\(oracle.path) is missing: run scripts/fetch-models.sh (make test does)")
+            return
+        }
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("shrink-vadpipe-\(UUID().uuidString)")
+        try fm.createDirectory(at: root.appendingPathComponent(".git"), withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: root) }
+        try fm.copyItem(at: URL(fileURLWithPath: model), to: root.appendingPathComponent("model.onnx"))
+        let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures/real-models")
+        for part in ["search", "verify"] {
+            try fm.copyItem(at: fixtures.appendingPathComponent("vad-chunks-\(part).npz"), to: root.appendingPathComponent("\(part).npz"))
+        }
+        let pipeline = """
+        shrink: 1
+        name: vad
+        model: model.onnx
+        data:
+          search: search.npz
+          verify: verify.npz
+        metric: { relative_l2: { output: output } }
+        accept: { max_drop: 0.2 }
+        rules:
+          - match: { op: Conv, kernel: 1, min_params: 2000 }
+            method: svd
+            rank: 0.5
+        export: { onnx: out/vad.onnx, report: out/vad.md }
+        """
+        try Data(pipeline.utf8).write(to: root.appendingPathComponent("pipeline.yaml"))
+        let run = try Shrink.run(["run", "pipeline.yaml", "--json", "--jobs", "2"], cwd: root)
+        #expect(run.status == 0, "\(run.stderr)")
+        let target = try #require((run.json?["targets"] as? [[String: Any]])?.first, "\(run.stdout)")
+        #expect(target["held_out"] as? Bool == true)
+        #expect(target["verify_samples"] as? Int == 32)
+        #expect((target["macsReduction"] as? Double ?? 0) > 1.0)
+        let reported = try #require(target["verify_metric"] as? Double)
+        #expect(reported > 0, "half-rank layers change the output")
+        let remeasured = try Self.remeasure(oracle, [model, root.appendingPathComponent("out/vad.onnx").path,
+                                                     root.appendingPathComponent("verify.npz").path, "--relative-l2", "output"])
+        let ort = try #require(remeasured["relative_l2"] as? Double)
+        #expect(abs(ort - reported) <= 1e-4, "onnxruntime \(ort), Shrink reported \(reported)")
+
+        // The verify file without `h`: the run names the file, the input and the fix.
+        let arrays = try NPZ.read(fixtures.appendingPathComponent("vad-chunks-verify.npz"))
+        try NPZ.write(arrays.filter { $0.key != "h" }, to: root.appendingPathComponent("verify.npz"))
+        let bad = try Shrink.run(["run", "pipeline.yaml"], cwd: root)
+        #expect(bad.status == 2, "\(bad.stderr)")
+        #expect(bad.stderr.contains("verify.npz") && bad.stderr.contains("'h'") && bad.stderr.contains("add that array"), "\(bad.stderr)")
     }
 }

@@ -50,24 +50,51 @@ enum LayerWork {
         return e
     }()
 
-    /// The model with the symbolic non-batch dimensions of its (single) data input fixed to the
-    /// data's sample shape (an export with dynamic height and width), so that shapes and costs can
-    /// be inferred; nil when there is nothing to fix. The note says what was fixed.
-    static func pinningSymbolicInput(_ graph: Graph, sampleShape: [Int]) -> (Graph, String)? {
-        guard graph.dataInputs.count == 1, let input = graph.dataInputs.first, let dims = input.shape,
-              dims.count >= 2, dims.dropFirst().contains(where: { $0.fixed == nil }),
-              sampleShape.count == dims.count - 1 else { return nil }
-        var pinned = [dims[0]]
-        for (d, s) in zip(dims.dropFirst(), sampleShape) {
-            if let f = d.fixed, f != s { return nil }
-            pinned.append(.value(s))
-        }
+    /// `graph` with the symbolic dimensions of its data inputs fixed to the data's (all but each
+    /// input's sample axis: axis 0 of the first input, fed from `x`, and the sample axis of each
+    /// further input's array), so every layer has shapes to be costed; the note says what was
+    /// fixed. Nil when nothing is symbolic, or an array contradicts a fixed dimension (the run's
+    /// shape check then names it).
+    static func pinningSymbolicInputs(_ graph: Graph, data: Dataset) -> (Graph, String)? {
         var g = graph
-        guard let i = g.inputs.firstIndex(where: { $0.name == input.name }) else { return nil }
-        g.inputs[i].shape = pinned
-        let from = "[" + dims.map(\.description).joined(separator: ", ") + "]"
-        let to = "[" + pinned.map(\.description).joined(separator: ", ") + "]"
-        return (g, "model input '\(input.name)' is declared \(from); Shrink measures and compresses it at \(to), the shape of the evaluation data (the exported model keeps the declared shape)")
+        var notes: [String] = []
+        for (index, input) in graph.dataInputs.enumerated() {
+            guard let dims = input.shape, let i = g.inputs.firstIndex(where: { $0.name == input.name }) else { continue }
+            let shape: [Int], sampleAxis: Int?
+            if index == 0 {
+                (shape, sampleAxis) = (data.inputs.shape, 0)
+            } else if let side = data.sideInputs[input.name] {
+                (shape, sampleAxis) = (side.values.shape, side.sampleAxis)
+            } else { continue }
+            guard shape.count == dims.count else { continue }
+            var pinned = dims
+            for (k, d) in dims.enumerated() where k != sampleAxis {
+                if let f = d.fixed { if f != shape[k] { return nil } } else { pinned[k] = .value(shape[k]) }
+            }
+            guard pinned != dims else { continue }
+            g.inputs[i].shape = pinned
+            let from = "[" + dims.map(\.description).joined(separator: ", ") + "]"
+            let to = "[" + pinned.map(\.description).joined(separator: ", ") + "]"
+            notes.append("model input '\(input.name)' is declared \(from); Shrink measures and compresses it at \(to), the shape of the evaluation data (the exported model keeps the declared shape)")
+        }
+        return notes.isEmpty ? nil : (g, notes.joined(separator: "; "))
+    }
+
+    /// One sample's worth of each data input, for shape inference and constant conditions: the
+    /// first input from the data's inputs, each further one from its array (its sample axis
+    /// cut to one entry; small integer arrays, such as a sample rate, with their values).
+    static func sampleArrays(_ graph: Graph, data: Dataset) -> [String: SampleArray] {
+        var arrays: [String: SampleArray] = [:]
+        for (index, input) in graph.dataInputs.enumerated() {
+            if index == 0 {
+                arrays[input.name] = SampleArray(shape: data.inputs.shape)
+            } else if let side = data.sideInputs[input.name] {
+                let one = side.selecting(0..<min(1, data.count))
+                let integral = one.count <= 64 && one.scalars.allSatisfy { $0 == $0.rounded() }
+                arrays[input.name] = SampleArray(shape: one.shape, integers: integral ? one.scalars.map { Int64($0) } : nil)
+            }
+        }
+        return arrays
     }
 
     /// The load stage: the layer table of a model.
@@ -134,12 +161,11 @@ enum LayerWork {
         return out
     }
 
-    /// The single data input a pipeline feeds.
+    /// The data input a pipeline feeds from its data's inputs (`x`): the model's first; each
+    /// further one is fed from the array named like it in the same file (`Dataset.sideInputs`).
     static func inputName(of session: Session) throws -> String {
-        guard session.inputs.count == 1, let name = session.inputs.first?.name else {
-            throw PipelineError.invalidInput(
-                "the model has \(session.inputs.count) data inputs (\(session.inputs.map(\.name).joined(separator: ", "))); "
-                + "calibration and pipelines support single-input models")
+        guard let name = session.inputs.first?.name else {
+            throw PipelineError.invalidInput("the model has no data input to feed")
         }
         return name
     }

@@ -166,7 +166,7 @@ enum Scoring {
             if let feeds {
                 fed = feeds.mapValues { slice($0, batch.range) }
             } else {
-                fed = [input: batch.inputs]
+                fed = batch.feeds(primary: input, session: session)
             }
             let out = try session.run(from: fed, outputs: [outputName])[outputName]!
             switch metric.kind {
@@ -231,7 +231,7 @@ enum Scoring {
                 // A cut the session cannot hand back per sample (a fixed-batch model whose
                 // activations there are not batch-major, e.g. sequence-first attention) means no
                 // reuse: the candidate then runs whole, and reports any real failure itself.
-                guard let out = try? session.run(values: [input: .float(batch.inputs)], outputs: names) else { return [:] }
+                guard let out = try? session.run(values: batch.feeds(primary: input, session: session).mapValues { Value.float($0) }, outputs: names) else { return [:] }
                 for (k, v) in out {
                     // Only batch-leading float activations can be sliced per batch.
                     guard case .float(let t) = v, t.shape.first == batch.range.count else { return [:] }
@@ -265,7 +265,7 @@ enum Scoring {
             let name = output ?? session.outputNames[0]
             var parts: [Tensor] = []
             for batch in data.batches(size: 256) {
-                parts.append(try session.run(from: [input: batch.inputs], outputs: [name])[name]!)
+                parts.append(try session.run(from: batch.feeds(primary: input, session: session), outputs: [name])[name]!)
             }
             return ["out": concat(parts)]
         }
@@ -371,7 +371,7 @@ extension Scoring {
                                     dataKey: dataKey, threads: threads)
         var total = Fidelity()
         for batch in data.batches(size: 256) {
-            let fed = feeds.map { $0.mapValues { slice($0, batch.range) } } ?? [input: batch.inputs]
+            let fed = feeds.map { $0.mapValues { slice($0, batch.range) } } ?? batch.feeds(primary: input, session: session)
             let out = try session.run(from: fed, outputs: [name])[name]!
             try total.add(out, reference: slice(reference, batch.range), metric: f)
         }

@@ -100,9 +100,16 @@ enum LoadStage: WorkflowStageKind {
         var graph = try ArtifactMemo.shared.graph(digest, store: ctx.store)
         var modelDigest = digest
         var note: String?
-        let symbolic = graph.dataInputs.count == 1 && (graph.dataInputs[0].shape?.dropFirst().contains { $0.fixed == nil } ?? false)
+        // A model with several inputs is costed and run only with all of them: say at once when
+        // the data lacks one, rather than leave its layers without shapes.
+        if graph.dataInputs.count > 1 {
+            let d = try data.attributing { try ArtifactMemo.shared.dataset(data, store: ctx.store) }
+            try data.attributing { try d.requireSideInputs(graph.dataInputs.dropFirst().map(\.name), primary: graph.dataInputs[0].name) }
+        }
+        // Symbolic dimensions other than the batch (further inputs hold theirs on any axis).
+        let symbolic = graph.dataInputs.count > 1 || (graph.dataInputs.first?.shape?.dropFirst().contains { $0.fixed == nil } ?? false)
         if symbolic, let d = try? ArtifactMemo.shared.dataset(data, store: ctx.store),
-           let (pinned, text) = LayerWork.pinningSymbolicInput(graph, sampleShape: Array(d.inputs.shape.dropFirst())) {
+           let (pinned, text) = LayerWork.pinningSymbolicInputs(graph, data: d) {
             let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).onnx")
             try pinned.save(to: tmp.path)
             defer { try? FileManager.default.removeItem(at: tmp) }
@@ -112,9 +119,9 @@ enum LoadStage: WorkflowStageKind {
         }
         // `If`s whose condition the data's shape decides (exporters branch on the input size) are
         // replaced by the branch taken, so the layers inside are costed and compressed.
-        if graph.nodes.contains(where: { $0.opType == "If" }), graph.dataInputs.count == 1,
+        if graph.nodes.contains(where: { $0.opType == "If" }), !graph.dataInputs.isEmpty,
            let d = try? ArtifactMemo.shared.dataset(data, store: ctx.store),
-           let facts = try? graph.inputFacts([graph.dataInputs[0].name: SampleArray(shape: d.inputs.shape)]),
+           let facts = try? graph.inputFacts(LayerWork.sampleArrays(graph, data: d)),
            let inlined = try? graph.inliningConstantBranches(inputShapes: facts.shapes, inputValues: facts.values),
            inlined.nodes.count(where: { $0.opType == "If" }) < graph.nodes.count(where: { $0.opType == "If" }) {
             let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-\(UUID().uuidString).onnx")

@@ -12,7 +12,9 @@ struct EvalCommand: ParsableCommand {
         abstract: "Measure a model's accuracy (or error) on a NumPy dataset, and its speed.",
         discussion: """
         --data is an .npz with inputs under "x" and targets under "y" (see --x-key, --y-key), or an
-        .npy of inputs with --labels PATH.npy. Targets are integer class labels for top1/top5 and
+        .npy of inputs with --labels PATH.npy. A model with several data inputs takes its first from
+        "x" and each further one from the array of its name in the same .npz (one entry per sample
+        along the input's batch axis, or one array all samples share, such as a sample rate). Targets are integer class labels for top1/top5 and
         float32 reference outputs for mse. uint8 inputs need --scale (e.g. 0.00392156862745098).
         With --json, prints exactly one object: {"metric", "value", "samples", "non_finite",
         "images_per_second"}. images_per_second counts model execution only (not loading).
@@ -60,9 +62,8 @@ struct EvalCommand: ParsableCommand {
         }
         guard batch >= 1 else { throw CLI.fail("--batch must be at least 1") }
         let session = try CLI.loadSession(model, threads: threads)
-        guard session.inputs.count == 1, let input = session.inputs.first else {
-            throw CLI.fail("\(model): eval needs a model with one data input; it has \(session.inputs.count)")
-        }
+        // The first data input is fed from --x-key; further ones from the arrays named like them.
+        guard let input = session.inputs.first else { throw CLI.fail("\(model): the model has no data input to feed") }
         let outputName = output ?? (metric == .mse ? session.outputNames.first ?? "" : session.scoresOutput)
         guard session.outputNames.contains(outputName) else {
             throw CLI.fail("--output \(outputName): the model's outputs are \(session.outputNames.joined(separator: ", "))")
