@@ -321,7 +321,8 @@ public struct Dataset: Sendable {
         let held = ([inputName] + sideInputs.keys.sorted()).joined(separator: ", ")
         throw DatasetError(file: source, message: "the model's input '\(primary)' is fed from \(inputName), and each further input from the array of "
             + "its name, but there is no \(missing.map { "'\($0)'" }.joined(separator: ", ")) (it holds \(held)); "
-            + "add \(missing.count == 1 ? "that array" : "those arrays") to the file")
+            + (source.hasSuffix(".npy") ? "give the data as one .npz holding x and an array per further input"
+                : "add \(missing.count == 1 ? "that array" : "those arrays") to the file"))
     }
 
     /// Checks that the inputs fit the session's input `name`, and that every further data input
