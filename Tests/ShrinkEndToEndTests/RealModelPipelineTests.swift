@@ -12,11 +12,7 @@ import Testing
 
     @Test func labelFreePipelineOnAThirdPartyModelMatchesOnnxruntime() throws {
         let model = try RealModelCommandTests.model("rapidocr-onnxruntime-1.4.4", "ocr-cls-mobile-v2")
-        let oracle = URL(fileURLWithPath: RealModelCommandTests.cache).appendingPathComponent("oracle-venv/bin/python")
-        guard FileManager.default.isExecutableFile(atPath: oracle.path) else {
-            Issue.record("\(oracle.path) is missing: run scripts/fetch-models.sh (make test does)")
-            return
-        }
+        guard let oracle = Self.oracle() else { return }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-realpipe-\(UUID().uuidString)")
         let fm = FileManager.default
         try fm.createDirectory(at: root.appendingPathComponent(".git"), withIntermediateDirectories: true)
@@ -84,6 +80,16 @@ import Testing
                 "onnxruntime \(agreement), Shrink reported \(reported), near ties \(ties)")
     }
 
+    /// The oracle environment's Python (onnxruntime), recording an issue when it is missing.
+    static func oracle() -> URL? {
+        let oracle = URL(fileURLWithPath: RealModelCommandTests.cache).appendingPathComponent("oracle-venv/bin/python")
+        guard FileManager.default.isExecutableFile(atPath: oracle.path) else {
+            Issue.record("\(oracle.path) is missing: run scripts/fetch-models.sh (make test does)")
+            return nil
+        }
+        return oracle
+    }
+
     /// `remeasure.py` with `arguments` in the oracle environment: its JSON line.
     static func remeasure(_ oracle: URL, _ arguments: [String]) throws -> [String: Any] {
         let p = Process()
@@ -107,11 +113,7 @@ import Testing
     /// export re-measured in onnxruntime; a file without one of the inputs is exit 2 naming it.
     @Test func multiInputRecurrentModelPipelineMatchesOnnxruntime() throws {
         let model = try RealModelCommandTests.model("openwakeword-0.5.1", "oww-silero-vad")
-        let oracle = URL(fileURLWithPath: RealModelCommandTests.cache).appendingPathComponent("oracle-venv/bin/python")
-        guard FileManager.default.isExecutableFile(atPath: oracle.path) else {
-            Issue.record("\(oracle.path) is missing: run scripts/fetch-models.sh (make test does)")
-            return
-        }
+        guard let oracle = Self.oracle() else { return }
         let fm = FileManager.default
         let root = fm.temporaryDirectory.appendingPathComponent("shrink-vadpipe-\(UUID().uuidString)")
         try fm.createDirectory(at: root.appendingPathComponent(".git"), withIntermediateDirectories: true)
