@@ -87,6 +87,10 @@ func runInferenceBench(_ args: [String]) {
         load = s.split(separator: " ").prefix(3).joined(separator: " ")
     }
     print("inference benchmark: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(threads) threads, kernels \(kernels) (CPU supports \(KernelPath.detected)), best of \(rounds) rounds, ≥\(seconds) s per measurement, load average \(load), OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)")")
+    // OpenBLAS (MatMul, Gemm) is part of Shrink's runtime: it gets the same threads as the session
+    // and as onnxruntime, not its default of one per core (which at `--threads 1` spun a second
+    // thread on every small GEMM).
+    BLAS.setThreads(threads)
     var rows = [(String, Int, Double, Double?, Double)]()
     for model in models {
         let graph: Graph
