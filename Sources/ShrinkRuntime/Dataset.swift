@@ -288,15 +288,19 @@ public struct Dataset: Sendable {
         public var inputs: Tensor
         /// Targets of these samples.
         public var targets: DatasetTargets
-        /// The further inputs of these samples, by model input name (see `sideInputs`).
-        public var sideInputs: [String: Tensor] = [:]
+        /// The data set's further arrays, whole (shared storage): only those a session takes
+        /// are cut to this batch, when fed.
+        var sides: [String: SideInput] = [:]
+
+        /// The further input `name` for these samples (see `Dataset.sideInputs`).
+        public func sideInput(_ name: String) -> Tensor? { sides[name]?.selecting(range) }
 
         /// Everything to feed `session` for this batch: the inputs as `primary`, and each further
         /// data input of the session from the array of its name.
         public func feeds(primary: String, session: Session) -> [String: Tensor] {
             var f = [primary: inputs]
             for input in session.inputs where input.name != primary {
-                if let v = sideInputs[input.name] { f[input.name] = v }
+                if let v = sideInput(input.name) { f[input.name] = v }
             }
             return f
         }
@@ -308,8 +312,7 @@ public struct Dataset: Sendable {
         // Lazy, so only one batch is copied out at a time.
         return stride(from: 0, to: count, by: s).lazy.map { lo in
             let r = lo..<min(lo + s, count)
-            return Batch(range: r, inputs: slice(r), targets: targets.slice(r),
-                         sideInputs: sideInputs.mapValues { $0.selecting(r) })
+            return Batch(range: r, inputs: slice(r), targets: targets.slice(r), sides: sideInputs)
         }
     }
 

@@ -49,12 +49,12 @@ import Testing
         #expect(d.sideInputs["sr"]?.sampleAxis == nil)
         // A batch of samples 2..<4: h keeps its layout, [2, 2, 4], with those samples' values.
         let batch = try #require(Array(d.batches(size: 2)).dropFirst().first)
-        let h = try #require(batch.sideInputs["h"])
+        let h = try #require(batch.sideInput("h"))
         #expect(h.shape == [2, 2, 4])
         #expect(Self.hSamples(h).map { $0[0] } == [2, 3])
         #expect(Self.hSamples(h).map { $0[4] } == [102, 103])
-        #expect(batch.sideInputs["ids"]?.scalars == [2, 2, 3, 3])
-        #expect(batch.sideInputs["sr"]?.shape == [] && batch.sideInputs["sr"]?.scalars == [16000])
+        #expect(batch.sideInput("ids")?.scalars == [2, 2, 3, 3])
+        #expect(batch.sideInput("sr")?.shape == [] && batch.sideInput("sr")?.scalars == [16000])
         // A selection in another order, and a prefix.
         let picked = d.selecting([4, 0])
         #expect(picked.inputs.scalars == [4, 4, 4, 0, 0, 0])
