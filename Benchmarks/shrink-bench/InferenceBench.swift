@@ -24,7 +24,7 @@ private let realModels: [(name: String, package: String, sample: [Int])] = [
 ]
 
 /// `shrink-bench infer [--seconds S] [--rounds R] [--batches 1,256] [--real-batches 1,32]
-/// [--threads T] [--cpu-time] [--profile] [--python PATH] [--no-ort] [--no-real] [--only NAME,…]
+/// [--threads T] [--blas-threads B] [--cpu-time] [--profile] [--python PATH] [--no-ort] [--no-real] [--only NAME,…]
 /// [--kernels blas|generic|avx2|avx512] [--root DIR]`: images/second of Shrink's runtime and
 /// onnxruntime side by side (LeNet and the VGG-style CNN at batch 1 and 256, the real-model CNNs
 /// at batch 1 and 32), best of R alternating rounds of at least S seconds each, with GFLOP/s
@@ -40,6 +40,7 @@ func runInferenceBench(_ args: [String]) {
     var realBatches = [1, 32]
     var threads = ProcessInfo.processInfo.activeProcessorCount
     var profile = false
+    var blasThreads: Int?
     var rounds = 3
     var useCPUTime = false
     var kernels = KernelPath.selected
@@ -55,6 +56,7 @@ func runInferenceBench(_ args: [String]) {
         case "--batches": i += 1; batches = args[i].split(separator: ",").compactMap { Int($0) }
         case "--real-batches": i += 1; realBatches = args[i].split(separator: ",").compactMap { Int($0) }
         case "--threads": i += 1; threads = Int(args[i]) ?? threads
+        case "--blas-threads": i += 1; blasThreads = Int(args[i])
         case "--profile": profile = true
         case "--cpu-time": useCPUTime = true
         case "--rounds": i += 1; rounds = max(1, Int(args[i]) ?? rounds)
@@ -87,10 +89,6 @@ func runInferenceBench(_ args: [String]) {
         load = s.split(separator: " ").prefix(3).joined(separator: " ")
     }
     print("inference benchmark: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(threads) threads, kernels \(kernels) (CPU supports \(KernelPath.detected)), best of \(rounds) rounds, ≥\(seconds) s per measurement, load average \(load), OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)")")
-    // OpenBLAS (MatMul, Gemm) is part of Shrink's runtime: it gets the same threads as the session
-    // and as onnxruntime, not its default of one per core (which at `--threads 1` spun a second
-    // thread on every small GEMM).
-    BLAS.setThreads(threads)
     var rows = [(String, Int, Double, Double?, Double)]()
     for model in models {
         let graph: Graph
@@ -105,6 +103,11 @@ func runInferenceBench(_ args: [String]) {
         let sample = model.sample ?? (input.shape ?? []).dropFirst().map { $0.fixed ?? 1 }
         let macs = macsPerImage(graph, input: input.name, sample: sample)
         for batch in model.batches {
+            // OpenBLAS (MatMul, Gemm) is part of Shrink's runtime and gets the threads `shrink eval`
+            // gives it: the session's for a batch it runs whole, one for a batch it splits into
+            // chunks over the cores — not OpenBLAS's default of one per core, which at `--threads 1`
+            // spun a second thread on every small GEMM and at batch 256 oversubscribed the chunks.
+            BLAS.setThreads(blasThreads ?? (batch > Session.chunkSamples ? 1 : threads))
             let shape = [batch] + sample
             var rng = SystemRandomNumberGenerator()
             let x = Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
