@@ -202,3 +202,26 @@ func naiveConv2D(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: [Int], pads: [I
         #expect(try Kernels.transpose(.float(Tensor(rows: [[1, 2, 3]])), perm: nil) == .float(Tensor(rows: [[1], [2], [3]])))
     }
 }
+
+/// Nearest Resize of the last two axes runs in one pass over the output; it gives exactly what
+/// resizing one axis after the other gives (the definition the onnxruntime fixtures check), for
+/// every coordinate mode and rounding, up and down, by scales and by odd sizes.
+@Suite struct ResizePlaneTests {
+    static let modes: [ResizeCoordinates] = [.halfPixel, .pytorchHalfPixel, .alignCorners, .asymmetric, .tfHalfPixelForNearest, .halfPixelSymmetric]
+    static let roundings: [ResizeNearestRounding] = [.roundPreferFloor, .roundPreferCeil, .floor, .ceil, .simple]
+
+    @Test(arguments: modes, roundings)
+    func onePassEqualsAxisByAxis(_ mode: ResizeCoordinates, _ rounding: ResizeNearestRounding) throws {
+        let a = ResizeAttributes(linear: false, coordinates: mode, nearest: rounding)
+        let x = pseudoRandom([2, 3, 5, 7], seed: 9)
+        for (scales, sizes) in [([1, 1, 2, 2] as [Float]?, nil as [Int]?), ([1, 1, 0.6, 0.5], nil), (nil, [2, 3, 11, 4]), (nil, [2, 3, 5, 13])] {
+            let got = try Kernels.resize(x, scales: scales, sizes: sizes, a)
+            var ref = x
+            for ax in [2, 3] where got.shape[ax] != x.shape[ax] || (scales?[ax] ?? 1) != 1 {
+                let scale = scales?[ax] ?? Float(got.shape[ax]) / Float(x.shape[ax])
+                ref = try Kernels.resizeAxis(ref, axis: ax, to: got.shape[ax], scale: scale, a)
+            }
+            #expect(got.shape == ref.shape && got.scalars == ref.scalars, "\(mode) \(rounding) scales \(scales ?? []) sizes \(sizes ?? [])")
+        }
+    }
+}

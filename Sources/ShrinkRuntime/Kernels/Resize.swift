@@ -101,6 +101,12 @@ extension Kernels {
             throw KernelError("Resize needs scales or sizes")
         }
         _ = try checkedCount(out, "Resize output")
+        // Nearest on the last two axes only (an upsampling neck): one pass over the output, rows
+        // that repeat copied whole, instead of one pass per axis.
+        let changed = (0..<r).filter { out[$0] != x.shape[$0] || scale[$0] != 1 }
+        if !a.linear, r >= 2, changed == [r - 2, r - 1], x.count > 0 {
+            return resizeNearestPlanes(x, to: (out[r - 2], out[r - 1]), scales: (scale[r - 2], scale[r - 1]), a)
+        }
         var cur = x
         for ax in 0..<r where out[ax] != cur.shape[ax] || scale[ax] != 1 {
             cur = try resizeAxis(cur, axis: ax, to: out[ax], scale: scale[ax], a)
@@ -135,6 +141,48 @@ extension Kernels {
         case .simple: i = downsampling ? Int(c.rounded(.up)) : Int(c)
         }
         return min(max(i, 0), input - 1)
+    }
+
+    /// The nearest source index of each of `n` outputs on an axis of `input` elements.
+    static func nearestIndices(_ n: Int, input: Int, scale: Float, _ a: ResizeAttributes) -> [Int] {
+        (0..<n).map { o in
+            var c = sourceCoordinate(o, input: input, output: n, scale: scale, a.coordinates)
+            c = c.isNaN ? 0 : min(max(c, -1), Float(input))
+            return nearestIndex(c, input: input, downsampling: scale < 1, a.nearest)
+        }
+    }
+
+    /// Nearest resize of the last two axes in one pass: each output row gathers from its source
+    /// row, and a row whose source row is the previous one's is copied from the output.
+    static func resizeNearestPlanes(_ x: Tensor, to size: (h: Int, w: Int), scales: (Float, Float), _ a: ResizeAttributes) -> Tensor {
+        let r = x.rank
+        let (ih, iw) = (x.shape[r - 2], x.shape[r - 1])
+        var shape = x.shape
+        shape[r - 2] = size.h
+        shape[r - 1] = size.w
+        let planes = x.shape[..<(r - 2)].reduce(1, *)
+        var result = [Float](repeating: 0, count: planes * size.h * size.w)
+        guard size.h > 0, size.w > 0, ih > 0, iw > 0 else { return Tensor(shape: shape, scalars: result) }
+        let rows = nearestIndices(size.h, input: ih, scale: scales.0, a)
+        let cols = nearestIndices(size.w, input: iw, scale: scales.1, a)
+        x.scalars.withUnsafeBufferPointer { src in
+            result.withUnsafeMutableBufferPointer { dst in
+                guard let s = src.baseAddress, let d = dst.baseAddress else { return }
+                for p in 0..<planes {
+                    let sp = s + p * ih * iw, dp = d + p * size.h * size.w
+                    for oy in 0..<size.h {
+                        let out = dp + oy * size.w
+                        if oy > 0, rows[oy] == rows[oy - 1] {
+                            out.update(from: out - size.w, count: size.w)
+                            continue
+                        }
+                        let row = sp + rows[oy] * iw
+                        for ox in 0..<size.w { out[ox] = row[cols[ox]] }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: shape, scalars: result)
     }
 
     /// Resizes one axis.
