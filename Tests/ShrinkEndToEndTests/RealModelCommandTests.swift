@@ -1,4 +1,7 @@
 import Foundation
+import ShrinkGraph
+import ShrinkRuntime
+import ShrinkTensor
 import Testing
 
 /// The commands on third-party models (fetched by scripts/fetch-models.sh, which `make test`
@@ -35,6 +38,36 @@ import Testing
         let without = try Shrink.run(["inspect", path], cwd: packageRoot)
         #expect(without.status == 0, "\(without.stderr)")
         #expect(without.stdout.contains("12 Conv/Gemm/MatMul nodes inside the branches of If If_0 are not listed"), "\(without.stdout)")
+    }
+
+    /// A model with several inputs fits its layers to data and evaluates from one .npz: audio from
+    /// `x`, `sr`, `h` and `c` from the arrays of their names (h and c with the samples on axis 1).
+    @Test func decomposeAndEvalFeedEveryInputOfAMultiInputModel() throws {
+        let path = try Self.model("openwakeword-0.5.1", "oww-silero-vad")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shrink-vad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = "Tests/Fixtures/real-models/vad-chunks-search.npz"
+        let out = dir.appendingPathComponent("vad.onnx").path
+        let r = try Shrink.run(["decompose", path, "--layer", "model.first_layer.0.proj=svd:8", "--fit", "activations",
+                                "--data", data, "-o", out, "--json"], cwd: packageRoot)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect((Self.json(r)?["samples"] as? Int ?? 0) == 32, "\(r.stdout)")
+        #expect(FileManager.default.fileExists(atPath: out))
+        // mse against the original's outputs, written beside the inputs as targets.
+        var arrays = try NPZ.read(packageRoot.appendingPathComponent(data))
+        let session = try Session(graph: try Graph.load(contentsOf: path))
+        let feeds = ["input": arrays["x"]!.tensor(), "sr": Tensor(shape: [], scalars: [16000]),
+                     "h": arrays["h"]!.tensor(), "c": arrays["c"]!.tensor()]
+        arrays["y"] = NumPyArray(try #require(try session.run(inputs: feeds)["output"]))
+        let withTargets = dir.appendingPathComponent("vad-y.npz")
+        try NPZ.write(arrays, to: withTargets)
+        for (model, tiny) in [(path, true), (out, false)] {
+            let e = try Shrink.run(["eval", model, "--data", withTargets.path, "--metric", "mse", "--json"], cwd: packageRoot)
+            #expect(e.status == 0, "\(e.stderr)")
+            let mse = try #require(Self.json(e)?["value"] as? Double, "\(e.stdout)")
+            #expect(tiny ? mse < 1e-10 : mse > 1e-10, "\(model): mse \(mse)")
+        }
     }
 
     /// A Paddle detector with dynamic height and width: --data gives the shape.

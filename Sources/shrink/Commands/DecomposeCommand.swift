@@ -174,9 +174,8 @@ struct DecomposeCommand: ParsableCommand {
     func evaluate(before: Graph, after: Graph, data: String) throws -> Report.Evaluation {
         let dataset: Dataset
         do { dataset = try Dataset.load(npz: data, inputKey: inputKey, targetKey: "y") } catch { throw CLI.fail(error) }
-        guard let inputName = before.dataInputs.first?.name, before.dataInputs.count == 1 else {
-            throw CLI.fail("\(model): --eval feeds one input, the model has \(before.dataInputs.count)")
-        }
+        // The first input from --input-key, further ones from the arrays named like them.
+        guard let inputName = before.dataInputs.first?.name else { throw CLI.fail("\(model): the model has no data input to feed") }
         var scores: [Double] = []
         for graph in [before, after] {
             let acc: MetricAccumulator
@@ -212,9 +211,6 @@ struct DecomposeCommand: ParsableCommand {
     func collect(graph: Graph, choices: [LayerChoice], data: String,
                  inputShapes: [String: [Int]]) throws -> ([String: ActivationStatistics], Int) {
         let dataset = try calibrationSet(data)
-        guard graph.dataInputs.count == 1 else {
-            throw CLI.fail("\(model): --data feeds one input, the model has \(graph.dataInputs.count)")
-        }
         let layers = choices.filter { $0.method != .keep }.map(\.layer)
         let stats: [String: ActivationStatistics]
         do {
