@@ -107,7 +107,7 @@ func runInferenceBench(_ args: [String]) {
             // gives it: the session's for a batch it runs whole, one for a batch it splits into
             // chunks over the cores — not OpenBLAS's default of one per core, which at `--threads 1`
             // spun a second thread on every small GEMM and at batch 256 oversubscribed the chunks.
-            BLAS.setThreads(blasThreads ?? (batch > Session.chunkSamples ? 1 : threads))
+            BLAS.setThreads(blasThreads ?? (session.runsInChunks(batch: batch) ? 1 : threads))
             let shape = [batch] + sample
             var rng = SystemRandomNumberGenerator()
             let x = Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })

@@ -7,7 +7,7 @@ import Synchronization
 
 /// How a `Session` uses the machine.
 public struct SessionOptions: Sendable, Equatable {
-    /// Workers: a batch of more than 32 samples is run as 32-sample chunks spread over this many
+    /// Workers: a batch of more than 16 samples is run as 16-sample chunks spread over this many
     /// Dispatch workers, so its result does not depend on this number. Pass 1 when the caller
     /// already runs several sessions in parallel.
     ///
@@ -37,8 +37,12 @@ struct Plan: Sendable {
     var steps: [Step]
     /// Slots with a value known at preparation (initializers, Constant and folded nodes, fused weights).
     var constants: [Int: Value]
-    /// Per slot: may a chunk of the batch be run on its own up to this value?
+    /// Per slot: is it batch-major, with each sample's slice depending only on that sample (what
+    /// fed values and wanted outputs of a chunked run must be)?
     var batchSeparable: [Bool]
+    /// Per slot: does a chunk compute it correctly on its own — batch-separable, a constant, or a
+    /// shape vector computed from the chunk's own batch (Shape → Slice → Concat → Reshape)?
+    var chunkSafe: [Bool] = []
     /// Number of value slots (graph values plus pre-folded constants).
     var slotCount: Int
     /// The slots a run starts from (constants in place) and which of them a run may consume,
@@ -61,7 +65,16 @@ struct Plan: Sendable {
 /// several threads at once.
 public final class Session: Sendable {
     /// Samples per chunk when a batch is split across cores (see `run(values:outputs:)`).
-    public static let chunkSamples = 32
+    public static let chunkSamples = 16
+
+    /// Whether a usual call (every data input fed, the graph outputs wanted) with `batch` samples
+    /// is split into chunks over the workers, one BLAS thread each — what a process owner sets
+    /// OpenBLAS's threads by: one for chunked batches, the cores for a batch run whole.
+    public func runsInChunks(batch: Int) -> Bool {
+        if let fixed = fixedBatch { return batch > fixed }  // pieces of the model's own batch
+        guard batch > Session.chunkSamples, let d = defaultSchedule, d.stepsSeparable else { return false }
+        return d.fed.allSatisfy { fused.batchSeparable[$0] } && d.outSlots.allSatisfy { fused.batchSeparable[$0] }
+    }
 
     /// The graph's data inputs (initializers excluded), as declared.
     public let inputs: [ValueInfo]
@@ -248,7 +261,7 @@ public final class Session: Sendable {
         for (k, s) in steps.enumerated() { for i in s.inputs where i >= 0 { lastUse[i] = k } }
         let lasts: [[Bool]] = steps.enumerated().map { k, s in s.inputs.map { $0 >= 0 && lastUse[$0] == k && !keep.contains($0) } }
         return Schedule(fed: fed, outSlots: outSlots, steps: steps, lasts: lasts,
-                        stepsSeparable: steps.allSatisfy { plan.batchSeparable[$0.outputs[0]] })
+                        stepsSeparable: steps.allSatisfy { plan.chunkSafe[$0.outputs[0]] })
     }
 
     /// Packs the constant weights of Conv steps for the own GEMM kernels, once per session (the
@@ -320,13 +333,14 @@ public final class Session: Sendable {
         var a = BatchAnalysis(slotCount: plan.slotCount, constants: plan.constants)
         for (slot, info) in inputs {
             if let shape = info.shape, !shape.isEmpty {
-                let rest = shape.dropFirst().map(\.fixed)
-                a.states[slot] = .batched(perSample: rest.allSatisfy { $0 != nil } ? rest.map { $0! } : nil)
+                // Symbolic sizes other than the batch are unknown (−1); the rank is still known.
+                a.states[slot] = .batched(perSample: shape.dropFirst().map { $0.fixed ?? -1 })
             }
         }
         for s in plan.steps { a.visit(s) }
         var p = plan
         p.batchSeparable = a.states.map { if case .batched = $0 { return true } else { return false } }
+        p.chunkSafe = a.states.map { $0 != .unknown }
         return p
     }
 

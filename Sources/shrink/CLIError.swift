@@ -122,10 +122,11 @@ enum CLI {
     }
 
     /// Gives OpenBLAS its thread count for this process (sessions never change it): a batch the
-    /// engine splits into chunks runs one chunk per core on one BLAS thread each; a smaller batch
-    /// gets the cores as BLAS threads.
-    static func ownBLASThreads(cores: Int?, batch: Int) {
-        BLAS.setThreads(batch > Session.chunkSamples ? 1 : cores ?? ProcessInfo.processInfo.activeProcessorCount)
+    /// session splits into chunks runs one chunk per core on one BLAS thread each; a batch it runs
+    /// whole (small, or a model whose samples it cannot prove apart) gets the cores as BLAS threads.
+    static func ownBLASThreads(cores: Int?, batch: Int, session: Session? = nil) {
+        let chunked = session.map { $0.runsInChunks(batch: batch) } ?? (batch > Session.chunkSamples)
+        BLAS.setThreads(chunked ? 1 : cores ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// Loads a model and prepares it to run on `threads` cores (default: all).

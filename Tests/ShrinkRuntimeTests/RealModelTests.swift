@@ -118,3 +118,42 @@ struct RealModel: Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// Batches of more than `Session.chunkSamples` samples run as chunks over the cores when the
+/// analysis proves every sample independent; on the real models that holds (Paddle's constant-
+/// first Mul, squeeze-and-excite Muls, Resize, symbolic heights and widths) the chunked batch
+/// equals running each sample alone.
+@Suite struct ChunkedBatchTests {
+    /// The models whose prepared plans are proven separable. (The mel front-end is not, rightly:
+    /// its ReduceMax has no axes, so every output depends on the whole batch.)
+    static let separable: Set<String> = ["ocr-cls-mobile-v2", "ocr-det-ppocrv4", "oww-embedding"]
+
+    @Test(arguments: RealModel.all.filter { separable.contains($0.name) })
+    func chunkedBatchEqualsSampleBySample(_ model: RealModel) throws {
+        let graph = try model.load()
+        let input = try #require(graph.dataInputs.first)
+        let file = try #require(try model.arrays()[input.name]).tensor()
+        // The file's first sample, with a batch axis of 1.
+        let one = Tensor(shape: [1] + file.shape.dropFirst(), scalars: Array(file.scalars.prefix(file.count / max(file.shape[0], 1))))
+        let session = try Session(graph: graph, options: SessionOptions(threads: 2))
+        #expect(session.fused.steps.allSatisfy { session.fused.chunkSafe[$0.outputs[0]] }, "\(model) is not proven separable")
+        // 2 chunks and a remainder, each sample a different scaling of the realistic input.
+        let n = 2 * Session.chunkSamples + 3
+        var scalars: [Float] = []
+        for i in 0..<n { scalars += one.scalars.map { $0 * (1 + 0.01 * Float(i)) } }
+        let batch = Tensor(shape: [n] + one.shape.dropFirst(), scalars: scalars)
+        let all = try session.run(inputs: [input.name: batch])
+        for name in session.outputNames {
+            let got = try #require(all[name])
+            let per = got.count / n
+            for i in [0, Session.chunkSamples - 1, Session.chunkSamples, n - 1] {
+                let x = Tensor(shape: one.shape, scalars: Array(scalars[(i * one.count)..<((i + 1) * one.count)]))
+                let ref = try #require(try session.run(inputs: [input.name: x])[name])
+                let row = Array(got.scalars[(i * per)..<((i + 1) * per)])
+                let scale = max(1, ref.scalars.map { abs($0) }.max() ?? 0)
+                let worst = zip(row, ref.scalars).map { abs($0 - $1) }.max() ?? .infinity
+                #expect(ref.count == per && worst <= 1e-4 * scale, "\(model) \(name) sample \(i): max|Δ| \(worst)")
+            }
+        }
+    }
+}
