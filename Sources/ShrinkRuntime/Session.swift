@@ -7,7 +7,8 @@ import Synchronization
 
 /// How a `Session` uses the machine.
 public struct SessionOptions: Sendable, Equatable {
-    /// Workers: a batch of more than 16 samples is run as 16-sample chunks spread over this many
+    /// Workers: a batch of more than 16 samples is run as chunks (of 16 up to 32 samples, of 32
+    /// beyond; `Session.chunkSize`) spread over this many
     /// Dispatch workers, so its result does not depend on this number. Pass 1 when the caller
     /// already runs several sessions in parallel.
     ///
@@ -64,8 +65,14 @@ struct Plan: Sendable {
 /// pre-folded; every operator checked at preparation. Immutable, so one session may run on
 /// several threads at once.
 public final class Session: Sendable {
-    /// Samples per chunk when a batch is split across cores (see `run(values:outputs:)`).
+    /// The smallest batch split across cores is one of more than this many samples (see
+    /// `run(values:outputs:)`).
     public static let chunkSamples = 16
+
+    /// Samples per chunk for a batch of `batch`: 16 for a batch of 17–32 (two chunks, so a batch
+    /// of 32 uses two cores), 32 beyond (larger GEMMs; 16-sample chunks cost LeNet's batch of 256
+    /// 6–8 %). It depends on the batch alone, never on the thread count, so neither does a result.
+    public static func chunkSize(batch: Int) -> Int { batch > 32 ? 32 : chunkSamples }
 
     /// Whether a usual call (every data input fed, the graph outputs wanted) with `batch` samples
     /// is split into chunks over the workers, one BLAS thread each — what a process owner sets
@@ -594,7 +601,8 @@ public final class Session: Sendable {
             && fed.keys.allSatisfy { plan.batchSeparable[$0] }
             && schedule.stepsSeparable
             && outSlots.allSatisfy { plan.batchSeparable[$0] }
-        let chunks = separable ? (batch + Session.chunkSamples - 1) / Session.chunkSamples : 1
+        let chunk = Session.chunkSize(batch: batch)
+        let chunks = separable ? (batch + chunk - 1) / chunk : 1
         if let fixed = fixedBatch, batch >= 1, batch != fixed, fed.values.allSatisfy({ $0.shape.first == batch }) {
             // Pieces are padded to the model's batch: refuse a batch no memory could hold (a
             // declared batch of 2^31) instead of aborting on the allocation.
@@ -613,7 +621,7 @@ public final class Session: Sendable {
             let result = try execute(steps, lasts: lasts, plan: plan, fed: fed, outSlots: outSlots, threads: options.threads)
             return Dictionary(uniqueKeysWithValues: zip(wanted, result))
         }
-        let bounds = (0...chunks).map { min($0 * Session.chunkSamples, batch) }
+        let bounds = (0...chunks).map { min($0 * chunk, batch) }
         let workers = min(options.threads, chunks)
         let whole = fed
         let parts = try runParts(steps, lasts: lasts, plan: plan, outSlots: outSlots, count: chunks, workers: workers) { c in
