@@ -7,8 +7,7 @@ import Synchronization
 
 /// How a `Session` uses the machine.
 public struct SessionOptions: Sendable, Equatable {
-    /// Workers: a batch of more than 16 samples is run as chunks (of 16 up to 32 samples, of 32
-    /// beyond; `Session.chunkSize`) spread over this many
+    /// Workers: a batch of more than 16 samples is run as 16-sample chunks spread over this many
     /// Dispatch workers, so its result does not depend on this number. Pass 1 when the caller
     /// already runs several sessions in parallel.
     ///
@@ -65,14 +64,11 @@ struct Plan: Sendable {
 /// pre-folded; every operator checked at preparation. Immutable, so one session may run on
 /// several threads at once.
 public final class Session: Sendable {
-    /// The smallest batch split across cores is one of more than this many samples (see
-    /// `run(values:outputs:)`).
+    /// Samples per chunk when a batch is split across cores (see `run(values:outputs:)`): 16, so
+    /// a batch of 32 uses two cores, and a chunk's activations stay in cache (VGG's batch of 256
+    /// on 2 threads: 1.32× onnxruntime with chunks of 16, 1.17–1.19× with 32; LeNet's prefers 32
+    /// by 6–8 % at 1 thread). Never the thread count's, so neither is a result.
     public static let chunkSamples = 16
-
-    /// Samples per chunk for a batch of `batch`: 16 for a batch of 17–32 (two chunks, so a batch
-    /// of 32 uses two cores), 32 beyond (larger GEMMs; 16-sample chunks cost LeNet's batch of 256
-    /// 6–8 %). It depends on the batch alone, never on the thread count, so neither does a result.
-    public static func chunkSize(batch: Int) -> Int { batch > 32 ? 32 : chunkSamples }
 
     /// Whether a usual call (every data input fed, the graph outputs wanted) with `batch` samples
     /// is split into chunks over the workers, one BLAS thread each — what a process owner sets
@@ -601,7 +597,7 @@ public final class Session: Sendable {
             && fed.keys.allSatisfy { plan.batchSeparable[$0] }
             && schedule.stepsSeparable
             && outSlots.allSatisfy { plan.batchSeparable[$0] }
-        let chunk = Session.chunkSize(batch: batch)
+        let chunk = Session.chunkSamples
         let chunks = separable ? (batch + chunk - 1) / chunk : 1
         if let fixed = fixedBatch, batch >= 1, batch != fixed, fed.values.allSatisfy({ $0.shape.first == batch }) {
             // Pieces are padded to the model's batch: refuse a batch no memory could hold (a

@@ -137,10 +137,10 @@ struct RealModel: Sendable, CustomStringConvertible {
         let one = Tensor(shape: [1] + file.shape.dropFirst(), scalars: Array(file.scalars.prefix(file.count / max(file.shape[0], 1))))
         let session = try Session(graph: graph, options: SessionOptions(threads: 2))
         #expect(session.fused.steps.allSatisfy { session.fused.chunkSafe[$0.outputs[0]] }, "\(model) is not proven separable")
-        // Two chunks of 16 (a batch of 30), and a chunk of 32 with a remainder (35); each sample a
+        // Two chunks (a batch of 30), and two full chunks and a remainder (35); each sample a
         // different scaling of the realistic input.
         for n in [30, 35] {
-            let chunk = Session.chunkSize(batch: n)
+            let chunk = Session.chunkSamples
             var scalars: [Float] = []
             for i in 0..<n { scalars += one.scalars.map { $0 * (1 + 0.01 * Float(i)) } }
             let batch = Tensor(shape: [n] + one.shape.dropFirst(), scalars: scalars)
