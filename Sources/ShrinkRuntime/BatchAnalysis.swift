@@ -274,7 +274,7 @@ struct BatchAnalysis {
             // Along a sample axis (never the batch), each sample's answer is its own.
             guard axis > 0 || (rank(x).map { axis + $0 > 0 } ?? false) else { return .unknown }
             return .batched(perSample: nil)
-        case .variadic, .expand, .whereSelect, .compare, .modulo, .not, .topK, .cumSum, .trilu, .constantOfShape, .range, .resize, .recurrent, .size,
+        case .variadic, .expand, .whereSelect, .compare, .modulo, .not, .topK, .cumSum, .trilu, .constantOfShape, .range, .recurrent, .size,
              .ifBranch:
             return .unknown
         }
@@ -325,7 +325,7 @@ struct BatchAnalysis {
             return .shapeVector(dims, scalar: false)
         case .identity, .cast(.integer):
             return ins[0]
-        case let .slice(nil, nil, nil):
+        case .slice(nil, nil, nil):
             // A constant range of a shape vector (Shape → Slice → Concat → Reshape flattens).
             guard case .shapeVector(let dims, false) = ins[0], ins.dropFirst().allSatisfy({ $0 == .constant }),
                   step.inputs.count >= 3 else { return .unknown }

@@ -131,23 +131,10 @@ public struct Dataset: Sendable {
                             source: name, inputName: inputKey, targetName: targetKey ?? "y")
         for (key, a) in arrays where key != inputKey && key != targetKey {
             // Converted now (the file is read once), checked when a model input takes it.
-            let t: Tensor
-            switch a.dtype {
-            case .float32: t = a.tensor()
-            case .float64, .uint8: t = Tensor(shape: a.shape, scalars: a.floats())
-            case .int64, .int32, .bool: t = Tensor(shape: a.shape, scalars: (a.integersIfIntegral() ?? []).map { Float($0) })
-            }
+            let t = Self.float32(a)
             d.sideInputs[key] = SideInput(values: t, sampleAxis: t.shape.firstIndex(of: d.count))
         }
         return d
-    }
-
-    /// The values to feed for samples `range`: the inputs as `primary`, and each of `others`
-    /// (the model's further data inputs) from the array of that name, sliced the same way.
-    public func feeds(_ range: Range<Int>, primary: String, others: [String]) -> [String: Tensor] {
-        var f = [primary: range == 0..<count ? inputs : slice(range)]
-        for name in others { if let side = sideInputs[name] { f[name] = side.selecting(range) } }
-        return f
     }
 
     /// Reads inputs and (optionally) targets from two `.npy` files.
@@ -179,28 +166,25 @@ public struct Dataset: Sendable {
         return "\(error)"
     }
 
-    static func inputs(_ a: NumPyArray, source: String, key: String, scale: Float?) throws(DatasetError) -> Tensor {
-        var t: Tensor
+    /// `a` as float32: float64 (NumPy's default) rounded, integers (token ids; exact up to 2^24,
+    /// converted back to int64 for integer model inputs) and uint8 as their values.
+    static func float32(_ a: NumPyArray) -> Tensor {
         switch a.dtype {
-        case .float32:
-            t = a.tensor()
-        case .float64:
-            // NumPy's default float type (what scikit-learn hands out): rounded to float32.
-            t = Tensor(shape: a.shape, scalars: a.floats())
-        case .uint8:
-            guard scale != nil else {
-                throw DatasetError(file: source, message: "\(key) is uint8; give a scale (e.g. 1/255) to convert it to float32")
-            }
-            t = Tensor(shape: a.shape, scalars: a.floats())
-        case .int64, .int32, .bool:
-            // Token ids and other integer inputs: exact as float32 up to 2^24, converted back to
-            // int64 for integer model inputs.
-            let v = a.integersIfIntegral() ?? []
-            if let big = v.first(where: { $0 > 1 << 24 || $0 < -(1 << 24) }) {
-                throw DatasetError(file: source, message: "\(key) holds the integer \(big), beyond what Shrink carries exactly (|x| ≤ 2^24)")
-            }
-            t = Tensor(shape: a.shape, scalars: v.map { Float($0) })
+        case .float32: return a.tensor()
+        case .float64, .uint8: return Tensor(shape: a.shape, scalars: a.floats())
+        case .int64, .int32, .bool: return Tensor(shape: a.shape, scalars: (a.integersIfIntegral() ?? []).map { Float($0) })
         }
+    }
+
+    static func inputs(_ a: NumPyArray, source: String, key: String, scale: Float?) throws(DatasetError) -> Tensor {
+        if a.dtype == .uint8, scale == nil {
+            throw DatasetError(file: source, message: "\(key) is uint8; give a scale (e.g. 1/255) to convert it to float32")
+        }
+        if [.int64, .int32, .bool].contains(a.dtype),
+           let big = (a.integersIfIntegral() ?? []).first(where: { $0 > 1 << 24 || $0 < -(1 << 24) }) {
+            throw DatasetError(file: source, message: "\(key) holds the integer \(big), beyond what Shrink carries exactly (|x| ≤ 2^24)")
+        }
+        var t = Self.float32(a)
         if let scale {
             guard scale.isFinite else { throw DatasetError(file: source, message: "the scale \(scale) is not a finite number") }
             t.scalars.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] *= scale } }

@@ -75,8 +75,15 @@ public final class Session: Sendable {
     /// OpenBLAS's threads by: one for chunked batches, the cores for a batch run whole.
     public func runsInChunks(batch: Int) -> Bool {
         if let fixed = fixedBatch { return batch > fixed }  // pieces of the model's own batch
-        guard batch > Session.chunkSamples, let d = defaultSchedule, d.stepsSeparable else { return false }
-        return d.fed.allSatisfy { fused.batchSeparable[$0] } && d.outSlots.allSatisfy { fused.batchSeparable[$0] }
+        guard let d = defaultSchedule else { return false }
+        return Session.splits(batch: batch, fed: d.fed, schedule: d, plan: fused)
+    }
+
+    /// Whether a run of `batch` samples fed at `fed` is cut into chunks: more than a chunk, and
+    /// every fed value, step and wanted output provably keeps samples apart.
+    static func splits(batch: Int, fed: Set<Int>, schedule: Schedule, plan: Plan) -> Bool {
+        !fed.isEmpty && batch > chunkSamples && schedule.stepsSeparable
+            && fed.allSatisfy { plan.batchSeparable[$0] } && schedule.outSlots.allSatisfy { plan.batchSeparable[$0] }
     }
 
     /// The graph's data inputs (initializers excluded), as declared.
@@ -593,10 +600,7 @@ public final class Session: Sendable {
         // matrix size, so equal chunks make a result independent of how many cores computed it.
         let batchSizes = Set(fed.values.compactMap { $0.shape.first })
         let batch = batchSizes.count == 1 ? batchSizes.first! : 0
-        let separable = !fed.isEmpty && batch > Session.chunkSamples
-            && fed.keys.allSatisfy { plan.batchSeparable[$0] }
-            && schedule.stepsSeparable
-            && outSlots.allSatisfy { plan.batchSeparable[$0] }
+        let separable = Session.splits(batch: batch, fed: Set(fed.keys), schedule: schedule, plan: plan)
         let chunk = Session.chunkSamples
         let chunks = separable ? (batch + chunk - 1) / chunk : 1
         if let fixed = fixedBatch, batch >= 1, batch != fixed, fed.values.allSatisfy({ $0.shape.first == batch }) {
