@@ -103,11 +103,10 @@ func runInferenceBench(_ args: [String]) {
         let sample = model.sample ?? (input.shape ?? []).dropFirst().map { $0.fixed ?? 1 }
         let macs = macsPerImage(graph, input: input.name, sample: sample)
         for batch in model.batches {
-            // OpenBLAS (MatMul, Gemm) is part of Shrink's runtime and gets the threads `shrink eval`
-            // gives it: the session's for a batch it runs whole, one for a batch it splits into
-            // chunks over the cores — not OpenBLAS's default of one per core, which at `--threads 1`
-            // spun a second thread on every small GEMM and at batch 256 oversubscribed the chunks.
-            BLAS.setThreads(blasThreads ?? (session.runsInChunks(batch: batch) ? 1 : threads))
+            // OpenBLAS (MatMul, Gemm) runs one thread per call, as under `shrink eval`: the session
+            // splits products over its own pool at batch 1 and chunks over the cores in batches;
+            // OpenBLAS's default of one thread per core spun beside them on the same cores.
+            BLAS.setThreads(blasThreads ?? 1)
             let shape = [batch] + sample
             var rng = SystemRandomNumberGenerator()
             let x = Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })

@@ -130,9 +130,10 @@ extension Step {
                                            path: f.kernels, threads: f.threads))
         case let .gemm(attrs, act):
             let a = try float(&f, 0, last), b = try float(&f, 1, last), c = try optionalFloat(&f, 2, last)
-            return .float(try Kernels.gemm(a, b, c, attrs, activation: act))
+            return .float(try Kernels.gemm(a, b, c, attrs, activation: act, threads: f.threads))
         case let .matmul(act):
-            return .float(try Kernels.matmul(try float(&f, 0, last), try float(&f, 1, last), activation: act))
+            return .float(try Kernels.matmul(try float(&f, 0, last), try float(&f, 1, last), activation: act,
+                                             threads: f.threads))
         case let .binary(bop):
             let va = try value(&f, 0, last), vb = try value(&f, 1, last)
             switch (va, vb) {

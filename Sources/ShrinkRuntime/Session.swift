@@ -12,8 +12,9 @@ public struct SessionOptions: Sendable, Equatable {
     /// already runs several sessions in parallel.
     ///
     /// OpenBLAS's own thread count is process-wide, so a session never changes it: it belongs to
-    /// whoever owns the process (`BLAS.setThreads`, set once — `shrink run` uses 1 and gets its
-    /// parallelism from stages and chunks; `eval`/`infer` give small batches the cores). A session
+    /// whoever owns the process (`BLAS.setThreads`, set once — the commands use 1: the runtime
+    /// splits a small batch's products over its own kernel pool, and a large batch into chunks,
+    /// and OpenBLAS threads beside those would spin on the same cores). A session
     /// that changed it for the length of a call made every other thread's BLAS calls round
     /// differently while it ran.
     public var threads: Int
@@ -69,15 +70,6 @@ public final class Session: Sendable {
     /// on 2 threads: 1.32× onnxruntime with chunks of 16, 1.17–1.19× with 32; LeNet's prefers 32
     /// by 6–8 % at 1 thread). Never the thread count's, so neither is a result.
     public static let chunkSamples = 16
-
-    /// Whether a usual call (every data input fed, the graph outputs wanted) with `batch` samples
-    /// is split into chunks over the workers, one BLAS thread each — what a process owner sets
-    /// OpenBLAS's threads by: one for chunked batches, the cores for a batch run whole.
-    public func runsInChunks(batch: Int) -> Bool {
-        if let fixed = fixedBatch { return batch > fixed }  // pieces of the model's own batch
-        guard let d = defaultSchedule else { return false }
-        return Session.splits(batch: batch, fed: d.fed, schedule: d, plan: fused)
-    }
 
     /// Whether a run of `batch` samples fed at `fed` is cut into chunks: more than a chunk, and
     /// every fed value, step and wanted output provably keeps samples apart.

@@ -121,12 +121,12 @@ enum CLI {
         do { return try Graph.load(contentsOf: path) } catch { throw fail(error.inFile(path)) }
     }
 
-    /// Gives OpenBLAS its thread count for this process (sessions never change it): a batch the
-    /// session splits into chunks runs one chunk per core on one BLAS thread each; a batch it runs
-    /// whole (small, or a model whose samples it cannot prove apart) gets the cores as BLAS threads.
-    static func ownBLASThreads(cores: Int?, batch: Int, session: Session? = nil) {
-        let chunked = session.map { $0.runsInChunks(batch: batch) } ?? (batch > Session.chunkSamples)
-        BLAS.setThreads(chunked ? 1 : cores ?? ProcessInfo.processInfo.activeProcessorCount)
+    /// Gives OpenBLAS one thread for this process (sessions never change it). The runtime splits
+    /// its own work over the cores — a large batch in chunks, a small batch's operators (its
+    /// OpenBLAS products included) over the kernel pool — and OpenBLAS threads beside those spin
+    /// on the same cores: at batch 1 on 2 cores they cost VGG 45 % and LeNet 60 % of their speed.
+    static func ownBLASThreads() {
+        BLAS.setThreads(1)
     }
 
     /// Loads a model and prepares it to run on `threads` cores (default: all).

@@ -62,6 +62,18 @@ void shrink_winograd_products(int isa, long xi0, long xi1, long m, long c, long 
 void shrink_winograd_output(int isa, long m0, long m1, long m, long oh, long ow, long th, long tw, long nimg,
                             const float *p, long ldp, const float *bias, int relu, float *out, long oimg);
 
+/// One part of a job split by `shrink_pool_run`.
+typedef void (*shrink_part_fn)(void *ctx, long part);
+
+/// Runs fn(ctx, 0..<parts) on the calling thread and up to `workers` pool threads (started on
+/// first use, kept for the process), and returns when every part is done. Parts are claimed one
+/// at a time, so late workers take only what is left. When the pool is busy (another caller, or a
+/// part that splits again) the caller runs every part itself.
+void shrink_pool_run(long parts, int workers, shrink_part_fn fn, void *ctx);
+
+/// How long idle pool workers spin for the next job before they sleep (default 200 µs).
+void shrink_pool_set_spin(long nanoseconds);
+
 #ifdef __cplusplus
 }
 #endif

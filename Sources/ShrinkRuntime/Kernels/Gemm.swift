@@ -20,8 +20,9 @@ public struct GemmAttributes: Sendable, Equatable {
 
 extension Kernels {
     /// `Gemm`: alpha·A'·B' + beta·C, with C unidirectionally broadcast to [M, N].
+    /// `threads` > 1 splits a large product over the pool (see `sgemm`).
     public static func gemm(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ attrs: GemmAttributes,
-                            activation: Activation? = nil) throws -> Tensor {
+                            activation: Activation? = nil, threads: Int = 1) throws -> Tensor {
         guard a.rank == 2, b.rank == 2 else {
             throw KernelError("Gemm needs 2-D A and B, got \(a.shape) and \(b.shape)")
         }
@@ -44,19 +45,11 @@ extension Kernels {
             a.scalars.withUnsafeBufferPointer { pa in
                 b.scalars.withUnsafeBufferPointer { pb in
                     out.withUnsafeMutableBufferPointer { po in
-                        if k > 0 && m == 1 {
-                            // One row (batch 1 through a Linear layer): GEMV streams the weights
-                            // once, where GEMM would first copy (pack) all of them.
-                            cblas_sgemv(CblasRowMajor, attrs.transB ? CblasNoTrans : CblasTrans,
-                                        Int32(b.shape[0]), Int32(b.shape[1]), attrs.alpha, pb.baseAddress, Int32(b.shape[1]),
-                                        pa.baseAddress, 1, beta, po.baseAddress, 1)
-                        } else if k > 0 {
-                            cblas_sgemm(CblasRowMajor, attrs.transA ? CblasTrans : CblasNoTrans,
-                                        attrs.transB ? CblasTrans : CblasNoTrans,
-                                        Int32(m), Int32(n), Int32(k), attrs.alpha,
-                                        pa.baseAddress, Int32(a.shape[1]), pb.baseAddress, Int32(b.shape[1]),
-                                        // A zeroed output takes β = 1: the same sums, without OpenBLAS's β pass.
-                                        beta == 0 ? 1 : beta, po.baseAddress, Int32(n))
+                        if k > 0 {
+                            // A zeroed output takes β = 1: the same sums, without OpenBLAS's β pass.
+                            sgemm(transA: attrs.transA, transB: attrs.transB, m: m, n: n, k: k, alpha: attrs.alpha,
+                                  pa.baseAddress!, lda: a.shape[1], pb.baseAddress!, ldb: b.shape[1],
+                                  beta: beta == 0 ? 1 : beta, po.baseAddress!, ldc: n, threads: threads)
                         } else if beta != 1 {
                             for i in 0..<(m * n) { po[i] *= beta }
                         }
@@ -70,7 +63,8 @@ extension Kernels {
 
     /// `MatMul` with NumPy semantics: 1-D operands are promoted and the added axis removed again,
     /// leading (batch) axes broadcast. A stack times a matrix is one GEMM over all rows.
-    public static func matmul(_ a: Tensor, _ b: Tensor, activation: Activation? = nil) throws -> Tensor {
+    /// `threads` > 1 splits a large product over the pool (see `sgemm`).
+    public static func matmul(_ a: Tensor, _ b: Tensor, activation: Activation? = nil, threads: Int = 1) throws -> Tensor {
         guard a.rank >= 1, b.rank >= 1 else { throw KernelError("MatMul operands must have rank ≥ 1, got \(a.shape) and \(b.shape)") }
         let sa = a.rank == 1 ? [1, a.shape[0]] : a.shape
         let sb = b.rank == 1 ? [b.shape[0], 1] : b.shape
@@ -89,12 +83,8 @@ extension Kernels {
                     if product(batchB) == 1 && batchA == batch {
                         // Every A row against the same B: a single tall GEMM.
                         let rows = product(batchA) * m
-                        if rows == 1 {
-                            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, B, Int32(n), A, 1, 0, O, 1)
-                        } else {
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k),
-                                        1, A, Int32(k), B, Int32(n), 1, O, Int32(n))  // O is zeroed: β = 1 skips OpenBLAS's β pass
-                        }
+                        sgemm(m: rows, n: n, k: k, A, lda: k, B, ldb: n, beta: 1, O, ldc: n,  // O is zeroed: β = 1 skips OpenBLAS's β pass
+                              threads: threads)
                     } else {
                         let nb = product(batch)
                         let stA = Tensor.strides(for: batchA), stB = Tensor.strides(for: batchB)
@@ -108,9 +98,8 @@ extension Kernels {
                                 if axA >= 0 && batchA[axA] != 1 { offA += idx * stA[axA] }
                                 if axB >= 0 && batchB[axB] != 1 { offB += idx * stB[axB] }
                             }
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                                        1, A + offA * m * k, Int32(k), B + offB * k * n, Int32(n), 1,
-                                        O + bi * m * n, Int32(n))
+                            sgemm(m: m, n: n, k: k, A + offA * m * k, lda: k, B + offB * k * n, ldb: n, beta: 1,
+                                  O + bi * m * n, ldc: n, threads: threads)
                         }
                     }
                     activation?.apply(O, count: count)
@@ -120,6 +109,45 @@ extension Kernels {
         if a.rank == 1 { outShape.remove(at: outShape.count - 2) }
         if b.rank == 1 { outShape.removeLast() }
         return Tensor(shape: outShape, scalars: out)
+    }
+
+    /// Row-major `C = alpha · op(A) · op(B) + beta · C` (M×N, depth K) on one OpenBLAS thread per
+    /// part: with `threads` > 1 and enough work, C's columns (or, for a tall thin C, its rows) are
+    /// split over the pool, so a batch-1 product uses the cores without OpenBLAS's own threads,
+    /// which spin beside the pool's and oversubscribe the cores. One row is a GEMV, which streams
+    /// the weights once where GEMM would first pack them; split by columns, each core keeps its
+    /// half of a Linear layer's weights in its own L2 across calls.
+    static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+                      _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, beta: Float,
+                      _ c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) {
+        // Columns n0..<n1 of C (B's columns, or B's rows when B is transposed).
+        func columns(_ n0: Int, _ n1: Int) {
+            let bs = transB ? b + n0 * ldb : b + n0
+            if m == 1 {
+                cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans, Int32(transB ? n1 - n0 : k),
+                            Int32(transB ? k : n1 - n0), alpha, bs, Int32(ldb), a, transA ? Int32(lda) : 1, beta, c + n0, 1)
+            } else {
+                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                            Int32(m), Int32(n1 - n0), Int32(k), alpha, a, Int32(lda), bs, Int32(ldb), beta, c + n0, Int32(ldc))
+            }
+        }
+        // Rows m0..<m1 of C (A's rows, or A's columns when A is transposed).
+        func rows(_ m0: Int, _ m1: Int) {
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m1 - m0), Int32(n), Int32(k), alpha, transA ? a + m0 : a + m0 * lda, Int32(lda), b, Int32(ldb),
+                        beta, c + m0 * ldc, Int32(ldc))
+        }
+        let parts = threads > 1 && m * n * k >= 1 << 16 ? threads : 1
+        // Parts on 64-column (or 16-row) boundaries, so they are whole OpenBLAS tiles.
+        if parts > 1 && n >= 64 * parts && n >= m {
+            let blocks = (n + 63) / 64
+            parallelParts(parts) { t in columns(min(n, blocks * t / parts * 64), min(n, blocks * (t + 1) / parts * 64)) }
+        } else if parts > 1 && m >= 16 * parts {
+            let blocks = (m + 15) / 16
+            parallelParts(parts) { t in rows(min(m, blocks * t / parts * 16), min(m, blocks * (t + 1) / parts * 16)) }
+        } else {
+            columns(0, n)
+        }
     }
 
     /// Materialises `t` broadcast (unidirectionally) to `shape`.

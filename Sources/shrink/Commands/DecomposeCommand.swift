@@ -85,7 +85,7 @@ struct DecomposeCommand: ParsableCommand {
 
     func run() throws {
         // Calibration and --eval run batches of 64 and 256 samples: chunked, one BLAS thread each.
-        CLI.ownBLASThreads(cores: nil, batch: 64)
+        CLI.ownBLASThreads()
         guard let output else { throw CLI.fail("missing -o OUT.onnx: where to write the decomposed model") }
         guard !layers.isEmpty else {
             throw CLI.fail("no --layer given; e.g. --layer conv2=cp:16 (see `shrink inspect \(model)` for layer names)")

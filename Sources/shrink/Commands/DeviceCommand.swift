@@ -106,7 +106,7 @@ struct DeviceCommand: ParsableCommand {
         let graph = try CLI.loadGraph(model)
         let calib = try calibration.map { try loadInputs($0, labels: false) }
         let eval = try data.map { try loadInputs($0, labels: true) }
-        CLI.ownBLASThreads(cores: threads, batch: 1)
+        BLAS.setThreads(cores)  // the integer engine's double GEMMs run on OpenBLAS's threads
         let options = DeviceOptions(int8: int8, calibration: percentile.map { .percentile($0) } ?? .minMax)
         let deviceModel: DeviceModel
         do { deviceModel = try DeviceCompiler.prepare(graph, calibration: calib?.inputs, options: options, threads: cores,

@@ -79,7 +79,7 @@ struct EvalCommand: ParsableCommand {
         } catch {
             throw CLI.fail(error)
         }
-        CLI.ownBLASThreads(cores: threads, batch: min(batch, dataset.count), session: session)
+        CLI.ownBLASThreads()
         let measured: Evaluation.Measurement
         do {
             measured = try Evaluation.measure(session, input: input.name, output: outputName, data: dataset, metric: metric, batch: batch)

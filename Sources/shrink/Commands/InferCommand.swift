@@ -66,7 +66,7 @@ struct InferCommand: ParsableCommand {
         for name in names where feeds[name] == nil {
             throw CLI.fail("no --input for model input '\(name)'")
         }
-        CLI.ownBLASThreads(cores: threads, batch: feeds.values.compactMap(\.shape.first).max() ?? 1, session: session)
+        CLI.ownBLASThreads()
         let outputs: [String: Value]
         do { outputs = try session.run(values: feeds) } catch { throw CLI.fail("\(model): \(error)") }
         var arrays = [String: NumPyArray]()

@@ -1,0 +1,100 @@
+import Dispatch
+import Foundation
+import ShrinkTensor
+import Synchronization
+import Testing
+@testable import ShrinkRuntime
+
+/// The kernel pool (`parallelParts` over `shrink_pool_run`): every part runs exactly once, whoever
+/// calls it and however the calls nest or overlap.
+@Suite struct ParallelPartsTests {
+    @Test(arguments: [2, 3, 7, 64])
+    func everyPartRunsOnceInEveryJob(_ parts: Int) {
+        // Many short jobs back to back, so workers are caught spinning, sleeping and waking late.
+        for job in 0..<2_000 {
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: parts)
+            counts.initialize(repeating: 0, count: parts)
+            defer { counts.deallocate() }
+            parallelParts(parts) { p in counts[p] += 1 }
+            let runs = (0..<parts).map { counts[$0] }
+            #expect(runs.allSatisfy { $0 == 1 }, "job \(job): runs per part \(runs)")
+            if job % 500 == 499 { usleep(1_000) }  // past the spin: the workers sleep, then wake
+        }
+    }
+
+    @Test func aPartThatSplitsAgainRunsItsPartsItself() {
+        let total = Atomic<Int>(0)
+        parallelParts(2) { _ in
+            parallelParts(5) { _ in total.add(1, ordering: .relaxed) }
+        }
+        #expect(total.load(ordering: .relaxed) == 10)
+    }
+
+    @Test func overlappingCallersEachGetEveryPart() {
+        // Four threads share one pool: one of them holds it at a time and the others run their
+        // parts themselves, so every caller's parts all run, exactly once.
+        let failures = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { caller in
+            for _ in 0..<500 {
+                let counts = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+                counts.initialize(repeating: 0, count: 3)
+                parallelParts(3) { p in counts[p] += caller + 1 }
+                if (0..<3).contains(where: { counts[$0] != caller + 1 }) { failures.add(1, ordering: .relaxed) }
+                counts.deallocate()
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+    }
+}
+
+/// Products split over the pool (`Kernels.sgemm` by columns or rows, GEMV for one row) against the
+/// definition in double precision, at 1 and 2 threads: max|Δ| ≤ 1e-4 · max(1, max|ref|).
+@Suite struct SplitProductTests {
+    struct Shape: Sendable, CustomStringConvertible {
+        var m: Int, n: Int, k: Int, transA: Bool, transB: Bool
+        var description: String { "\(m)×\(n)×\(k)\(transA ? " Aᵀ" : "")\(transB ? " Bᵀ" : "")" }
+    }
+
+    static let shapes: [Shape] = [
+        Shape(m: 1, n: 500, k: 800, transA: false, transB: true),     // a Linear layer at batch 1 (GEMV, split)
+        Shape(m: 1, n: 333, k: 257, transA: false, transB: false),    // GEMV on B as stored, odd columns
+        Shape(m: 1, n: 301, k: 300, transA: true, transB: false),     // A stored as a column
+        Shape(m: 7, n: 1_000, k: 129, transA: false, transB: true),   // wide: split by columns, a ragged last block
+        Shape(m: 197, n: 32, k: 257, transA: false, transB: false),   // tall and thin: split by rows
+        Shape(m: 150, n: 40, k: 70, transA: true, transB: true),      // rows of a transposed A
+        Shape(m: 3, n: 5, k: 4, transA: false, transB: false),        // too small to split
+    ]
+
+    @Test(arguments: shapes)
+    func splitProductsMatchTheDefinition(_ s: Shape) throws {
+        let a = pseudoRandom(s.transA ? [s.k, s.m] : [s.m, s.k], seed: 21)
+        let b = pseudoRandom(s.transB ? [s.n, s.k] : [s.k, s.n], seed: 22)
+        let c = pseudoRandom([s.n], seed: 23)
+        var ref = [Double](repeating: 0, count: s.m * s.n)
+        for i in 0..<s.m {
+            for j in 0..<s.n {
+                var acc = 0.0
+                for kk in 0..<s.k {
+                    let av = s.transA ? a.scalars[kk * s.m + i] : a.scalars[i * s.k + kk]
+                    let bv = s.transB ? b.scalars[j * s.k + kk] : b.scalars[kk * s.n + j]
+                    acc += Double(av) * Double(bv)
+                }
+                ref[i * s.n + j] = 1.5 * acc + 0.5 * Double(c.scalars[j])
+            }
+        }
+        let scale = max(1, ref.map { abs($0) }.max() ?? 0)
+        for threads in [1, 2] {
+            let y = try Kernels.gemm(a, b, c, GemmAttributes(alpha: 1.5, beta: 0.5, transA: s.transA, transB: s.transB),
+                                     threads: threads)
+            #expect(y.shape == [s.m, s.n])
+            let worst = zip(y.scalars, ref).map { abs(Double($0) - $1) }.max() ?? .infinity
+            #expect(worst <= 1e-4 * scale, "\(s), \(threads) threads: max|Δ| \(worst)")
+        }
+        // MatMul takes the same split (no transposes there).
+        if !s.transA && !s.transB {
+            let one = try Kernels.matmul(a, b, threads: 1), two = try Kernels.matmul(a, b, threads: 2)
+            let worst = zip(one.scalars, two.scalars).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(Double(worst) <= 1e-4 * scale, "MatMul \(s): 1 vs 2 threads max|Δ| \(worst)")
+        }
+    }
+}
