@@ -7,6 +7,7 @@
 
 #include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -116,6 +117,11 @@ void shrink_pool_run(long parts, int workers, shrink_part_fn fn, void *ctx) {
         pthread_mutex_unlock(&sleep_lock);
     }
     run_parts(gen);
-    while (atomic_load_explicit(&job_done, memory_order_acquire) < parts) _mm_pause();
+    // A worker still running a part: wait for it, yielding now and then in case the scheduler
+    // put it on this core (then spinning here would only delay it).
+    for (long i = 1; atomic_load_explicit(&job_done, memory_order_acquire) < parts; i++) {
+        _mm_pause();
+        if ((i & 255) == 0) sched_yield();
+    }
     pthread_mutex_unlock(&caller_lock);
 }

@@ -111,6 +111,20 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
                  attrs: ConvAttributes(pads: [1, 1, 1, 1])),
         ConvCase(name: "depthwise split over threads", x: [1, 32, 40, 40], w: [32, 1, 3, 3],
                  attrs: ConvAttributes(pads: [1, 1, 1, 1], group: 32)),
+        // One image split by output rows over 2 threads (im2col and GEMM per part), for each
+        // im2col variant, odd row counts, groups, and activations applied per part.
+        ConvCase(name: "row parts same width 5x5 pad 2 hardswish", x: [1, 6, 23, 21], w: [40, 6, 5, 5],
+                 attrs: ConvAttributes(pads: [2, 2, 2, 2]), activation: .hardSwish),
+        ConvCase(name: "row parts valid 5x5 13 rows", x: [1, 7, 17, 19], w: [24, 7, 5, 5], attrs: ConvAttributes(),
+                 activation: .relu),
+        ConvCase(name: "row parts stride 2 dilation 2 groups 2 sigmoid", x: [1, 8, 29, 27], w: [64, 4, 3, 3],
+                 attrs: ConvAttributes(strides: [2, 2], pads: [2, 1, 1, 2], dilations: [2, 2], group: 2),
+                 activation: .sigmoid),
+        ConvCase(name: "row parts batch 1 with fused pool split by planes", x: [1, 3, 40, 40], w: [32, 3, 3, 3],
+                 attrs: ConvAttributes(pads: [1, 1, 1, 1]), activation: .relu,
+                 pool: Kernels.FusedPool(kind: .max, attributes: PoolAttributes(kernelShape: [2, 2], strides: [2, 2]))),
+        ConvCase(name: "pointwise row panels leaky relu 1x40", x: [1, 96, 1, 40], w: [200, 96, 1, 1], attrs: ConvAttributes(),
+                 activation: .leakyRelu(alpha: 0.1)),
     ]
 
     @Test(arguments: cases, KernelPath.allCases)

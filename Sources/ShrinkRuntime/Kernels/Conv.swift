@@ -183,15 +183,18 @@ extension Kernels {
 
 /// Writes the im2col matrix of one image's channel group: row (ci, ky, kx), columns the output
 /// positions, placed at `dst` with leading dimension `ld` so several images can share one matrix.
-func im2col(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePointer<Float>, ld: Int) {
+/// `rows` limits it to the columns of those output rows (parts of one image split over cores).
+func im2col(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePointer<Float>, ld: Int,
+            rows: Range<Int>? = nil) {
     let oh = p.y.output, ow = p.x.output
+    let rows = rows ?? 0..<oh
     if p.x.stride == 1 && p.y.stride == 1 && ow == p.w {
-        im2colSameWidth(src, p, dst, ld: ld)
+        im2colSameWidth(src, p, dst, ld: ld, rows: rows)
         return
     }
     if p.x.stride == 1 && p.y.stride == 1 && p.y.padBegin == 0 && p.x.padBegin == 0
         && oh == p.h - p.y.dilation * (p.kh - 1) && ow == p.w - p.x.dilation * (p.kw - 1) {
-        im2colValid(src, p, dst, ld: ld)
+        im2colValid(src, p, dst, ld: ld, rows: rows)
         return
     }
     var row = 0
@@ -204,7 +207,7 @@ func im2col(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePoin
                 let tapX = kx * p.x.dilation - p.x.padBegin
                 let (xLo, xHi) = validRange(out: ow, stride: p.x.stride, tap: tapX, input: p.w)
                 let out = dst + row * ld
-                for oy in 0..<oh {
+                for oy in rows {
                     let o = out + oy * ow
                     // Rows are short (often 8–32 floats), so plain loops beat memcpy/memset calls.
                     if oy < yLo || oy >= yHi {
@@ -230,17 +233,18 @@ func im2col(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePoin
 /// im2col for unpadded stride-1 convs (LeNet's 5×5s, the cores of Tucker-2): every tap reads
 /// inside the image, so each output row is a plain copy — no range checks, no zeroing — done
 /// eight floats at a time (the rows are short: 8 floats for conv2 of LeNet).
-func im2colValid(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePointer<Float>, ld: Int) {
-    let oh = p.y.output, ow = p.x.output, w = p.w, plane = p.h &* p.w
+func im2colValid(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePointer<Float>, ld: Int,
+                 rows: Range<Int>) {
+    let ow = p.x.output, w = p.w, plane = p.h &* p.w
     var row = 0
     for ci in 0..<p.cg {
         let base = src + ci &* plane
         for ky in 0..<p.kh {
             for kx in 0..<p.kw {
-                var from = base + (ky &* p.y.dilation) &* w + kx &* p.x.dilation
-                var to = dst + row &* ld
+                var from = base + (ky &* p.y.dilation &+ rows.lowerBound) &* w + kx &* p.x.dilation
+                var to = dst + row &* ld + rows.lowerBound &* ow
                 row &+= 1
-                for _ in 0..<oh {
+                for _ in rows {
                     copyFloats(to, from, ow)
                     from += w
                     to += ow
@@ -268,24 +272,27 @@ func copyFloats(_ to: UnsafeMutablePointer<Float>, _ from: UnsafePointer<Float>,
 /// im2col for stride-1 convs with output width = input width (3×3 pad 1, 5×5 pad 2, …): each
 /// (channel, tap) row is the input plane shifted by a constant offset, so it is one memcpy plus
 /// zeroing the few columns that wrapped around from the neighbouring image row.
-func im2colSameWidth(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePointer<Float>, ld: Int) {
+func im2colSameWidth(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePointer<Float>, ld: Int,
+                     rows: Range<Int>) {
     let oh = p.y.output, ow = p.x.output, plane = p.h * p.w
+    let r0 = rows.lowerBound, r1 = rows.upperBound
     var row = 0
     for ci in 0..<p.cg {
         let base = src + ci * plane
         for ky in 0..<p.kh {
             let tapY = ky * p.y.dilation - p.y.padBegin
-            let (yLo, yHi) = validRange(out: oh, stride: 1, tap: tapY, input: p.h)
+            var (yLo, yHi) = validRange(out: oh, stride: 1, tap: tapY, input: p.h)
+            yLo = min(max(yLo, r0), r1); yHi = max(min(yHi, r1), yLo)
             for kx in 0..<p.kw {
                 let tapX = kx * p.x.dilation - p.x.padBegin
                 let out = dst + row * ld
                 row += 1
                 if yHi <= yLo || abs(tapX) >= ow {
-                    out.update(repeating: 0, count: oh * ow)
+                    (out + r0 * ow).update(repeating: 0, count: (r1 - r0) * ow)
                     continue
                 }
-                if yLo > 0 { out.update(repeating: 0, count: yLo * ow) }
-                if yHi < oh { (out + yHi * ow).update(repeating: 0, count: (oh - yHi) * ow) }
+                if yLo > r0 { (out + r0 * ow).update(repeating: 0, count: (yLo - r0) * ow) }
+                if yHi < r1 { (out + yHi * ow).update(repeating: 0, count: (r1 - yHi) * ow) }
                 var d = yLo * ow, n = (yHi - yLo) * ow
                 var s = (yLo + tapY) * p.w + tapX
                 if s < 0 { d -= s; n += s; s = 0 }   // skipped elements are wrapped columns, zeroed below
@@ -367,8 +374,14 @@ extension Kernels {
                         var sub = p
                         sub.n = nb
                         convImages(x + i0 * inImage, w, scratch, sub, bias: biasValues, activation: activation, own: own)
-                        poolPlanes(pool.kind, gy, gx, countIncludePad: pool.attributes.countIncludePad, src: scratch,
-                                   planes: nb * p.m, dst: o + i0 * pooledImage)
+                        let planes = nb * p.m, parts = threads > 1 && planes * p.ohw >= 1 << 14 ? min(threads, planes) : 1
+                        let planeIn = p.ohw, planeOut = gy.output * gx.output
+                        let src = scratch, dst = o + i0 * pooledImage
+                        parallelParts(parts) { t in
+                            let lo = planes * t / parts, hi = planes * (t + 1) / parts
+                            poolPlanes(pool.kind, gy, gx, countIncludePad: pool.attributes.countIncludePad,
+                                       src: src + lo * planeIn, planes: hi - lo, dst: dst + lo * planeOut)
+                        }
                         i0 += nb
                     }
                 }

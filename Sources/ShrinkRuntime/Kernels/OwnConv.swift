@@ -26,20 +26,29 @@ struct ConvKernels {
                 finish(0, p.n)
             } else if p.isPointwise && p.group == 1, let f = packed {
                 for i in 0..<p.n {
+                    let out = o + i * p.m * p.ohw
                     Kernels.packedGemm(path, m: p.m, n: p.ohw, k: p.c, f.group(0), x + i * p.c * p.ohw, ldb: p.ohw,
-                                       o + i * p.m * p.ohw, ldc: p.ohw, bias: b, relu: relu, threads: threads)
-                    finish(i, 1)
+                                       out, ldc: p.ohw, bias: b, relu: relu, threads: threads,
+                                       epilogue: rest.map { act in Self.activate(act, out, ld: p.ohw) })
                 }
             } else if let f = packed, let u = f.winograd, p.winogradFits {
                 winograd(x, u, o, p, bias: b, relu: relu, finish)
             } else if let f = packed {
-                im2colGemm(x, f, o, p, bias: b, relu: relu, finish)
+                im2colGemm(x, f, o, p, bias: b, relu: relu, rest: rest, finish)
             }
         }
     }
 
+    /// An epilogue applying `activation` to a block (rows, columns) of the M×N result at `c`.
+    private static func activate(_ activation: Activation, _ c: UnsafeMutablePointer<Float>,
+                                 ld: Int) -> (Range<Int>, Range<Int>) -> Void {
+        { rows, columns in
+            for r in rows { activation.apply(c + r * ld + columns.lowerBound, count: columns.count) }
+        }
+    }
+
     private func im2colGemm(_ x: UnsafePointer<Float>, _ f: PackedFilter, _ o: UnsafeMutablePointer<Float>, _ p: ConvPlan,
-                            bias: UnsafePointer<Float>?, relu: Bool, _ finish: (Int, Int) -> Void) {
+                            bias: UnsafePointer<Float>?, relu: Bool, rest: Activation?, _ finish: (Int, Int) -> Void) {
         let k = p.k, ohw = p.ohw, mg = p.mg
         let per = p.group > 1 ? 1 : Kernels.imagesPerGroup(p)
         let width = per * ohw
@@ -53,13 +62,19 @@ struct ConvKernels {
             let nb = min(per, p.n - i0)
             let cols = nb * ohw
             for g in 0..<p.group {
+                let gb = bias.map { $0 + g * mg }
+                if nb == 1 && splitsRows(p) {
+                    rowParts(x + i0 * inImage + g * p.cg * p.h * p.w, f.group(g), col, o + i0 * outImage + g * mg * ohw, p,
+                             bias: gb, relu: relu, rest: rest)
+                    continue
+                }
                 for j in 0..<nb {
                     im2col(x + (i0 + j) * inImage + g * p.cg * p.h * p.w, p, col + j * ohw, ld: cols)
                 }
-                let gb = bias.map { $0 + g * mg }
                 if nb == 1 {
-                    Kernels.packedGemm(path, m: mg, n: ohw, k: k, f.group(g), col, ldb: ohw,
-                                       o + i0 * outImage + g * mg * ohw, ldc: ohw, bias: gb, relu: relu, threads: threads)
+                    let out = o + i0 * outImage + g * mg * ohw
+                    Kernels.packedGemm(path, m: mg, n: ohw, k: k, f.group(g), col, ldb: ohw, out, ldc: ohw, bias: gb,
+                                       relu: relu, threads: threads, epilogue: rest.map { act in Self.activate(act, out, ld: ohw) })
                 } else {
                     let t = tmp!
                     Kernels.packedGemm(path, m: mg, n: cols, k: k, f.group(g), col, ldb: cols, t, ldc: cols,
@@ -71,8 +86,28 @@ struct ConvKernels {
                     }
                 }
             }
-            finish(i0, nb)
+            if nb > 1 { finish(i0, nb) }
             i0 += nb
+        }
+    }
+
+    /// Whether one image's im2col and GEMM are split by output rows over the threads: enough
+    /// work for the hand-off, and at least a row per part.
+    private func splitsRows(_ p: ConvPlan) -> Bool {
+        threads > 1 && p.y.output >= threads && p.mg * p.k * p.ohw >= 1 << 17
+    }
+
+    /// One image's channel group as `threads` parts by output rows: each part writes the im2col
+    /// columns of its rows and multiplies them (bias, relu and `rest` applied), so its columns
+    /// go from im2col to the GEMM in its own core's cache, and no step waits for another.
+    private func rowParts(_ x: UnsafePointer<Float>, _ packed: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>,
+                          _ out: UnsafeMutablePointer<Float>, _ p: ConvPlan, bias: UnsafePointer<Float>?, relu: Bool,
+                          rest: Activation?) {
+        let oh = p.y.output, ow = p.x.output, ohw = p.ohw, isa = path.isa
+        splitRange(threads, oh) { r0, r1 in
+            im2col(x, p, col, ld: ohw, rows: r0..<r1)
+            shrink_sgemm_packed(isa, p.mg, r0 * ow, r1 * ow, p.k, packed, col, ohw, out, ohw, bias, relu ? 1 : 0)
+            if let rest { Self.activate(rest, out, ld: ohw)(0..<p.mg, (r0 * ow)..<(r1 * ow)) }
         }
     }
 
@@ -91,7 +126,7 @@ struct ConvKernels {
         while i0 < p.n {
             let nb = min(per, p.n - i0), tiles = nb * perImage
             let xs = x + i0 * inImage, os = o + i0 * outImage
-            let parts = threads > 1 && 16 * p.m * p.c * tiles >= 1 << 20 ? threads : 1
+            let parts = threads > 1 && 16 * p.m * p.c * tiles >= 1 << 17 ? threads : 1
             splitRange(parts, p.c) { c0, c1 in
                 shrink_winograd_input(isa, c0, c1, p.c, p.h, p.w, p.y.padBegin, p.x.padBegin, th, tw, nb, xs, inImage,
                                       v, tiles)
@@ -126,7 +161,7 @@ struct ConvKernels {
                                    out, p.y.output, p.x.output, bias?[ch] ?? 0)
             if relu { for j in 0..<p.ohw { out[j] = Swift.max(out[j], 0) } }
         }
-        let parts = threads > 1 && planes * p.ohw * taps >= 1 << 18 ? min(threads, planes) : 1
+        let parts = threads > 1 && planes * p.ohw * taps >= 1 << 15 ? min(threads, planes) : 1
         if parts <= 1 {
             for plane in 0..<planes { one(plane) }
             return

@@ -91,21 +91,34 @@ public final class PackedFilter: @unchecked Sendable {
 }
 
 extension Kernels {
-    /// C[M, N] = packed · B[K, N] (+ bias per row, relu), split by columns over `threads` workers
-    /// when the product is large enough to pay for the hand-off.
+    /// C[M, N] = packed · B[K, N] (+ bias per row, relu), split over `threads` workers when the
+    /// product is large enough to pay for the hand-off: by columns on 32-column boundaries (the
+    /// tiles of a single-threaded call), or by 8-row panels when C is too narrow for that (the
+    /// 1×40 maps deep in a text recogniser). `epilogue(rows, columns)` runs on each part's block
+    /// right after its product, while it is in cache (activations other than relu).
     static func packedGemm(_ path: KernelPath, m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>,
                            _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
-                           bias: UnsafePointer<Float>?, relu: Bool, threads: Int) {
-        let parts = threads > 1 && m * n * k >= 1 << 20 ? min(threads, (n + 31) / 32) : 1
-        if parts <= 1 {
+                           bias: UnsafePointer<Float>?, relu: Bool, threads: Int,
+                           epilogue: ((Range<Int>, Range<Int>) -> Void)? = nil) {
+        let mr = Int(SHRINK_GEMM_MR)
+        let columnPanels = (n + 31) / 32, rowPanels = (m + mr - 1) / mr
+        let parts = threads > 1 && m * n * k >= 1 << 17 ? threads : 1
+        if parts > 1 && columnPanels >= 2 * parts {
+            parallelParts(parts) { t in
+                let lo = columnPanels * t / parts * 32, hi = min(n, columnPanels * (t + 1) / parts * 32)
+                shrink_sgemm_packed(path.isa, m, lo, hi, k, a, b, ldb, c, ldc, bias, relu ? 1 : 0)
+                epilogue?(0..<m, lo..<hi)
+            }
+        } else if parts > 1 && rowPanels >= parts {
+            parallelParts(parts) { t in
+                let lo = rowPanels * t / parts * mr, hi = min(m, rowPanels * (t + 1) / parts * mr)
+                shrink_sgemm_packed(path.isa, hi - lo, 0, n, k, a + lo * k, b, ldb, c + lo * ldc, ldc, bias.map { $0 + lo },
+                                    relu ? 1 : 0)
+                epilogue?(lo..<hi, 0..<n)
+            }
+        } else {
             shrink_sgemm_packed(path.isa, m, 0, n, k, a, b, ldb, c, ldc, bias, relu ? 1 : 0)
-            return
-        }
-        // Column ranges on 32-column boundaries, so the tiles are those of a single-threaded call.
-        let panels = (n + 31) / 32
-        parallelParts(parts) { t in
-            let lo = panels * t / parts * 32, hi = min(n, panels * (t + 1) / parts * 32)
-            shrink_sgemm_packed(path.isa, m, lo, hi, k, a, b, ldb, c, ldc, bias, relu ? 1 : 0)
+            epilogue?(0..<m, 0..<n)
         }
     }
 }
