@@ -37,7 +37,7 @@ void shrink_winograd_pack_filter(long m, long c, const float *w, float *packed) 
 // MARK: input transform
 
 __attribute__((always_inline)) static inline void input_body(long c0, long c1, long c, long h, long w, long pt,
-                                                             long pl, long th, long tw, long nimg,
+                                                             long pl, long ty0, long th, long tw, long nimg,
                                                              const float *restrict x, long ximg,
                                                              float *restrict v, long ldv, float *restrict rows) {
     const long wp = 2 * tw + 2;  // padded row width the tiles of one tile row read
@@ -52,7 +52,7 @@ __attribute__((always_inline)) static inline void input_body(long c0, long c1, l
             const float *restrict plane = x + img * ximg + ci * h * w;
             for (long ty = 0; ty < th; ty++) {
                 for (int k = 0; k < 4; k++) {
-                    const long iy = 2 * ty - pt + k;
+                    const long iy = 2 * (ty0 + ty) - pt + k;
                     float *restrict q = r[k];
                     if (iy < 0 || iy >= h) {
                         for (long j = 0; j < wp; j++) q[j] = 0;
@@ -87,34 +87,34 @@ __attribute__((always_inline)) static inline void input_body(long c0, long c1, l
         }
 }
 
-static void input_generic(long c0, long c1, long c, long h, long w, long pt, long pl, long th, long tw, long nimg,
+static void input_generic(long c0, long c1, long c, long h, long w, long pt, long pl, long ty0, long th, long tw, long nimg,
                           const float *x, long ximg, float *v, long ldv, float *rows) {
-    input_body(c0, c1, c, h, w, pt, pl, th, tw, nimg, x, ximg, v, ldv, rows);
+    input_body(c0, c1, c, h, w, pt, pl, ty0, th, tw, nimg, x, ximg, v, ldv, rows);
 }
 __attribute__((target("avx2,fma"))) static void input_avx2(long c0, long c1, long c, long h, long w, long pt, long pl,
-                                                           long th, long tw, long nimg, const float *x, long ximg,
+                                                           long ty0, long th, long tw, long nimg, const float *x, long ximg,
                                                            float *v, long ldv, float *rows) {
-    input_body(c0, c1, c, h, w, pt, pl, th, tw, nimg, x, ximg, v, ldv, rows);
+    input_body(c0, c1, c, h, w, pt, pl, ty0, th, tw, nimg, x, ximg, v, ldv, rows);
 }
 __attribute__((target("avx512f"))) static void input_avx512(long c0, long c1, long c, long h, long w, long pt,
-                                                            long pl, long th, long tw, long nimg, const float *x,
+                                                            long pl, long ty0, long th, long tw, long nimg, const float *x,
                                                             long ximg, float *v, long ldv, float *rows) {
-    input_body(c0, c1, c, h, w, pt, pl, th, tw, nimg, x, ximg, v, ldv, rows);
+    input_body(c0, c1, c, h, w, pt, pl, ty0, th, tw, nimg, x, ximg, v, ldv, rows);
 }
 
-void shrink_winograd_input(int isa, long c0, long c1, long c, long h, long w, long pt, long pl, long th, long tw,
+void shrink_winograd_input(int isa, long c0, long c1, long c, long h, long w, long pt, long pl, long ty0, long th, long tw,
                            long nimg, const float *x, long ximg, float *v, long ldv) {
     isa = shrink_isa_clamped(isa);
     float *rows = malloc((size_t)8 * (2 * tw + 2) * sizeof(float));
-    if (isa == SHRINK_ISA_AVX512) input_avx512(c0, c1, c, h, w, pt, pl, th, tw, nimg, x, ximg, v, ldv, rows);
-    else if (isa == SHRINK_ISA_AVX2) input_avx2(c0, c1, c, h, w, pt, pl, th, tw, nimg, x, ximg, v, ldv, rows);
-    else input_generic(c0, c1, c, h, w, pt, pl, th, tw, nimg, x, ximg, v, ldv, rows);
+    if (isa == SHRINK_ISA_AVX512) input_avx512(c0, c1, c, h, w, pt, pl, ty0, th, tw, nimg, x, ximg, v, ldv, rows);
+    else if (isa == SHRINK_ISA_AVX2) input_avx2(c0, c1, c, h, w, pt, pl, ty0, th, tw, nimg, x, ximg, v, ldv, rows);
+    else input_generic(c0, c1, c, h, w, pt, pl, ty0, th, tw, nimg, x, ximg, v, ldv, rows);
     free(rows);
 }
 
 // MARK: output transform
 
-__attribute__((always_inline)) static inline void output_body(long m0, long m1, long m, long oh, long ow, long th,
+__attribute__((always_inline)) static inline void output_body(long m0, long m1, long m, long oh, long ow, long ty0, long th,
                                                               long tw, long nimg, const float *restrict p, long ldp,
                                                               const float *restrict bias, int relu,
                                                               float *restrict out, long oimg, float *restrict rows) {
@@ -142,36 +142,36 @@ __attribute__((always_inline)) static inline void output_body(long m0, long m1, 
                     y0[2 * tx] = a; y0[2 * tx + 1] = bb;
                     y1[2 * tx] = cc; y1[2 * tx + 1] = d;
                 }
-                memcpy(plane + 2 * ty * ow, y0, (size_t)ow * sizeof(float));
-                if (2 * ty + 1 < oh) memcpy(plane + (2 * ty + 1) * ow, y1, (size_t)ow * sizeof(float));
+                memcpy(plane + 2 * (ty0 + ty) * ow, y0, (size_t)ow * sizeof(float));
+                if (2 * (ty0 + ty) + 1 < oh) memcpy(plane + (2 * (ty0 + ty) + 1) * ow, y1, (size_t)ow * sizeof(float));
             }
         }
 }
 
-static void output_generic(long m0, long m1, long m, long oh, long ow, long th, long tw, long nimg, const float *p,
+static void output_generic(long m0, long m1, long m, long oh, long ow, long ty0, long th, long tw, long nimg, const float *p,
                            long ldp, const float *bias, int relu, float *out, long oimg, float *rows) {
-    output_body(m0, m1, m, oh, ow, th, tw, nimg, p, ldp, bias, relu, out, oimg, rows);
+    output_body(m0, m1, m, oh, ow, ty0, th, tw, nimg, p, ldp, bias, relu, out, oimg, rows);
 }
-__attribute__((target("avx2,fma"))) static void output_avx2(long m0, long m1, long m, long oh, long ow, long th,
+__attribute__((target("avx2,fma"))) static void output_avx2(long m0, long m1, long m, long oh, long ow, long ty0, long th,
                                                             long tw, long nimg, const float *p, long ldp,
                                                             const float *bias, int relu, float *out, long oimg,
                                                             float *rows) {
-    output_body(m0, m1, m, oh, ow, th, tw, nimg, p, ldp, bias, relu, out, oimg, rows);
+    output_body(m0, m1, m, oh, ow, ty0, th, tw, nimg, p, ldp, bias, relu, out, oimg, rows);
 }
-__attribute__((target("avx512f"))) static void output_avx512(long m0, long m1, long m, long oh, long ow, long th,
+__attribute__((target("avx512f"))) static void output_avx512(long m0, long m1, long m, long oh, long ow, long ty0, long th,
                                                              long tw, long nimg, const float *p, long ldp,
                                                              const float *bias, int relu, float *out, long oimg,
                                                              float *rows) {
-    output_body(m0, m1, m, oh, ow, th, tw, nimg, p, ldp, bias, relu, out, oimg, rows);
+    output_body(m0, m1, m, oh, ow, ty0, th, tw, nimg, p, ldp, bias, relu, out, oimg, rows);
 }
 
-void shrink_winograd_output(int isa, long m0, long m1, long m, long oh, long ow, long th, long tw, long nimg,
+void shrink_winograd_output(int isa, long m0, long m1, long m, long oh, long ow, long ty0, long th, long tw, long nimg,
                             const float *p, long ldp, const float *bias, int relu, float *out, long oimg) {
     isa = shrink_isa_clamped(isa);
     float *rows = malloc((size_t)4 * tw * sizeof(float));
-    if (isa == SHRINK_ISA_AVX512) output_avx512(m0, m1, m, oh, ow, th, tw, nimg, p, ldp, bias, relu, out, oimg, rows);
-    else if (isa == SHRINK_ISA_AVX2) output_avx2(m0, m1, m, oh, ow, th, tw, nimg, p, ldp, bias, relu, out, oimg, rows);
-    else output_generic(m0, m1, m, oh, ow, th, tw, nimg, p, ldp, bias, relu, out, oimg, rows);
+    if (isa == SHRINK_ISA_AVX512) output_avx512(m0, m1, m, oh, ow, ty0, th, tw, nimg, p, ldp, bias, relu, out, oimg, rows);
+    else if (isa == SHRINK_ISA_AVX2) output_avx2(m0, m1, m, oh, ow, ty0, th, tw, nimg, p, ldp, bias, relu, out, oimg, rows);
+    else output_generic(m0, m1, m, oh, ow, ty0, th, tw, nimg, p, ldp, bias, relu, out, oimg, rows);
     free(rows);
 }
 

@@ -189,7 +189,7 @@ extension Step {
             return try Kernels.concat(xs, axis: axis)
         case let .softmax(axis, legacy):
             var x = try float(&f, 0, last)
-            try Kernels.softmax(inPlace: &x, axis: axis, legacy: legacy)
+            try Kernels.softmax(inPlace: &x, axis: axis, legacy: legacy, threads: f.threads)
             return .float(x)
         case let .batchNorm(eps):
             let x = try float(&f, 0, last)

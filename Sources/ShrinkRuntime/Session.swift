@@ -739,7 +739,7 @@ public final class Session: Sendable {
     }
 
     /// Runs the whole batch in one piece (no splitting) and reports the time of every step
-    /// (thread CPU time when OpenBLAS runs on one thread, else wall time), to find where a model
+    /// (thread CPU time on one thread, else wall time), to find where a model
     /// spends its time.
     public func profile(inputs feeds: [String: Tensor]) throws -> [StepTiming] {
         var fed = [Int: Value]()
@@ -754,8 +754,9 @@ public final class Session: Sendable {
         for (s, v) in plan.constants { frame.slots[s] = v; frame.consumable[s] = false }
         for (s, v) in fed { frame.slots[s] = v }
         var timings = [StepTiming]()
-        // Thread CPU time when BLAS runs on this thread alone: robust on a machine shared with other jobs.
-        let clock = BLAS.threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC
+        // Thread CPU time when this thread does all the work (robust on a machine shared with
+        // other jobs); wall time when OpenBLAS or the kernel pool has threads of its own.
+        let clock = BLAS.threads == 1 && options.threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC
         func now() -> Double {
             var t = timespec()
             clock_gettime(clock, &t)

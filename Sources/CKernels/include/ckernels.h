@@ -47,9 +47,9 @@ size_t shrink_winograd_filter_size(long m, long c);
 void shrink_winograd_pack_filter(long m, long c, const float *w, float *packed);
 
 /// Input transform (V = Bᵀ d B) of channels [c0, c1) of `nimg` images (C×H×W each, `ximg` floats
-/// apart) into v[16][C][ldv], tiles of 2×2 outputs numbered image by image, th × tw per image;
-/// `pt`/`pl` are the top and left pads.
-void shrink_winograd_input(int isa, long c0, long c1, long c, long h, long w, long pt, long pl, long th, long tw,
+/// apart) into v[16][C][ldv]: tile rows [ty0, ty0 + th) of tiles of 2×2 outputs, tw per row,
+/// numbered image by image; `pt`/`pl` are the top and left pads.
+void shrink_winograd_input(int isa, long c0, long c1, long c, long h, long w, long pt, long pl, long ty0, long th, long tw,
                            long nimg, const float *x, long ximg, float *v, long ldv);
 
 /// p[ξ] = U[ξ] · v[ξ] for ξ in [xi0, xi1): M×tiles products of the packed filter and the
@@ -57,10 +57,17 @@ void shrink_winograd_input(int isa, long c0, long c1, long c, long h, long w, lo
 void shrink_winograd_products(int isa, long xi0, long xi1, long m, long c, long tiles, const float *packed,
                               const float *v, float *p);
 
-/// Output transform (Y = Aᵀ p A) of output channels [m0, m1) from p[16][M][ldp] into `nimg`
-/// images (M×OH×OW each, `oimg` floats apart), plus bias, then max(0, ·) if relu.
-void shrink_winograd_output(int isa, long m0, long m1, long m, long oh, long ow, long th, long tw, long nimg,
+/// Output transform (Y = Aᵀ p A) of output channels [m0, m1) from p[16][M][ldp] into tile rows
+/// [ty0, ty0 + th) of `nimg` images (M×OH×OW each, `oimg` floats apart), plus bias, then
+/// max(0, ·) if relu.
+void shrink_winograd_output(int isa, long m0, long m1, long m, long oh, long ow, long ty0, long th, long tw, long nimg,
                             const float *p, long ldp, const float *bias, int relu, float *out, long oimg);
+
+/// Softmax of `rows` contiguous rows of `n` floats each, in place (vectorised exp).
+void shrink_softmax_rows(int isa, float *x, long rows, long n);
+
+/// x = σ(β·x), or x·σ(β·x) (Swish) when `times`, in place (vectorised exp).
+void shrink_sigmoid(int isa, float *x, long n, float beta, int times);
 
 /// One part of a job split by `shrink_pool_run`.
 typedef void (*shrink_part_fn)(void *ctx, long part);

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import ShrinkTensor
 
@@ -305,11 +306,7 @@ public enum Activation: Sendable, Equatable {
         case .leakyRelu(let a):
             for i in 0..<n { let v = p[i]; p[i] = v >= 0 ? v : a * v }
         case .sigmoid:
-            for i in 0..<n {
-                // Split by sign so exp never overflows into inf/inf.
-                let v = p[i]
-                if v >= 0 { p[i] = 1 / (1 + Foundation.exp(-v)) } else { let e = Foundation.exp(v); p[i] = e / (1 + e) }
-            }
+            shrink_sigmoid(KernelPath.selected.isa, p, n, 1, 0)  // vectorised exp, never inf/inf
         case .tanh:
             for i in 0..<n { p[i] = Foundation.tanh(p[i]) }
         case .clip(let lo, let hi):
@@ -340,12 +337,7 @@ public enum Activation: Sendable, Equatable {
         case let .affine(a, b):
             for i in 0..<n { p[i] = a * p[i] + b }
         case .swish(let beta):
-            for i in 0..<n {
-                let v = p[i], z = beta * v
-                // σ(z) split by sign, as for sigmoid, so exp never overflows.
-                let s: Float = z >= 0 ? 1 / (1 + Foundation.exp(-z)) : { let e = Foundation.exp(z); return e / (1 + e) }()
-                p[i] = v * s
-            }
+            shrink_sigmoid(KernelPath.selected.isa, p, n, beta, 1)
         case let .then(first, second):
             first.apply(p, count: n)
             second.apply(p, count: n)

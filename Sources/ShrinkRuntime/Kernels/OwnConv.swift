@@ -1,5 +1,6 @@
 import CKernels
 import Dispatch
+import Foundation
 import ShrinkTensor
 
 /// Conv on Shrink's own kernels: 1×1 convs are one packed GEMM per image on the input in place;
@@ -32,7 +33,7 @@ struct ConvKernels {
                                        epilogue: rest.map { act in Self.activate(act, out, ld: p.ohw) })
                 }
             } else if let f = packed, let u = f.winograd, p.winogradFits {
-                winograd(x, u, o, p, bias: b, relu: relu, finish)
+                winograd(x, u, o, p, bias: b, relu: relu, rest: rest, finish)
             } else if let f = packed {
                 im2colGemm(x, f, o, p, bias: b, relu: relu, rest: rest, finish)
             }
@@ -111,34 +112,77 @@ struct ConvKernels {
         }
     }
 
-    /// Winograd F(2×2, 3×3) over groups of images: input transform, 16 GEMMs, output transform
-    /// (with bias and relu), each split over the threads (channels, products, output channels).
+    /// Floats of transformed input and products a Winograd block may hold (1 MB). Smaller blocks
+    /// measured no faster on ocr-det's 24×40 maps, at 1 or 2 threads; `SHRINK_WINOGRAD_BLOCK`
+    /// overrides it for tuning.
+    static let winogradBlockFloats = Int(ProcessInfo.processInfo.environment["SHRINK_WINOGRAD_BLOCK"] ?? "") ?? (1 << 18)
+
+    /// Winograd F(2×2, 3×3): input transform, 16 GEMMs, output transform (with bias and relu).
+    /// Small images are grouped so a block has enough tiles; large ones are cut into blocks of
+    /// tile rows that fit in L2. With several threads and several blocks each thread runs whole
+    /// blocks (no hand-off between the steps); a single block splits each step over the threads
+    /// (channels, products, output channels).
     private func winograd(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>,
-                          _ p: ConvPlan, bias: UnsafePointer<Float>?, relu: Bool, _ finish: (Int, Int) -> Void) {
+                          _ p: ConvPlan, bias: UnsafePointer<Float>?, relu: Bool, rest: Activation?,
+                          _ finish: (Int, Int) -> Void) {
         let oh = p.y.output, ow = p.x.output, th = (oh + 1) / 2, tw = (ow + 1) / 2, perImage = th * tw
-        var per = 1
-        while per < p.n && per * perImage < 128 && 16 * (p.c + p.m) * 2 * per * perImage <= 1 << 20 { per *= 2 }
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * p.c * per * perImage)
-        let prod = UnsafeMutablePointer<Float>.allocate(capacity: 16 * p.m * per * perImage)
-        defer { v.deallocate(); prod.deallocate() }
         let isa = path.isa, inImage = p.c * p.h * p.w, outImage = p.m * p.ohw
-        var i0 = 0
-        while i0 < p.n {
-            let nb = min(per, p.n - i0), tiles = nb * perImage
-            let xs = x + i0 * inImage, os = o + i0 * outImage
-            let parts = threads > 1 && 16 * p.m * p.c * tiles >= 1 << 17 ? threads : 1
+        // One block: tile rows [ty0, ty0 + rows) of images [i0, i0 + nb), steps split `parts` ways.
+        func block(_ i0: Int, _ nb: Int, _ ty0: Int, _ rows: Int, _ v: UnsafeMutablePointer<Float>,
+                   _ prod: UnsafeMutablePointer<Float>, parts: Int) {
+            let tiles = nb * rows * tw, xs = x + i0 * inImage, os = o + i0 * outImage
             splitRange(parts, p.c) { c0, c1 in
-                shrink_winograd_input(isa, c0, c1, p.c, p.h, p.w, p.y.padBegin, p.x.padBegin, th, tw, nb, xs, inImage,
-                                      v, tiles)
+                shrink_winograd_input(isa, c0, c1, p.c, p.h, p.w, p.y.padBegin, p.x.padBegin, ty0, rows, tw, nb, xs,
+                                      inImage, v, tiles)
             }
             splitRange(parts, 16) { k0, k1 in
                 shrink_winograd_products(isa, k0, k1, p.m, p.c, tiles, u, v, prod)
             }
             splitRange(parts, p.m) { m0, m1 in
-                shrink_winograd_output(isa, m0, m1, p.m, oh, ow, th, tw, nb, prod, tiles, bias, relu ? 1 : 0, os, outImage)
+                shrink_winograd_output(isa, m0, m1, p.m, oh, ow, ty0, rows, tw, nb, prod, tiles, bias, relu ? 1 : 0,
+                                       os, outImage)
             }
-            finish(i0, nb)
-            i0 += nb
+        }
+        func stepParts(_ tiles: Int) -> Int { threads > 1 && 16 * p.m * p.c * tiles >= 1 << 17 ? threads : 1 }
+
+        if perImage < 128 {
+            // Small images: groups of images per block, each step split over the threads.
+            var per = 1
+            while per < p.n && per * perImage < 128 && 16 * (p.c + p.m) * 2 * per * perImage <= 1 << 20 { per *= 2 }
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * p.c * per * perImage)
+            let prod = UnsafeMutablePointer<Float>.allocate(capacity: 16 * p.m * per * perImage)
+            defer { v.deallocate(); prod.deallocate() }
+            var i0 = 0
+            while i0 < p.n {
+                let nb = min(per, p.n - i0)
+                block(i0, nb, 0, th, v, prod, parts: stepParts(nb * perImage))
+                finish(i0, nb)
+                i0 += nb
+            }
+            return
+        }
+        // Large images: blocks of tile rows, as many per image as L2 needs, and at least one per
+        // thread for a single image.
+        var blocksPerImage = (16 * (p.c + p.m) * perImage + Self.winogradBlockFloats - 1) / Self.winogradBlockFloats
+        if threads > 1 && p.n < threads { blocksPerImage = (blocksPerImage + threads - 1) / threads * threads }
+        let rowsPer = (th + min(th, blocksPerImage) - 1) / min(th, blocksPerImage)
+        let blocks = (th + rowsPer - 1) / rowsPer, units = p.n * blocks
+        // One unit on its own buffers, with the activation other than relu applied to its rows.
+        func unit(_ k: Int, _ v: UnsafeMutablePointer<Float>, _ prod: UnsafeMutablePointer<Float>, parts: Int) {
+            let img = k / blocks, ty0 = k % blocks * rowsPer, rows = min(rowsPer, th - ty0)
+            block(img, 1, ty0, rows, v, prod, parts: parts)
+            guard let rest else { return }
+            let y0 = 2 * ty0, y1 = min(oh, 2 * (ty0 + rows))
+            for ch in 0..<p.m { rest.apply(o + img * outImage + ch * p.ohw + y0 * ow, count: (y1 - y0) * ow) }
+        }
+        let perThread = threads > 1 && units >= threads ? threads : 1
+        parallelParts(perThread) { t in
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * p.c * rowsPer * tw)
+            let prod = UnsafeMutablePointer<Float>.allocate(capacity: 16 * p.m * rowsPer * tw)
+            defer { v.deallocate(); prod.deallocate() }
+            for k in (units * t / perThread)..<(units * (t + 1) / perThread) {
+                unit(k, v, prod, parts: perThread > 1 ? 1 : stepParts(rowsPer * tw))
+            }
         }
     }
 

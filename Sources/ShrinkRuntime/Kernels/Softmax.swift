@@ -1,17 +1,36 @@
+import CKernels
 import Foundation
 import ShrinkTensor
 
 extension Kernels {
     /// `Softmax` along `axis`. With `legacy` (opset < 13) the input is coerced to 2-D at `axis`
     /// and normalised over everything from `axis` on, as those opsets specify.
-    public static func softmax(_ x: Tensor, axis: Int, legacy: Bool = false) throws -> Tensor {
+    public static func softmax(_ x: Tensor, axis: Int, legacy: Bool = false, threads: Int = 1) throws -> Tensor {
         var out = x
-        try softmax(inPlace: &out, axis: axis, legacy: legacy)
+        try softmax(inPlace: &out, axis: axis, legacy: legacy, threads: threads)
         return out
     }
 
-    /// `Softmax` in place.
-    public static func softmax(inPlace out: inout Tensor, axis: Int, legacy: Bool = false) throws {
+    /// `Softmax` in place. Rows along the last axis (or flattened, `legacy`) run the vectorised
+    /// kernel, split over `threads` when there are enough of them.
+    public static func softmax(inPlace out: inout Tensor, axis: Int, legacy: Bool = false, threads: Int = 1) throws {
+        let r = out.rank
+        if r > 0, try legacy || normalizedAxis(axis, rank: r) == r - 1 {
+            let a = legacy ? (axis < 0 ? axis + r : axis) : r - 1
+            guard a >= 0 && a <= r else { throw KernelError("Softmax axis \(axis) is out of range for rank \(r)") }
+            let len = product(out.shape.dropFirst(a)), rows = product(out.shape.prefix(a))
+            guard len > 0, rows > 0 else { return }
+            let isa = KernelPath.selected.isa
+            out.scalars.withUnsafeMutableBufferPointer { b in
+                let p = b.baseAddress!
+                let parts = threads > 1 && rows >= threads && rows * len >= 1 << 14 ? threads : 1
+                parallelParts(parts) { t in
+                    let lo = rows * t / parts, hi = rows * (t + 1) / parts
+                    shrink_softmax_rows(isa, p + lo * len, hi - lo, len)
+                }
+            }
+            return
+        }
         try forEachRow(of: &out, axis: axis, legacy: legacy, op: "Softmax", scalar: 1) { base, len, inner in
             var m = -Float.infinity
             for j in 0..<len { m = Swift.max(m, base[j * inner]) }
