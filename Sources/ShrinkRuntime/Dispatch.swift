@@ -149,16 +149,16 @@ extension Step {
                 guard case .float = vb else {
                     guard bop == .pow else { throw KernelError("operands must both be float or both int64") }
                     _ = consume va
-                    try Kernels.binary(bop, into: &a, b)
+                    try Kernels.binary(bop, into: &a, b, threads: f.threads)
                     return .float(a)
                 }
                 _ = consume va
-                try Kernels.binary(bop, into: &a, b)
+                try Kernels.binary(bop, into: &a, b, threads: f.threads)
                 return .float(a)
             }
         case let .activation(act):
             var x = try float(&f, 0, last)
-            act.apply(inPlace: &x)
+            act.apply(inPlace: &x, threads: f.threads)
             return .float(x)
         case .clipRuntime:
             var x = try float(&f, 0, last)

@@ -98,3 +98,42 @@ import Testing
         }
     }
 }
+
+/// Elementwise operators split over the pool (same shape, a scalar, a per-channel operand, and
+/// activations) against plain loops, at 1 and 2 threads, on sizes above and below the split.
+@Suite struct SplitElementwiseTests {
+    static let shapes: [[Int]] = [[1, 96, 24, 40], [2, 3, 5, 7], [1, 37, 1001]]
+
+    @Test(arguments: shapes, [BinaryOp.add, .sub, .mul, .div, .max])
+    func binaryMatchesPlainLoops(_ shape: [Int], _ op: BinaryOp) throws {
+        let a = pseudoRandom(shape, seed: 31)
+        let channels = [1, shape[1]] + [Int](repeating: 1, count: shape.count - 2)
+        let operands = [pseudoRandom(shape, seed: 32), Tensor(shape: [1], scalars: [0.75]), pseudoRandom(channels, seed: 33)]
+        for b in operands {
+            let inner = a.count / (shape[0] * shape[1])
+            let want: [Float] = a.scalars.indices.map { i in
+                let bv = b.count == a.count ? b.scalars[i] : b.count == 1 ? b.scalars[0] : b.scalars[(i / inner) % shape[1]]
+                return op.apply(a.scalars[i], bv == 0 ? 1 : bv)
+            }
+            let safeB = Tensor(shape: b.shape, scalars: b.scalars.map { $0 == 0 ? 1 : $0 })
+            for threads in [1, 2] {
+                var got = a
+                try Kernels.binary(op, into: &got, safeB, threads: threads)
+                #expect(got.shape == a.shape)
+                let worst = zip(got.scalars, want).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+                #expect(worst <= 1e-6, "\(op) \(shape) by \(b.shape), \(threads) threads: \(worst)")
+            }
+        }
+    }
+
+    @Test(arguments: [Activation.hardSwish, .sigmoid, .swish(beta: 1), .leakyRelu(alpha: 0.1)])
+    func activationsMatchOneThread(_ act: Activation) {
+        let x = pseudoRandom([1, 64, 30, 40], seed: 34)
+        var one = x, two = x
+        act.apply(inPlace: &one, threads: 1)
+        act.apply(inPlace: &two, threads: 2)
+        let worst = zip(one.scalars, two.scalars).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst <= 1e-6, "\(act): \(worst)")
+        #expect(one.scalars != x.scalars)
+    }
+}

@@ -179,7 +179,8 @@ extension Kernels {
     }
 
     /// `a = a op b`; in place (no allocation) when the result has `a`'s shape and `a` is uniquely referenced.
-    public static func binary(_ op: BinaryOp, into a: inout Tensor, _ b: Tensor) throws {
+    /// `threads` > 1 splits a large same-shape, scalar or per-channel operation over the pool.
+    public static func binary(_ op: BinaryOp, into a: inout Tensor, _ b: Tensor, threads: Int = 1) throws {
         // Same shape, or a scalar on one side: the common cases.
         if a.shape == b.shape || b.count == 1 && a.rank >= b.rank {
             // Move a's storage out so that it is uniquely referenced and mutated without a copy.
@@ -190,22 +191,11 @@ extension Kernels {
             b.scalars.withUnsafeBufferPointer { pb in
                 out.scalars.withUnsafeMutableBufferPointer { po in
                     guard let o = po.baseAddress, let q = pb.baseAddress else { return }
-                    if scalarB {
-                        let s = q[0]
-                        switch op {
-                        case .add: for i in 0..<n { o[i] += s }
-                        case .sub: for i in 0..<n { o[i] -= s }
-                        case .mul: for i in 0..<n { o[i] *= s }
-                        case .div: for i in 0..<n { o[i] /= s }
-                        case .pow, .max, .min: for i in 0..<n { o[i] = op.apply(o[i], s) }
-                        }
-                    } else {
-                        switch op {
-                        case .add: for i in 0..<n { o[i] += q[i] }
-                        case .sub: for i in 0..<n { o[i] -= q[i] }
-                        case .mul: for i in 0..<n { o[i] *= q[i] }
-                        case .div: for i in 0..<n { o[i] /= q[i] }
-                        case .pow, .max, .min: for i in 0..<n { o[i] = op.apply(o[i], q[i]) }
+                    splitCount(n, threads: threads) { lo, hi in
+                        if scalarB {
+                            sameShape(op, o + lo, scalar: q[0], hi - lo)
+                        } else {
+                            sameShape(op, o + lo, q + lo, hi - lo)
                         }
                     }
                 }
@@ -221,7 +211,19 @@ extension Kernels {
             a = Tensor(zeros: [])
             b.scalars.withUnsafeBufferPointer { pb in
                 out.scalars.withUnsafeMutableBufferPointer { po in
-                    runBroadcast(op, plan, UnsafeBufferPointer(po), pb, po)
+                    guard plan.outerShape.count == 1, let o = po.baseAddress, let q = pb.baseAddress else {
+                        return runBroadcast(op, plan, UnsafeBufferPointer(po), pb, po)
+                    }
+                    // One outer axis (a per-channel scale or shift over N·C planes): split it.
+                    let rows = plan.outerShape[0], inner = plan.inner
+                    splitCount(rows * inner, threads: threads, unit: inner) { lo, hi in
+                        var sub = plan
+                        sub.outerShape = [(hi - lo) / inner]
+                        let r0 = lo / inner
+                        let span = UnsafeMutableBufferPointer(start: o + r0 * plan.outerStrideA[0], count: hi - lo)
+                        let bs = UnsafeBufferPointer(start: q + r0 * plan.outerStrideB[0], count: pb.count - r0 * plan.outerStrideB[0])
+                        runBroadcast(op, sub, UnsafeBufferPointer(span), bs, span)
+                    }
                 }
             }
             a = out
@@ -237,6 +239,40 @@ extension Kernels {
             initialized = count
         }
         a = Tensor(shape: plan.outShape, scalars: out)
+    }
+
+    /// `o[i] = o[i] op q[i]` for i < n.
+    @inline(__always)
+    private static func sameShape(_ op: BinaryOp, _ o: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>, _ n: Int) {
+        switch op {
+        case .add: for i in 0..<n { o[i] += q[i] }
+        case .sub: for i in 0..<n { o[i] -= q[i] }
+        case .mul: for i in 0..<n { o[i] *= q[i] }
+        case .div: for i in 0..<n { o[i] /= q[i] }
+        case .pow, .max, .min: for i in 0..<n { o[i] = op.apply(o[i], q[i]) }
+        }
+    }
+
+    /// `o[i] = o[i] op s` for i < n.
+    @inline(__always)
+    private static func sameShape(_ op: BinaryOp, _ o: UnsafeMutablePointer<Float>, scalar s: Float, _ n: Int) {
+        switch op {
+        case .add: for i in 0..<n { o[i] += s }
+        case .sub: for i in 0..<n { o[i] -= s }
+        case .mul: for i in 0..<n { o[i] *= s }
+        case .div: for i in 0..<n { o[i] /= s }
+        case .pow, .max, .min: for i in 0..<n { o[i] = op.apply(o[i], s) }
+        }
+    }
+
+    /// `body(lo, hi)` over 0..<count: in `threads` pool parts on multiples of `unit` when there
+    /// are at least 32 K elements (below that the hand-off costs more than the memory traffic
+    /// it splits), else once.
+    static func splitCount(_ count: Int, threads: Int, unit: Int = 16, _ body: (Int, Int) -> Void) {
+        let units = (count + unit - 1) / max(1, unit)
+        let parts = threads > 1 && count >= 1 << 15 ? min(threads, units) : 1
+        if parts <= 1 { return body(0, count) }
+        parallelParts(parts) { t in body(min(count, units * t / parts * unit), min(count, units * (t + 1) / parts * unit)) }
     }
 
     /// Integer `Add`/`Sub`/`Mul`/`Div`/`Max`/`Min` (shape arithmetic); division truncates like
@@ -352,9 +388,15 @@ public enum Activation: Sendable, Equatable {
     }
 
     /// Applies the activation to a tensor in place.
-    public func apply(inPlace x: inout Tensor) {
+    public func apply(inPlace x: inout Tensor) { apply(inPlace: &x, threads: 1) }
+
+    /// In place, split over `threads` pool parts when the tensor is large (see `Kernels.splitCount`).
+    public func apply(inPlace x: inout Tensor, threads: Int) {
         let n = x.count
-        x.scalars.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { apply(b, count: n) } }
+        x.scalars.withUnsafeMutableBufferPointer { b in
+            guard let p = b.baseAddress else { return }
+            Kernels.splitCount(n, threads: threads) { lo, hi in apply(p + lo, count: hi - lo) }
+        }
     }
 }
 
