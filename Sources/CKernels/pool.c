@@ -125,3 +125,11 @@ void shrink_pool_run(long parts, int workers, shrink_part_fn fn, void *ctx) {
     }
     pthread_mutex_unlock(&caller_lock);
 }
+
+// MARK: allocator
+
+#include <malloc.h>
+
+int shrink_keep_heap_memory(long mmap_threshold, long trim_threshold) {
+    return mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold) == 1 && mallopt(M_TRIM_THRESHOLD, (int)trim_threshold) == 1;
+}

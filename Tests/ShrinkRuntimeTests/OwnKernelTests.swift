@@ -111,6 +111,14 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
                  attrs: ConvAttributes(pads: [1, 1, 1, 1])),
         ConvCase(name: "depthwise split over threads", x: [1, 32, 40, 40], w: [32, 1, 3, 3],
                  attrs: ConvAttributes(pads: [1, 1, 1, 1], group: 32)),
+        // Depthwise with mixed strides (PP-OCR keeps a line's width), on the padded fast path,
+        // with the activation applied plane by plane.
+        ConvCase(name: "depthwise 5x5 stride 2x1 hardswish", x: [2, 12, 7, 19], w: [12, 1, 5, 5],
+                 attrs: ConvAttributes(strides: [2, 1], pads: [2, 2, 2, 2], group: 12), activation: .hardSwish),
+        ConvCase(name: "depthwise 3x3 stride 1x2 sigmoid", x: [1, 9, 6, 13], w: [9, 1, 3, 3],
+                 attrs: ConvAttributes(strides: [1, 2], pads: [1, 0, 1, 1], group: 9), activation: .sigmoid),
+        ConvCase(name: "depthwise 5x5 on 2-row planes", x: [3, 16, 2, 21], w: [16, 1, 5, 5],
+                 attrs: ConvAttributes(pads: [2, 2, 2, 2], group: 16), activation: .relu),
         // One image split by output rows over 2 threads (im2col and GEMM per part), for each
         // im2col variant, odd row counts, groups, and activations applied per part.
         ConvCase(name: "row parts same width 5x5 pad 2 hardswish", x: [1, 6, 23, 21], w: [40, 6, 5, 5],

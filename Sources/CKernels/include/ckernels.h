@@ -81,6 +81,10 @@ void shrink_pool_run(long parts, int workers, shrink_part_fn fn, void *ctx);
 /// How long idle pool workers spin for the next job before they sleep (default 200 µs).
 void shrink_pool_set_spin(long nanoseconds);
 
+/// glibc's mallopt: blocks below `mmap_threshold` bytes come from the heap, whose top is given
+/// back to the OS only above `trim_threshold` free bytes. Returns 1 when both were set.
+int shrink_keep_heap_memory(long mmap_threshold, long trim_threshold);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,8 +23,7 @@ struct ConvKernels {
         }
         bias.withOptionalBuffer { b in
             if p.isDepthwise {
-                depthwise(x, w, o, p, bias: b, relu: relu)
-                finish(0, p.n)
+                depthwise(x, w, o, p, bias: b, relu: relu, rest: rest)
             } else if p.isPointwise && p.group == 1, let f = packed {
                 for i in 0..<p.n {
                     let out = o + i * p.m * p.ohw
@@ -193,8 +192,9 @@ struct ConvKernels {
         parallelParts(parts) { t in body(count * t / parts, count * (t + 1) / parts) }
     }
 
+    /// Depthwise conv plane by plane; each plane's activation is applied while it is in L1.
     private func depthwise(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>,
-                           _ p: ConvPlan, bias: UnsafePointer<Float>?, relu: Bool) {
+                           _ p: ConvPlan, bias: UnsafePointer<Float>?, relu: Bool, rest: Activation?) {
         let planes = p.n * p.m, mg = p.mg, taps = p.kh * p.kw
         let isa = path.isa
         let one = { (plane: Int) in
@@ -204,6 +204,7 @@ struct ConvKernels {
                                    p.y.stride, p.x.stride, p.y.dilation, p.x.dilation, p.y.padBegin, p.x.padBegin,
                                    out, p.y.output, p.x.output, bias?[ch] ?? 0)
             if relu { for j in 0..<p.ohw { out[j] = Swift.max(out[j], 0) } }
+            rest?.apply(out, count: p.ohw)
         }
         let parts = threads > 1 && planes * p.ohw * taps >= 1 << 15 ? min(threads, planes) : 1
         if parts <= 1 {
