@@ -9,6 +9,7 @@
 
 #define MR SHRINK_GEMM_MR
 #define KC 256
+#define MC 256  // a multiple of 2·MR, so the two-panel kernel's pairs stay within a block
 
 // MARK: CPU detection
 
@@ -217,7 +218,11 @@ void shrink_sgemm_packed(int isa, long m, long n0, long n1, long k, const float 
     // micro-kernel streams it from L1 instead of striding across image-wide rows.
     const int copy = m > MR;
     float panel[KC * 32] __attribute__((aligned(64)));
-    for (long k0 = 0; k0 < k; k0 += KC) {
+    for (long k0 = 0; k0 < k; k0 += KC)
+    for (long m0 = 0; m0 < m; m0 += MC) {
+        // Row blocks of MC: the block's weight panels (MC × KC floats, 256 KB) stay in L2 across
+        // every column panel; a 514-row STFT filter bank re-read its 526 KB from L3 per panel.
+        const long m1 = m - m0 < MC ? m : m0 + MC;
         const long kc = k - k0 < KC ? k - k0 : KC;
         const int first = k0 == 0, last = k0 + kc == k;
         for (long j = n0; j < n1; j += nr) {
@@ -229,15 +234,15 @@ void shrink_sgemm_packed(int isa, long m, long n0, long n1, long k, const float 
                 bp = panel;
                 bld = nr;
             }
-            for (long p = 0; p < m; p += MR) {
-                if (isa == SHRINK_ISA_AVX512 && w <= 16 && m - p > MR) {  // two panels, narrow B
-                    const int mr2 = (int)(m - p < 2 * MR ? m - p : 2 * MR);
+            for (long p = m0; p < m1; p += MR) {
+                if (isa == SHRINK_ISA_AVX512 && w <= 16 && m1 - p > MR) {  // two panels, narrow B
+                    const int mr2 = (int)(m1 - p < 2 * MR ? m1 - p : 2 * MR);
                     mk_avx512_16(kc, packed + p * k + k0 * MR, packed + (p + MR) * k + k0 * MR, bp, bld,
                                  c + p * ldc + j, ldc, mr2, w, first, last, bias && last ? bias + p : NULL, relu);
                     p += MR;
                     continue;
                 }
-                const int mr = (int)(m - p < MR ? m - p : MR);
+                const int mr = (int)(m1 - p < MR ? m1 - p : MR);
                 const float *ap = packed + p * k + k0 * MR;
                 float *cp = c + p * ldc + j;
                 const float *bb = bias && last ? bias + p : NULL;

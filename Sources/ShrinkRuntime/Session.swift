@@ -442,7 +442,53 @@ public final class Session: Sendable {
                 i += 1
             }
         }
+        siblingConvs(&steps, constants: &constants, nextSlot: &nextSlot)
         return (Plan(steps: steps, constants: constants, batchSeparable: [], slotCount: nextSlot), away)
+    }
+
+    /// Convs that read the same value with the same attributes and activation and no pool (an
+    /// STFT's real and imaginary filters, Inception's 1×1 branches) become one conv over the
+    /// stacked filters and a Split of its channels: the input is im2col'd once, and the GEMM is
+    /// taller. Weights and biases must be constants; every sibling's output stays a value.
+    static func siblingConvs(_ steps: inout [Step], constants: inout [Int: Value], nextSlot: inout Int) {
+        // The weight, bias (zeros when absent) and key of a conv that can be stacked.
+        func parts(_ s: Step) -> (w: Tensor, b: Tensor, attrs: ConvAttributes, act: Activation?)? {
+            guard case let .conv(attrs, act, nil, nil) = s.op, attrs.group == 1, s.inputs.count >= 2,
+                  s.outputs.count == 1, let w = constants[s.inputs[1]]?.floatTensor, w.rank >= 3, w.shape[0] > 0 else { return nil }
+            if s.inputs.count > 2 && s.inputs[2] >= 0 {
+                guard let b = constants[s.inputs[2]]?.floatTensor, b.count == w.shape[0] else { return nil }
+                return (w, b, attrs, act)
+            }
+            return (w, Tensor(zeros: [w.shape[0]]), attrs, act)
+        }
+        var i = 0
+        while i < steps.count {
+            guard let first = parts(steps[i]) else { i += 1; continue }
+            let x = steps[i].inputs[0]
+            var group = [i]
+            var members = [first]
+            for j in (i + 1)..<steps.count where steps[j].inputs.first == x {
+                guard let p = parts(steps[j]), p.attrs == first.attrs, p.act == first.act,
+                      p.w.shape.dropFirst() == first.w.shape.dropFirst() else { continue }
+                group.append(j)
+                members.append(p)
+            }
+            guard group.count > 1 else { i += 1; continue }
+            let sizes = members.map { $0.w.shape[0] }, total = sizes.reduce(0, +)
+            let ws = nextSlot, bs = nextSlot + 1, merged = nextSlot + 2
+            nextSlot += 3
+            constants[ws] = .float(Tensor(shape: [total] + Array(first.w.shape.dropFirst()), scalars: members.flatMap { $0.w.scalars }))
+            constants[bs] = .float(Tensor(shape: [total], scalars: members.flatMap { $0.b.scalars }))
+            let outputs = group.map { steps[$0].outputs[0] }
+            let conv = Step(op: .conv(first.attrs, first.act, nil, nil), inputs: [x, ws, bs], outputs: [merged],
+                            name: steps[i].name, opType: steps[i].opType)
+            let split = Step(op: .split(axis: 1, sizes: sizes, fromInput: false), inputs: [merged], outputs: outputs,
+                             name: steps[i].name + " (siblings)", opType: "Split")
+            for j in group.dropFirst().reversed() { steps.remove(at: j) }
+            steps[i] = conv
+            steps.insert(split, at: i + 1)
+            i += 2
+        }
     }
 
     /// The rank a constant operand may have without adding axes to `step`'s output: the weight's

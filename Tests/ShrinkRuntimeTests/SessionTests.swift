@@ -393,3 +393,48 @@ import Testing
         }
     }
 }
+
+/// Convs that read one value with the same attributes (an STFT's real and imaginary filter banks)
+/// run as one conv and a Split, with the unfused plan's outputs; convs that differ stay apart.
+@Suite struct SiblingConvTests {
+    /// Three convs on `x`: a and b alike (b without bias), c with other pads unless `alike`.
+    static func graph(alike: Bool, rank: Int) -> Graph {
+        var g = Graph(opsets: [OpsetImport(domain: "", version: 14)])
+        let spatial: [Dim] = rank == 4 ? [.value(9), .value(7)] : [.value(40)]
+        g.inputs = [ValueInfo(name: "x", shape: [.symbol("N"), .value(2)] + spatial)]
+        g.outputs = ["ya", "yb", "yc"].map { ValueInfo(name: $0, shape: nil) }
+        let k = rank == 4 ? [3, 3] : [8]
+        let strides = rank == 4 ? [1, 1] : [3]
+        g.setInitializer("wa", .float(pseudoRandom([5, 2] + k, seed: 51)))
+        g.setInitializer("ba", .float(pseudoRandom([5], seed: 52)))
+        g.setInitializer("wb", .float(pseudoRandom([3, 2] + k, seed: 53)))
+        g.setInitializer("wc", .float(pseudoRandom([4, 2] + k, seed: 54)))
+        let pads = [Int](repeating: 1, count: 2 * (rank - 2))
+        func conv(_ name: String, _ inputs: [String], _ p: [Int]) -> Node {
+            Node(name: name, opType: "Conv", inputs: inputs, outputs: ["c" + name],
+                 attributes: [Attribute("pads", .ints(p)), Attribute("strides", .ints(strides))])
+        }
+        g.nodes = [conv("a", ["x", "wa", "ba"], pads), conv("b", ["x", "wb"], pads),
+                   conv("c", ["x", "wc"], alike ? pads : pads.map { _ in 0 })]
+        for n in ["a", "b", "c"] {
+            g.nodes.append(Node(name: "relu" + n, opType: "Relu", inputs: ["c" + n], outputs: ["y" + n]))
+        }
+        return g
+    }
+
+    @Test(arguments: [(true, 4), (false, 4), (true, 3)])
+    func siblingsRunAsOneConv(_ alike: Bool, _ rank: Int) throws {
+        let g = Self.graph(alike: alike, rank: rank)
+        let x = pseudoRandom(rank == 4 ? [3, 2, 9, 7] : [3, 2, 40], seed: 55)
+        let fused = try Session(graph: g)
+        let got = try fused.run(inputs: ["x": x]), want = try Session(graph: g, options: SessionOptions(fuse: false)).run(inputs: ["x": x])
+        for name in ["ya", "yb", "yc"] {
+            let a = try #require(got[name]), b = try #require(want[name])
+            #expect(a.shape == b.shape)
+            #expect(worstRelativeError(a.scalars, b.scalars) <= 1e-5, "\(name)")
+        }
+        let convs = fused.fused.steps.filter { $0.opType == "Conv" }.count
+        #expect(convs == (alike ? 1 : 2), "\(fused.fused.steps.map(\.opType))")
+        #expect(fused.fused.steps.contains { $0.opType == "Split" })
+    }
+}

@@ -135,13 +135,30 @@ extension Kernels {
         guard sizes.allSatisfy({ $0 >= 0 && $0 <= shape[a] }), sizes.reduce(0, +) == shape[a] else {
             throw KernelError("Split sizes \(sizes) do not add up to axis \(a) of \(shape)")
         }
-        var out: [Value] = []
-        var start = 0
-        for s in sizes {
-            out.append(try slice(x, starts: [Int64(start)], ends: [Int64(start + s)], axes: [Int64(a)], steps: nil))
-            start += s
+        // Each part is, per index of the axes before `a`, one contiguous run of the input.
+        let outer = product(shape.prefix(a)), inner = product(shape.dropFirst(a + 1)), row = shape[a] * inner
+        func parts<T>(_ values: [T], _ make: ([Int], [T]) -> Value) -> [Value] {
+            var start = 0
+            return values.withUnsafeBufferPointer { src in
+                sizes.map { size in
+                    var partShape = shape
+                    partShape[a] = size
+                    let run = size * inner, from = start * inner
+                    start += size
+                    let part = [T](unsafeUninitializedCapacity: outer * run) { dst, initialized in
+                        for o in 0..<outer where run > 0 {
+                            (dst.baseAddress! + o * run).initialize(from: src.baseAddress! + o * row + from, count: run)
+                        }
+                        initialized = outer * run
+                    }
+                    return make(partShape, part)
+                }
+            }
         }
-        return out
+        switch x {
+        case .float(let t): return parts(t.scalars) { .float(Tensor(shape: $0, scalars: $1)) }
+        case .int64(let t): return parts(t.values) { .int64(IntTensor(shape: $0, values: $1)) }
+        }
     }
 
     /// The sizes `Split` uses: given, or `outputs` near-equal parts (the last one smaller).

@@ -139,8 +139,11 @@ func parallelParts(_ parts: Int, _ body: (Int) -> Void) {
             return
         }
         var run = b
+        // Never more spinning workers than the other cores: with `--threads 8` on two cores the
+        // parts are still 8, claimed by the caller and one worker.
+        let workers = min(parts, Kernels.cores) - 1
         withUnsafeMutablePointer(to: &run) { ctx in
-            shrink_pool_run(parts, Int32(parts - 1), { ctx, part in
+            shrink_pool_run(parts, Int32(workers), { ctx, part in
                 ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(part)
             }, ctx)
         }
@@ -148,6 +151,9 @@ func parallelParts(_ parts: Int, _ body: (Int) -> Void) {
 }
 
 extension Kernels {
+    /// The cores this process may use.
+    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
     /// Whether `SHRINK_POOL=gcd` asked for Dispatch instead of the spinning pool.
     static let poolIsGCD = ProcessInfo.processInfo.environment["SHRINK_POOL"] == "gcd"
 }
