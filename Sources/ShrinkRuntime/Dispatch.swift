@@ -280,10 +280,10 @@ extension Step {
                     if t.count > 0 { sizes = t.values.map { Int($0) } }
                 }
             }
-            return .float(try Kernels.resize(x, scales: scales, sizes: sizes, a))
+            return .float(try Kernels.resize(x, scales: scales, sizes: sizes, a, threads: f.threads))
         case let .convTranspose(a):
             let x = try float(&f, 0, last), w = try float(&f, 1, last), b = try optionalFloat(&f, 2, last)
-            return .float(try Kernels.convTranspose(x, weight: w, bias: b, a))
+            return .float(try Kernels.convTranspose(x, weight: w, bias: b, a, threads: f.threads))
         case .size:
             return .int64(IntTensor(shape: [], values: [Int64(try value(&f, 0, last).count)]))
         case .expand:

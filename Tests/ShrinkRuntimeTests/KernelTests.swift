@@ -224,4 +224,16 @@ func naiveConv2D(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: [Int], pads: [I
             #expect(got.shape == ref.shape && got.scalars == ref.scalars, "\(mode) \(rounding) scales \(scales ?? []) sizes \(sizes ?? [])")
         }
     }
+
+    /// Planes split over 2 threads (an ocr-det neck's size) copy the same elements as one thread.
+    @Test func planesSplitOverThreadsCopyTheSameElements() throws {
+        let a = ResizeAttributes(linear: false, coordinates: .asymmetric, nearest: .floor)
+        let x = pseudoRandom([2, 23, 12, 20], seed: 10)
+        for (scales, sizes) in [([1, 1, 2, 2] as [Float]?, nil as [Int]?), (nil, [2, 23, 25, 41])] {
+            let one = try Kernels.resize(x, scales: scales, sizes: sizes, a, threads: 1)
+            let two = try Kernels.resize(x, scales: scales, sizes: sizes, a, threads: 2)
+            #expect(one.count >= 1 << 15)
+            #expect(one.shape == two.shape && one.scalars == two.scalars)
+        }
+    }
 }

@@ -137,3 +137,20 @@ import Testing
         #expect(one.scalars != x.scalars)
     }
 }
+
+/// ConvTranspose with its output channels split over the pool equals the one-thread result
+/// (both also checked against onnxruntime's op fixtures at one thread in `OpFixtureTests`).
+@Suite struct SplitConvTransposeTests {
+    @Test(arguments: [(group: 1, pads: [0, 0, 0, 0]), (group: 2, pads: [1, 0, 0, 1]), (group: 1, pads: [1, 1, 1, 1])])
+    func outputChannelPartsMatchOneThread(_ c: (group: Int, pads: [Int])) throws {
+        let x = pseudoRandom([2, 24, 12, 20], seed: 61), w = pseudoRandom([24, 24 / c.group, 3, 3], seed: 62)
+        let b = pseudoRandom([24], seed: 63)
+        let a = ConvTransposeAttributes(strides: [2, 2], pads: c.pads, outputPadding: [1, 0], group: c.group)
+        let one = try Kernels.convTranspose(x, weight: w, bias: b, a, threads: 1)
+        let two = try Kernels.convTranspose(x, weight: w, bias: b, a, threads: 2)
+        #expect(one.shape == two.shape)
+        let scale = max(1, one.scalars.map { abs($0) }.max() ?? 0)
+        let worst = zip(one.scalars, two.scalars).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst <= 1e-5 * scale, "group \(c.group) pads \(c.pads): \(worst)")
+    }
+}

@@ -31,7 +31,9 @@ public struct ConvTransposeAttributes: Sendable, Equatable {
 extension Kernels {
     /// ONNX `ConvTranspose` on `[N, C, spatial…]` with weight `[C, M/group, k…]`: per sample and
     /// group one GEMM (Wᵀ·X) into columns, scattered back (col2im) into the output.
-    public static func convTranspose(_ x: Tensor, weight w: Tensor, bias: Tensor?, _ a: ConvTransposeAttributes) throws -> Tensor {
+    /// `threads` > 1 splits each image's output channels over the pool (GEMM rows and scatter).
+    public static func convTranspose(_ x: Tensor, weight w: Tensor, bias: Tensor?, _ a: ConvTransposeAttributes,
+                                     threads: Int = 1) throws -> Tensor {
         guard x.rank >= 3, w.rank == x.rank else {
             throw KernelError("ConvTranspose needs input [N, C, …] and a weight of the same rank, got \(x.shape) and \(w.shape)")
         }
@@ -110,27 +112,33 @@ extension Kernels {
                 cols.withUnsafeMutableBufferPointer { pc in
                     y.withUnsafeMutableBufferPointer { py in
                         guard inSpatial > 0, rows > 0, cg > 0 else { return }
+                        let pcb = pc.baseAddress!, pyb = py.baseAddress!
+                        let parts = threads > 1 && mg >= threads && rows * inSpatial * cg >= 1 << 16 ? threads : 1
                         for b in 0..<n {
                             for gi in 0..<g {
-                                // cols[mg·k, P] = W_gᵀ[mg·k, cg] · X_g[cg, P]
-                                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(inSpatial), Int32(cg),
-                                            1, pw.baseAddress! + gi * cg * rows, Int32(rows),
-                                            px.baseAddress! + (b * c + gi * cg) * inSpatial, Int32(inSpatial),
-                                            0, pc.baseAddress!, Int32(inSpatial))
-                                for oc in 0..<mg {
-                                    let yBase = (b * m + gi * mg + oc) * outSpatial
-                                    for k in 0..<kSize {
-                                        let row = (oc * kSize + k) * inSpatial, t = k * inSpatial
-                                        for p in 0..<inSpatial where target[t + p] >= 0 {
-                                            py[yBase + target[t + p]] += pc[row + p]
+                                // Output channels [o0, o1) of this group: their rows of
+                                // cols[mg·k, P] = W_gᵀ[mg·k, cg] · X_g[cg, P], then their scatter.
+                                parallelParts(parts) { t in
+                                    let o0 = mg * t / parts, o1 = mg * (t + 1) / parts
+                                    guard o1 > o0 else { return }
+                                    let r0 = o0 * kSize, r1 = o1 * kSize
+                                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(r1 - r0), Int32(inSpatial), Int32(cg),
+                                                1, pw.baseAddress! + gi * cg * rows + r0, Int32(rows),
+                                                px.baseAddress! + (b * c + gi * cg) * inSpatial, Int32(inSpatial),
+                                                0, pcb + r0 * inSpatial, Int32(inSpatial))
+                                    for oc in o0..<o1 {
+                                        let yBase = (b * m + gi * mg + oc) * outSpatial
+                                        for k in 0..<kSize {
+                                            let row = (oc * kSize + k) * inSpatial, t = k * inSpatial
+                                            for p in 0..<inSpatial where target[t + p] >= 0 {
+                                                pyb[yBase + target[t + p]] += pcb[row + p]
+                                            }
+                                        }
+                                        if let bias {
+                                            let v = bias.scalars[gi * mg + oc]
+                                            for j in 0..<outSpatial { pyb[yBase + j] += v }
                                         }
                                     }
-                                }
-                            }
-                            if let bias {
-                                for oc in 0..<m {
-                                    let v = bias.scalars[oc], base = (b * m + oc) * outSpatial
-                                    for j in 0..<outSpatial { py[base + j] += v }
                                 }
                             }
                         }

@@ -67,7 +67,9 @@ public struct ResizeAttributes: Sendable, Equatable {
 extension Kernels {
     /// ONNX `Resize`: `scales` (per axis) or `sizes` decide the output shape; values are computed
     /// one axis after the other (nearest and linear are separable), in float32 as onnxruntime.
-    public static func resize(_ x: Tensor, scales: [Float]?, sizes: [Int]?, _ a: ResizeAttributes) throws -> Tensor {
+    /// `threads` > 1 splits the planes of a nearest resize of the last two axes over the pool.
+    public static func resize(_ x: Tensor, scales: [Float]?, sizes: [Int]?, _ a: ResizeAttributes,
+                              threads: Int = 1) throws -> Tensor {
         let r = x.rank
         let axes = try (a.axes ?? Array(0..<r)).map { try normalizedAxis($0, rank: r, what: "Resize axis") }
         var scale = [Float](repeating: 1, count: r)
@@ -105,7 +107,7 @@ extension Kernels {
         // that repeat copied whole, instead of one pass per axis.
         let changed = (0..<r).filter { out[$0] != x.shape[$0] || scale[$0] != 1 }
         if !a.linear, r >= 2, changed == [r - 2, r - 1], x.count > 0 {
-            return resizeNearestPlanes(x, to: (out[r - 2], out[r - 1]), scales: (scale[r - 2], scale[r - 1]), a)
+            return resizeNearestPlanes(x, to: (out[r - 2], out[r - 1]), scales: (scale[r - 2], scale[r - 1]), a, threads: threads)
         }
         var cur = x
         for ax in 0..<r where out[ax] != cur.shape[ax] || scale[ax] != 1 {
@@ -154,7 +156,8 @@ extension Kernels {
 
     /// Nearest resize of the last two axes in one pass: each output row gathers from its source
     /// row, and a row whose source row is the previous one's is copied from the output.
-    static func resizeNearestPlanes(_ x: Tensor, to size: (h: Int, w: Int), scales: (Float, Float), _ a: ResizeAttributes) -> Tensor {
+    static func resizeNearestPlanes(_ x: Tensor, to size: (h: Int, w: Int), scales: (Float, Float), _ a: ResizeAttributes,
+                                    threads: Int = 1) -> Tensor {
         let r = x.rank
         let (ih, iw) = (x.shape[r - 2], x.shape[r - 1])
         var shape = x.shape
@@ -168,7 +171,8 @@ extension Kernels {
         x.scalars.withUnsafeBufferPointer { src in
             result.withUnsafeMutableBufferPointer { dst in
                 guard let s = src.baseAddress, let d = dst.baseAddress else { return }
-                for p in 0..<planes {
+                splitCount(planes * size.h * size.w, threads: threads, unit: size.h * size.w) { lo, hi in
+                for p in (lo / (size.h * size.w))..<(hi / (size.h * size.w)) {
                     let sp = s + p * ih * iw, dp = d + p * size.h * size.w
                     for oy in 0..<size.h {
                         let out = dp + oy * size.w
@@ -179,6 +183,7 @@ extension Kernels {
                         let row = sp + rows[oy] * iw
                         for ox in 0..<size.w { out[ox] = row[cols[ox]] }
                     }
+                }
                 }
             }
         }
