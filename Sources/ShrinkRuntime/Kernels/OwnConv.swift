@@ -51,23 +51,28 @@ struct ConvKernels {
                             bias: UnsafePointer<Float>?, relu: Bool, rest: Activation?, _ finish: (Int, Int) -> Void) {
         let k = p.k, ohw = p.ohw, mg = p.mg
         let per = p.group > 1 ? 1 : Kernels.imagesPerGroup(p)
+        let inImage = p.c * p.h * p.w, outImage = p.m * ohw
+        if per == 1 && splitsRows(p) {
+            // Image by image, each group split by output rows; the parts have matrices of their own.
+            for i in 0..<p.n {
+                for g in 0..<p.group {
+                    rowParts(x + i * inImage + g * p.cg * p.h * p.w, f.group(g), o + i * outImage + g * mg * ohw, p,
+                             bias: bias.map { $0 + g * mg }, relu: relu, rest: rest)
+                }
+            }
+            return
+        }
         let width = per * ohw
         let col = UnsafeMutablePointer<Float>.allocate(capacity: max(1, k * width))
         defer { col.deallocate() }
         let tmp: UnsafeMutablePointer<Float>? = per > 1 ? .allocate(capacity: p.m * width) : nil
         defer { tmp?.deallocate() }
-        let inImage = p.c * p.h * p.w, outImage = p.m * ohw
         var i0 = 0
         while i0 < p.n {
             let nb = min(per, p.n - i0)
             let cols = nb * ohw
             for g in 0..<p.group {
                 let gb = bias.map { $0 + g * mg }
-                if nb == 1 && splitsRows(p) {
-                    rowParts(x + i0 * inImage + g * p.cg * p.h * p.w, f.group(g), o + i0 * outImage + g * mg * ohw, p,
-                             bias: gb, relu: relu, rest: rest)
-                    continue
-                }
                 for j in 0..<nb {
                     im2col(x + (i0 + j) * inImage + g * p.cg * p.h * p.w, p, col + j * ohw, ld: cols)
                 }

@@ -14,22 +14,21 @@ extension Kernels {
     /// `Softmax` in place. Rows along the last axis (or flattened, `legacy`) run the vectorised
     /// kernel, split over `threads` when there are enough of them.
     public static func softmax(inPlace out: inout Tensor, axis: Int, legacy: Bool = false, threads: Int = 1) throws {
-        let r = out.rank
-        if r > 0, try legacy || normalizedAxis(axis, rank: r) == r - 1 {
-            let a = legacy ? (axis < 0 ? axis + r : axis) : r - 1
-            guard a >= 0 && a <= r else { throw KernelError("Softmax axis \(axis) is out of range for rank \(r)") }
-            let len = product(out.shape.dropFirst(a)), rows = product(out.shape.prefix(a))
-            guard len > 0, rows > 0 else { return }
-            let isa = KernelPath.selected.isa
-            out.scalars.withUnsafeMutableBufferPointer { b in
-                let p = b.baseAddress!
-                let parts = threads > 1 && rows >= threads && rows * len >= 1 << 14 ? threads : 1
-                parallelParts(parts) { t in
-                    let lo = rows * t / parts, hi = rows * (t + 1) / parts
-                    shrink_softmax_rows(isa, p + lo * len, hi - lo, len)
+        if out.rank > 0 {
+            let (rows, len, inner) = try rowGeometry(out.shape, axis: axis, legacy: legacy, op: "Softmax")
+            if inner == 1 {
+                guard len > 0, rows > 0 else { return }
+                let isa = KernelPath.selected.isa
+                out.scalars.withUnsafeMutableBufferPointer { b in
+                    let p = b.baseAddress!
+                    let parts = threads > 1 && rows >= threads && rows * len >= 1 << 14 ? threads : 1
+                    parallelParts(parts) { t in
+                        let lo = rows * t / parts, hi = rows * (t + 1) / parts
+                        shrink_softmax_rows(isa, p + lo * len, hi - lo, len)
+                    }
                 }
+                return
             }
-            return
         }
         try forEachRow(of: &out, axis: axis, legacy: legacy, op: "Softmax", scalar: 1) { base, len, inner in
             var m = -Float.infinity
@@ -53,14 +52,12 @@ extension Kernels {
         }
     }
 
-    /// Calls `body(start, length, stride)` for every row (Soft)max normalises: along `axis`
-    /// (opset ≥ 13), or over everything from `axis` on, flattened (`legacy`, opset < 13). A
-    /// rank-0 input becomes `scalar`.
-    private static func forEachRow(of out: inout Tensor, axis: Int, legacy: Bool, op: String, scalar: Float,
-                                   _ body: (UnsafeMutablePointer<Float>, Int, Int) -> Void) throws {
-        let shape = out.shape
+    /// The rows (Soft)max normalises in a tensor of `shape` (rank ≥ 1): the extent of the axes
+    /// before them, their length, and the stride between their elements (1 for the last axis and
+    /// for `legacy`, and then there are `outer` contiguous rows).
+    private static func rowGeometry(_ shape: [Int], axis: Int, legacy: Bool,
+                                    op: String) throws -> (outer: Int, length: Int, stride: Int) {
         let r = shape.count
-        guard r > 0 else { out = Tensor(shape: [], scalars: [scalar]); return }
         let a: Int
         if legacy {
             let v = axis < 0 ? axis + r : axis
@@ -69,9 +66,17 @@ extension Kernels {
         } else {
             a = try normalizedAxis(axis, rank: r)
         }
-        let outer = product(shape.prefix(a))
-        let len = legacy ? product(shape.dropFirst(a)) : shape[a]
         let inner = legacy ? 1 : product(shape.dropFirst(a + 1))
+        return (product(shape.prefix(a)), legacy ? product(shape.dropFirst(a)) : shape[a], inner)
+    }
+
+    /// Calls `body(start, length, stride)` for every row (Soft)max normalises: along `axis`
+    /// (opset ≥ 13), or over everything from `axis` on, flattened (`legacy`, opset < 13). A
+    /// rank-0 input becomes `scalar`.
+    private static func forEachRow(of out: inout Tensor, axis: Int, legacy: Bool, op: String, scalar: Float,
+                                   _ body: (UnsafeMutablePointer<Float>, Int, Int) -> Void) throws {
+        guard out.rank > 0 else { out = Tensor(shape: [], scalars: [scalar]); return }
+        let (outer, len, inner) = try rowGeometry(out.shape, axis: axis, legacy: legacy, op: op)
         out.scalars.withUnsafeMutableBufferPointer { b in
             guard let p = b.baseAddress, len > 0 else { return }
             for o in 0..<outer {
