@@ -5,6 +5,7 @@
 
 #include <cpuid.h>
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MR SHRINK_GEMM_MR
@@ -201,8 +202,53 @@ __attribute__((target("avx512f"))) static void mk_avx512_16(long kc, const float
 
 // MARK: driver
 
-void shrink_sgemm_packed(int isa, long m, long n0, long n1, long k, const float *packed, const float *b, long ldb,
-                         float *c, long ldc, const float *bias, int relu) {
+#define NC 256  // columns of B packed per block: KC × NC floats (256 KB) stay in L2 across row blocks
+
+// Copies B's rows [k0, k0 + kc) of columns [j, j + w) into `panel` (kc × nr, k-major). B is either
+// row-major (`b`, ldb) or implicit: element (k, j) = x[row[k] + col[j]] (a convolution's input
+// read through its tap and output-position offsets, with no im2col matrix). Columns that advance
+// by one stride are copied as runs.
+static void fill_panel(float *panel, long nr, long kc, long w, long k0, long j, const float *b, long ldb,
+                       const float *x, const long *row, const long *col) {
+    if (!row) {
+        const float *bp = b + k0 * ldb + j;
+        for (long kk = 0; kk < kc; kk++) memcpy(panel + kk * nr, bp + kk * ldb, (size_t)w * sizeof(float));
+        return;
+    }
+    long t = 0;
+    while (t < w) {
+        // The longest run from column t whose offsets advance by one stride.
+        const long base = col[j + t];
+        const long step = t + 1 < w ? col[j + t + 1] - base : 1;
+        long len = 1;
+        while (t + len < w && col[j + t + len] - col[j + t + len - 1] == step) len++;
+        float *dst = panel + t;
+        if (step == 1) {
+            for (long kk = 0; kk < kc; kk++) {
+                const float *src = x + row[k0 + kk] + base;
+                for (long u = 0; u < len; u++) dst[kk * nr + u] = src[u];
+            }
+        } else {
+            for (long kk = 0; kk < kc; kk++) {
+                const float *src = x + row[k0 + kk] + base;
+                for (long u = 0; u < len; u++) dst[kk * nr + u] = src[u * step];
+            }
+        }
+        t += len;
+    }
+}
+
+// Each thread's B block, allocated on its first GEMM and kept (a malloc per call cost LeNet's
+// small GEMMs, and above glibc's default mmap threshold it would be an mmap and page faults).
+static float *packing_block(void) {
+    static _Thread_local float *block;
+    if (!block) block = aligned_alloc(64, (size_t)KC * NC * sizeof(float));
+    return block;
+}
+
+static void sgemm_driver(int isa, long m, long n0, long n1, long k, const float *packed, const float *b, long ldb,
+                         const float *x, const long *row, const long *col, float *c, long ldc, const float *bias,
+                         int relu) {
     isa = shrink_isa_clamped(isa);
     if (m <= 0 || n1 <= n0) return;
     if (k <= 0) {  // an empty sum: bias (and relu) only
@@ -214,49 +260,66 @@ void shrink_sgemm_packed(int isa, long m, long n0, long n1, long k, const float 
         return;
     }
     const long nr = isa == SHRINK_ISA_AVX512 ? 32 : 16;
-    // With several row panels, each B panel is copied once into a contiguous kc×nr block, so the
-    // micro-kernel streams it from L1 instead of striding across image-wide rows.
-    const int copy = m > MR;
-    float panel[KC * 32] __attribute__((aligned(64)));
-    for (long k0 = 0; k0 < k; k0 += KC)
-    for (long m0 = 0; m0 < m; m0 += MC) {
-        // Row blocks of MC: the block's weight panels (MC × KC floats, 256 KB) stay in L2 across
-        // every column panel; a 514-row STFT filter bank re-read its 526 KB from L3 per panel.
-        const long m1 = m - m0 < MC ? m : m0 + MC;
+    // With several row panels, B is copied once per K-block into contiguous kc×nr panels (a block
+    // of NC columns at a time, read by every row block while in L2), so the micro-kernel streams
+    // it from L1 instead of striding across image-wide rows. An implicit B is always copied.
+    const int copy = m > MR || row;
+    float *block = copy ? packing_block() : NULL;
+    if (copy && !block) return;
+    for (long k0 = 0; k0 < k; k0 += KC) {
         const long kc = k - k0 < KC ? k - k0 : KC;
         const int first = k0 == 0, last = k0 + kc == k;
-        for (long j = n0; j < n1; j += nr) {
-            const int w = (int)(n1 - j < nr ? n1 - j : nr);
-            const float *bp = b + k0 * ldb + j;
-            long bld = ldb;
-            if (copy) {
-                for (long kk = 0; kk < kc; kk++) memcpy(panel + kk * nr, bp + kk * ldb, (size_t)w * sizeof(float));
-                bp = panel;
-                bld = nr;
-            }
-            for (long p = m0; p < m1; p += MR) {
-                if (isa == SHRINK_ISA_AVX512 && w <= 16 && m1 - p > MR) {  // two panels, narrow B
-                    const int mr2 = (int)(m1 - p < 2 * MR ? m1 - p : 2 * MR);
-                    mk_avx512_16(kc, packed + p * k + k0 * MR, packed + (p + MR) * k + k0 * MR, bp, bld,
-                                 c + p * ldc + j, ldc, mr2, w, first, last, bias && last ? bias + p : NULL, relu);
-                    p += MR;
-                    continue;
-                }
-                const int mr = (int)(m1 - p < MR ? m1 - p : MR);
-                const float *ap = packed + p * k + k0 * MR;
-                float *cp = c + p * ldc + j;
-                const float *bb = bias && last ? bias + p : NULL;
-                if (isa == SHRINK_ISA_AVX512) {
-                    mk_avx512(kc, ap, bp, bld, cp, ldc, mr, w, first, last, bb, relu);
-                } else if (isa == SHRINK_ISA_AVX2 && w == 16) {
-                    mk_avx2_4x16(kc, ap, bp, bld, cp, ldc, mr < 4 ? mr : 4, first, last, bb, relu);
-                    if (mr > 4)
-                        mk_avx2_4x16(kc, ap + 4, bp, bld, cp + 4 * ldc, ldc, mr - 4, first, last,
-                                     bb ? bb + 4 : NULL, relu);
-                } else {
-                    mk_generic(kc, ap, bp, bld, cp, ldc, mr, w, first, last, bb, relu);
+        for (long jb = n0; jb < n1; jb += NC) {
+            const long jb1 = n1 - jb < NC ? n1 : jb + NC;
+            if (copy)
+                for (long j = jb; j < jb1; j += nr)
+                    fill_panel(block + (j - jb) / nr * kc * nr, nr, kc, jb1 - j < nr ? jb1 - j : nr, k0, j, b, ldb, x,
+                               row, col);
+            for (long m0 = 0; m0 < m; m0 += MC) {
+                // Row blocks of MC: the block's weight panels (MC × KC floats, 256 KB) stay in L2
+                // across every column panel; a 514-row STFT filter bank re-read its 526 KB from L3
+                // per panel.
+                const long m1 = m - m0 < MC ? m : m0 + MC;
+                for (long j = jb; j < jb1; j += nr) {
+                    const int w = (int)(jb1 - j < nr ? jb1 - j : nr);
+                    const float *bp = copy ? block + (j - jb) / nr * kc * nr : b + k0 * ldb + j;
+                    const long bld = copy ? nr : ldb;
+                    for (long p = m0; p < m1; p += MR) {
+                        if (isa == SHRINK_ISA_AVX512 && w <= 16 && m1 - p > MR) {  // two panels, narrow B
+                            const int mr2 = (int)(m1 - p < 2 * MR ? m1 - p : 2 * MR);
+                            mk_avx512_16(kc, packed + p * k + k0 * MR, packed + (p + MR) * k + k0 * MR, bp, bld,
+                                         c + p * ldc + j, ldc, mr2, w, first, last, bias && last ? bias + p : NULL,
+                                         relu);
+                            p += MR;
+                            continue;
+                        }
+                        const int mr = (int)(m1 - p < MR ? m1 - p : MR);
+                        const float *ap = packed + p * k + k0 * MR;
+                        float *cp = c + p * ldc + j;
+                        const float *bb = bias && last ? bias + p : NULL;
+                        if (isa == SHRINK_ISA_AVX512) {
+                            mk_avx512(kc, ap, bp, bld, cp, ldc, mr, w, first, last, bb, relu);
+                        } else if (isa == SHRINK_ISA_AVX2 && w == 16) {
+                            mk_avx2_4x16(kc, ap, bp, bld, cp, ldc, mr < 4 ? mr : 4, first, last, bb, relu);
+                            if (mr > 4)
+                                mk_avx2_4x16(kc, ap + 4, bp, bld, cp + 4 * ldc, ldc, mr - 4, first, last,
+                                             bb ? bb + 4 : NULL, relu);
+                        } else {
+                            mk_generic(kc, ap, bp, bld, cp, ldc, mr, w, first, last, bb, relu);
+                        }
+                    }
                 }
             }
         }
     }
+}
+
+void shrink_sgemm_packed(int isa, long m, long n0, long n1, long k, const float *packed, const float *b, long ldb,
+                         float *c, long ldc, const float *bias, int relu) {
+    sgemm_driver(isa, m, n0, n1, k, packed, b, ldb, NULL, NULL, NULL, c, ldc, bias, relu);
+}
+
+void shrink_sgemm_implicit(int isa, long m, long n0, long n1, long k, const float *packed, const float *x,
+                           const long *row, const long *col, float *c, long ldc, const float *bias, int relu) {
+    sgemm_driver(isa, m, n0, n1, k, packed, NULL, 0, x, row, col, c, ldc, bias, relu);
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ShrinkTensor
 import Testing
 @testable import ShrinkRuntime
@@ -235,5 +236,91 @@ func naiveConv2D(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: [Int], pads: [I
             #expect(one.count >= 1 << 15)
             #expect(one.shape == two.shape && one.scalars == two.scalars)
         }
+    }
+}
+
+/// Transpose's fast paths (merged axes, tiled batched swaps, block copies) and the reductions over
+/// merged runs, against element-by-element definitions.
+@Suite struct RearrangeAndReduceTests {
+    /// NumPy's transpose, index by index.
+    static func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
+        let out = perm.map { x.shape[$0] }, st = Tensor.strides(for: x.shape), n = x.count
+        var result = [Float](repeating: 0, count: n), idx = [Int](repeating: 0, count: out.count)
+        for i in 0..<n {
+            var rem = i
+            for d in stride(from: out.count - 1, through: 0, by: -1) { idx[d] = rem % out[d]; rem /= out[d] }
+            result[i] = x.scalars[zip(perm, idx).reduce(0) { $0 + st[$1.0] * $1.1 }]
+        }
+        return result
+    }
+
+    @Test(arguments: [
+        (shape: [3, 1, 37, 21], perm: [0, 1, 3, 2]),  // a spectrogram's batched swap, tiled
+        (shape: [2, 17, 19], perm: [0, 2, 1]),
+        (shape: [33, 18], perm: [1, 0]),
+        (shape: [2, 3, 4, 5], perm: [0, 2, 1, 3]),  // the last axis stays: block copies
+        (shape: [2, 3, 4, 5], perm: [3, 1, 0, 2]),  // general
+        (shape: [4, 1, 6, 1, 5], perm: [4, 3, 2, 1, 0]),
+        (shape: [5, 6, 7], perm: [1, 2, 0]),  // merges to a 2-D swap
+        (shape: [1, 1, 9], perm: [2, 0, 1]),  // only size-1 axes move: no copy needed
+        (shape: [0, 3, 2], perm: [2, 1, 0]),
+    ])
+    func transposeMatchesTheDefinition(_ c: (shape: [Int], perm: [Int])) throws {
+        let x = pseudoRandom(c.shape, seed: 7)
+        let got = try #require(try Kernels.transpose(.float(x), perm: c.perm).floatTensor)
+        #expect(got.shape == c.perm.map { c.shape[$0] })
+        #expect(got.scalars == Self.naiveTranspose(x, c.perm))  // element moves: exact
+        let ints = IntTensor(shape: c.shape, values: (0..<x.count).map(Int64.init))
+        let gotInts = try #require(try Kernels.transpose(.int64(ints), perm: c.perm).intTensor)
+        #expect(gotInts.values.map { Float($0) } == Self.naiveTranspose(Tensor(shape: c.shape, scalars: ints.values.map { Float($0) }), c.perm))
+    }
+
+    @Test(arguments: [ReduceKind.max, .min, .sum, .mean, .sumSquare])
+    func reductionsOverMergedAxesMatchTheDefinition(_ kind: ReduceKind) throws {
+        let x = pseudoRandom([3, 4, 5, 37], seed: 9)
+        for axes in [[2, 3], [0, 1, 2, 3], [1], [0, 3], [1, 2]] {
+            let got = try Kernels.reduce(kind, x, axes: axes, keepDims: false)
+            // Reference: every output accumulates its inputs in Double.
+            let keep = (0..<4).filter { !axes.contains($0) }
+            var acc = [Double](repeating: kind == .max ? -.infinity : kind == .min ? .infinity : 0,
+                               count: keep.map { x.shape[$0] }.reduce(1, *))
+            var counts = [Int](repeating: 0, count: acc.count)
+            let st = Tensor.strides(for: x.shape)
+            for i in 0..<x.count {
+                var o = 0
+                for a in keep { o = o * x.shape[a] + i / st[a] % x.shape[a] }
+                let v = Double(x.scalars[i])
+                switch kind {
+                case .max: acc[o] = max(acc[o], v)
+                case .min: acc[o] = min(acc[o], v)
+                case .sumSquare: acc[o] += v * v
+                default: acc[o] += v
+                }
+                counts[o] += 1
+            }
+            if kind == .mean { for o in acc.indices { acc[o] /= Double(counts[o]) } }
+            #expect(got.count == acc.count)
+            let worst = zip(got.scalars, acc).map { abs(Double($0) - $1) }.max() ?? .infinity
+            #expect(worst <= 1e-4 * max(1, acc.map(abs).max() ?? 0), "\(kind) over \(axes): max|Δ| \(worst)")
+        }
+    }
+
+    @Test func aNaNAnywhereMakesMaxAndMinNaN() throws {
+        for at in [0, 5, 16, 31, 32, 40] {  // in the vector part and in the tail
+            var x = pseudoRandom([41], seed: 3)
+            x.scalars[at] = .nan
+            #expect(try Kernels.reduce(.max, x, axes: nil, keepDims: false).scalars[0].isNaN, "NaN at \(at)")
+            #expect(try Kernels.reduce(.min, x, axes: [0], keepDims: true).scalars[0].isNaN, "NaN at \(at)")
+        }
+        let x = Tensor(shape: [2, 20], scalars: (0..<40).map { Float($0 % 20) - ($0 < 20 ? 0 : 100) })
+        #expect(try Kernels.reduce(.max, x, axes: [1], keepDims: false).scalars == [19, -81])
+    }
+
+    @Test(arguments: [Float(2), 1, 0.5, 3, 1.5])
+    func powByAScalarMatchesPow(_ e: Float) throws {
+        let x = Tensor(shape: [3, 50], scalars: pseudoRandom([150], seed: 5).scalars.map { abs($0) * 3 })
+        let got = try Kernels.binary(.pow, x, Tensor(shape: [], scalars: [e]))
+        let worst = zip(got.scalars, x.scalars).map { abs($0 - Foundation.pow($1, e)) }.max() ?? .infinity
+        #expect(worst <= 1e-5 * 30, "x^\(e): max|Δ| \(worst)")
     }
 }

@@ -131,6 +131,14 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
         ConvCase(name: "row parts batch 1 with fused pool split by planes", x: [1, 3, 40, 40], w: [32, 3, 3, 3],
                  attrs: ConvAttributes(pads: [1, 1, 1, 1]), activation: .relu,
                  pool: Kernels.FusedPool(kind: .max, attributes: PoolAttributes(kernelShape: [2, 2], strides: [2, 2]))),
+        // Implicit GEMM (no tap reads padding): the input read through offsets, no im2col.
+        ConvCase(name: "implicit STFT-like 1-D stride 160 kernel 512 (K blocks, row split)", x: [2, 1, 4000],
+                 w: [300, 1, 512], attrs: ConvAttributes(strides: [160])),
+        ConvCase(name: "implicit 2-D strides 2x1 dilation 2 groups 2 (column split, NC blocks)", x: [1, 4, 40, 90],
+                 w: [16, 2, 3, 3], attrs: ConvAttributes(strides: [2, 1], dilations: [2, 2], group: 2),
+                 activation: .hardSwish),
+        ConvCase(name: "implicit 3x1 valid with a trailing row no tap reaches", x: [1, 5, 12, 9], w: [11, 5, 3, 1],
+                 attrs: ConvAttributes(strides: [2, 1]), activation: .relu),
         ConvCase(name: "pointwise row panels leaky relu 1x40", x: [1, 96, 1, 40], w: [200, 96, 1, 1], attrs: ConvAttributes(),
                  activation: .leakyRelu(alpha: 0.1)),
     ]
@@ -171,6 +179,34 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
         #expect(try !plan([1, 16, 9, 9], [16, 8, 3, 3], ConvAttributes(group: 2)).winogradFits)
         #expect(try !plan([1, 4, 9, 9], [16, 4, 3, 3], ConvAttributes()).winogradFits)
         #expect(PackedFilter(pseudoRandom([16, 8, 3, 3], seed: 2), groups: 2, winograd: true).winograd == nil)
+    }
+
+    /// Which convs read no padding (and so run as an implicit GEMM), and that the implicit GEMM's
+    /// offsets address exactly the elements im2col copies (element copies: compared exactly).
+    @Test(arguments: [
+        (x: [1, 3, 11, 10], w: [4, 3, 3, 3], attrs: ConvAttributes(), inside: true),
+        (x: [1, 2, 12, 9], w: [4, 2, 3, 2], attrs: ConvAttributes(strides: [2, 3], dilations: [2, 1]), inside: true),
+        (x: [1, 1, 700], w: [5, 1, 512], attrs: ConvAttributes(strides: [160]), inside: true),
+        (x: [1, 4, 8, 8], w: [6, 2, 3, 3], attrs: ConvAttributes(group: 2), inside: true),
+        (x: [1, 3, 11, 10], w: [4, 3, 3, 3], attrs: ConvAttributes(pads: [1, 1, 1, 1]), inside: false),
+        (x: [1, 3, 11, 10], w: [4, 3, 3, 3], attrs: ConvAttributes(pads: [0, 0, 0, 1]), inside: false),
+    ])
+    func implicitOffsetsAddressWhatIm2colCopies(_ c: (x: [Int], w: [Int], attrs: ConvAttributes, inside: Bool)) throws {
+        let p = try ConvPlan(input: c.x, weight: c.w, attrs: c.attrs)
+        #expect(p.readsInside == c.inside)
+        guard c.inside else { return }
+        let x = pseudoRandom(c.x, seed: 4)
+        let (rows, cols) = p.implicitOffsets()
+        #expect(rows.count == p.k && cols.count == p.ohw)
+        var col = [Float](repeating: .nan, count: p.k * p.ohw)
+        x.scalars.withUnsafeBufferPointer { xs in
+            col.withUnsafeMutableBufferPointer { im2col(xs.baseAddress!, p, $0.baseAddress!, ld: p.ohw) }
+        }
+        var mismatches = 0
+        for r in 0..<p.k {
+            for j in 0..<p.ohw where col[r * p.ohw + j] != x.scalars[rows[r] + cols[j]] { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
     }
 
     static let convFixtures = OpFixture.all.filter { $0.case.hasPrefix("conv") && !$0.case.hasPrefix("convtranspose") }

@@ -33,6 +33,12 @@ void shrink_pack_a(long m, long k, const float *a, long lda, float *packed);
 void shrink_sgemm_packed(int isa, long m, long n0, long n1, long k, const float *packed,
                          const float *b, long ldb, float *c, long ldc, const float *bias, int relu);
 
+/// As `shrink_sgemm_packed` with an implicit B: element (k, j) is x[row[k] + col[j]], a
+/// convolution's input read through its taps' offsets (`row`, K of them) and its output positions'
+/// (`col`, indexed by j < n1), so no im2col matrix is written.
+void shrink_sgemm_implicit(int isa, long m, long n0, long n1, long k, const float *packed, const float *x,
+                           const long *row, const long *col, float *c, long ldc, const float *bias, int relu);
+
 /// Depthwise 2-D convolution of one channel plane (H×W) with a KH×KW filter into OH×OW, any
 /// stride, dilation and pads; out = bias + Σ taps (no activation).
 void shrink_depthwise_plane(int isa, const float *x, long h, long w, const float *filter, long kh, long kw,

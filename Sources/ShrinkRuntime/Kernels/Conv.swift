@@ -184,6 +184,36 @@ extension Kernels {
 /// Writes the im2col matrix of one image's channel group: row (ci, ky, kx), columns the output
 /// positions, placed at `dst` with leading dimension `ld` so several images can share one matrix.
 /// `rows` limits it to the columns of those output rows (parts of one image split over cores).
+extension ConvPlan {
+    /// Whether every tap of every output position reads inside the input, so no padding is read
+    /// (an STFT's strided filter bank, LeNet's 5×5s, a Tucker-2 core without pads).
+    var readsInside: Bool {
+        for a in [y, x] where a.output > 0 {
+            if a.padBegin != 0 || (a.output - 1) * a.stride + (a.kernel - 1) * a.dilation >= a.input { return false }
+        }
+        return ohw > 0
+    }
+
+    /// The implicit GEMM's offsets into one channel group's input: per im2col row (channel, tap y,
+    /// tap x) and per output position (row-major), their sum is the element that row and column
+    /// read. Valid when `readsInside`.
+    func implicitOffsets() -> (rows: [Int], cols: [Int]) {
+        var rows = [Int]()
+        rows.reserveCapacity(k)
+        for ci in 0..<cg {
+            for ky in 0..<kh {
+                for kx in 0..<kw { rows.append(ci * h * w + ky * y.dilation * w + kx * x.dilation) }
+            }
+        }
+        var cols = [Int]()
+        cols.reserveCapacity(ohw)
+        for oy in 0..<y.output {
+            for ox in 0..<x.output { cols.append(oy * y.stride * w + ox * x.stride) }
+        }
+        return (rows, cols)
+    }
+}
+
 func im2col(_ src: UnsafePointer<Float>, _ p: ConvPlan, _ dst: UnsafeMutablePointer<Float>, ld: Int,
             rows: Range<Int>? = nil) {
     let oh = p.y.output, ow = p.x.output

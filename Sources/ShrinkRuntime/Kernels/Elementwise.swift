@@ -261,6 +261,12 @@ extension Kernels {
         case .sub: for i in 0..<n { o[i] -= s }
         case .mul: for i in 0..<n { o[i] *= s }
         case .div: for i in 0..<n { o[i] /= s }
+        // The exponent is decided once, so each case is a plain loop the compiler vectorises
+        // (a spectrogram's two squares had gone through `power`'s branches per element).
+        case .pow where s == 2: for i in 0..<n { o[i] *= o[i] }
+        case .pow where s == 1: break
+        case .pow where s == 0.5: for i in 0..<n { o[i] = o[i].squareRoot() }
+        case .pow where s == 3: for i in 0..<n { o[i] = o[i] * o[i] * o[i] }
         case .pow, .max, .min: for i in 0..<n { o[i] = op.apply(o[i], s) }
         }
     }

@@ -52,6 +52,21 @@ struct ConvKernels {
         let k = p.k, ohw = p.ohw, mg = p.mg
         let per = p.group > 1 ? 1 : Kernels.imagesPerGroup(p)
         let inImage = p.c * p.h * p.w, outImage = p.m * ohw
+        if per == 1 && p.readsInside {
+            // No tap reads padding: the GEMM reads the input through offsets, with no im2col matrix.
+            let (rows, cols) = p.implicitOffsets()
+            rows.withUnsafeBufferPointer { r in
+                cols.withUnsafeBufferPointer { c in
+                    for i in 0..<p.n {
+                        for g in 0..<p.group {
+                            implicitGemm(x + i * inImage + g * p.cg * p.h * p.w, f.group(g), r.baseAddress!, c.baseAddress!,
+                                         o + i * outImage + g * mg * ohw, p, bias: bias.map { $0 + g * mg }, relu: relu, rest: rest)
+                        }
+                    }
+                }
+            }
+            return
+        }
         if per == 1 && splitsRows(p) {
             // Image by image, each group split by output rows; the parts have matrices of their own.
             for i in 0..<p.n {
@@ -93,6 +108,36 @@ struct ConvKernels {
             }
             if nb > 1 { finish(i0, nb) }
             i0 += nb
+        }
+    }
+
+    /// One image's channel group as an implicit GEMM (`shrink_sgemm_implicit`): split over the
+    /// threads by 32-column panels of output positions when there are enough (each part gathers
+    /// only its own columns), else by 8-row panels of output channels.
+    private func implicitGemm(_ x: UnsafePointer<Float>, _ packed: UnsafePointer<Float>, _ rows: UnsafePointer<Int>,
+                              _ cols: UnsafePointer<Int>, _ out: UnsafeMutablePointer<Float>, _ p: ConvPlan,
+                              bias: UnsafePointer<Float>?, relu: Bool, rest: Activation?) {
+        let m = p.mg, n = p.ohw, k = p.k, isa = path.isa
+        let parts = threads > 1 && m * k * n >= 1 << 17 ? threads : 1
+        let columnPanels = (n + 31) / 32, rowPanels = (m + Int(SHRINK_GEMM_MR) - 1) / Int(SHRINK_GEMM_MR)
+        let epilogue = rest.map { Self.activate($0, out, ld: n) }
+        if parts > 1 && columnPanels >= parts {
+            parallelParts(parts) { t in
+                let lo = columnPanels * t / parts * 32, hi = min(n, columnPanels * (t + 1) / parts * 32)
+                shrink_sgemm_implicit(isa, m, lo, hi, k, packed, x, rows, cols, out, n, bias, relu ? 1 : 0)
+                epilogue?(0..<m, lo..<hi)
+            }
+        } else if parts > 1 && rowPanels >= parts {
+            let mr = Int(SHRINK_GEMM_MR)
+            parallelParts(parts) { t in
+                let lo = rowPanels * t / parts * mr, hi = min(m, rowPanels * (t + 1) / parts * mr)
+                shrink_sgemm_implicit(isa, hi - lo, 0, n, k, packed + lo * k, x, rows, cols, out + lo * n, n,
+                                      bias.map { $0 + lo }, relu ? 1 : 0)
+                epilogue?(lo..<hi, 0..<n)
+            }
+        } else {
+            shrink_sgemm_implicit(isa, m, 0, n, k, packed, x, rows, cols, out, n, bias, relu ? 1 : 0)
+            epilogue?(0..<m, 0..<n)
         }
     }
 

@@ -45,8 +45,17 @@ extension Kernels {
         for a in axes ?? [] { set.insert(try normalizedAxis(a, rank: r, what: "\(kind.rawValue) axis")) }
         if set.isEmpty { set = Set(0..<r) }
         let outShape = reducedShape(x.shape, axes: set, keepDims: keepDims)
-        // Walk the reduced axes one at a time, outermost last, each as outer × len × inner.
-        var shape = x.shape
+        // Neighbouring axes that are both reduced or both kept merge into one ([N,C,H,W] over
+        // {2,3} is N·C × H·W; over every axis one run), then the reduced axes are walked one at a
+        // time, outermost last, each as outer × len × inner.
+        var shape: [Int] = []
+        var merged = Set<Int>()
+        for (i, d) in x.shape.enumerated() {
+            if i > 0, set.contains(i) == set.contains(i - 1) { shape[shape.count - 1] *= d; continue }
+            if set.contains(i) { merged.insert(shape.count) }
+            shape.append(d)
+        }
+        set = merged
         var data = x.scalars
         switch kind {
         case .l1: for i in data.indices { data[i] = Swift.abs(data[i]) }
@@ -70,6 +79,11 @@ extension Kernels {
             data.withUnsafeBufferPointer { src in
                 next.withUnsafeMutableBufferPointer { dst in
                     guard let s = src.baseAddress, let d = dst.baseAddress else { return }
+                    if inner == 1, len > 0, kind != .prod {
+                        // Each output reduces one contiguous run (global pooling, a full reduction).
+                        for o in 0..<outer { d[o] = reduceRun(kind, s + o * len, len) }
+                        return
+                    }
                     for o in 0..<outer {
                         let base = s + o * len * inner, out = d + o * inner
                         switch kind {
@@ -109,6 +123,43 @@ extension Kernels {
         default: break
         }
         return Tensor(shape: outShape, scalars: data)
+    }
+
+    /// The max, min or sum (any other kind) of `len` ≥ 1 contiguous floats, sixteen lanes at a
+    /// time; a NaN anywhere makes max and min NaN, as onnxruntime's do.
+    static func reduceRun(_ kind: ReduceKind, _ p: UnsafePointer<Float>, _ len: Int) -> Float {
+        let lanes = 16, whole = len / lanes * lanes
+        switch kind {
+        case .max, .min:
+            let isMax = kind == .max
+            var m = p[0]
+            var nan = false
+            if whole > 0 {
+                var acc = SIMD16<Float>(repeating: p[0])
+                var seen = SIMDMask<SIMD16<Int32>>()
+                var i = 0
+                while i < whole {
+                    let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
+                    acc.replace(with: v, where: isMax ? v .> acc : v .< acc)
+                    seen .|= v .!= v
+                    i += lanes
+                }
+                m = isMax ? acc.max() : acc.min()
+                nan = any(seen)
+            }
+            for i in whole..<len {
+                let v = p[i]
+                if v.isNaN { nan = true } else if isMax ? v > m : v < m { m = v }
+            }
+            return nan ? .nan : m
+        default:
+            var acc = SIMD16<Float>()
+            var i = 0
+            while i < whole { acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self); i += lanes }
+            var total = acc.sum()
+            for i in whole..<len { total += p[i] }
+            return total
+        }
     }
 
     /// `LayerNormalization`: normalises over the axes from `axis` on, then scales (and shifts) by

@@ -9,33 +9,82 @@ private func mapStorage(_ v: Value, float: ([Float]) throws -> [Float], int: ([I
     }
 }
 
-/// Row-major permutation of any element type (NumPy `transpose(perm)`).
+/// A permutation with its size-1 axes dropped and the runs of input axes that stay adjacent (and
+/// in order) merged: `[N,1,257,197]` by `[0,1,3,2]` becomes `[N,257,197]` by `[0,2,1]`. The
+/// element order it describes is the original's.
+func simplifiedPermutation(shape: [Int], perm: [Int]) -> (shape: [Int], perm: [Int]) {
+    let kept = (0..<shape.count).filter { shape[$0] != 1 }
+    var rank = [Int](repeating: -1, count: shape.count)
+    for (i, a) in kept.enumerated() { rank[a] = i }
+    let p = perm.compactMap { rank[$0] >= 0 ? rank[$0] : nil }
+    // Groups of consecutive output positions whose input axes are consecutive too.
+    var groups: [[Int]] = []
+    for a in p {
+        if let last = groups.last?.last, a == last + 1 { groups[groups.count - 1].append(a) } else { groups.append([a]) }
+    }
+    let byInput = groups.indices.sorted { groups[$0][0] < groups[$1][0] }
+    var position = [Int](repeating: 0, count: groups.count)
+    for (i, g) in byInput.enumerated() { position[g] = i }
+    let mergedShape = byInput.map { groups[$0].reduce(1) { $0 * shape[kept[$1]] } }
+    return (mergedShape, groups.indices.map { position[$0] })
+}
+
+/// Row-major permutation of any element type (NumPy `transpose(perm)`), on the simplified
+/// permutation: runs that stay contiguous are block copies, a (batched) swap of the last two axes
+/// is transposed in 16×16 tiles that stay in L1, and anything else walks the output in order.
 func permute<T>(_ src: [T], shape: [Int], perm: [Int]) -> [T] {
-    let r = shape.count
-    let st = Tensor.strides(for: shape)
-    let outShape = perm.map { shape[$0] }
-    let srcStrides = perm.map { st[$0] }
     let n = src.count
-    if n == 0 || r == 0 { return src }
-    var out = [T]()
-    out.reserveCapacity(n)
-    var idx = [Int](repeating: 0, count: r)
-    var off = 0
-    let innerN = outShape[r - 1], innerS = srcStrides[r - 1]
-    src.withUnsafeBufferPointer { s in
-        while out.count < n {
-            var o = off
-            for _ in 0..<innerN { out.append(s[o]); o += innerS }
-            var k = r - 2
-            while k >= 0 {
-                idx[k] += 1; off += srcStrides[k]
-                if idx[k] < outShape[k] { break }
-                off -= srcStrides[k] * outShape[k]; idx[k] = 0; k -= 1
+    let (dims, p) = simplifiedPermutation(shape: shape, perm: perm)
+    if n == 0 || p == Array(0..<p.count) { return src }
+    let r = dims.count
+    let st = Tensor.strides(for: dims)
+    let outShape = p.map { dims[$0] }
+    let srcStrides = p.map { st[$0] }
+    return [T](unsafeUninitializedCapacity: n) { out, initialized in
+        src.withUnsafeBufferPointer { sb in
+            let s = sb.baseAddress!, o = out.baseAddress!
+            if p[r - 1] != r - 1, r >= 2, p[r - 2] == r - 1, p[r - 1] == r - 2, Array(p.prefix(r - 2)) == Array(0..<(r - 2)) {
+                // [B, R, C] → [B, C, R] in tiles.
+                let rows = dims[r - 2], cols = dims[r - 1], batch = n / (rows * cols), tile = 16
+                for b in 0..<batch {
+                    let sp = s + b * rows * cols, op = o + b * rows * cols
+                    for i0 in stride(from: 0, to: rows, by: tile) {
+                        let i1 = min(rows, i0 + tile)
+                        for j0 in stride(from: 0, to: cols, by: tile) {
+                            let j1 = min(cols, j0 + tile)
+                            for j in j0..<j1 {
+                                for i in i0..<i1 { (op + j * rows + i).initialize(to: sp[i * cols + j]) }
+                            }
+                        }
+                    }
+                }
+                initialized = n
+                return
             }
-            if k < 0 { break }
+            // The output in order: a run of the innermost output axis per step of the outer
+            // odometer, a block copy when that axis is the input's last.
+            let innerN = outShape[r - 1], innerS = srcStrides[r - 1]
+            var idx = [Int](repeating: 0, count: r)
+            var off = 0, dst = 0
+            while dst < n {
+                if innerS == 1 {
+                    (o + dst).initialize(from: s + off, count: innerN)
+                } else {
+                    var q = off
+                    for t in 0..<innerN { (o + dst + t).initialize(to: s[q]); q += innerS }
+                }
+                dst += innerN
+                var k = r - 2
+                while k >= 0 {
+                    idx[k] += 1; off += srcStrides[k]
+                    if idx[k] < outShape[k] { break }
+                    off -= srcStrides[k] * outShape[k]; idx[k] = 0; k -= 1
+                }
+                if k < 0 { break }
+            }
+            initialized = n
         }
     }
-    return out
 }
 
 extension Kernels {
