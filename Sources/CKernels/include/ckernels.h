@@ -39,6 +39,20 @@ void shrink_sgemm_packed(int isa, long m, long n0, long n1, long k, const float 
 void shrink_sgemm_implicit(int isa, long m, long n0, long n1, long k, const float *packed, const float *x,
                            const long *row, const long *col, float *c, long ldc, const float *bias, int relu);
 
+/// The piecewise-linear activations `shrink_activation` runs.
+enum {
+    SHRINK_ACT_RELU = 0,          ///< max(0, x)
+    SHRINK_ACT_LEAKY = 1,         ///< x ≥ 0 ? x : a·x
+    SHRINK_ACT_CLIP = 2,          ///< min(max(x, a), b)
+    SHRINK_ACT_HARD_SIGMOID = 3,  ///< max(0, min(1, a·x + b))
+    SHRINK_ACT_HARD_SWISH = 4,    ///< x · max(0, min(1, x/6 + 1/2))
+    SHRINK_ACT_AFFINE = 5,        ///< a·x + b
+};
+
+/// Applies activation `kind` (with parameters a, b) to x[0..<n] in place, on `isa`'s vectors
+/// (lowered to what the CPU has); a NaN input stays NaN.
+void shrink_activation(int isa, int kind, float *x, long n, float a, float b);
+
 /// Depthwise 2-D convolution of one channel plane (H×W) with a KH×KW filter into OH×OW, any
 /// stride, dilation and pads; out = bias + Σ taps (no activation).
 void shrink_depthwise_plane(int isa, const float *x, long h, long w, const float *filter, long kh, long kw,

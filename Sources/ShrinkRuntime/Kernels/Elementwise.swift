@@ -342,22 +342,23 @@ public enum Activation: Sendable, Equatable {
     /// Applies the activation in place over a raw buffer.
     @inline(__always)
     public func apply(_ p: UnsafeMutablePointer<Float>, count n: Int) {
+        // The piecewise-linear ones run in C on the CPU's widest vectors (Swift's loops get SSE).
+        let isa = KernelPath.selected.isa
         switch self {
         case .relu:
-            for i in 0..<n { p[i] = Swift.max(p[i], 0) }
+            shrink_activation(isa, Int32(SHRINK_ACT_RELU), p, n, 0, 0)
         case .leakyRelu(let a):
-            for i in 0..<n { let v = p[i]; p[i] = v >= 0 ? v : a * v }
+            shrink_activation(isa, Int32(SHRINK_ACT_LEAKY), p, n, a, 0)
         case .sigmoid:
             shrink_sigmoid(KernelPath.selected.isa, p, n, 1, 0)  // vectorised exp, never inf/inf
         case .tanh:
             for i in 0..<n { p[i] = Foundation.tanh(p[i]) }
         case .clip(let lo, let hi):
-            for i in 0..<n { p[i] = Swift.min(Swift.max(p[i], lo), hi) }
+            shrink_activation(isa, Int32(SHRINK_ACT_CLIP), p, n, lo, hi)
         case .hardSigmoid(let a, let b):
-            for i in 0..<n { p[i] = Swift.max(0, Swift.min(1, a * p[i] + b)) }
+            shrink_activation(isa, Int32(SHRINK_ACT_HARD_SIGMOID), p, n, a, b)
         case .hardSwish:
-            let a: Float = 1.0 / 6.0
-            for i in 0..<n { let v = p[i]; p[i] = v * Swift.max(0, Swift.min(1, a * v + 0.5)) }
+            shrink_activation(isa, Int32(SHRINK_ACT_HARD_SWISH), p, n, 0, 0)
         case .gelu(let approximate):
             if approximate {
                 let c = Float(0.7978845608028654)  // √(2/π)
@@ -377,7 +378,7 @@ public enum Activation: Sendable, Equatable {
                 p[i] = v * Foundation.tanh(sp)
             }
         case let .affine(a, b):
-            for i in 0..<n { p[i] = a * p[i] + b }
+            shrink_activation(isa, Int32(SHRINK_ACT_AFFINE), p, n, a, b)
         case .swish(let beta):
             shrink_sigmoid(KernelPath.selected.isa, p, n, beta, 1)
         case let .then(first, second):
