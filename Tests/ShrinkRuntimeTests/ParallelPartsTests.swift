@@ -154,3 +154,41 @@ import Testing
         #expect(worst <= 1e-5 * scale, "group \(c.group) pads \(c.pads): \(worst)")
     }
 }
+
+/// Upsampling ConvTranspose whose kernel is its stride (each output written by one tap, stored
+/// once) against the definition, at 1 and 2 threads.
+@Suite struct TiledConvTransposeTests {
+    /// ConvTranspose from its definition (unpadded, no dilation): every input element spreads
+    /// its kernel over the output, accumulated in Double.
+    static func naive(_ x: Tensor, _ w: Tensor, _ b: Tensor?, strides: [Int], group: Int) -> Tensor {
+        let (n, c, ih, iw) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (mg, kh, kw) = (w.shape[1], w.shape[2], w.shape[3]), cg = c / group, m = mg * group
+        let oh = (ih - 1) * strides[0] + kh, ow = (iw - 1) * strides[1] + kw
+        var y = [Double](repeating: 0, count: n * m * oh * ow)
+        for b0 in 0..<n { for ci in 0..<c { for iy in 0..<ih { for ix in 0..<iw {
+            let v = Double(x.scalars[((b0 * c + ci) * ih + iy) * iw + ix]), g = ci / cg
+            for oc in 0..<mg { for ky in 0..<kh { for kx in 0..<kw {
+                let o = g * mg + oc, yy = iy * strides[0] + ky, xx = ix * strides[1] + kx
+                y[((b0 * m + o) * oh + yy) * ow + xx] += v * Double(w.scalars[((ci * mg + oc) * kh + ky) * kw + kx])
+            } } }
+        } } } }
+        if let b { for i in y.indices { y[i] += Double(b.scalars[i / (oh * ow) % m]) } }
+        return Tensor(shape: [n, m, oh, ow], scalars: y.map(Float.init))
+    }
+
+    @Test(arguments: [(x: [1, 16, 7, 9], k: [2, 2], group: 1, bias: true), (x: [2, 8, 5, 6], k: [2, 3], group: 2, bias: false),
+                      (x: [1, 40, 12, 20], k: [2, 2], group: 1, bias: true)])
+    func tilesMatchTheDefinition(_ c: (x: [Int], k: [Int], group: Int, bias: Bool)) throws {
+        let x = pseudoRandom(c.x, seed: 71), w = pseudoRandom([c.x[1], 12 / c.group] + c.k, seed: 72)
+        let b = c.bias ? pseudoRandom([12], seed: 73) : nil
+        let ref = Self.naive(x, w, b, strides: c.k, group: c.group)
+        for threads in [1, 2] {
+            let got = try Kernels.convTranspose(x, weight: w, bias: b, ConvTransposeAttributes(strides: c.k, group: c.group),
+                                                threads: threads)
+            #expect(got.shape == ref.shape)
+            let scale = max(1, ref.scalars.map { abs($0) }.max() ?? 0)
+            let worst = zip(got.scalars, ref.scalars).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(worst <= 1e-4 * scale, "\(c) at \(threads) threads: max|Δ| \(worst)")
+        }
+    }
+}

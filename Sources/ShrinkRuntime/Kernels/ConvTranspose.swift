@@ -88,7 +88,13 @@ extension Kernels {
         }
         if let bias, bias.count != m { throw KernelError("bias has \(bias.count) values, expected \(m)") }
         let outShape = [n, m] + out
-        var y = [Float](repeating: 0, count: try checkedCount(outShape, "ConvTranspose output"))
+        // Upsampling by a kernel the size of its stride (DBNet's 2×2, stride 2), unpadded: every
+        // output element is written by exactly one tap, so it is stored once (no zeroing, no
+        // accumulation, the bias added on the way).
+        let tiles = r == 2 && kernel == strides && dil == [1, 1] && padBegin == [0, 0]
+            && out == zip(input, strides).map { $0 * $1 }
+        let total = try checkedCount(outShape, "ConvTranspose output")
+        var y = tiles ? [Float](unsafeUninitializedCapacity: total) { _, n in n = total } : [Float](repeating: 0, count: total)
         let inSpatial = product(input), outSpatial = product(out), kSize = product(kernel)
         let rows = mg * kSize
         var cols = [Float](repeating: 0, count: try checkedCount([rows, inSpatial], "ConvTranspose columns"))
@@ -126,7 +132,20 @@ extension Kernels {
                                                 1, pw.baseAddress! + gi * cg * rows + r0, Int32(rows),
                                                 px.baseAddress! + (b * c + gi * cg) * inSpatial, Int32(inSpatial),
                                                 0, pcb + r0 * inSpatial, Int32(inSpatial))
-                                    for oc in o0..<o1 {
+                                    for oc in o0..<o1 where tiles {
+                                        let yBase = (b * m + gi * mg + oc) * outSpatial
+                                        let bv = bias?.scalars[gi * mg + oc] ?? 0
+                                        let (ih, iw, ow, sy, sx) = (input[0], input[1], out[1], strides[0], strides[1])
+                                        for k in 0..<kSize {
+                                            let src = pcb + (oc * kSize + k) * inSpatial
+                                            let dst = pyb + yBase + (k / sx) * ow + k % sx
+                                            for iy in 0..<ih {
+                                                let s = src + iy * iw, d = dst + iy * sy * ow
+                                                for ix in 0..<iw { d[ix * sx] = s[ix] + bv }
+                                            }
+                                        }
+                                    }
+                                    for oc in o0..<o1 where !tiles {
                                         let yBase = (b * m + gi * mg + oc) * outSpatial
                                         for k in 0..<kSize {
                                             let row = (oc * kSize + k) * inSpatial, t = k * inSpatial
