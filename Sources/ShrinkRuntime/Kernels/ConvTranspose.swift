@@ -97,11 +97,13 @@ extension Kernels {
         var y = tiles ? [Float](unsafeUninitializedCapacity: total) { _, n in n = total } : [Float](repeating: 0, count: total)
         let inSpatial = product(input), outSpatial = product(out), kSize = product(kernel)
         let rows = mg * kSize
-        var cols = [Float](repeating: 0, count: try checkedCount([rows, inSpatial], "ConvTranspose columns"))
+        // Every column is written by the GEMM (β = 0) before it is read.
+        let colCount = try checkedCount([rows, inSpatial], "ConvTranspose columns")
+        var cols = [Float](unsafeUninitializedCapacity: colCount) { _, n in n = colCount }
         let inStrides = Tensor.strides(for: input), outStrides = Tensor.strides(for: out), kStrides = Tensor.strides(for: kernel)
         // For each kernel tap and input position: the output position (or -1 when cropped by the pads).
-        var target = [Int](repeating: -1, count: try checkedCount([kSize, inSpatial], "ConvTranspose taps"))
-        for k in 0..<kSize {
+        var target = [Int](repeating: -1, count: tiles ? 0 : try checkedCount([kSize, inSpatial], "ConvTranspose taps"))
+        for k in 0..<kSize where !tiles {
             for p in 0..<inSpatial {
                 var off = 0, ok = true
                 for i in 0..<r {
