@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import ShrinkTensor
 import Testing
@@ -273,6 +274,20 @@ func naiveConv2D(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: [Int], pads: [I
         let ints = IntTensor(shape: c.shape, values: (0..<x.count).map(Int64.init))
         let gotInts = try #require(try Kernels.transpose(.int64(ints), perm: c.perm).intTensor)
         #expect(gotInts.values.map { Float($0) } == Self.naiveTranspose(Tensor(shape: c.shape, scalars: ints.values.map { Float($0) }), c.perm))
+    }
+
+    /// The C transpose on each path (AVX-512 and AVX2 share the 8×8 register blocks; the plain
+    /// path tiles), with edges on both sides.
+    @Test(arguments: KernelPath.allCases)
+    func matrixTransposeOnEachPath(_ path: KernelPath) {
+        for (rows, cols) in [(13, 21), (8, 8), (1, 17), (16, 9), (257, 197), (0, 5)] {
+            let x = pseudoRandom([rows, cols], seed: 11)
+            var out = [Float](repeating: .nan, count: rows * cols)
+            x.scalars.withUnsafeBufferPointer { s in
+                out.withUnsafeMutableBufferPointer { shrink_transpose(path.isa, s.baseAddress, rows, cols, $0.baseAddress) }
+            }
+            #expect(out == Self.naiveTranspose(x, [1, 0]), "\(rows)×\(cols) on \(path)")
+        }
     }
 
     @Test(arguments: [ReduceKind.max, .min, .sum, .mean, .sumSquare])

@@ -39,6 +39,10 @@ void shrink_sgemm_packed(int isa, long m, long n0, long n1, long k, const float 
 void shrink_sgemm_implicit(int isa, long m, long n0, long n1, long k, const float *packed, const float *x,
                            const long *row, const long *col, float *c, long ldc, const float *bias, int relu);
 
+/// dst (cols × rows) = srcᵀ for a row-major rows × cols matrix, in 8×8 register blocks on AVX2
+/// and AVX-512 CPUs (16×16 scalar tiles otherwise).
+void shrink_transpose(int isa, const float *src, long rows, long cols, float *dst);
+
 /// The piecewise-linear activations `shrink_activation` runs.
 enum {
     SHRINK_ACT_RELU = 0,          ///< max(0, x)

@@ -1,3 +1,4 @@
+import CKernels
 import ShrinkTensor
 
 /// Moves elements of either type by index arithmetic only; shape ops are type-agnostic.
@@ -46,6 +47,16 @@ func permute<T>(_ src: [T], shape: [Int], perm: [Int]) -> [T] {
             if p[r - 1] != r - 1, r >= 2, p[r - 2] == r - 1, p[r - 1] == r - 2, Array(p.prefix(r - 2)) == Array(0..<(r - 2)) {
                 // [B, R, C] → [B, C, R] in tiles.
                 let rows = dims[r - 2], cols = dims[r - 1], batch = n / (rows * cols), tile = 16
+                if T.self == Float.self {
+                    // Floats: 8×8 blocks in vector registers.
+                    let fs = UnsafeRawPointer(s).assumingMemoryBound(to: Float.self)
+                    let fo = UnsafeMutableRawPointer(o).assumingMemoryBound(to: Float.self)
+                    for b in 0..<batch {
+                        shrink_transpose(KernelPath.selected.isa, fs + b * rows * cols, rows, cols, fo + b * rows * cols)
+                    }
+                    initialized = n
+                    return
+                }
                 for b in 0..<batch {
                     let sp = s + b * rows * cols, op = o + b * rows * cols
                     for i0 in stride(from: 0, to: rows, by: tile) {
