@@ -113,13 +113,15 @@ __attribute__((target("avx512f"))) static void depthwise_avx512(const float *x, 
     depthwise_body(x, h, w, f, kh, kw, sy, sx, dy, dx, py, px, out, oh, ow, bias);
 }
 
-void shrink_depthwise_plane(int isa, const float *x, long h, long w, const float *filter, long kh, long kw, long sy,
-                            long sx, long dy, long dx, long py, long px, float *out, long oh, long ow, float bias) {
-    isa = shrink_isa_clamped(isa);
+// One plane; `scratch` (at least (oh − 1)·sy + kh by (ow − 1)·sx + kw floats) holds the padded
+// copy when the caller has one, else it is allocated here.
+static void depthwise_one(int isa, const float *x, long h, long w, const float *filter, long kh, long kw, long sy,
+                          long sx, long dy, long dx, long py, long px, float *out, long oh, long ow, float bias,
+                          float *scratch) {
     if (kh == kw && (kh == 3 || kh == 5) && sy >= 1 && sy <= 2 && sx >= 1 && sx <= 2 && dy == 1 && dx == 1 &&
         oh > 0 && ow > 0) {
         const long hp = (oh - 1) * sy + kh, wp = (ow - 1) * sx + kw;
-        float *p = malloc((size_t)(hp * wp) * sizeof(float));
+        float *p = scratch ? scratch : malloc((size_t)(hp * wp) * sizeof(float));
         if (p) {
             for (long r = 0; r < hp; r++) {
                 float *row = p + r * wp;
@@ -136,7 +138,7 @@ void shrink_depthwise_plane(int isa, const float *x, long h, long w, const float
             if (isa == SHRINK_ISA_AVX512) padded_avx512(p, wp, filter, kh, sy, sx, out, oh, ow, bias);
             else if (isa == SHRINK_ISA_AVX2) padded_avx2(p, wp, filter, kh, sy, sx, out, oh, ow, bias);
             else padded_generic(p, wp, filter, kh, sy, sx, out, oh, ow, bias);
-            free(p);
+            if (p != scratch) free(p);
             return;
         }
     }
@@ -150,4 +152,27 @@ void shrink_depthwise_plane(int isa, const float *x, long h, long w, const float
     default:
         depthwise_generic(x, h, w, filter, kh, kw, sy, sx, dy, dx, py, px, out, oh, ow, bias);
     }
+}
+
+void shrink_depthwise_plane(int isa, const float *x, long h, long w, const float *filter, long kh, long kw, long sy,
+                            long sx, long dy, long dx, long py, long px, float *out, long oh, long ow, float bias) {
+    depthwise_one(shrink_isa_clamped(isa), x, h, w, filter, kh, kw, sy, sx, dy, dx, py, px, out, oh, ow, bias, NULL);
+}
+
+void shrink_depthwise_planes(int isa, long p0, long p1, const float *x, long c, long m, long h, long w,
+                             const float *filter, long kh, long kw, long sy, long sx, long dy, long dx, long py,
+                             long px, const float *bias, float *out, long oh, long ow) {
+    isa = shrink_isa_clamped(isa);
+    const long mg = m / c, taps = kh * kw, ohw = oh * ow;
+    // One padded buffer for the whole range: on the stack when it is small (PP-OCR's 3×5 maps
+    // had cost a malloc, a free and a Swift call per plane, more than their 375 MACs).
+    const long hp = oh > 0 ? (oh - 1) * sy + kh : 0, wp = ow > 0 ? (ow - 1) * sx + kw : 0;
+    float stack[4096];
+    float *scratch = hp * wp <= 4096 ? stack : malloc((size_t)(hp * wp) * sizeof(float));
+    for (long plane = p0; plane < p1; plane++) {
+        const long i = plane / m, ch = plane % m;
+        depthwise_one(isa, x + (i * c + ch / mg) * h * w, h, w, filter + ch * taps, kh, kw, sy, sx, dy, dx, py, px,
+                      out + plane * ohw, oh, ow, bias ? bias[ch] : 0.0f, scratch);
+    }
+    if (scratch != stack) free(scratch);
 }

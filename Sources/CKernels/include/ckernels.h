@@ -63,6 +63,13 @@ void shrink_depthwise_plane(int isa, const float *x, long h, long w, const float
                             long sy, long sx, long dy, long dx, long py, long px, float *out, long oh, long ow,
                             float bias);
 
+/// Depthwise convolution of planes [p0, p1) of a batch (plane = image · M + output channel; input
+/// [N, C, H, W], M = C · multiplier output channels, filter [M, 1, KH, KW]) into `out`
+/// [N, M, OH, OW], each plane as `shrink_depthwise_plane` with bias[channel] (none when NULL).
+void shrink_depthwise_planes(int isa, long p0, long p1, const float *x, long c, long m, long h, long w,
+                             const float *filter, long kh, long kw, long sy, long sx, long dy, long dx, long py,
+                             long px, const float *bias, float *out, long oh, long ow);
+
 /// Floats `shrink_winograd_pack_filter` writes for M output and C input channels.
 size_t shrink_winograd_filter_size(long m, long c);
 
