@@ -176,3 +176,50 @@ void shrink_depthwise_planes(int isa, long p0, long p1, const float *x, long c, 
     }
     if (scratch != stack) free(scratch);
 }
+
+// MARK: max pooling over non-overlapping windows
+
+// max that keeps a NaN from either side (maxps alone returns its second operand).
+static inline float max_nan(float a, float b) { return (a > b || a != a) ? a : b; }
+
+// Max pool with kernel = stride = (ky, kx), ky, kx ∈ {1, 2}, no pads: each window read once,
+// in plain loops the compiler vectorises for each path (the stride-2 loads become shuffles).
+__attribute__((always_inline)) static inline void maxpool2_body(const float *restrict x, long planes, long h, long w,
+                                                                long ky, long kx, float *restrict out, long oh,
+                                                                long ow) {
+    for (long pl = 0; pl < planes; pl++) {
+        const float *restrict src = x + pl * h * w;
+        float *restrict dst = out + pl * oh * ow;
+        for (long oy = 0; oy < oh; oy++) {
+            const float *restrict r0 = src + oy * ky * w, *restrict r1 = ky == 2 ? r0 + w : r0;
+            float *restrict q = dst + oy * ow;
+            if (kx == 2) {
+                for (long ox = 0; ox < ow; ox++)
+                    q[ox] = max_nan(max_nan(r0[2 * ox], r0[2 * ox + 1]), max_nan(r1[2 * ox], r1[2 * ox + 1]));
+            } else {
+                for (long ox = 0; ox < ow; ox++) q[ox] = max_nan(r0[ox], r1[ox]);
+            }
+        }
+    }
+}
+
+static void maxpool2_generic(const float *x, long planes, long h, long w, long ky, long kx, float *out, long oh,
+                             long ow) {
+    maxpool2_body(x, planes, h, w, ky, kx, out, oh, ow);
+}
+__attribute__((target("avx2,fma"))) static void maxpool2_avx2(const float *x, long planes, long h, long w, long ky,
+                                                               long kx, float *out, long oh, long ow) {
+    maxpool2_body(x, planes, h, w, ky, kx, out, oh, ow);
+}
+__attribute__((target("avx512f"))) static void maxpool2_avx512(const float *x, long planes, long h, long w, long ky,
+                                                               long kx, float *out, long oh, long ow) {
+    maxpool2_body(x, planes, h, w, ky, kx, out, oh, ow);
+}
+
+void shrink_maxpool_tiles(int isa, const float *x, long planes, long h, long w, long ky, long kx, float *out, long oh,
+                          long ow) {
+    isa = shrink_isa_clamped(isa);
+    if (isa == SHRINK_ISA_AVX512) maxpool2_avx512(x, planes, h, w, ky, kx, out, oh, ow);
+    else if (isa == SHRINK_ISA_AVX2) maxpool2_avx2(x, planes, h, w, ky, kx, out, oh, ow);
+    else maxpool2_generic(x, planes, h, w, ky, kx, out, oh, ow);
+}

@@ -290,6 +290,31 @@ func naiveConv2D(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: [Int], pads: [I
         }
     }
 
+    /// Max pools over non-overlapping 2×2, 1×2 and 2×1 windows on each path against the
+    /// definition, odd sizes (a trailing row or column no window reaches), NaN kept.
+    @Test(arguments: KernelPath.allCases)
+    func maxPoolTilesOnEachPath(_ path: KernelPath) {
+        for (ky, kx) in [(2, 2), (1, 2), (2, 1)] {
+            let (planes, h, w) = (3, 7, 37)
+            var x = pseudoRandom([planes, h, w], seed: 13)
+            x.scalars[5] = .nan
+            x.scalars[h * w + 2 * w + 33] = .nan
+            let oh = h / ky, ow = w / kx
+            var out = [Float](repeating: 0, count: planes * oh * ow)
+            x.scalars.withUnsafeBufferPointer { s in
+                out.withUnsafeMutableBufferPointer { shrink_maxpool_tiles(path.isa, s.baseAddress, planes, h, w, ky, kx, $0.baseAddress, oh, ow) }
+            }
+            var wrong = 0
+            for p in 0..<planes { for oy in 0..<oh { for ox in 0..<ow {
+                let window = (0..<ky).flatMap { dy in (0..<kx).map { dx in x.scalars[(p * h + oy * ky + dy) * w + ox * kx + dx] } }
+                let want = window.contains { $0.isNaN } ? Float.nan : window.max()!
+                let got = out[(p * oh + oy) * ow + ox]
+                if !(got == want || got.isNaN && want.isNaN) { wrong += 1 }
+            } } }
+            #expect(wrong == 0, "\(ky)×\(kx) on \(path)")
+        }
+    }
+
     @Test(arguments: [ReduceKind.max, .min, .sum, .mean, .sumSquare])
     func reductionsOverMergedAxesMatchTheDefinition(_ kind: ReduceKind) throws {
         let x = pseudoRandom([3, 4, 5, 37], seed: 9)

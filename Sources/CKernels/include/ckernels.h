@@ -70,6 +70,11 @@ void shrink_depthwise_planes(int isa, long p0, long p1, const float *x, long c, 
                              const float *filter, long kh, long kw, long sy, long sx, long dy, long dx, long py,
                              long px, const float *bias, float *out, long oh, long ow);
 
+/// Max pool of `planes` H×W planes over non-overlapping windows (kernel = stride = ky × kx, each 1
+/// or 2, no pads; OH ≤ H / ky, OW ≤ W / kx); a NaN in a window makes its maximum NaN.
+void shrink_maxpool_tiles(int isa, const float *x, long planes, long h, long w, long ky, long kx, float *out, long oh,
+                          long ow);
+
 /// Floats `shrink_winograd_pack_filter` writes for M output and C input channels.
 size_t shrink_winograd_filter_size(long m, long c);
 

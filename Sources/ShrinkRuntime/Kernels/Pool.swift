@@ -1,3 +1,4 @@
+import CKernels
 import ShrinkTensor
 
 /// Attributes of `MaxPool` and `AveragePool`.
@@ -69,22 +70,17 @@ extension Kernels {
     static func poolPlanes(_ kind: PoolKind, _ ay: WindowAxis, _ ax: WindowAxis, countIncludePad: Bool,
                            src x: UnsafePointer<Float>, planes: Int, dst o: UnsafeMutablePointer<Float>) {
         let h = ay.input, w = ax.input, oh = ay.output, ow = ax.output
-        // Fast path for the ubiquitous 2×2/stride-2 max pool without padding.
-        let simple2x2 = kind == .max && ay.kernel == 2 && ax.kernel == 2 && ay.stride == 2 && ax.stride == 2
-            && ay.dilation == 1 && ax.dilation == 1 && ay.padBegin == 0 && ax.padBegin == 0
-            && 2 * oh <= h && 2 * ow <= w
+        // Max pools over non-overlapping 2×2, 1×2 or 2×1 windows (the ubiquitous 2×2/stride 2, and
+        // tf2onnx's 1×2 that halves a spectrogram's width) in C on the CPU's vectors.
+        let tiles = kind == .max && [1, 2].contains(ay.kernel) && [1, 2].contains(ax.kernel) && ay.kernel * ax.kernel > 1
+            && ay.stride == ay.kernel && ax.stride == ax.kernel && ay.dilation == 1 && ax.dilation == 1
+            && ay.padBegin == 0 && ax.padBegin == 0 && oh * ay.kernel <= h && ow * ax.kernel <= w
+        if tiles {
+            shrink_maxpool_tiles(KernelPath.selected.isa, x, planes, h, w, ay.kernel, ax.kernel, o, oh, ow)
+            return
+        }
         for pl in 0..<planes {
             let src = x + pl * h * w, dst = o + pl * oh * ow
-            if simple2x2 {
-                for oy in 0..<oh {
-                    let r0 = src + 2 * oy * w, r1 = r0 + w, q = dst + oy * ow
-                    for ox in 0..<ow {
-                        let a = Swift.max(r0[2 * ox], r1[2 * ox]), b = Swift.max(r0[2 * ox + 1], r1[2 * ox + 1])
-                        q[ox] = Swift.max(a, b)
-                    }
-                }
-                continue
-            }
             for oy in 0..<oh {
                 let y0 = oy * ay.stride - ay.padBegin
                 for ox in 0..<ow {
