@@ -139,6 +139,13 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
                  activation: .hardSwish),
         ConvCase(name: "implicit 3x1 valid with a trailing row no tap reaches", x: [1, 5, 12, 9], w: [11, 5, 3, 1],
                  attrs: ConvAttributes(strides: [2, 1]), activation: .relu),
+        // Strided convs that read padding: implicit GEMM over a zero-bordered copy of the input.
+        ConvCase(name: "padded implicit stem 3x3 stride 2 pad 1 (3 to 16) 33x47", x: [1, 3, 33, 47], w: [16, 3, 3, 3],
+                 attrs: ConvAttributes(strides: [2, 2], pads: [1, 1, 1, 1]), activation: .hardSwish),
+        ConvCase(name: "padded implicit 5x3 strides 2x3 asym pads dilation 2x1", x: [1, 4, 21, 50], w: [20, 4, 5, 3],
+                 attrs: ConvAttributes(strides: [2, 3], pads: [3, 0, 1, 2], dilations: [2, 1]), activation: .relu),
+        ConvCase(name: "padded implicit 1-D stride 3 pads (K blocks)", x: [1, 40, 300], w: [12, 40, 7],
+                 attrs: ConvAttributes(strides: [3], pads: [3, 2])),
         ConvCase(name: "pointwise row panels leaky relu 1x40", x: [1, 96, 1, 40], w: [200, 96, 1, 1], attrs: ConvAttributes(),
                  activation: .leakyRelu(alpha: 0.1)),
     ]
@@ -190,21 +197,37 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ a: ConvAttributes) -> T
         (x: [1, 4, 8, 8], w: [6, 2, 3, 3], attrs: ConvAttributes(group: 2), inside: true),
         (x: [1, 3, 11, 10], w: [4, 3, 3, 3], attrs: ConvAttributes(pads: [1, 1, 1, 1]), inside: false),
         (x: [1, 3, 11, 10], w: [4, 3, 3, 3], attrs: ConvAttributes(pads: [0, 0, 0, 1]), inside: false),
+        (x: [1, 3, 11, 10], w: [4, 3, 3, 3], attrs: ConvAttributes(strides: [2, 2], pads: [1, 1, 1, 1]), inside: false),
+        (x: [1, 2, 13, 17], w: [4, 2, 5, 3], attrs: ConvAttributes(strides: [2, 3], pads: [3, 0, 1, 2], dilations: [2, 1]),
+         inside: false),
+        (x: [1, 2, 30], w: [3, 2, 7], attrs: ConvAttributes(strides: [3], pads: [3, 2]), inside: false),
     ])
     func implicitOffsetsAddressWhatIm2colCopies(_ c: (x: [Int], w: [Int], attrs: ConvAttributes, inside: Bool)) throws {
         let p = try ConvPlan(input: c.x, weight: c.w, attrs: c.attrs)
         #expect(p.readsInside == c.inside)
-        guard c.inside else { return }
         let x = pseudoRandom(c.x, seed: 4)
-        let (rows, cols) = p.implicitOffsets()
-        #expect(rows.count == p.k && cols.count == p.ohw)
         var col = [Float](repeating: .nan, count: p.k * p.ohw)
         x.scalars.withUnsafeBufferPointer { xs in
             col.withUnsafeMutableBufferPointer { im2col(xs.baseAddress!, p, $0.baseAddress!, ld: p.ohw) }
         }
+        // Read implicitly from the input itself, or (strided convs that read padding) from its
+        // zero-bordered copy.
+        var source = x.scalars
+        var q = p
+        if !c.inside {
+            guard p.y.stride > 1 || p.x.stride > 1 else { return #expect(p.paddedInside == nil) }
+            q = try #require(p.paddedInside)
+            #expect(q.readsInside && q.ohw == p.ohw)
+            source = [Float](repeating: .nan, count: q.cg * q.h * q.w)
+            x.scalars.withUnsafeBufferPointer { xs in
+                source.withUnsafeMutableBufferPointer { p.copyPadded(xs.baseAddress!, into: $0.baseAddress!, q) }
+            }
+        }
+        let (rows, cols) = q.implicitOffsets()
+        #expect(rows.count == p.k && cols.count == p.ohw)
         var mismatches = 0
         for r in 0..<p.k {
-            for j in 0..<p.ohw where col[r * p.ohw + j] != x.scalars[rows[r] + cols[j]] { mismatches += 1 }
+            for j in 0..<p.ohw where col[r * p.ohw + j] != source[rows[r] + cols[j]] { mismatches += 1 }
         }
         #expect(mismatches == 0)
     }

@@ -194,6 +194,36 @@ extension ConvPlan {
         return ohw > 0
     }
 
+    /// The plan of the same conv over a zero-bordered copy of the input that every tap reads
+    /// inside (pads moved into the copy); nil when the copy would not pay: when no padding is
+    /// read, for stride 1 (im2col copies whole rows there; the padded copy measured 5–15 % slower
+    /// on the wake-word embedding's 1×3s), or when the copy would be larger than im2col's matrix.
+    /// Strided convs (the stems of PP-OCR) run 15–20 % faster from the copy.
+    var paddedInside: ConvPlan? {
+        guard !readsInside, ohw > 0, y.stride > 1 || x.stride > 1 else { return nil }
+        var q = self
+        func extent(_ a: WindowAxis) -> Int { max(a.input + a.padBegin, (a.output - 1) * a.stride + (a.kernel - 1) * a.dilation + 1) }
+        q.h = extent(y); q.w = extent(x)
+        q.y.input = q.h; q.x.input = q.w
+        q.y.padBegin = 0; q.x.padBegin = 0; q.y.padEnd = 0; q.x.padEnd = 0
+        guard q.readsInside, q.h * q.w <= kh * kw * ohw else { return nil }
+        return q
+    }
+
+    /// Copies one channel group's planes (cg × h × w at `src`) into `dst` laid out as `padded`'s
+    /// input, with this plan's leading pads and zeros around.
+    func copyPadded(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, _ padded: ConvPlan) {
+        let hp = padded.h, wp = padded.w, top = y.padBegin, left = x.padBegin
+        dst.initialize(repeating: 0, count: cg * hp * wp)
+        let rows = min(h, hp - top), cols = min(w, wp - left)
+        guard rows > 0, cols > 0 else { return }
+        for ci in 0..<cg {
+            for r in 0..<rows {
+                (dst + (ci * hp + top + r) * wp + left).update(from: src + (ci * h + r) * w, count: cols)
+            }
+        }
+    }
+
     /// The implicit GEMM's offsets into one channel group's input: per im2col row (channel, tap y,
     /// tap x) and per output position (row-major), their sum is the element that row and column
     /// read. Valid when `readsInside`.

@@ -67,6 +67,26 @@ struct ConvKernels {
             }
             return
         }
+        if per == 1, let q = p.paddedInside {
+            // Padding read: each image's channel group is copied into a zero-bordered buffer once
+            // (cg·Hp·Wp floats, a k-th of what im2col writes), and the GEMM reads that implicitly.
+            let (rows, cols) = q.implicitOffsets()
+            let plane = q.h * q.w
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, q.cg * plane))
+            defer { buffer.deallocate() }
+            rows.withUnsafeBufferPointer { r in
+                cols.withUnsafeBufferPointer { c in
+                    for i in 0..<p.n {
+                        for g in 0..<p.group {
+                            p.copyPadded(x + i * inImage + g * p.cg * p.h * p.w, into: buffer, q)
+                            implicitGemm(UnsafePointer(buffer), f.group(g), r.baseAddress!, c.baseAddress!,
+                                         o + i * outImage + g * mg * ohw, q, bias: bias.map { $0 + g * mg }, relu: relu, rest: rest)
+                        }
+                    }
+                }
+            }
+            return
+        }
         if per == 1 && splitsRows(p) {
             // Image by image, each group split by output rows; the parts have matrices of their own.
             for i in 0..<p.n {
