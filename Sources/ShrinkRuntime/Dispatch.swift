@@ -26,7 +26,8 @@ extension Step {
                 let x = try value(&frame, 0, last)
                 let given = fromInput ? try ints(&frame, 1, last, "Split sizes").values.map { Int($0) } : sizes
                 let dim = x.shape.isEmpty ? 0 : x.shape[try normalizedAxis(axis, rank: x.shape.count, what: "Split axis")]
-                let parts = try Kernels.split(x, axis: axis, sizes: try given ?? Kernels.splitSizes(dimension: dim, outputs: outputs.count))
+                let parts = try Kernels.split(x, axis: axis, sizes: try given ?? Kernels.splitSizes(dimension: dim, outputs: outputs.count),
+                                              threads: frame.threads)
                 guard parts.count == outputs.count else {
                     throw KernelError("Split into \(parts.count) parts but the node has \(outputs.count) outputs")
                 }
@@ -182,7 +183,7 @@ extension Step {
             let s = try ints(&f, 1, last, "Reshape shape")
             return try Kernels.reshape(x, shape: s.values, allowZero: allowZero)
         case let .transpose(perm):
-            return try Kernels.transpose(try value(&f, 0, last), perm: perm)
+            return try Kernels.transpose(try value(&f, 0, last), perm: perm, threads: f.threads)
         case let .concat(axis):
             var xs = [Value]()
             for i in inputs.indices where inputs[i] >= 0 { xs.append(try value(&f, i, last)) }
@@ -224,7 +225,10 @@ extension Step {
                 return .float(x)
             case .float(var x):
                 let n = x.count
-                x.scalars.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { u.apply(b, count: n) } }
+                x.scalars.withUnsafeMutableBufferPointer { buf in
+                    guard let b = buf.baseAddress else { return }
+                    Kernels.splitCount(n, threads: f.threads) { lo, hi in u.apply(b + lo, count: hi - lo) }
+                }
                 return .float(x)
             }
         case let .variadic(bop, mean):

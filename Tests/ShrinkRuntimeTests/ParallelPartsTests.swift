@@ -192,3 +192,21 @@ import Testing
         }
     }
 }
+
+/// Data movement split over the pool (batched transposes by matrices, Split by runs, unary
+/// functions by ranges) gives exactly the one-thread result: every element is a copy or the same
+/// per-element function.
+@Suite struct SplitDataMovementTests {
+    @Test func transposeSplitAndUnaryMatchOneThread() throws {
+        let x = pseudoRandom([6, 1, 130, 97], seed: 81)  // 75 K elements: large enough to split
+        let one = try Kernels.transpose(.float(x), perm: [0, 1, 3, 2], threads: 1)
+        let two = try Kernels.transpose(.float(x), perm: [0, 1, 3, 2], threads: 2)
+        #expect(one == two && one.shape == [6, 1, 97, 130])
+        #expect(one.floatTensor?.scalars == RearrangeAndReduceTests.naiveTranspose(x, [0, 1, 3, 2]))
+        let sizes = [40, 90]
+        let partsOne = try Kernels.split(.float(x), axis: 2, sizes: sizes, threads: 1)
+        let partsTwo = try Kernels.split(.float(x), axis: 2, sizes: sizes, threads: 2)
+        #expect(partsOne == partsTwo && partsTwo.map(\.shape) == [[6, 1, 40, 97], [6, 1, 90, 97]])
+        #expect(partsTwo[1].floatTensor?.scalars.first == x.scalars[40 * 97])
+    }
+}

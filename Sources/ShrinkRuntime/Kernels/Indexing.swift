@@ -129,7 +129,8 @@ extension Kernels {
     }
 
     /// `Split` along `axis` into the given sizes.
-    public static func split(_ x: Value, axis: Int, sizes: [Int]) throws -> [Value] {
+    /// `threads` > 1 copies a large part's runs in pool parts.
+    public static func split(_ x: Value, axis: Int, sizes: [Int], threads: Int = 1) throws -> [Value] {
         let shape = x.shape
         let a = try normalizedAxis(axis, rank: shape.count, what: "Split axis")
         guard sizes.allSatisfy({ $0 >= 0 && $0 <= shape[a] }), sizes.reduce(0, +) == shape[a] else {
@@ -146,8 +147,13 @@ extension Kernels {
                     let run = size * inner, from = start * inner
                     start += size
                     let part = [T](unsafeUninitializedCapacity: outer * run) { dst, initialized in
-                        for o in 0..<outer where run > 0 {
-                            (dst.baseAddress! + o * run).initialize(from: src.baseAddress! + o * row + from, count: run)
+                        if run > 0 {
+                            let d = UncheckedSendable(dst.baseAddress!), s = UncheckedSendable(src.baseAddress!)
+                            splitCount(outer * run, threads: threads, unit: run) { lo, hi in
+                                for o in (lo / run)..<(hi / run) {
+                                    (d.value + o * run).initialize(from: s.value + o * row + from, count: run)
+                                }
+                            }
                         }
                         initialized = outer * run
                     }

@@ -33,7 +33,7 @@ func simplifiedPermutation(shape: [Int], perm: [Int]) -> (shape: [Int], perm: [I
 /// Row-major permutation of any element type (NumPy `transpose(perm)`), on the simplified
 /// permutation: runs that stay contiguous are block copies, a (batched) swap of the last two axes
 /// is transposed in 16×16 tiles that stay in L1, and anything else walks the output in order.
-func permute<T>(_ src: [T], shape: [Int], perm: [Int]) -> [T] {
+func permute<T>(_ src: [T], shape: [Int], perm: [Int], threads: Int = 1) -> [T] {
     let n = src.count
     let (dims, p) = simplifiedPermutation(shape: shape, perm: perm)
     if n == 0 || p == Array(0..<p.count) { return src }
@@ -49,10 +49,13 @@ func permute<T>(_ src: [T], shape: [Int], perm: [Int]) -> [T] {
                 let rows = dims[r - 2], cols = dims[r - 1], batch = n / (rows * cols), tile = 16
                 if T.self == Float.self {
                     // Floats: 8×8 blocks in vector registers.
-                    let fs = UnsafeRawPointer(s).assumingMemoryBound(to: Float.self)
-                    let fo = UnsafeMutableRawPointer(o).assumingMemoryBound(to: Float.self)
-                    for b in 0..<batch {
-                        shrink_transpose(KernelPath.selected.isa, fs + b * rows * cols, rows, cols, fo + b * rows * cols)
+                    let fs = UncheckedSendable(UnsafeRawPointer(s).assumingMemoryBound(to: Float.self))
+                    let fo = UncheckedSendable(UnsafeMutableRawPointer(o).assumingMemoryBound(to: Float.self))
+                    let m = rows * cols
+                    Kernels.splitCount(n, threads: batch > 1 ? threads : 1, unit: m) { lo, hi in
+                        for b in (lo / m)..<(hi / m) {
+                            shrink_transpose(KernelPath.selected.isa, fs.value + b * m, rows, cols, fo.value + b * m)
+                        }
                     }
                     initialized = n
                     return
@@ -138,13 +141,14 @@ extension Kernels {
     }
 
     /// `Transpose`; `perm` defaults to reversing the axes.
-    public static func transpose(_ x: Value, perm: [Int]?) throws -> Value {
+    /// `threads` > 1 splits a large batched swap of the last two axes by matrices.
+    public static func transpose(_ x: Value, perm: [Int]?, threads: Int = 1) throws -> Value {
         let r = x.shape.count
         let p = perm ?? Array((0..<r).reversed())
         guard p.sorted() == Array(0..<r) else { throw KernelError("Transpose perm \(p) is not a permutation of \(r) axes") }
         let outShape = p.map { x.shape[$0] }
         if p == Array(0..<r) { return x }
-        return mapStorage(x, float: { permute($0, shape: x.shape, perm: p) },
+        return mapStorage(x, float: { permute($0, shape: x.shape, perm: p, threads: threads) },
                           int: { permute($0, shape: x.shape, perm: p) }, shape: outShape)
     }
 
