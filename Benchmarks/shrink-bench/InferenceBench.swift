@@ -1,3 +1,4 @@
+import Dispatch
 import COpenBLAS
 import Foundation
 import ShrinkGraph
@@ -95,7 +96,11 @@ func runInferenceBench(_ args: [String]) {
         let session: Session
         do {
             graph = try Graph.load(contentsOf: model.path)
+            // Preparation (folding, fusion, packing) is paid once per candidate in a search.
+            let t0 = DispatchTime.now().uptimeNanoseconds
             session = try Session(graph: graph, options: SessionOptions(threads: threads, kernels: kernels))
+            let prepared = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            print("  \(model.name): session prepared in \(String(format: "%.1f", prepared)) ms")
         } catch {
             print("\(model.name): \(error)"); exit(1)
         }
