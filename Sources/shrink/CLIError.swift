@@ -107,13 +107,24 @@ enum CLI {
         return facts
     }
 
-    /// `--input-shape` examples for the inputs whose declared shapes are incomplete, ready to paste.
+    /// `--input-shape` examples for the inputs whose declared shapes are incomplete, ready to paste:
+    /// the first size, among sizes models commonly take, for which every layer's shape can be
+    /// inferred (an STFT front-end's 512-sample window needs more than 32 samples).
     static func inputShapeExample(_ graph: Graph, given: InputFacts) -> String? {
         let open = graph.dataInputs.filter { i in
             given.shapes[i.name] == nil && given.values[i.name] == nil && (i.shape?.dropFirst().contains { $0.fixed == nil } ?? true)
         }
-        let parts = open.compactMap { i in Graph.exampleShape(i).map { "--input-shape \(i.name)=\($0)" } }
-        return parts.isEmpty ? nil : parts.joined(separator: " ")
+        func parts(_ size: Int) -> [(String, String)] {
+            open.compactMap { i in Graph.exampleShape(i, size: size).map { (i.name, $0) } }
+        }
+        let sizes = [32, 64, 128, 224, 256, 320, 512, 640, 1024, 2048, 4096, 16000]
+        let fits = sizes.first { size in
+            var shapes = given.shapes
+            for (name, dims) in parts(size) { shapes[name] = dims.split(separator: "x").compactMap { Int($0) } }
+            return (try? graph.inferShapes(inputShapes: shapes, inputValues: given.values)) != nil
+        }
+        let chosen = parts(fits ?? 32).map { "--input-shape \($0.0)=\($0.1)" }
+        return chosen.isEmpty ? nil : chosen.joined(separator: " ")
     }
 
     /// Loads a model file; a failure is one `file: message` line and exit 2.

@@ -79,6 +79,22 @@ import Testing
         #expect(r.stdout.contains("62 layers; 83,849,664 MACs per sample; 1,168,936 layer params"), "\(r.stdout)")
     }
 
+    /// A symbolic length that a 400-sample window does not fit when taken as 1: the hint's example
+    /// is one that works, and pasting it makes inspect succeed.
+    @Test func theInputShapeHintIsUsable() throws {
+        let path = "Tests/Fixtures/onnx-bad/long_window_input.onnx"
+        let bare = try Shrink.run(["inspect", path], cwd: packageRoot)
+        #expect(bare.status == 2)
+        let hint = try #require(bare.stderr.range(of: "--input-shape audio=").map { bare.stderr[$0.upperBound...] })
+        let dims = String(hint.prefix { $0.isNumber || $0 == "x" })
+        let length = try #require(dims.split(separator: "x").last.flatMap { Int($0) })
+        #expect(length >= 400, "\(bare.stderr)")
+        let pasted = try Shrink.run(["inspect", path, "--input-shape", "audio=\(dims)", "--json"], cwd: packageRoot)
+        #expect(pasted.status == 0, "\(pasted.stderr)")
+        let frames = (length - 400) / 160 + 1
+        #expect((Self.json(pasted)?["layers"] as? [[String: Any]])?.first?["macs"] as? Int == 8 * 400 * frames)
+    }
+
     /// Operators the engine lacks: inspect still costs the layer between them; infer names both.
     @Test func opsTheEngineLacksStillCostAndAreNamedTogether() throws {
         let path = "Tests/Fixtures/onnx-bad/unsupported_before_layer.onnx"

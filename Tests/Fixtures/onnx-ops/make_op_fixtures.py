@@ -18,6 +18,7 @@ It also writes negative fixtures into Tests/Fixtures/onnx-bad/:
   garbage.onnx         1024 random bytes (numpy seed 7); onnx.load rejects it
   empty.onnx           0 bytes (parses as an empty ModelProto without a graph)
   unsupported_op.onnx  valid opset-13 model with an Einsum node (Einsum is not supported)
+  long_window_input.onnx  [batch, samples] into a 400-sample window of stride 160 (inspect's shape hint)
   unsupported_before_layer.onnx  valid opset-13 model LpNormalization -> Conv -> Sign:
                two ops the runtime does not run (shape inference knows both), around a layer
 
@@ -966,6 +967,27 @@ def bad_models():
     ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
         None, {"X": f32(r, 2, 4, 7, 9)})
     onnx.save(m, os.path.join(BAD, "unsupported_before_layer.onnx"))
+    long_window_input()
+
+
+def long_window_input():
+    """A symbolic-length signal under a 400-sample strided window: the `--input-shape` hint must
+    suggest a length the window fits (32, the usual guess, does not)."""
+    r = rng_for("long_window")
+    g = helper.make_graph(
+        [N("Unsqueeze", ["audio", "axes"], ["u"], name="channel"),
+         N("Conv", ["u", "frames.weight"], ["Y"], name="frames", strides=[160])],
+        "long_window",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", "samples"])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["batch", 8, "frames"])],
+        initializer=[numpy_helper.from_array(np.array([1], dtype=np.int64), "axes"),
+                     numpy_helper.from_array(f32(r, 8, 1, 400), "frames.weight")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8,
+                          producer_name="shrink-fixtures")
+    onnx.checker.check_model(m, full_check=True)
+    ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"audio": f32(r, 1, 1600)})
+    onnx.save(m, os.path.join(BAD, "long_window_input.onnx"))
 
 
 def main():
