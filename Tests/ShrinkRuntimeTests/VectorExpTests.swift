@@ -70,3 +70,31 @@ import Testing
         }
     }
 }
+
+/// The C piecewise-linear activations on every path against their definitions, with a tail
+/// shorter than a vector and NaN kept.
+@Suite struct PiecewiseActivationTests {
+    static let kinds: [(kind: Int32, a: Float, b: Float, f: @Sendable (Float) -> Float)] = [
+        (Int32(SHRINK_ACT_RELU), 0, 0, { $0 < 0 ? 0 : $0 }),
+        (Int32(SHRINK_ACT_LEAKY), 0.1, 0, { $0 >= 0 ? $0 : 0.1 * $0 }),
+        (Int32(SHRINK_ACT_CLIP), -0.5, 1.5, { min(max($0, -0.5), 1.5) }),
+        (Int32(SHRINK_ACT_HARD_SIGMOID), 0.2, 0.5, { max(0, min(1, 0.2 * $0 + 0.5)) }),
+        (Int32(SHRINK_ACT_HARD_SWISH), 0, 0, { $0 * max(0, min(1, $0 * (1 / 6) + 0.5)) }),
+        (Int32(SHRINK_ACT_AFFINE), 1.5, -2, { 1.5 * $0 - 2 }),
+    ]
+
+    @Test(arguments: KernelPath.allCases)
+    func eachKindOnEachPath(_ path: KernelPath) {
+        let x = (0..<37).map { Float($0) * 0.37 - 6.5 } + [.infinity, -.infinity, .nan]
+        for k in Self.kinds {
+            var y = x
+            y.withUnsafeMutableBufferPointer { shrink_activation(path.isa, k.kind, $0.baseAddress, $0.count, k.a, k.b) }
+            for (v, got) in zip(x, y) {
+                if v.isNaN { #expect(got.isNaN, "kind \(k.kind) on \(path): NaN became \(got)"); continue }
+                let want = k.f(v)
+                #expect(got == want || abs(got - want) <= 1e-6 * max(1, abs(want)) || got.isNaN && want.isNaN,
+                        "kind \(k.kind) on \(path) at \(v): \(got) vs \(want)")
+            }
+        }
+    }
+}
