@@ -4,9 +4,10 @@ import Foundation
 import ShrinkTensor
 
 /// Conv on Shrink's own kernels: 1×1 convs are one packed GEMM per image on the input in place;
-/// other convs write im2col columns that the micro-kernels read in place (no second packing, as
-/// OpenBLAS would do); depthwise convs run the SIMD plane kernel. Bias and relu are applied as
-/// each tile is stored, other activations per image group while it is in cache.
+/// convs that read no padding, and strided ones over a zero-bordered copy, are implicit GEMMs
+/// (the input read through offsets, no im2col matrix); the rest write im2col columns; 3×3s with
+/// enough channels run Winograd; depthwise convs run the SIMD plane kernel. Bias and relu are
+/// applied as each tile is stored, other activations per block while it is in cache.
 struct ConvKernels {
     var path: KernelPath
     /// The packed weight; nil only for depthwise convs, which read the weight as it is.
@@ -52,35 +53,24 @@ struct ConvKernels {
         let k = p.k, ohw = p.ohw, mg = p.mg
         let per = p.group > 1 ? 1 : Kernels.imagesPerGroup(p)
         let inImage = p.c * p.h * p.w, outImage = p.m * ohw
-        if per == 1 && p.readsInside {
-            // No tap reads padding: the GEMM reads the input through offsets, with no im2col matrix.
-            let (rows, cols) = p.implicitOffsets()
-            rows.withUnsafeBufferPointer { r in
-                cols.withUnsafeBufferPointer { c in
-                    for i in 0..<p.n {
-                        for g in 0..<p.group {
-                            implicitGemm(x + i * inImage + g * p.cg * p.h * p.w, f.group(g), r.baseAddress!, c.baseAddress!,
-                                         o + i * outImage + g * mg * ohw, p, bias: bias.map { $0 + g * mg }, relu: relu, rest: rest)
-                        }
-                    }
-                }
-            }
-            return
-        }
-        if per == 1, let q = p.paddedInside {
-            // Padding read: each image's channel group is copied into a zero-bordered buffer once
-            // (cg·Hp·Wp floats, a k-th of what im2col writes), and the GEMM reads that implicitly.
+        // An implicit GEMM when no tap reads padding (offsets into the input itself), or for a
+        // strided conv over a zero-bordered copy of each image's channel group (cg·Hp·Wp floats,
+        // about a k-th of what im2col writes).
+        if per == 1, let q = p.readsInside ? p : p.paddedInside {
             let (rows, cols) = q.implicitOffsets()
-            let plane = q.h * q.w
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, q.cg * plane))
-            defer { buffer.deallocate() }
+            let copy: UnsafeMutablePointer<Float>? = p.readsInside ? nil : .allocate(capacity: max(1, q.cg * q.h * q.w))
+            defer { copy?.deallocate() }
             rows.withUnsafeBufferPointer { r in
                 cols.withUnsafeBufferPointer { c in
                     for i in 0..<p.n {
                         for g in 0..<p.group {
-                            p.copyPadded(x + i * inImage + g * p.cg * p.h * p.w, into: buffer, q)
-                            implicitGemm(UnsafePointer(buffer), f.group(g), r.baseAddress!, c.baseAddress!,
-                                         o + i * outImage + g * mg * ohw, q, bias: bias.map { $0 + g * mg }, relu: relu, rest: rest)
+                            var src = x + i * inImage + g * p.cg * p.h * p.w
+                            if let copy {
+                                p.copyPadded(src, into: copy, q)
+                                src = UnsafePointer(copy)
+                            }
+                            implicitGemm(src, f.group(g), r.baseAddress!, c.baseAddress!, o + i * outImage + g * mg * ohw, q,
+                                         bias: bias.map { $0 + g * mg }, relu: relu, rest: rest)
                         }
                     }
                 }
