@@ -24,6 +24,12 @@ rerun writes the same arrays; the files are too large to commit (tens of MB) and
   en-gb at several speeds and pitches, resampled to 16 kHz, turned into mel frames by the
   openwakeword melspectrogram model (onnxruntime; `mel/10 + 2` as openwakeword scales them) and
   cut into the embedding model's 76-frame windows every 8 frames ([N, 76, 32, 1]).
+* ocr-det-ppocrv4-{calib,search,verify}.npz (64, 200 and 300 pages, seeds 31, 33, 34): text pages
+  of 160x320 (the detector takes any multiple of 32; at this size a page costs 280 M MACs and
+  Shrink's engine scores one in about 13 ms on one core), each with 2 to 5 lines of the same
+  kind of text at 12 to 30 px, dark on light (60 %), light on dark (20 %) or on a coloured
+  background with contrasting text (20 %), random exposure and noise, normalised with ImageNet's
+  mean and std in RGB, CHW (as rapidocr feeds its detector).
 
 Only the sets of the models named on the command line after OUT_DIR are written (default: all).
 """
@@ -70,6 +76,39 @@ def render(rng, width=192, flip=True):
         a = a[::-1, ::-1]  # upside down
     a = a + rng.normal(0, 3, a.shape)  # scanner noise
     return ((np.clip(a, 0, 255) / 255 - 0.5) / 0.5).transpose(2, 0, 1).astype(np.float32)
+
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def page(rng, height=160, width=320):
+    """A page for the text detector: 2 to 5 lines at random sizes, colours and indents."""
+    kind = rng.random()
+    if kind < 0.6:  # dark on light: paper, receipts, labels
+        bg, fg = rng.integers(190, 256, 3), rng.integers(0, 80, 3)
+    elif kind < 0.8:  # light on dark: signs, screens
+        bg, fg = rng.integers(0, 70, 3), rng.integers(180, 256, 3)
+    else:  # a coloured background with contrasting text
+        bg = rng.integers(40, 230, 3)
+        dark = float(bg @ np.array([0.299, 0.587, 0.114])) < 128
+        fg = rng.integers(200, 256, 3) if dark else rng.integers(0, 50, 3)
+    img = Image.new("RGB", (width, height), tuple(int(v) for v in bg))
+    d = ImageDraw.Draw(img)
+    n = int(rng.integers(2, 6))
+    largest = min(30, (height - 8) // n - 4)
+    y = int(rng.integers(2, 10))
+    for _ in range(n):
+        size = int(rng.integers(12, max(13, largest + 1)))
+        if y + size > height - 2:
+            break
+        font = ImageFont.load_default(size=size)
+        d.text((int(rng.integers(4, 40)), y), line(rng), fill=tuple(int(v) for v in fg), font=font)
+        y += size + int(rng.integers(4, 14))
+    a = np.asarray(img, dtype=np.float32)
+    a = a * rng.uniform(0.85, 1.1) + rng.uniform(-15, 15)  # exposure
+    a = a + rng.normal(0, rng.uniform(2, 6), a.shape)  # sensor noise
+    return ((np.clip(a, 0, 255) / 255 - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1).astype(np.float32)
 
 
 PHRASES = {
@@ -125,7 +164,7 @@ def write(out, name, part, x):
 def main():
     models = os.environ.get("SHRINK_MODELS", os.path.expanduser("~/.cache/shrink-models"))
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(models, "data")
-    wanted = set(sys.argv[2:]) or {"ocr-cls-mobile-v2", "ocr-rec-ppocrv4", "oww-embedding"}
+    wanted = set(sys.argv[2:]) or {"ocr-cls-mobile-v2", "ocr-rec-ppocrv4", "oww-embedding", "ocr-det-ppocrv4"}
     os.makedirs(out, exist_ok=True)
     if "ocr-cls-mobile-v2" in wanted:
         for part, n, seed in (("calib", 128, 1), ("eval", 400, 2), ("search", 200, 3), ("verify", 500, 4),
@@ -139,6 +178,10 @@ def main():
     if "oww-embedding" in wanted:
         for part, n, seed in (("calib", 128, 21), ("search", 200, 23), ("verify", 400, 24)):
             write(out, "oww-embedding", part, embedding_windows(part, n, seed, models))
+    if "ocr-det-ppocrv4" in wanted:
+        for part, n, seed in (("calib", 64, 31), ("search", 200, 33), ("verify", 300, 34)):
+            rng = np.random.default_rng(seed)
+            write(out, "ocr-det-ppocrv4", part, np.stack([page(rng) for _ in range(n)]))
 
 
 if __name__ == "__main__":
