@@ -26,7 +26,7 @@ rerun writes the same arrays; the files are too large to commit (tens of MB) and
   cut into the embedding model's 76-frame windows every 8 frames ([N, 76, 32, 1]).
 * ocr-det-ppocrv4-{calib,search,verify}.npz (64, 200 and 300 pages, seeds 31, 33, 34): text pages
   of 160x320 (the detector takes any multiple of 32; at this size a page costs 280 M MACs and
-  Shrink's engine scores one in about 13 ms on one core), each with 2 to 5 lines of the same
+  Shrink's engine scores one in about 12 ms on one core), each with 2 to 5 lines of the same
   kind of text at 12 to 30 px, dark on light (60 %), light on dark (20 %) or on a coloured
   background with contrasting text (20 %), random exposure and noise, normalised with ImageNet's
   mean and std in RGB, CHW (as rapidocr feeds its detector).

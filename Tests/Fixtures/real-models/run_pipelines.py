@@ -78,9 +78,9 @@ MODELS = {
 """,
         # The first rule set tried (docs/real-models.md): Tucker-2 on the 3x3s. Its ladder shrinks
         # both channel ranks in proportion (24 out, 96 in), so the 9·r_out·r_in core dominates and
-        # the highest rank that still saves MACs, (17, 68), saves 16 %; at equal MACs (half the
-        # layer's) CP's 1x1 -> depthwise 3x3 -> 1x1 gives a third to a quarter of its error on the
-        # calibration pages.
+        # the highest rank that still saves MACs, (17, 68), saves 16 %; at half the layer's MACs,
+        # CP's 1x1 -> depthwise 3x3 -> 1x1 gives a quarter to a fifth of the map error of the
+        # ladder's (12, 49) on the calibration pages (shrink decompose --fit activations).
         "rule_sets": {"tucker2": """  - match: { op: Conv, kernel: 3x3, min_macs: 4000000, min_params: 10000 }
     method: tucker2
     rank: search
