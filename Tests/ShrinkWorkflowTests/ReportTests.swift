@@ -58,6 +58,20 @@ import Testing
         #expect(md.contains("| mse | 0.01 | 0.012 | +0.002 (+20.0 %) |"), "\(md)")
     }
 
+    /// A proportion's margin is fixed per data set; a mean-type metric's is each candidate's own
+    /// spread, and the report says so instead of "had to clear the bound by 0".
+    @Test func theMarginIsWordedForItsKind() {
+        var r = report()
+        r.margin = MarginReport(mode: "auto", search: 0.012, full: 0.006, chosen: 0.006)
+        let fixed = MarkdownReport(report: r, stem: "p").render()
+        #expect(fixed.contains("had to clear the bound by 1.20 % on the search subset and 0.60 % on the whole search set"), "\(fixed)")
+        var l2 = report(metric: "relative_l2", baseline: 0, final: 0.0947, threshold: 0.1, higherIsBetter: false)
+        l2.margin = MarginReport(mode: "auto", search: 0, full: 0, chosen: 0.0025)
+        let spread = MarkdownReport(report: l2, stem: "p").render()
+        #expect(!spread.contains("by 0 on"), "\(spread)")
+        #expect(spread.contains("its own standard error times z on the search data; the chosen model's was 0.0025"), "\(spread)")
+    }
+
     @Test func aModelThatGrewIsNotCalledPassed() {
         let md = MarkdownReport(report: report(after: LayerCost(params: 500, macs: 5000)), stem: "p").render()
         #expect(!md.contains("passed"))

@@ -98,16 +98,19 @@ public struct RankSearch: Sendable {
             while try !session.passes(config, on: set) {
                 if config.choices.isEmpty { break }
                 let drop = try session.drops([config], on: set)[0]
+                // With a sampling margin a drop within the bound can fail: say by how much it had to clear it.
+                let margin = try session.margin(for: config, on: set)
+                let measured = margin > 0 ? "drop \(fmt(drop)), margin \(fmt(margin))" : "drop \(fmt(drop))"
                 guard let next = try Self.backOff(config, on: set, session: session) else {
                     let blocking = Self.blockingConstraints(config, session: session)
                     boundBy = blocking.map(\.measure.resource).joined(separator: ", ")
-                    notes.append("\(set.rawValue) check failed (drop \(fmt(drop))) and no back-off step stays within the budget (\(blocking.map(\.description).joined(separator: ", "))): the budget and the accuracy bound cannot both be met in this space")
+                    notes.append("\(set.rawValue) check failed (\(measured)) and no back-off step stays within the budget (\(blocking.map(\.description).joined(separator: ", "))): the budget and the accuracy bound cannot both be met in this space")
                     searchFailed = true
                     break search
                 }
                 config = next
                 steps += 1
-                notes.append("\(set.rawValue) check failed (drop \(fmt(drop))); backed off to: \(session.space.describe(config))")
+                notes.append("\(set.rawValue) check failed (\(measured)); backed off to: \(session.space.describe(config))")
                 session.log("back-off \(steps) on \(set.rawValue) data: \(session.space.describe(config))")
             }
         }

@@ -47,9 +47,15 @@ extension MarkdownReport {
             md += f.kept ? ".\n\n" : " — that fails the bound on the search set and scores below the search's own fit, so that fit was kept.\n\n"
         }
         if let m = r.margin {
-            md += "Margin for sampling error (\(m.mode)): a candidate had to clear the bound by \(value(m.search)) on the search subset"
-            md += " and \(value(m.full)) on the whole search set"
-            if abs(m.chosen - m.full) > 1e-12 { md += " (the chosen model, with its own spread: \(value(m.chosen)))" }
+            if m.search == 0 && m.full == 0 && m.chosen > 0 {
+                // A mean-type metric (relative L2, cosine, mse): the margin is each candidate's own spread.
+                md += "Margin for sampling error (\(m.mode)): each candidate had to clear the bound by its own standard error"
+                md += " times z on the search data; the chosen model's was \(value(m.chosen))"
+            } else {
+                md += "Margin for sampling error (\(m.mode)): a candidate had to clear the bound by \(value(m.search)) on the search subset"
+                md += " and \(value(m.full)) on the whole search set"
+                if abs(m.chosen - m.full) > 1e-12 { md += " (the chosen model, with its own spread: \(value(m.chosen)))" }
+            }
             md += "; the verify check applies the bound as written.\n\n"
         }
         return md
