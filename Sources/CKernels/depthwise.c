@@ -113,7 +113,7 @@ __attribute__((target("avx512f"))) static void depthwise_avx512(const float *x, 
     depthwise_body(x, h, w, f, kh, kw, sy, sx, dy, dx, py, px, out, oh, ow, bias);
 }
 
-// One plane; `scratch` (at least (oh − 1)·sy + kh by (ow − 1)·sx + kw floats) holds the padded
+// One plane (out = bias + Σ taps, no activation); `scratch` (at least (oh − 1)·sy + kh by (ow − 1)·sx + kw floats) holds the padded
 // copy when the caller has one, else it is allocated here.
 static void depthwise_one(int isa, const float *x, long h, long w, const float *filter, long kh, long kw, long sy,
                           long sx, long dy, long dx, long py, long px, float *out, long oh, long ow, float bias,
@@ -152,11 +152,6 @@ static void depthwise_one(int isa, const float *x, long h, long w, const float *
     default:
         depthwise_generic(x, h, w, filter, kh, kw, sy, sx, dy, dx, py, px, out, oh, ow, bias);
     }
-}
-
-void shrink_depthwise_plane(int isa, const float *x, long h, long w, const float *filter, long kh, long kw, long sy,
-                            long sx, long dy, long dx, long py, long px, float *out, long oh, long ow, float bias) {
-    depthwise_one(shrink_isa_clamped(isa), x, h, w, filter, kh, kw, sy, sx, dy, dx, py, px, out, oh, ow, bias, NULL);
 }
 
 void shrink_depthwise_planes(int isa, long p0, long p1, const float *x, long c, long m, long h, long w,

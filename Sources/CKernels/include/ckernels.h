@@ -57,15 +57,10 @@ enum {
 /// (lowered to what the CPU has); a NaN input stays NaN.
 void shrink_activation(int isa, int kind, float *x, long n, float a, float b);
 
-/// Depthwise 2-D convolution of one channel plane (H×W) with a KH×KW filter into OH×OW, any
-/// stride, dilation and pads; out = bias + Σ taps (no activation).
-void shrink_depthwise_plane(int isa, const float *x, long h, long w, const float *filter, long kh, long kw,
-                            long sy, long sx, long dy, long dx, long py, long px, float *out, long oh, long ow,
-                            float bias);
-
 /// Depthwise convolution of planes [p0, p1) of a batch (plane = image · M + output channel; input
 /// [N, C, H, W], M = C · multiplier output channels, filter [M, 1, KH, KW]) into `out`
-/// [N, M, OH, OW], each plane as `shrink_depthwise_plane` with bias[channel] (none when NULL).
+/// [N, M, OH, OW], any stride, dilation and pads: each plane is bias[channel] (0 when NULL) + Σ
+/// taps, with no activation.
 void shrink_depthwise_planes(int isa, long p0, long p1, const float *x, long c, long m, long h, long w,
                              const float *filter, long kh, long kw, long sy, long sx, long dy, long dx, long py,
                              long px, const float *bias, float *out, long oh, long ow);

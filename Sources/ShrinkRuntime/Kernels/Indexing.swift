@@ -148,10 +148,10 @@ extension Kernels {
                     start += size
                     let part = [T](unsafeUninitializedCapacity: outer * run) { dst, initialized in
                         if run > 0 {
-                            let d = UncheckedSendable(dst.baseAddress!), s = UncheckedSendable(src.baseAddress!)
+                            let d = dst.baseAddress!, s = src.baseAddress!
                             splitCount(outer * run, threads: threads, unit: run) { lo, hi in
                                 for o in (lo / run)..<(hi / run) {
-                                    (d.value + o * run).initialize(from: s.value + o * row + from, count: run)
+                                    (d + o * run).initialize(from: s + o * row + from, count: run)
                                 }
                             }
                         }

@@ -49,12 +49,12 @@ func permute<T>(_ src: [T], shape: [Int], perm: [Int], threads: Int = 1) -> [T] 
                 let rows = dims[r - 2], cols = dims[r - 1], batch = n / (rows * cols), tile = 16
                 if T.self == Float.self {
                     // Floats: 8×8 blocks in vector registers.
-                    let fs = UncheckedSendable(UnsafeRawPointer(s).assumingMemoryBound(to: Float.self))
-                    let fo = UncheckedSendable(UnsafeMutableRawPointer(o).assumingMemoryBound(to: Float.self))
+                    let fs = UnsafeRawPointer(s).assumingMemoryBound(to: Float.self)
+                    let fo = UnsafeMutableRawPointer(o).assumingMemoryBound(to: Float.self)
                     let m = rows * cols
                     Kernels.splitCount(n, threads: batch > 1 ? threads : 1, unit: m) { lo, hi in
                         for b in (lo / m)..<(hi / m) {
-                            shrink_transpose(KernelPath.selected.isa, fs.value + b * m, rows, cols, fo.value + b * m)
+                            shrink_transpose(KernelPath.selected.isa, fs + b * m, rows, cols, fo + b * m)
                         }
                     }
                     initialized = n
