@@ -32,7 +32,8 @@ func simplifiedPermutation(shape: [Int], perm: [Int]) -> (shape: [Int], perm: [I
 
 /// Row-major permutation of any element type (NumPy `transpose(perm)`), on the simplified
 /// permutation: runs that stay contiguous are block copies, a (batched) swap of the last two axes
-/// is transposed in 16×16 tiles that stay in L1, and anything else walks the output in order.
+/// is transposed in 8×8 register blocks (floats, `shrink_transpose`, split over `threads` by
+/// matrices) or 16×16 tiles that stay in L1, and anything else walks the output in order.
 func permute<T>(_ src: [T], shape: [Int], perm: [Int], threads: Int = 1) -> [T] {
     let n = src.count
     let (dims, p) = simplifiedPermutation(shape: shape, perm: perm)
@@ -44,7 +45,7 @@ func permute<T>(_ src: [T], shape: [Int], perm: [Int], threads: Int = 1) -> [T] 
     return [T](unsafeUninitializedCapacity: n) { out, initialized in
         src.withUnsafeBufferPointer { sb in
             let s = sb.baseAddress!, o = out.baseAddress!
-            if p[r - 1] != r - 1, r >= 2, p[r - 2] == r - 1, p[r - 1] == r - 2, Array(p.prefix(r - 2)) == Array(0..<(r - 2)) {
+            if r >= 2, p[r - 2] == r - 1, p[r - 1] == r - 2, Array(p.prefix(r - 2)) == Array(0..<(r - 2)) {
                 // [B, R, C] → [B, C, R] in tiles.
                 let rows = dims[r - 2], cols = dims[r - 1], batch = n / (rows * cols), tile = 16
                 if T.self == Float.self {
