@@ -103,7 +103,7 @@ extension Kernels {
         let inStrides = Tensor.strides(for: input), outStrides = Tensor.strides(for: out), kStrides = Tensor.strides(for: kernel)
         // For each kernel tap and input position: the output position (or -1 when cropped by the pads).
         var target = [Int](repeating: -1, count: tiles ? 0 : try checkedCount([kSize, inSpatial], "ConvTranspose taps"))
-        for k in 0..<kSize where !tiles {
+        for k in 0..<(tiles ? 0 : kSize) {
             for p in 0..<inSpatial {
                 var off = 0, ok = true
                 for i in 0..<r {
@@ -134,21 +134,22 @@ extension Kernels {
                                                 1, pw.baseAddress! + gi * cg * rows + r0, Int32(rows),
                                                 px.baseAddress! + (b * c + gi * cg) * inSpatial, Int32(inSpatial),
                                                 0, pcb + r0 * inSpatial, Int32(inSpatial))
-                                    for oc in o0..<o1 where tiles {
+                                    for oc in o0..<o1 {
                                         let yBase = (b * m + gi * mg + oc) * outSpatial
-                                        let bv = bias?.scalars[gi * mg + oc] ?? 0
-                                        let (ih, iw, ow, sy, sx) = (input[0], input[1], out[1], strides[0], strides[1])
-                                        for k in 0..<kSize {
-                                            let src = pcb + (oc * kSize + k) * inSpatial
-                                            let dst = pyb + yBase + (k / sx) * ow + k % sx
-                                            for iy in 0..<ih {
-                                                let s = src + iy * iw, d = dst + iy * sy * ow
-                                                for ix in 0..<iw { d[ix * sx] = s[ix] + bv }
+                                        if tiles {
+                                            // Tap (ky, kx) of input (iy, ix) is output (iy·sy + ky, ix·sx + kx).
+                                            let bv = bias?.scalars[gi * mg + oc] ?? 0
+                                            let (ih, iw, ow, sy, sx) = (input[0], input[1], out[1], strides[0], strides[1])
+                                            for k in 0..<kSize {
+                                                let src = pcb + (oc * kSize + k) * inSpatial
+                                                let dst = pyb + yBase + (k / sx) * ow + k % sx
+                                                for iy in 0..<ih {
+                                                    let s = src + iy * iw, d = dst + iy * sy * ow
+                                                    for ix in 0..<iw { d[ix * sx] = s[ix] + bv }
+                                                }
                                             }
+                                            continue
                                         }
-                                    }
-                                    for oc in o0..<o1 where !tiles {
-                                        let yBase = (b * m + gi * mg + oc) * outSpatial
                                         for k in 0..<kSize {
                                             let row = (oc * kSize + k) * inSpatial, t = k * inSpatial
                                             for p in 0..<inSpatial where target[t + p] >= 0 {

@@ -121,33 +121,19 @@ struct ConvKernels {
         }
     }
 
-    /// One image's channel group as an implicit GEMM (`shrink_sgemm_implicit`): split over the
+    /// One image's channel group as an implicit GEMM (`shrink_sgemm_implicit`), split over the
     /// threads by 32-column panels of output positions when there are enough (each part gathers
-    /// only its own columns), else by 8-row panels of output channels.
+    /// only its own columns), else by 8-row panels of output channels (`Kernels.splitProduct`).
     private func implicitGemm(_ x: UnsafePointer<Float>, _ packed: UnsafePointer<Float>, _ rows: UnsafePointer<Int>,
                               _ cols: UnsafePointer<Int>, _ out: UnsafeMutablePointer<Float>, _ p: ConvPlan,
                               bias: UnsafePointer<Float>?, relu: Bool, rest: Activation?) {
-        let m = p.mg, n = p.ohw, k = p.k, isa = path.isa
-        let parts = threads > 1 && m * k * n >= 1 << 17 ? threads : 1
-        let columnPanels = (n + 31) / 32, rowPanels = (m + Int(SHRINK_GEMM_MR) - 1) / Int(SHRINK_GEMM_MR)
+        let n = p.ohw, k = p.k, isa = path.isa
         let epilogue = rest.map { Self.activate($0, out, ld: n) }
-        if parts > 1 && columnPanels >= parts {
-            parallelParts(parts) { t in
-                let lo = columnPanels * t / parts * 32, hi = min(n, columnPanels * (t + 1) / parts * 32)
-                shrink_sgemm_implicit(isa, m, lo, hi, k, packed, x, rows, cols, out, n, bias, relu ? 1 : 0)
-                epilogue?(0..<m, lo..<hi)
-            }
-        } else if parts > 1 && rowPanels >= parts {
-            let mr = Int(SHRINK_GEMM_MR)
-            parallelParts(parts) { t in
-                let lo = rowPanels * t / parts * mr, hi = min(m, rowPanels * (t + 1) / parts * mr)
-                shrink_sgemm_implicit(isa, hi - lo, 0, n, k, packed + lo * k, x, rows, cols, out + lo * n, n,
-                                      bias.map { $0 + lo }, relu ? 1 : 0)
-                epilogue?(lo..<hi, 0..<n)
-            }
-        } else {
-            shrink_sgemm_implicit(isa, m, 0, n, k, packed, x, rows, cols, out, n, bias, relu ? 1 : 0)
-            epilogue?(0..<m, 0..<n)
+        Kernels.splitProduct(m: p.mg, n: n, k: k, threads: threads, columnsFirst: true) { block, columns in
+            let r0 = block.lowerBound
+            shrink_sgemm_implicit(isa, block.count, columns.lowerBound, columns.upperBound, k, packed + r0 * k, x, rows, cols,
+                                  out + r0 * n, n, bias.map { $0 + r0 }, relu ? 1 : 0)
+            epilogue?(block, columns)
         }
     }
 

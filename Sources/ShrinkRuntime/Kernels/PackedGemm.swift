@@ -91,35 +91,43 @@ public final class PackedFilter: @unchecked Sendable {
 }
 
 extension Kernels {
-    /// C[M, N] = packed · B[K, N] (+ bias per row, relu), split over `threads` workers when the
-    /// product is large enough to pay for the hand-off: by 8-row panels when there are enough
-    /// (each part writes whole rows of C; column parts shared a cache line at every row's
-    /// boundary: ocr-cls batch 1 on 2 threads 6 % faster by rows), else by columns on 32-column
-    /// boundaries (the tiles of a single-threaded call). `epilogue(rows, columns)` runs on each part's block
+    /// C[M, N] = packed · B[K, N] (+ bias per row, relu), split over `threads` workers as
+    /// `splitProduct` cuts it (rows first). `epilogue(rows, columns)` runs on each part's block
     /// right after its product, while it is in cache (activations other than relu).
     static func packedGemm(_ path: KernelPath, m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>,
                            _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
                            bias: UnsafePointer<Float>?, relu: Bool, threads: Int,
                            epilogue: ((Range<Int>, Range<Int>) -> Void)? = nil) {
+        splitProduct(m: m, n: n, k: k, threads: threads, columnsFirst: false) { rows, columns in
+            let r0 = rows.lowerBound
+            shrink_sgemm_packed(path.isa, rows.count, columns.lowerBound, columns.upperBound, k, a + r0 * k, b, ldb,
+                                c + r0 * ldc, ldc, bias.map { $0 + r0 }, relu ? 1 : 0)
+            epilogue?(rows, columns)
+        }
+    }
+
+    /// Cuts a product C[M, N] (K deep) over `threads` pool parts when it is large enough to pay for
+    /// the hand-off, and runs `block(rows, columns)` for each part: by 8-row panels (each part writes
+    /// whole rows of C; column parts shared a cache line at every row's boundary: ocr-cls batch 1
+    /// on 2 threads 6 % faster by rows), or by 32-column panels (the tiles of a single-threaded
+    /// call) — first when `columnsFirst` and there is a panel per part (an implicit GEMM, whose
+    /// parts then pack only their own columns), else only when the rows are too few to share.
+    static func splitProduct(m: Int, n: Int, k: Int, threads: Int, columnsFirst: Bool,
+                             _ block: (Range<Int>, Range<Int>) -> Void) {
         let mr = Int(SHRINK_GEMM_MR)
         let columnPanels = (n + 31) / 32, rowPanels = (m + mr - 1) / mr
         let parts = threads > 1 && m * n * k >= 1 << 17 ? threads : 1
-        if parts > 1 && columnPanels >= 2 * parts && rowPanels < 2 * parts {
+        let byColumns = columnsFirst ? columnPanels >= parts : columnPanels >= 2 * parts && rowPanels < 2 * parts
+        if parts > 1 && byColumns {
             parallelParts(parts) { t in
-                let lo = columnPanels * t / parts * 32, hi = min(n, columnPanels * (t + 1) / parts * 32)
-                shrink_sgemm_packed(path.isa, m, lo, hi, k, a, b, ldb, c, ldc, bias, relu ? 1 : 0)
-                epilogue?(0..<m, lo..<hi)
+                block(0..<m, (columnPanels * t / parts * 32)..<min(n, columnPanels * (t + 1) / parts * 32))
             }
         } else if parts > 1 && rowPanels >= parts {
             parallelParts(parts) { t in
-                let lo = rowPanels * t / parts * mr, hi = min(m, rowPanels * (t + 1) / parts * mr)
-                shrink_sgemm_packed(path.isa, hi - lo, 0, n, k, a + lo * k, b, ldb, c + lo * ldc, ldc, bias.map { $0 + lo },
-                                    relu ? 1 : 0)
-                epilogue?(lo..<hi, 0..<n)
+                block((rowPanels * t / parts * mr)..<min(m, rowPanels * (t + 1) / parts * mr), 0..<n)
             }
         } else {
-            shrink_sgemm_packed(path.isa, m, 0, n, k, a, b, ldb, c, ldc, bias, relu ? 1 : 0)
-            epilogue?(0..<m, 0..<n)
+            block(0..<m, 0..<n)
         }
     }
 }
